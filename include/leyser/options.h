@@ -1,0 +1,63 @@
+// leyser/options.h: how a store is opened.
+//
+// `Options` is a passive struct: fill it in and pass it to `Store::Open`, which checks it and
+// answers InvalidArgument naming the bad field.
+//
+// Thread safety: a plain value type. Copyable.
+
+#ifndef LEYSER_OPTIONS_H_
+#define LEYSER_OPTIONS_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "leyser/clock.h"
+#include "leyser/key_provider.h"
+
+namespace leyser {
+
+// Largest accepted values of `Options::max_key_bytes` and `Options::max_value_bytes`.
+inline constexpr std::size_t kKeyBytesLimit = 64 * 1024;
+inline constexpr std::size_t kValueBytesLimit = 256 * 1024 * 1024;
+
+struct Options {
+  // Behaviour.
+
+  // Directory of the store. Required. leyser keeps the RocksDB database in `data_dir/db`, the key
+  // store (wrapped keys only) in `data_dir/keys` and a lock file in `data_dir/LOCK`; one process
+  // at a time may open a store.
+  std::string data_dir;
+
+  // Supplies the master key. Required. Shared; the store keeps it alive.
+  std::shared_ptr<KeyProvider> key_provider;
+
+  // Source of every timestamp the store records. Default: the system clock. Shared.
+  std::shared_ptr<const Clock> clock = SystemClock();
+
+  // Create an empty store (directory, key store, database) if `data_dir` holds none.
+  // Default false: opening a missing store fails with NotFound.
+  bool create_if_missing = false;
+
+  // Sync every write to stable storage before acknowledging it (fdatasync of the write-ahead
+  // log). Default true. With false, an acknowledged write survives a crash of the process but may
+  // be lost if the machine loses power.
+  bool sync_writes = true;
+
+  // Longest accepted user key, in bytes (1 ..= kKeyBytesLimit). Default 4 KiB. Longer keys are
+  // refused with InvalidArgument.
+  std::size_t max_key_bytes = 4 * 1024;
+
+  // Longest accepted value, in bytes (1 ..= kValueBytesLimit). Default 16 MiB. Longer values are
+  // refused with InvalidArgument. Each stored value costs 45 bytes more than its length.
+  std::size_t max_value_bytes = 16 * 1024 * 1024;
+
+  // Performance.
+
+  // Bytes of the block cache shared by all tenants. Default 64 MiB.
+  std::size_t block_cache_bytes = 64 * 1024 * 1024;
+};
+
+}  // namespace leyser
+
+#endif  // LEYSER_OPTIONS_H_

@@ -1,0 +1,52 @@
+// leyser/secret.h: a byte buffer for secrets, kept out of ordinary memory.
+//
+// `SecretBytes` owns a buffer in guarded, locked memory (excluded from core dumps, bounded by
+// guard pages) that is zeroed when released. leyser hands master keys and tenant data keys around
+// only in this type; a `KeyProvider` fills one without copying the key through ordinary memory.
+//
+// Thread safety: thread-compatible (const access from several threads is fine).
+// Ownership: move-only; the moved-from object is empty.
+
+#ifndef LEYSER_SECRET_H_
+#define LEYSER_SECRET_H_
+
+#include <cstddef>
+
+#include "absl/status/statusor.h"
+
+namespace leyser {
+
+class SecretBytes {
+ public:
+  // Returns a zero-filled secret buffer of `size` bytes (1 or more).
+  // Errors: InvalidArgument for size 0; ResourceExhausted if secure memory cannot be allocated
+  // (for example when the locked-memory limit is reached).
+  static absl::StatusOr<SecretBytes> Allocate(std::size_t size);
+
+  // An empty buffer (size 0, data() == nullptr).
+  SecretBytes() = default;
+  SecretBytes(SecretBytes&& other) noexcept;
+  SecretBytes& operator=(SecretBytes&& other) noexcept;
+  SecretBytes(const SecretBytes&) = delete;
+  SecretBytes& operator=(const SecretBytes&) = delete;
+  // Zeroes and frees the buffer.
+  ~SecretBytes();
+
+  unsigned char* data() { return data_; }
+  const unsigned char* data() const { return data_; }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+  // Compares the contents in constant time (for equal sizes).
+  bool Equals(const SecretBytes& other) const;
+
+ private:
+  void Reset();
+
+  unsigned char* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace leyser
+
+#endif  // LEYSER_SECRET_H_

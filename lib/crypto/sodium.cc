@@ -1,0 +1,159 @@
+#include "lib/crypto/sodium.h"
+
+#include <pthread.h>
+#include <sodium.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+
+namespace leyser::internal {
+namespace {
+
+static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == kAeadKeyBytes);
+static_assert(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES == kAeadNonceBytes);
+static_assert(crypto_aead_xchacha20poly1305_ietf_ABYTES == kAeadTagBytes);
+
+// Bumped in every child after fork(), so a child never continues its parent's nonce sequence.
+std::atomic<std::uint64_t> fork_generation{0};
+
+void OnForkChild() { fork_generation.fetch_add(1, std::memory_order_relaxed); }
+
+struct NonceState {
+  unsigned char prefix[16];
+  std::uint64_t counter = 0;
+  std::uint64_t generation = ~std::uint64_t{0};
+};
+
+const unsigned char* Bytes(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+
+}  // namespace
+
+absl::Status EnsureSodium() {
+  static const int result = [] {
+    int r = sodium_init();
+    if (r >= 0) {
+      pthread_atfork(nullptr, nullptr, &OnForkChild);
+    }
+    return r;
+  }();
+  if (result < 0) {
+    return absl::InternalError("libsodium could not be initialised");
+  }
+  return absl::OkStatus();
+}
+
+void RandomBytes(void* out, std::size_t size) { randombytes_buf(out, size); }
+
+absl::StatusOr<SecretBytes> RandomKey() {
+  absl::StatusOr<SecretBytes> key = SecretBytes::Allocate(kAeadKeyBytes);
+  if (key.ok()) {
+    randombytes_buf(key->data(), key->size());
+  }
+  return key;
+}
+
+void NextNonce(unsigned char* nonce) {
+  thread_local NonceState state;
+  const std::uint64_t generation = fork_generation.load(std::memory_order_relaxed);
+  if (state.generation != generation) {
+    randombytes_buf(state.prefix, sizeof(state.prefix));
+    state.counter = 0;
+    state.generation = generation;
+  }
+  std::memcpy(nonce, state.prefix, sizeof(state.prefix));
+  std::uint64_t c = state.counter++;
+  for (int i = 0; i < 8; ++i) {
+    nonce[16 + i] = static_cast<unsigned char>(c >> (8 * i));
+  }
+}
+
+void SealAppend(const SecretBytes& key, std::string_view plaintext, std::string_view ad,
+                std::string* out) {
+  const std::size_t start = out->size();
+  out->resize(start + kAeadNonceBytes + plaintext.size() + kAeadTagBytes);
+  auto* nonce = reinterpret_cast<unsigned char*>(out->data() + start);
+  NextNonce(nonce);
+  unsigned long long written = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + kAeadNonceBytes, &written, Bytes(plaintext),
+                                             plaintext.size(), Bytes(ad), ad.size(), nullptr,
+                                             nonce, key.data());
+}
+
+bool Open(const SecretBytes& key, std::string_view sealed, std::string_view ad,
+          std::string* plaintext) {
+  plaintext->clear();
+  if (key.size() != kAeadKeyBytes || sealed.size() < kAeadNonceBytes + kAeadTagBytes) {
+    return false;
+  }
+  const auto* nonce = Bytes(sealed);
+  const std::size_t cipher_len = sealed.size() - kAeadNonceBytes;
+  plaintext->resize(cipher_len - kAeadTagBytes);
+  unsigned long long written = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          reinterpret_cast<unsigned char*>(plaintext->data()), &written, nullptr,
+          nonce + kAeadNonceBytes, cipher_len, Bytes(ad), ad.size(), nonce, key.data()) != 0) {
+    plaintext->clear();
+    return false;
+  }
+  return true;
+}
+
+absl::StatusOr<SecretBytes> OpenSecret(const SecretBytes& key, std::string_view sealed,
+                                       std::string_view ad) {
+  if (key.size() != kAeadKeyBytes || sealed.size() <= kAeadNonceBytes + kAeadTagBytes) {
+    return absl::DataLossError("sealed key failed authentication");
+  }
+  const std::size_t cipher_len = sealed.size() - kAeadNonceBytes;
+  absl::StatusOr<SecretBytes> out = SecretBytes::Allocate(cipher_len - kAeadTagBytes);
+  if (!out.ok()) {
+    return out.status();
+  }
+  const auto* nonce = Bytes(sealed);
+  unsigned long long written = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(out->data(), &written, nullptr,
+                                                 nonce + kAeadNonceBytes, cipher_len, Bytes(ad),
+                                                 ad.size(), nonce, key.data()) != 0) {
+    return absl::DataLossError("sealed key failed authentication");
+  }
+  return out;
+}
+
+absl::StatusOr<SecretBytes> DecodeHexSecret(const unsigned char* hex, std::size_t len) {
+  if (len == 0 || len % 2 != 0) {
+    return absl::InvalidArgumentError("hexadecimal key must have an even, non-zero length");
+  }
+  absl::StatusOr<SecretBytes> out = SecretBytes::Allocate(len / 2);
+  if (!out.ok()) {
+    return out.status();
+  }
+  std::size_t decoded = 0;
+  const char* end = nullptr;
+  if (sodium_hex2bin(out->data(), out->size(), reinterpret_cast<const char*>(hex), len, nullptr,
+                     &decoded, &end) != 0 ||
+      decoded != out->size()) {
+    return absl::InvalidArgumentError("key is not valid hexadecimal");
+  }
+  return out;
+}
+
+absl::StatusOr<SecretBytes> EncodeHexSecret(const SecretBytes& secret) {
+  // sodium_bin2hex writes a terminating NUL, so encode into a buffer one byte longer.
+  absl::StatusOr<SecretBytes> buffer = SecretBytes::Allocate(2 * secret.size() + 1);
+  if (!buffer.ok()) {
+    return buffer.status();
+  }
+  sodium_bin2hex(reinterpret_cast<char*>(buffer->data()), buffer->size(), secret.data(),
+                 secret.size());
+  absl::StatusOr<SecretBytes> out = SecretBytes::Allocate(2 * secret.size());
+  if (!out.ok()) {
+    return out.status();
+  }
+  std::memcpy(out->data(), buffer->data(), out->size());
+  return out;
+}
+
+}  // namespace leyser::internal

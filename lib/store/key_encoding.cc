@@ -1,0 +1,61 @@
+#include "lib/store/key_encoding.h"
+#include "lib/util/strings.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace leyser::internal {
+
+void AppendBigEndian64(std::uint64_t v, std::string* out) {
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out->push_back(static_cast<char>((v >> shift) & 0xff));
+  }
+}
+
+std::uint64_t DecodeBigEndian64(std::string_view bytes) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < 8; ++i) {
+    v = (v << 8) | static_cast<unsigned char>(bytes[i]);
+  }
+  return v;
+}
+
+std::string TenantPrefix(std::uint64_t number) {
+  std::string out;
+  out.reserve(kTenantPrefixBytes);
+  AppendBigEndian64(number, &out);
+  return out;
+}
+
+std::string DataKey(std::uint64_t number, std::string_view user_key) {
+  std::string out;
+  out.reserve(kTenantPrefixBytes + user_key.size());
+  AppendBigEndian64(number, &out);
+  out.append(user_key);
+  return out;
+}
+
+std::string RegistryTenantKey(std::string_view id) {
+  return absl::StrCat(ToAbsl(kRegistryTenantPrefix), ToAbsl(id));
+}
+
+absl::Status ValidateTenantId(std::string_view id) {
+  if (id.empty()) {
+    return absl::InvalidArgumentError("tenant id is empty; use 1 to 128 characters of [A-Za-z0-9._-]");
+  }
+  if (id.size() > kMaxTenantIdBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("tenant id is ", id.size(),
+                                                   " bytes long; the limit is 128"));
+  }
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    const char c = id[i];
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tenant id has a character outside [A-Za-z0-9._-] at position ", i));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace leyser::internal

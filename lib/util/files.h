@@ -1,0 +1,57 @@
+// Small POSIX file helpers.
+
+#ifndef LEYSER_LIB_UTIL_FILES_H_
+#define LEYSER_LIB_UTIL_FILES_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace leyser::internal {
+
+// Closes a file descriptor when it goes out of scope.
+class FdCloser {
+ public:
+  explicit FdCloser(int fd) : fd_(fd) {}
+  FdCloser(const FdCloser&) = delete;
+  FdCloser& operator=(const FdCloser&) = delete;
+  ~FdCloser();
+
+ private:
+  int fd_;
+};
+
+// Writes all `size` bytes at `data` to `fd`. Unavailable (naming `path`) on failure.
+[[nodiscard]] absl::Status WriteAll(int fd, const unsigned char* data, std::size_t size,
+                                    const std::string& path);
+
+// fsyncs the directory that contains `path`.
+[[nodiscard]] absl::Status SyncParentDir(const std::string& path);
+
+// Creates directory `path` (mode 0700) if missing, syncing its parent. Parents must exist.
+[[nodiscard]] absl::Status EnsureDir(const std::string& path);
+
+// True if `path` exists (any file type).
+bool PathExists(const std::string& path);
+
+// Holds an exclusive advisory lock (flock) on a file until destroyed.
+class FileLock {
+ public:
+  // Locks `path`, creating it (mode 0600) if missing. FailedPrecondition if another open handle,
+  // in this or another process, holds the lock.
+  static absl::StatusOr<std::unique_ptr<FileLock>> Acquire(const std::string& path);
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  ~FileLock();
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+}  // namespace leyser::internal
+
+#endif  // LEYSER_LIB_UTIL_FILES_H_

@@ -1,0 +1,122 @@
+#include "lib/keys/key_store.h"
+
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "lib/crypto/sodium.h"
+#include "lib/proto/keystore.pb.h"
+#include "lib/store/key_encoding.h"
+#include "rocksdb/db.h"
+#include "tests/test/test_util.h"
+
+namespace leyser::internal {
+namespace {
+
+using test::IsOk;
+using test::StatusIs;
+
+SecretBytes Copy(const SecretBytes& s) {
+  SecretBytes out = SecretBytes::Allocate(s.size()).value();
+  std::memcpy(out.data(), s.data(), s.size());
+  return out;
+}
+
+class KeyStoreTest : public testing::Test {
+ protected:
+  KeyStoreTest() : master_(RandomKey().value()), dir_(tmp_.Sub("keys")) {}
+
+  absl::StatusOr<std::unique_ptr<KeyStore>> OpenStore(const SecretBytes& master, bool create) {
+    return KeyStore::Open(dir_, Copy(master), create, test::SomeInstant());
+  }
+
+  test::TempDir tmp_;
+  SecretBytes master_;
+  std::string dir_;
+};
+
+TEST_F(KeyStoreTest, CreatesStoresAndReopens) {
+  EXPECT_FALSE(KeyStore::Exists(dir_));
+  EXPECT_THAT(OpenStore(master_, false), StatusIs(absl::StatusCode::kNotFound));
+  SecretBytes first;
+  {
+    auto store = OpenStore(master_, true);
+    ASSERT_THAT(store, IsOk());
+    EXPECT_TRUE(KeyStore::Exists(dir_));
+    auto created = (*store)->CreateTenantKey(5);
+    ASSERT_THAT(created, IsOk());
+    EXPECT_EQ(created->key.size(), 32u);
+    EXPECT_EQ(created->version, 1u);
+    first = std::move(created->key);
+    EXPECT_THAT((*store)->GetTenantKey(6), StatusIs(absl::StatusCode::kNotFound));
+  }
+  auto store = OpenStore(master_, false);
+  ASSERT_THAT(store, IsOk());
+  auto read = (*store)->GetTenantKey(5);
+  ASSERT_THAT(read, IsOk());
+  EXPECT_TRUE(read->key.Equals(first));
+}
+
+TEST_F(KeyStoreTest, WrongMasterKeyIsDeniedAndChangesNoFile) {
+  {
+    auto store = OpenStore(master_, true);
+    ASSERT_THAT(store, IsOk());
+    ASSERT_THAT((*store)->CreateTenantKey(1), IsOk());
+  }
+  const auto before = test::SnapshotFiles(dir_);
+  SecretBytes wrong = RandomKey().value();
+  EXPECT_THAT(OpenStore(wrong, false), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(OpenStore(wrong, true), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_EQ(test::SnapshotFiles(dir_), before);
+}
+
+TEST_F(KeyStoreTest, TamperedWrappedKeyIsDataLoss) {
+  {
+    auto store = OpenStore(master_, true);
+    ASSERT_THAT(store, IsOk());
+    ASSERT_THAT((*store)->CreateTenantKey(1), IsOk());
+    ASSERT_THAT((*store)->CreateTenantKey(2), IsOk());
+  }
+  {
+    // Swap tenant 2's wrapped key into tenant 1's slot, and flip a byte of tenant 2's.
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_, &raw).ok());
+    std::unique_ptr<rocksdb::DB> owner(raw);
+    std::string k1 = "d/" + TenantPrefix(1), k2 = "d/" + TenantPrefix(2), v2;
+    ASSERT_TRUE(raw->Get(rocksdb::ReadOptions(), k2, &v2).ok());
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), k1, v2).ok());
+    proto::WrappedKey wrapped;
+    ASSERT_TRUE(wrapped.ParseFromString(v2));
+    std::string sealed = wrapped.sealed();
+    sealed[30] ^= 1;
+    wrapped.set_sealed(sealed);
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), k2, wrapped.SerializeAsString()).ok());
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), "d/" + TenantPrefix(3), "garbage").ok());
+  }
+  auto store = OpenStore(master_, false);
+  ASSERT_THAT(store, IsOk());
+  EXPECT_THAT((*store)->GetTenantKey(1), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT((*store)->GetTenantKey(2), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT((*store)->GetTenantKey(3), StatusIs(absl::StatusCode::kDataLoss));
+}
+
+TEST_F(KeyStoreTest, DropKeysFromRemovesOnlyHigherNumbers) {
+  auto store = OpenStore(master_, true);
+  ASSERT_THAT(store, IsOk());
+  for (std::uint64_t n = 1; n <= 5; ++n) ASSERT_THAT((*store)->CreateTenantKey(n), IsOk());
+  ASSERT_THAT((*store)->DropKeysFrom(4), IsOk());
+  for (std::uint64_t n = 1; n <= 3; ++n) EXPECT_THAT((*store)->GetTenantKey(n), IsOk());
+  EXPECT_THAT((*store)->GetTenantKey(4), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT((*store)->GetTenantKey(5), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_THAT((*store)->DropKeysFrom(10), IsOk());  // Nothing to drop.
+}
+
+TEST_F(KeyStoreTest, RejectsShortMasterKey) {
+  SecretBytes short_key = SecretBytes::Allocate(31).value();
+  EXPECT_THAT(KeyStore::Open(dir_, std::move(short_key), true, test::SomeInstant()),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace leyser::internal
