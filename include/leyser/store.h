@@ -10,6 +10,10 @@
 //
 // Errors follow the codes documented per function; no message contains key material or values.
 //
+// Encryption at rest: every file of the database (SST, WAL, MANIFEST, OPTIONS, CURRENT, IDENTITY,
+// the info LOG) is encrypted with XChaCha20 under a random node file key, and every value is
+// additionally sealed with its tenant's key. The master key wraps both; leyser never stores it.
+//
 // Thread safety: thread-safe.
 // Ownership: `Open` returns the only owner. Tenant handles and iterators keep the underlying
 // database open, so they may outlive the `Store` object.
@@ -79,6 +83,24 @@ class Store {
 
   // Returns every tenant, ordered by id.
   virtual absl::StatusOr<std::vector<TenantInfo>> ListTenants() const = 0;
+
+  // Replaces the master key, online: the node file key and every tenant data key are re-wrapped
+  // under the key from `new_provider` in one synced, atomic write, and the key store is then
+  // compacted so no live file keeps a key wrapped under the old master key. Data files are never
+  // rewritten; tenants keep reading and writing throughout (creating or opening a tenant waits
+  // for the rotation).
+  //
+  // After an OK return only the new key opens the store: point `Options::key_provider` at it for
+  // the next Open. If the process dies during the call, the store opens with exactly one of the
+  // two keys: the old one if the atomic write had not happened yet, the new one if it had (the
+  // other key gets PermissionDenied, so trying the new key and then the old one always finds it).
+  // An error other than a crash leaves the old key in force, except the one saying the rotation
+  // is committed (only the final compaction failed).
+  //
+  // Errors: InvalidArgument (null provider, key not 32 bytes, or equal to the current key);
+  // errors of the provider; DataLoss (a wrapped key failed authentication: nothing changed);
+  // Unavailable (I/O).
+  [[nodiscard]] virtual absl::Status RotateMasterKey(std::shared_ptr<KeyProvider> new_provider) = 0;
 
  protected:
   Store() = default;

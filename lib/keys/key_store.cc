@@ -2,14 +2,15 @@
 
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
 #include "lib/crypto/sodium.h"
 #include "lib/proto/keystore.pb.h"
 #include "lib/rocks/options.h"
 #include "lib/rocks/status.h"
 #include "lib/store/key_encoding.h"
+#include "lib/util/crash_point.h"
 #include "lib/util/files.h"
 #include "lib/util/status_macros.h"
 #include "lib/util/time.h"
@@ -20,11 +21,13 @@ namespace {
 
 constexpr std::uint32_t kKeyStoreFormatVersion = 1;
 constexpr std::string_view kMetaKey = "m/meta";
-constexpr std::string_view kKeyPrefix = "d/";
+constexpr std::string_view kFileKeyEntry = "f/file";
+constexpr std::string_view kTenantKeyPrefix = "d/";
 constexpr std::string_view kCheckText = "leyser master key check";
+constexpr std::uint32_t kFirstFileKeyId = 1;
 
-std::string KeyEntryKey(std::uint64_t number) {
-  std::string out(kKeyPrefix);
+std::string TenantKeyEntry(std::uint64_t number) {
+  std::string out(kTenantKeyPrefix);
   AppendBigEndian64(number, &out);
   return out;
 }
@@ -35,16 +38,35 @@ std::string CheckAd(std::uint32_t generation) {
   return ad;
 }
 
-// Binds a wrapped tenant key to its tenant number, key version and master-key generation.
-std::string TenantKeyAd(std::uint64_t number, std::uint32_t version, std::uint32_t generation) {
-  std::string ad = "leyser.tenant-key.v1/";
-  AppendBigEndian64(number, &ad);
+// Binds a wrapped key to its slot in the key store, its version and the master-key generation,
+// so a wrapped key moved to another tenant or slot fails to open.
+std::string WrapAd(std::string_view entry_key, std::uint32_t version, std::uint32_t generation) {
+  std::string ad = "leyser.wrapped-key.v1/";
+  ad.append(entry_key);
   AppendBigEndian64(version, &ad);
   AppendBigEndian64(generation, &ad);
   return ad;
 }
 
-absl::Status PermissionDenied() {
+std::string Wrap(const SecretBytes& master, std::uint32_t generation, std::string_view entry_key,
+                 const SecretBytes& key, std::uint32_t version) {
+  proto::WrappedKey wrapped;
+  wrapped.set_master_generation(generation);
+  wrapped.set_key_version(version);
+  std::string sealed;
+  SealAppend(master, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()),
+             WrapAd(entry_key, version, generation), &sealed);
+  wrapped.set_sealed(std::move(sealed));
+  return wrapped.SerializeAsString();
+}
+
+std::string SealCheck(const SecretBytes& master, std::uint32_t generation) {
+  std::string check;
+  SealAppend(master, kCheckText, CheckAd(generation), &check);
+  return check;
+}
+
+absl::Status WrongMasterKey() {
   return absl::PermissionDeniedError(
       "the master key does not match this store; supply the key the store was created with "
       "(or last rotated to)");
@@ -63,7 +85,7 @@ absl::StatusOr<proto::KeyStoreMeta> ReadMeta(rocksdb::DB* db, const SecretBytes&
     return absl::DataLossError("key store metadata is damaged or of an unknown format");
   }
   if (!OpenSecret(master_key, meta.master_check(), CheckAd(meta.master_generation())).ok()) {
-    return PermissionDenied();
+    return WrongMasterKey();
   }
   return meta;
 }
@@ -74,7 +96,7 @@ bool KeyStore::Exists(const std::string& dir) { return PathExists(dir + "/CURREN
 
 absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& dir,
                                                          SecretBytes master_key, bool create,
-                                                         absl::Time now) {
+                                                         absl::Time now, bool plain_files) {
   if (master_key.size() != kAeadKeyBytes) {
     return absl::InvalidArgumentError("the master key must be exactly 32 bytes");
   }
@@ -84,7 +106,8 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& dir,
   }
   bool initialised = false;
   if (exists) {
-    // Check the master key without modifying anything: a read-only open writes no file.
+    // Check the master key without modifying anything: a read-only open with a null logger
+    // writes no file.
     rocksdb::Options ro_options = KeyStoreRocksOptions();
     ro_options.info_log = NullRocksLogger();
     rocksdb::DB* ro = nullptr;
@@ -105,73 +128,104 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& dir,
   LEYSER_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(options, dir, &db), "opening the key store"));
   std::unique_ptr<rocksdb::DB> owner(db);
 
-  std::uint32_t generation = 1;
+  proto::KeyStoreMeta meta;
   if (initialised) {
-    LEYSER_ASSIGN_OR_RETURN(proto::KeyStoreMeta meta, ReadMeta(db, master_key));
-    generation = meta.master_generation();
+    LEYSER_ASSIGN_OR_RETURN(meta, ReadMeta(db, master_key));
   } else {
-    proto::KeyStoreMeta meta;
+    // A new key store: the check value, and a random node file key, in one synced write.
+    const std::uint32_t generation = 1;
     meta.set_format_version(kKeyStoreFormatVersion);
     meta.set_master_generation(generation);
-    std::string check;
-    SealAppend(master_key, kCheckText, CheckAd(generation), &check);
-    meta.set_master_check(std::move(check));
+    meta.set_master_check(SealCheck(master_key, generation));
+    meta.set_plain_files(plain_files);
     ToProtoTime(now, meta.mutable_created());
-    LEYSER_RETURN_IF_ERROR(FromRocks(db->Put(SyncWrite(), kMetaKey, meta.SerializeAsString()),
-                                     "initialising the key store"));
+    LEYSER_ASSIGN_OR_RETURN(SecretBytes file_key, RandomKey());
+    rocksdb::WriteBatch batch;
+    LEYSER_RETURN_IF_ERROR(FromRocks(
+        batch.Put(kFileKeyEntry, Wrap(master_key, generation, kFileKeyEntry, file_key,
+                                      kFirstFileKeyId)),
+        "initialising the key store"));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(batch.Put(kMetaKey, meta.SerializeAsString()), "initialising the key store"));
+    LEYSER_RETURN_IF_ERROR(FromRocks(db->Write(SyncWrite(), &batch), "initialising the key store"));
   }
-  return std::unique_ptr<KeyStore>(new KeyStore(owner.release(), std::move(master_key), generation));
+  return std::unique_ptr<KeyStore>(new KeyStore(owner.release(), std::move(master_key),
+                                                meta.master_generation(), meta.plain_files()));
 }
 
-KeyStore::KeyStore(rocksdb::DB* db, SecretBytes master_key, std::uint32_t generation)
-    : db_(db), master_key_(std::move(master_key)), master_generation_(generation) {}
+KeyStore::KeyStore(rocksdb::DB* db, SecretBytes master_key, std::uint32_t generation,
+                   bool plain_files)
+    : db_(db),
+      plain_files_(plain_files),
+      master_key_(std::move(master_key)),
+      master_generation_(generation) {}
 
 KeyStore::~KeyStore() {
   db_->Close().PermitUncheckedError();
   delete db_;
 }
 
+std::uint32_t KeyStore::master_generation() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return master_generation_;
+}
+
+absl::StatusOr<TenantKey> KeyStore::Unwrap(const std::string& entry_key,
+                                           std::string_view bytes) const {
+  proto::WrappedKey wrapped;
+  if (!wrapped.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
+      wrapped.master_generation() != master_generation_) {
+    return absl::DataLossError("a wrapped key in the key store is damaged");
+  }
+  absl::StatusOr<SecretBytes> key =
+      OpenSecret(master_key_, wrapped.sealed(),
+                 WrapAd(entry_key, wrapped.key_version(), wrapped.master_generation()));
+  if (!key.ok() || key->size() != kAeadKeyBytes) {
+    return absl::DataLossError(
+        "a wrapped key failed authentication; the key store is damaged or tampered with");
+  }
+  return TenantKey{std::move(key).value(), wrapped.key_version()};
+}
+
+absl::StatusOr<TenantKey> KeyStore::GetFileKey() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::string bytes;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kFileKeyEntry, &bytes);
+  if (s.IsNotFound()) {
+    return absl::DataLossError("the key store has no file key; it is damaged");
+  }
+  LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the file key"));
+  return Unwrap(std::string(kFileKeyEntry), bytes);
+}
+
 absl::StatusOr<TenantKey> KeyStore::CreateTenantKey(std::uint64_t number) {
+  absl::ReaderMutexLock lock(&mu_);  // Shared: excludes only a rotation.
   TenantKey key;
   key.version = 1;
   LEYSER_ASSIGN_OR_RETURN(key.key, RandomKey());
-  proto::WrappedKey wrapped;
-  wrapped.set_master_generation(master_generation_);
-  wrapped.set_key_version(key.version);
-  std::string sealed;
-  SealAppend(master_key_,
-             std::string_view(reinterpret_cast<const char*>(key.key.data()), key.key.size()),
-             TenantKeyAd(number, key.version, master_generation_), &sealed);
-  wrapped.set_sealed(std::move(sealed));
+  const std::string entry = TenantKeyEntry(number);
   LEYSER_RETURN_IF_ERROR(FromRocks(
-      db_->Put(SyncWrite(), KeyEntryKey(number), wrapped.SerializeAsString()),
+      db_->Put(SyncWrite(), entry, Wrap(master_key_, master_generation_, entry, key.key, key.version)),
       "storing a tenant key"));
   return key;
 }
 
 absl::StatusOr<TenantKey> KeyStore::GetTenantKey(std::uint64_t number) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const std::string entry = TenantKeyEntry(number);
   std::string bytes;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), KeyEntryKey(number), &bytes);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entry, &bytes);
   if (s.IsNotFound()) {
     return absl::NotFoundError("the tenant has no data key in the key store");
   }
   LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading a tenant key"));
-  proto::WrappedKey wrapped;
-  if (!wrapped.ParseFromString(bytes) || wrapped.master_generation() != master_generation_) {
-    return absl::DataLossError("a wrapped tenant key in the key store is damaged");
-  }
-  absl::StatusOr<SecretBytes> key = OpenSecret(
-      master_key_, wrapped.sealed(), TenantKeyAd(number, wrapped.key_version(), master_generation_));
-  if (!key.ok() || key->size() != kAeadKeyBytes) {
-    return absl::DataLossError(
-        "a wrapped tenant key failed authentication; the key store is damaged or tampered with");
-  }
-  return TenantKey{std::move(key).value(), wrapped.key_version()};
+  return Unwrap(entry, bytes);
 }
 
 absl::Status KeyStore::DropKeysFrom(std::uint64_t first) {
-  const std::string begin = KeyEntryKey(first);
-  const std::string end = KeyEntryKey(kMaxTenantNumber + 1);
+  absl::ReaderMutexLock lock(&mu_);
+  const std::string begin = TenantKeyEntry(first);
+  const std::string end = TenantKeyEntry(kMaxTenantNumber + 1);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   it->Seek(begin);
   if (!it->Valid() || it->key().compare(end) >= 0) {
@@ -180,6 +234,61 @@ absl::Status KeyStore::DropKeysFrom(std::uint64_t first) {
   it.reset();
   return FromRocks(db_->DeleteRange(SyncWrite(), db_->DefaultColumnFamily(), begin, end),
                    "removing orphaned tenant keys");
+}
+
+absl::Status KeyStore::RotateMasterKey(SecretBytes new_master_key) {
+  if (new_master_key.size() != kAeadKeyBytes) {
+    return absl::InvalidArgumentError("the new master key must be exactly 32 bytes");
+  }
+  absl::WriterMutexLock lock(&mu_);
+  if (new_master_key.Equals(master_key_)) {
+    return absl::InvalidArgumentError("the new master key equals the current one");
+  }
+  const std::uint32_t next_generation = master_generation_ + 1;
+  rocksdb::WriteBatch batch;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string entry = it->key().ToString();
+      if (entry == kMetaKey) {
+        proto::KeyStoreMeta meta;
+        if (!meta.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+          return absl::DataLossError("key store metadata is damaged");
+        }
+        meta.set_master_generation(next_generation);
+        meta.set_master_check(SealCheck(new_master_key, next_generation));
+        LEYSER_RETURN_IF_ERROR(FromRocks(batch.Put(entry, meta.SerializeAsString()), "rotating"));
+        continue;
+      }
+      // Every other entry is a wrapped key: re-wrap it.
+      LEYSER_ASSIGN_OR_RETURN(
+          TenantKey key, Unwrap(entry, std::string_view(it->value().data(), it->value().size())));
+      LEYSER_RETURN_IF_ERROR(FromRocks(
+          batch.Put(entry, Wrap(new_master_key, next_generation, entry, key.key, key.version)),
+          "rotating the master key"));
+    }
+    LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the key store"));
+  }
+  CrashPoint("rotate.before_commit");
+  LEYSER_RETURN_IF_ERROR(FromRocks(db_->Write(SyncWrite(), &batch), "rotating the master key"));
+  master_key_ = std::move(new_master_key);
+  master_generation_ = next_generation;
+  CrashPoint("rotate.after_commit");
+
+  // Scrub: keys wrapped under the old master key must not stay in live files (old SSTs and the
+  // WAL). The rotation itself is already committed.
+  rocksdb::Status s = db_->Flush(rocksdb::FlushOptions());
+  if (s.ok()) {
+    rocksdb::CompactRangeOptions compact;
+    compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    s = db_->CompactRange(compact, nullptr, nullptr);
+  }
+  if (!s.ok()) {
+    return FromRocks(s, "the rotation is committed, but compacting away the old wrapped keys failed "
+                        "(it is retried by the next rotation)");
+  }
+  CrashPoint("rotate.after_compact");
+  return absl::OkStatus();
 }
 
 }  // namespace leyser::internal

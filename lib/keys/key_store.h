@@ -1,11 +1,12 @@
-// The key store: tenant data keys wrapped by the master key, in their own small RocksDB database
-// (`data_dir/keys`), separate from the data database so that data backups never carry it.
+// The key store: tenant data keys and the node file key, wrapped by the master key, in their own
+// small RocksDB database (`data_dir/keys`), separate from the data database so that data backups
+// never carry it. It holds only wrapped keys, so its files are not file-encrypted.
 //
 // Layout: "m/meta" -> KeyStoreMeta (master-key generation and a check value sealed with the
-// master key); "d/" + 8-byte big-endian tenant number -> WrappedKey. Every write is synced.
-// Unwrapped keys exist only in secure memory (SecretBytes).
+// master key); "f/file" -> WrappedKey (the node file key); "d/" + 8-byte big-endian tenant number
+// -> WrappedKey. Every write is synced. Unwrapped keys exist only in secure memory.
 //
-// Thread safety: thread-safe.
+// Thread safety: thread-safe. A master-key rotation excludes every other key-store call.
 
 #ifndef LEYSER_LIB_KEYS_KEY_STORE_H_
 #define LEYSER_LIB_KEYS_KEY_STORE_H_
@@ -13,9 +14,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "leyser/secret.h"
 
@@ -25,7 +29,7 @@ class DB;
 
 namespace leyser::internal {
 
-// A tenant's unwrapped data key and its version.
+// An unwrapped key and its version (tenant key version, or file key id).
 struct TenantKey {
   SecretBytes key;
   std::uint32_t version = 0;
@@ -36,11 +40,13 @@ class KeyStore {
   // Opens the key store in `dir`. The master key is checked against the stored check value with a
   // read-only open before anything in `dir` is modified.
   // If `dir` holds no key store: with `create` a new one is made (check value sealed with
-  // `master_key`, stamped `now`); without, NotFound.
+  // `master_key`, a new random file key, stamped `now`, marked `plain_files` if asked); without,
+  // NotFound.
   // Errors: PermissionDenied (wrong master key); DataLoss (damaged); Unavailable (I/O).
   static absl::StatusOr<std::unique_ptr<KeyStore>> Open(const std::string& dir,
                                                         SecretBytes master_key, bool create,
-                                                        absl::Time now);
+                                                        absl::Time now,
+                                                        bool plain_files = false);
 
   // True if `dir` holds a key store database (its CURRENT file exists).
   static bool Exists(const std::string& dir);
@@ -48,6 +54,15 @@ class KeyStore {
   ~KeyStore();
   KeyStore(const KeyStore&) = delete;
   KeyStore& operator=(const KeyStore&) = delete;
+
+  // True if the data database of this store keeps its files unencrypted (tests only).
+  bool plain_files() const { return plain_files_; }
+
+  // Generation of the current master key (1, then +1 per rotation).
+  std::uint32_t master_generation() const;
+
+  // Returns the node file key and its id.
+  absl::StatusOr<TenantKey> GetFileKey() const;
 
   // Makes a new random data key for tenant `number`, stores it wrapped (replacing any key an
   // interrupted creation left for that number) and returns it.
@@ -60,12 +75,26 @@ class KeyStore {
   // before the tenant was registered).
   [[nodiscard]] absl::Status DropKeysFrom(std::uint64_t first);
 
+  // Re-wraps the file key and every tenant key under `new_master_key` in one synced, atomic
+  // write (the master-key generation goes up by one), then compacts the key store so no live file
+  // holds a key wrapped under the old master key. Data is never rewritten.
+  // Crash safety: before the atomic write only the old key opens the store, after it only the new.
+  // Errors: InvalidArgument (wrong size, or equal to the current key); DataLoss (a wrapped key
+  // failed authentication; nothing was changed); Unavailable (I/O).
+  [[nodiscard]] absl::Status RotateMasterKey(SecretBytes new_master_key);
+
  private:
-  KeyStore(rocksdb::DB* db, SecretBytes master_key, std::uint32_t generation);
+  KeyStore(rocksdb::DB* db, SecretBytes master_key, std::uint32_t generation, bool plain_files);
+
+  // Opens the wrapped key stored under `entry_key`.
+  absl::StatusOr<TenantKey> Unwrap(const std::string& entry_key, std::string_view bytes) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   rocksdb::DB* const db_;
-  const SecretBytes master_key_;
-  const std::uint32_t master_generation_;
+  const bool plain_files_;
+  mutable absl::Mutex mu_;
+  SecretBytes master_key_ ABSL_GUARDED_BY(mu_);
+  std::uint32_t master_generation_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace leyser::internal

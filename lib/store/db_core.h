@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "leyser/secret.h"
+#include "lib/crypto/file_cipher.h"
 #include "lib/util/files.h"
 #include "rocksdb/db.h"
 
@@ -27,6 +28,8 @@ struct DbCore {
   ~DbCore();
 
   std::unique_ptr<FileLock> lock;  // Released last.
+  EncryptedEnv env;                // Empty for test stores with the file layer off.
+  std::shared_ptr<rocksdb::Logger> info_log;
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::ColumnFamilyHandle* data_cf = nullptr;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "leyser/store.h"
+#include "lib/crypto/file_cipher.h"
 #include "lib/crypto/sodium.h"
 #include "lib/keys/key_store.h"
 #include "lib/proto/registry.pb.h"
@@ -16,6 +17,7 @@
 #include "lib/rocks/status.h"
 #include "lib/store/db_core.h"
 #include "lib/store/key_encoding.h"
+#include "lib/store/store_impl.h"
 #include "lib/store/tenant_impl.h"
 #include "lib/util/files.h"
 #include "lib/util/status_macros.h"
@@ -222,6 +224,19 @@ class StoreImpl final : public Store {
     return it->second;
   }
 
+  absl::Status RotateMasterKey(std::shared_ptr<KeyProvider> new_provider) override {
+    if (new_provider == nullptr) {
+      return absl::InvalidArgumentError("RotateMasterKey: the new key provider is null");
+    }
+    LEYSER_ASSIGN_OR_RETURN(SecretBytes new_key, new_provider->GetMasterKey());
+    if (new_key.size() != kMasterKeyBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("the new key provider returned a ",
+                                                     new_key.size(),
+                                                     "-byte master key; it must be 32 bytes"));
+    }
+    return keys_->RotateMasterKey(std::move(new_key));
+  }
+
   absl::StatusOr<std::vector<TenantInfo>> ListTenants() const override {
     std::vector<TenantInfo> out;
     {
@@ -265,13 +280,22 @@ class StoreImpl final : public Store {
 };
 
 absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(const Options& options, const std::string& dir,
-                                                   bool create,
-                                                   std::unique_ptr<FileLock> lock) {
+                                                   bool create, std::unique_ptr<FileLock> lock,
+                                                   const KeyStore& keys) {
   auto core = std::make_shared<DbCore>();
   core->lock = std::move(lock);
   rocksdb::DBOptions db_options = DataDbOptions();
   db_options.create_if_missing = create;
   db_options.create_missing_column_families = create;
+  if (!keys.plain_files()) {
+    // Every file of the data database goes through the file layer, the info LOG included.
+    LEYSER_ASSIGN_OR_RETURN(TenantKey file_key, keys.GetFileKey());
+    LEYSER_ASSIGN_OR_RETURN(core->env, NewEncryptedEnv(std::move(file_key.key), file_key.version));
+    LEYSER_RETURN_IF_ERROR(EnsureDir(dir));
+    LEYSER_ASSIGN_OR_RETURN(core->info_log, NewEncryptedInfoLog(core->env.env.get(), dir));
+    db_options.env = core->env.env.get();
+    db_options.info_log = core->info_log;
+  }
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
       {kTenantDataCf, TenantDataCfOptions(options.block_cache_bytes)},
@@ -287,11 +311,7 @@ absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(const Options& options, const
   return core;
 }
 
-}  // namespace
-}  // namespace internal
-
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
-  using namespace internal;  // NOLINT(build/namespaces)
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& options, bool file_encryption) {
   LEYSER_RETURN_IF_ERROR(ValidateOptions(options));
   LEYSER_RETURN_IF_ERROR(EnsureSodium());
   const std::string& dir = options.data_dir;
@@ -318,16 +338,34 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
   LEYSER_ASSIGN_OR_RETURN(
       std::unique_ptr<KeyStore> keys,
       KeyStore::Open(keys_dir, std::move(master_key), options.create_if_missing,
-                     options.clock->Now()));
+                     options.clock->Now(), /*plain_files=*/!file_encryption));
+  if (keys->plain_files() == file_encryption) {
+    return absl::FailedPreconditionError(
+        keys->plain_files()
+            ? "this store was made for tests without file encryption; Store::Open refuses it"
+            : "this store encrypts its files and cannot be opened without file encryption");
+  }
   const bool create_db = !PathExists(db_dir + "/CURRENT");
   if (create_db && keys_exist && !options.create_if_missing) {
     return absl::DataLossError(absl::StrCat(db_dir, " is missing; restore the store from a backup"));
   }
   LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<DbCore> db,
-                          OpenDataDb(options, db_dir, create_db, std::move(lock)));
+                          OpenDataDb(options, db_dir, create_db, std::move(lock), *keys));
   auto store = std::make_unique<StoreImpl>(options, std::move(db), std::move(keys));
   LEYSER_RETURN_IF_ERROR(store->Load(create_db));
   return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> OpenWithoutFileEncryptionForTesting(const Options& options) {
+  return OpenStore(options, /*file_encryption=*/false);
+}
+
+}  // namespace internal
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
+  return internal::OpenStore(options, /*file_encryption=*/true);
 }
 
 }  // namespace leyser

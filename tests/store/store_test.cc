@@ -241,7 +241,7 @@ TEST_F(StoreTest, TamperedOrMovedCiphertextIsDataLoss) {
     ASSERT_THAT(b->Put("k1", "value of b/k1"), IsOk());
   }
   {
-    test::RawDataDb raw(options_.data_dir);
+    test::RawDataDb raw(options_.data_dir, *provider_);
     const std::string a_k1 = raw.Get(internal::DataKey(1, "k1"));
     raw.Put(internal::DataKey(1, "k2"), a_k1);  // Moved to another key of the same tenant.
     raw.Put(internal::DataKey(2, "k1"), a_k1);  // Moved to the same key of another tenant.
@@ -317,7 +317,7 @@ TEST_F(StoreTest, ValueMarkersNeverReachAnyFile) {
   }
   {
     // Flush to SST and compact, so the markers went through every kind of file.
-    test::RawDataDb raw(options_.data_dir);
+    test::RawDataDb raw(options_.data_dir, *provider_);
     ASSERT_TRUE(raw.db()->Flush(rocksdb::FlushOptions(), raw.data()).ok());
     ASSERT_TRUE(raw.db()->CompactRange(rocksdb::CompactRangeOptions(), raw.data(), nullptr, nullptr).ok());
   }

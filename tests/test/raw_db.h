@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "leyser/key_provider.h"
+#include "lib/crypto/file_cipher.h"
+#include "lib/keys/key_store.h"
 #include "lib/rocks/options.h"
 #include "lib/store/db_core.h"
 #include "rocksdb/db.h"
@@ -16,15 +19,25 @@ namespace leyser::test {
 
 class RawDataDb {
  public:
-  // Opens `store_dir`/db. The store must be closed.
-  explicit RawDataDb(const std::string& store_dir) {
+  // Opens `store_dir`/db through the store's file layer (the file key is unwrapped with the
+  // master key from `provider`). The store must be closed.
+  RawDataDb(const std::string& store_dir, const KeyProvider& provider) {
+    auto keys = internal::KeyStore::Open(store_dir + "/keys", provider.GetMasterKey().value(), false,
+                                         absl::UnixEpoch());
+    EXPECT_TRUE(keys.ok()) << keys.status();
+    auto file_key = (*keys)->GetFileKey();
+    EXPECT_TRUE(file_key.ok()) << file_key.status();
+    env_ = internal::NewEncryptedEnv(std::move(file_key->key), file_key->version).value();
+    rocksdb::DBOptions options = internal::DataDbOptions();
+    options.env = env_.env.get();
+    options.info_log = internal::NullRocksLogger();
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
         {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
         {internal::kTenantDataCf, internal::TenantDataCfOptions(1 << 20)},
         {internal::kRegistryCf, internal::RegistryCfOptions()},
     };
     rocksdb::Status s =
-        rocksdb::DB::Open(internal::DataDbOptions(), store_dir + "/db", cfs, &handles_, &db_);
+        rocksdb::DB::Open(options, store_dir + "/db", cfs, &handles_, &db_);
     EXPECT_TRUE(s.ok()) << s.ToString();
   }
   ~RawDataDb() {
@@ -32,6 +45,7 @@ class RawDataDb {
     delete db_;
   }
   rocksdb::DB* db() { return db_; }
+  rocksdb::Env* env() { return env_.env.get(); }
   rocksdb::ColumnFamilyHandle* data() { return handles_[1]; }
 
   std::string Get(const std::string& key) {
@@ -46,6 +60,7 @@ class RawDataDb {
   }
 
  private:
+  internal::EncryptedEnv env_;  // Outlives db_.
   rocksdb::DB* db_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };

@@ -1,0 +1,20 @@
+// Internal entry points of the store implementation.
+
+#ifndef LEYSER_LIB_STORE_STORE_IMPL_H_
+#define LEYSER_LIB_STORE_STORE_IMPL_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "leyser/store.h"
+
+namespace leyser::internal {
+
+// Like Store::Open, but the data database's files are NOT encrypted by the file layer (values are
+// still sealed). For benchmarks that measure the file layer's cost, and tests. A store created
+// this way is marked in its key store and refuses to open through Store::Open, and vice versa.
+absl::StatusOr<std::unique_ptr<Store>> OpenWithoutFileEncryptionForTesting(const Options& options);
+
+}  // namespace leyser::internal
+
+#endif  // LEYSER_LIB_STORE_STORE_IMPL_H_
