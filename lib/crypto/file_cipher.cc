@@ -6,6 +6,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "lib/crypto/sodium.h"
 #include "lib/rocks/status.h"
 #include "rocksdb/slice.h"
@@ -119,12 +120,14 @@ class XChaChaProvider final : public rocksdb::EncryptionProvider {
       std::unique_ptr<rocksdb::BlockAccessCipherStream>* result) override {
     const auto* p = reinterpret_cast<const unsigned char*>(prefix.data());
     if (prefix.size() < kFilePrefixBytes || std::memcmp(p, kFileMagic, kMagicBytes) != 0) {
-      return rocksdb::Status::Corruption("file is not encrypted by leyser", fname);
+      return rocksdb::Status::Corruption(
+          absl::StrCat(kFileLayerRejection, ": not encrypted by leyser"), fname);
     }
     unsigned char check[kCheckBytes];
     ComputeCheck(*key_, p, check);
     if (sodium_memcmp(check, p + kMagicBytes + kKeyIdBytes + kNonceBytes, kCheckBytes) != 0) {
-      return rocksdb::Status::Corruption("file was encrypted under another file key", fname);
+      return rocksdb::Status::Corruption(
+          absl::StrCat(kFileLayerRejection, ": encrypted under another file key"), fname);
     }
     *result = std::make_unique<XChaChaStream>(key_, p + kMagicBytes + kKeyIdBytes);
     return rocksdb::Status::OK();

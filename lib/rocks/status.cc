@@ -12,6 +12,12 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view context) {
     return absl::OkStatus();
   }
   const std::string message = absl::StrCat(ToAbsl(context), ": ", s.ToString());
+  // RocksDB may wrap the file layer's refusal of a file (Corruption) into another code, e.g.
+  // "InvalidArgument: Found options incompatible with filesystem: Corruption: ...".
+  if (message.find(kFileLayerRejection) != std::string::npos) {
+    return absl::DataLossError(absl::StrCat(
+        message, " (a file of the store was not written under this store's file key)"));
+  }
   switch (s.code()) {
     case rocksdb::Status::kNotFound:
       return absl::NotFoundError(message);

@@ -10,10 +10,14 @@
 
 namespace leyser::internal {
 
+// Every refusal of a file by leyser's file layer carries this text.
+inline constexpr char kFileLayerRejection[] = "rejected by leyser's file layer";
+
 // Maps `s` to the absl code DESIGN.md §8 prescribes, prefixing the message with `context` (what
 // leyser was doing). Corruption -> DataLoss; NoSpace -> ResourceExhausted; other I/O errors,
 // Busy, TimedOut, TryAgain, ShutdownInProgress -> Unavailable; NotFound, InvalidArgument, Aborted
-// keep their meaning; NotSupported -> Unimplemented; anything else -> Internal.
+// keep their meaning; a file-layer refusal, whatever code RocksDB wraps it in -> DataLoss;
+// NotSupported -> Unimplemented; anything else -> Internal.
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view context);
 
 }  // namespace leyser::internal

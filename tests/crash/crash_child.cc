@@ -1,0 +1,91 @@
+// Helper process for crash tests. Prints acknowledgements on stdout, one per line, strictly after
+// the acknowledged operation returned OK, so a parent that kills it knows what must survive.
+//
+//   crash_child rotate DIR OLD_KEY NEW_KEY CRASH_POINT
+//       Opens the store with OLD_KEY, arms CRASH_POINT, rotates to NEW_KEY; prints "ROTATED" if
+//       the rotation returns.
+//   crash_child rotate-loop DIR KEY_A KEY_B
+//       Opens with KEY_A; a writer thread puts "k<i>" into tenant "w" (synced), printing "W <i>";
+//       the main thread rotates A->B->A... printing "R <n>" after rotation n. Runs until killed.
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "leyser/leyser.h"
+#include "lib/util/crash_point.h"
+
+namespace {
+
+std::mutex out_mu;
+
+void Ack(const std::string& line) {
+  std::lock_guard<std::mutex> lock(out_mu);
+  std::fputs((line + "\n").c_str(), stdout);
+  std::fflush(stdout);
+}
+
+[[noreturn]] void Die(const absl::Status& s) {
+  std::fprintf(stderr, "crash_child: %s\n", s.ToString().c_str());
+  std::exit(3);
+}
+
+std::shared_ptr<leyser::KeyProvider> Provider(const char* path) {
+  auto p = leyser::NewFileKeyProvider(path);
+  if (!p.ok()) Die(p.status());
+  return *p;
+}
+
+std::unique_ptr<leyser::Store> OpenStore(const char* dir, std::shared_ptr<leyser::KeyProvider> key) {
+  leyser::Options options;
+  options.data_dir = dir;
+  options.key_provider = std::move(key);
+  options.create_if_missing = true;
+  auto store = leyser::Store::Open(options);
+  if (!store.ok()) Die(store.status());
+  return std::move(store).value();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return 2;
+  const std::string mode = argv[1];
+  if (mode == "rotate" && argc == 6) {
+    auto store = OpenStore(argv[2], Provider(argv[3]));
+    leyser::internal::ArmCrashPointForTesting(argv[5]);
+    absl::Status s = store->RotateMasterKey(Provider(argv[4]));
+    if (!s.ok()) Die(s);
+    Ack("ROTATED");
+    return 0;
+  }
+  if (mode == "rotate-loop" && argc == 5) {
+    auto a = Provider(argv[3]);
+    auto b = Provider(argv[4]);
+    auto store = OpenStore(argv[2], a);
+    if (auto info = store->GetTenantInfo("w"); absl::IsNotFound(info.status())) {
+      if (auto c = store->CreateTenant("w"); !c.ok()) Die(c.status());
+    }
+    auto tenant = store->OpenTenant("w");
+    if (!tenant.ok()) Die(tenant.status());
+    Ack("READY");
+    std::thread writer([&] {
+      for (int i = 0;; ++i) {
+        absl::Status s = (*tenant)->Put(absl::StrCat("k", i), absl::StrCat("v", i));
+        if (!s.ok()) Die(s);
+        Ack(absl::StrCat("W ", i));
+      }
+    });
+    for (int n = 1;; ++n) {
+      absl::Status s = store->RotateMasterKey(n % 2 == 1 ? b : a);
+      if (!s.ok()) Die(s);
+      Ack(absl::StrCat("R ", n));
+    }
+  }
+  std::fprintf(stderr, "crash_child: bad arguments\n");
+  return 2;
+}
