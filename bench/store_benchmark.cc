@@ -1,5 +1,6 @@
 // Core store speed: leyser against raw RocksDB with the same options and key layout (8-byte
-// tenant prefix + 16-byte user key) but no value sealing, in the same process and run.
+// tenant prefix + 16-byte user key) but no encryption at all, and against leyser with the file
+// layer off (values still sealed), all in the same process and run.
 //
 // Workloads: random put (unsynced), random get of preloaded keys (block cache warm), scan of 1,000
 // keys inside one tenant. Value sizes 100 B, 1 KiB, 16 KiB. Compare items_per_second of the
@@ -22,6 +23,7 @@
 #include "lib/rocks/options.h"
 #include "lib/store/db_core.h"
 #include "lib/store/key_encoding.h"
+#include "lib/store/store_impl.h"
 #include "rocksdb/db.h"
 
 namespace {
@@ -97,9 +99,10 @@ class RawStore {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };
 
+// leyser with every layer (values sealed per tenant, every file encrypted).
 class LeyserStore {
  public:
-  explicit LeyserStore(const std::string& dir) {
+  explicit LeyserStore(const std::string& dir, bool file_layer = true) {
     const std::string key = dir + "/master.key";
     if (!leyser::CreateKeyFile(key).ok()) std::abort();
     leyser::Options options;
@@ -107,7 +110,9 @@ class LeyserStore {
     options.key_provider = leyser::NewFileKeyProvider(key).value();
     options.create_if_missing = true;
     options.sync_writes = false;  // Same durability as the raw store's default WriteOptions.
-    store_ = leyser::Store::Open(options).value();
+    store_ = (file_layer ? leyser::Store::Open(options)
+                         : leyser::internal::OpenWithoutFileEncryptionForTesting(options))
+                 .value();
     for (int t = 0; t < kTenants; ++t) {
       const std::string id = absl::StrCat("tenant-", t);
       if (!store_->CreateTenant(id).ok()) std::abort();
@@ -134,6 +139,12 @@ class LeyserStore {
  private:
   std::unique_ptr<leyser::Store> store_;
   std::vector<std::unique_ptr<leyser::Tenant>> tenants_;
+};
+
+// leyser with the file layer off (values still sealed): the baseline of the file layer's cost.
+class LeyserNoFileLayerStore : public LeyserStore {
+ public:
+  explicit LeyserNoFileLayerStore(const std::string& dir) : LeyserStore(dir, false) {}
 };
 
 // One preloaded store of each kind per value size, built on first use.
@@ -195,6 +206,8 @@ BENCHMARK_TEMPLATE(BM_RandomPut, RawStore)->Name("RandomPut/raw")->Arg(100)->Arg
 BENCHMARK_TEMPLATE(BM_RandomPut, LeyserStore)->Name("RandomPut/leyser")->Arg(100)->Arg(1024)->Arg(16384);
 BENCHMARK_TEMPLATE(BM_RandomGet, RawStore)->Name("RandomGet/raw")->Arg(100)->Arg(1024)->Arg(16384);
 BENCHMARK_TEMPLATE(BM_RandomGet, LeyserStore)->Name("RandomGet/leyser")->Arg(100)->Arg(1024)->Arg(16384);
+BENCHMARK_TEMPLATE(BM_RandomPut, LeyserNoFileLayerStore)->Name("RandomPut/leyser-no-file-layer")->Arg(1024);
+BENCHMARK_TEMPLATE(BM_RandomGet, LeyserNoFileLayerStore)->Name("RandomGet/leyser-no-file-layer")->Arg(1024);
 BENCHMARK_TEMPLATE(BM_Scan1000, RawStore)->Name("Scan1000/raw");
 BENCHMARK_TEMPLATE(BM_Scan1000, LeyserStore)->Name("Scan1000/leyser");
 

@@ -4,6 +4,7 @@
 //   leyserctl --data_dir=DIR --key_file=FILE [--create] create-tenant ID...
 //   leyserctl --data_dir=DIR --key_file=FILE tenants
 //   leyserctl --data_dir=DIR --key_file=FILE tenant ID
+//   leyserctl --data_dir=DIR --key_file=FILE rotate-master-key NEW_KEY_FILE
 //
 // Exit status: 0 on success, 1 on an error (printed with its status code), 2 on bad usage.
 
@@ -29,7 +30,9 @@ constexpr char kUsage[] =
     "  leyserctl keygen KEY_FILE                     create a new master key file (mode 0600)\n"
     "  leyserctl --data_dir=D --key_file=K [--create] create-tenant ID...\n"
     "  leyserctl --data_dir=D --key_file=K tenants    list tenants\n"
-    "  leyserctl --data_dir=D --key_file=K tenant ID  show one tenant";
+    "  leyserctl --data_dir=D --key_file=K tenant ID  show one tenant\n"
+    "  leyserctl --data_dir=D --key_file=K rotate-master-key NEW_KEY_FILE\n"
+    "                                               re-wrap every key under a new master key";
 
 int Fail(const absl::Status& s) {
   std::fprintf(stderr, "leyserctl: %s\n", s.ToString().c_str());
@@ -85,7 +88,8 @@ int main(int argc, char** argv) {
     absl::PrintF("created master key file %s (mode 0600); keep a copy somewhere safe\n", args[2]);
     return 0;
   }
-  if (command != "create-tenant" && command != "tenants" && command != "tenant") {
+  if (command != "create-tenant" && command != "tenants" && command != "tenant" &&
+      command != "rotate-master-key") {
     return Usage("unknown command");
   }
   absl::StatusOr<std::unique_ptr<leyser::Store>> store = OpenStore();
@@ -103,6 +107,21 @@ int main(int argc, char** argv) {
       }
       PrintTenant(*info);
     }
+    return 0;
+  }
+  if (command == "rotate-master-key") {
+    if (args.size() != 3) {
+      return Usage("rotate-master-key takes one NEW_KEY_FILE");
+    }
+    absl::StatusOr<std::shared_ptr<leyser::KeyProvider>> next = leyser::NewFileKeyProvider(args[2]);
+    if (!next.ok()) {
+      return Fail(next.status());
+    }
+    if (absl::Status s = (*store)->RotateMasterKey(*next); !s.ok()) {
+      return Fail(s);
+    }
+    absl::PrintF("rotated: the store now opens only with %s; the old key no longer works\n",
+                 args[2]);
     return 0;
   }
   if (command == "tenants") {
