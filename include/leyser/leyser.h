@@ -3,12 +3,14 @@
 #ifndef LEYSER_LEYSER_H_
 #define LEYSER_LEYSER_H_
 
+#include "leyser/backup.h"
 #include "leyser/clock.h"
 #include "leyser/iterator.h"
 #include "leyser/key_provider.h"
 #include "leyser/options.h"
 #include "leyser/secret.h"
 #include "leyser/store.h"
+#include "leyser/store_types.h"
 #include "leyser/tenant.h"
 #include "leyser/write_batch.h"
 

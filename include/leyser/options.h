@@ -52,6 +52,20 @@ struct Options {
   // refused with InvalidArgument. Each stored value costs 45 bytes more than its length.
   std::size_t max_value_bytes = 16 * 1024 * 1024;
 
+  // Backups.
+
+  // Directory of the backup generations. Empty (the default): backups are off, and
+  // `RunMaintenance` takes none. Must not lie inside `data_dir`; put it on another disk.
+  std::string backup_dir;
+
+  // Generations kept (1 ..= 1000). Default 7: with one generation a day, a week of history.
+  int backup_generations = 7;
+
+  // UTC time of day at which the daily backup falls due (0 ..< 24 h). Default 00:00 UTC.
+  // `RunMaintenance` takes a backup when none was taken since the most recent such instant; after
+  // downtime it takes one, not one per missed day.
+  absl::Duration backup_time_of_day = absl::ZeroDuration();
+
   // Performance.
 
   // Bytes of the block cache shared by all tenants. Default 64 MiB.

@@ -30,29 +30,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "leyser/backup.h"
 #include "leyser/options.h"
+#include "leyser/store_types.h"
 #include "leyser/tenant.h"
 
 namespace leyser {
-
-// Where a tenant is in its life. Values are persisted; never renumbered.
-enum class TenantState {
-  kActive = 1,    // Readable and writable.
-  kEnded = 2,     // Contract ended: data kept, not served.
-  kPurged = 3,    // Data and live data key destroyed; older backups may still hold it.
-  kShredded = 4,  // Gone from every backup too.
-};
-
-// Returns "ACTIVE", "ENDED", "PURGED" or "SHREDDED".
-std::string_view TenantStateName(TenantState state);
-
-// What the store knows about a tenant. Copyable.
-struct TenantInfo {
-  std::string id;
-  std::uint64_t number = 0;  // Internal number: the tenant's key prefix. Never reused.
-  TenantState state = TenantState::kActive;
-  absl::Time created;  // UTC, from the store's clock.
-};
 
 class Store {
  public:
@@ -101,6 +84,50 @@ class Store {
   // errors of the provider; DataLoss (a wrapped key failed authentication: nothing changed);
   // Unavailable (I/O).
   [[nodiscard]] virtual absl::Status RotateMasterKey(std::shared_ptr<KeyProvider> new_provider) = 0;
+
+  // Backups (require Options::backup_dir; otherwise FailedPrecondition).
+
+  // Takes a backup generation now, verifies it with checksums, then removes the oldest
+  // generations beyond Options::backup_generations. Readers and writers continue meanwhile.
+  // Errors: FailedPrecondition (no backup_dir); DataLoss (the new generation failed verification;
+  // it was removed); ResourceExhausted (disk full); Unavailable (I/O).
+  virtual absl::StatusOr<BackupInfo> CreateBackup() = 0;
+
+  // Returns every complete generation, oldest first.
+  virtual absl::StatusOr<std::vector<BackupInfo>> ListBackups() const = 0;
+
+  // Re-reads every file of generation `id` and checks it against its recorded checksum (crc32c),
+  // then opens its sealed key-store copy and manifest.
+  // Errors: NotFound (no such generation); DataLoss (a file or the sealed part is damaged);
+  // PermissionDenied (sealed under an earlier master key); FailedPrecondition (no backup_dir).
+  [[nodiscard]] virtual absl::Status VerifyBackup(BackupId id) const = 0;
+
+  // Restores generation `id` of the backups in `options.backup_dir` as a new store in
+  // `options.data_dir`, which must be absent or empty; opens it afterwards with `options`. Needs
+  // no open store (disaster recovery). `options.key_provider` must supply the master key that
+  // sealed the generation (BackupInfo::master_key_generation). Every file is checked against its
+  // checksum while it is copied; on any error the target is left empty.
+  // Errors: InvalidArgument (bad options); FailedPrecondition (target not empty, or no
+  // backup_dir); NotFound (no such generation); PermissionDenied (wrong master key); DataLoss
+  // (damaged generation); Unavailable (I/O).
+  [[nodiscard]] static absl::Status RestoreStore(const Options& options, BackupId id);
+
+  // Replaces tenant `tenant_id`'s data with its data in generation `id`, in one atomic step; every
+  // other tenant is untouched and keeps reading and writing. Calls on the tenant's own handles
+  // wait until the restore is done.
+  // Errors: InvalidArgument (malformed id); NotFound (no such tenant, generation, or the tenant is
+  // not in that generation); FailedPrecondition (tenant not active, or not the same tenant as in
+  // the generation); DataLoss (damaged generation); Unavailable (I/O).
+  [[nodiscard]] virtual absl::Status RestoreTenant(std::string_view tenant_id, BackupId id) = 0;
+
+  // Maintenance.
+
+  // Runs what is due at the clock's now: the daily backup (Options::backup_time_of_day) if none
+  // was taken since it fell due, with its verification and pruning; the clean-up of anything an
+  // interrupted run left. Idempotent: a second call at the same time does nothing. Call it
+  // periodically (for example every few minutes) from a background thread of the host.
+  // Errors: those of CreateBackup. Work done before an error is kept.
+  virtual absl::StatusOr<MaintenanceReport> RunMaintenance() = 0;
 
  protected:
   Store() = default;

@@ -138,6 +138,31 @@ class XChaChaProvider final : public rocksdb::EncryptionProvider {
   const std::uint32_t key_id_;
 };
 
+// RocksDB 7.8.3's encrypted file system treats ReopenWritableFile like a new file: it appends a
+// fresh prefix to the existing one, silently corrupting the file (IngestExternalFile with
+// move_files=true does this to sync the linked file). Refuse it for non-empty files instead.
+class ReopenGuard final : public rocksdb::FileSystemWrapper {
+ public:
+  explicit ReopenGuard(const std::shared_ptr<rocksdb::FileSystem>& target)
+      : rocksdb::FileSystemWrapper(target) {}
+
+  static const char* kClassName() { return "leyser.ReopenGuard"; }
+  const char* Name() const override { return kClassName(); }
+
+  rocksdb::IOStatus ReopenWritableFile(const std::string& fname,
+                                       const rocksdb::FileOptions& options,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* result,
+                                       rocksdb::IODebugContext* dbg) override {
+    uint64_t size = 0;
+    rocksdb::IOStatus s = target()->GetFileSize(fname, options.io_options, &size, dbg);
+    if (s.ok() && size > 0) {
+      return rocksdb::IOStatus::NotSupported(
+          "leyser's file layer cannot reopen a non-empty file for appending", fname);
+    }
+    return target()->ReopenWritableFile(fname, options, result, dbg);
+  }
+};
+
 }  // namespace
 
 absl::StatusOr<EncryptedEnv> NewEncryptedEnv(SecretBytes file_key, std::uint32_t key_id) {
@@ -146,10 +171,12 @@ absl::StatusOr<EncryptedEnv> NewEncryptedEnv(SecretBytes file_key, std::uint32_t
   }
   EncryptedEnv out;
   out.provider = std::make_shared<XChaChaProvider>(std::move(file_key), key_id);
-  out.fs = rocksdb::NewEncryptedFS(rocksdb::FileSystem::Default(), out.provider);
-  if (out.fs == nullptr) {
+  std::shared_ptr<rocksdb::FileSystem> encrypted =
+      rocksdb::NewEncryptedFS(rocksdb::FileSystem::Default(), out.provider);
+  if (encrypted == nullptr) {
     return absl::InternalError("RocksDB refused leyser's file encryption provider");
   }
+  out.fs = std::make_shared<ReopenGuard>(encrypted);
   out.env = rocksdb::NewCompositeEnv(out.fs);
   return out;
 }

@@ -10,6 +10,10 @@
 // garbage. XChaCha20 alone does not authenticate file contents; RocksDB's block checksums catch
 // accidental damage, and every tenant value is additionally sealed with an AEAD.
 //
+// RocksDB 7.8.3's encrypted file system appends a second prefix when a non-empty file is reopened
+// for writing; leyser's Env refuses such reopens (NotSupported) rather than corrupt the file, so
+// ingest files with IngestExternalFileOptions::move_files = false.
+//
 // Thread safety: the Env is thread-safe, as RocksDB requires.
 
 #ifndef LEYSER_LIB_CRYPTO_FILE_CIPHER_H_

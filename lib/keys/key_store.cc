@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/crypto/sodium.h"
+#include "lib/proto/backup.pb.h"
 #include "lib/proto/keystore.pb.h"
 #include "lib/rocks/options.h"
 #include "lib/rocks/status.h"
@@ -289,6 +290,105 @@ absl::Status KeyStore::RotateMasterKey(SecretBytes new_master_key) {
   }
   CrashPoint("rotate.after_compact");
   return absl::OkStatus();
+}
+
+absl::StatusOr<proto::KeyStoreCopy> KeyStore::ExportCopy() const {
+  absl::ReaderMutexLock lock(&mu_);
+  proto::KeyStoreCopy copy;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    proto::KeyStoreCopy::Entry* entry = copy.add_entries();
+    entry->set_key(it->key().ToString());
+    entry->set_value(it->value().ToString());
+  }
+  LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "copying the key store"));
+  return copy;
+}
+
+void KeyStore::SealWithMasterKey(const std::string& payload, std::string_view context,
+                                 proto::GenerationFile* file) const {
+  absl::ReaderMutexLock lock(&mu_);
+  file->set_master_generation(master_generation_);
+  file->set_master_check(SealCheck(master_key_, master_generation_));
+  std::string sealed;
+  SealAppend(master_key_, payload, context, &sealed);
+  file->set_sealed(std::move(sealed));
+}
+
+absl::StatusOr<std::string> KeyStore::OpenWithMasterKey(const proto::GenerationFile& file,
+                                                        const SecretBytes& master_key,
+                                                        std::string_view context) {
+  if (!OpenSecret(master_key, file.master_check(), CheckAd(file.master_generation())).ok()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "backup generation ", file.id(), " was sealed with master key generation ",
+        file.master_generation(), "; the supplied key is not that key (after a rotation, "
+        "restore older generations with the key that was current when they were taken)"));
+  }
+  std::string payload;
+  if (!::leyser::internal::Open(master_key, file.sealed(), context, &payload)) {
+    return absl::DataLossError(absl::StrCat("backup generation ", file.id(),
+                                            " failed authentication; it is damaged"));
+  }
+  return payload;
+}
+
+absl::StatusOr<std::string> KeyStore::OpenWithCurrentMasterKey(const proto::GenerationFile& file,
+                                                               std::string_view context) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return OpenWithMasterKey(file, master_key_, context);
+}
+
+absl::StatusOr<proto::KeyStoreMeta> KeyStore::MetaFromCopy(const proto::KeyStoreCopy& copy) {
+  for (const proto::KeyStoreCopy::Entry& e : copy.entries()) {
+    proto::KeyStoreMeta meta;
+    if (e.key() == kMetaKey && meta.ParseFromString(e.value()) &&
+        meta.format_version() == kKeyStoreFormatVersion) {
+      return meta;
+    }
+  }
+  return absl::DataLossError("the key-store copy of a backup has no valid metadata record");
+}
+
+absl::StatusOr<TenantKey> KeyStore::FileKeyFromCopy(const proto::KeyStoreCopy& copy,
+                                                    const SecretBytes& master_key) {
+  const std::string* meta_bytes = nullptr;
+  const std::string* file_bytes = nullptr;
+  for (const proto::KeyStoreCopy::Entry& e : copy.entries()) {
+    if (e.key() == kMetaKey) meta_bytes = &e.value();
+    if (e.key() == kFileKeyEntry) file_bytes = &e.value();
+  }
+  proto::KeyStoreMeta meta;
+  proto::WrappedKey wrapped;
+  if (meta_bytes == nullptr || file_bytes == nullptr || !meta.ParseFromString(*meta_bytes) ||
+      !wrapped.ParseFromString(*file_bytes) ||
+      wrapped.master_generation() != meta.master_generation()) {
+    return absl::DataLossError("the key-store copy of a backup is incomplete or damaged");
+  }
+  absl::StatusOr<SecretBytes> key =
+      OpenSecret(master_key, wrapped.sealed(),
+                 WrapAd(kFileKeyEntry, wrapped.key_version(), wrapped.master_generation()));
+  if (!key.ok() || key->size() != kAeadKeyBytes) {
+    return absl::DataLossError("the file key in a backup's key-store copy failed authentication");
+  }
+  return TenantKey{std::move(key).value(), wrapped.key_version()};
+}
+
+absl::Status KeyStore::CreateFromCopy(const std::string& dir, const proto::KeyStoreCopy& copy) {
+  if (Exists(dir)) {
+    return absl::FailedPreconditionError(absl::StrCat(dir, " already holds a key store"));
+  }
+  rocksdb::Options options = KeyStoreRocksOptions();
+  options.create_if_missing = true;
+  options.error_if_exists = true;
+  rocksdb::DB* db = nullptr;
+  LEYSER_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(options, dir, &db), "creating a key store"));
+  std::unique_ptr<rocksdb::DB> owner(db);
+  rocksdb::WriteBatch batch;
+  for (const proto::KeyStoreCopy::Entry& e : copy.entries()) {
+    LEYSER_RETURN_IF_ERROR(FromRocks(batch.Put(e.key(), e.value()), "restoring the key store"));
+  }
+  LEYSER_RETURN_IF_ERROR(FromRocks(db->Write(SyncWrite(), &batch), "restoring the key store"));
+  return FromRocks(db->Close(), "closing the restored key store");
 }
 
 }  // namespace leyser::internal

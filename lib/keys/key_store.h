@@ -27,6 +27,12 @@ namespace rocksdb {
 class DB;
 }  // namespace rocksdb
 
+namespace leyser::proto {
+class KeyStoreCopy;
+class KeyStoreMeta;
+class GenerationFile;
+}  // namespace leyser::proto
+
 namespace leyser::internal {
 
 // An unwrapped key and its version (tenant key version, or file key id).
@@ -82,6 +88,39 @@ class KeyStore {
   // Errors: InvalidArgument (wrong size, or equal to the current key); DataLoss (a wrapped key
   // failed authentication; nothing was changed); Unavailable (I/O).
   [[nodiscard]] absl::Status RotateMasterKey(SecretBytes new_master_key);
+
+  // Backups.
+
+  // Returns every record of the key store (all keys in it are wrapped), as one consistent copy.
+  absl::StatusOr<proto::KeyStoreCopy> ExportCopy() const;
+
+  // Seals `payload` with the current master key into `file` (master_generation, master_check,
+  // sealed), binding `context` as associated data.
+  void SealWithMasterKey(const std::string& payload, std::string_view context,
+                         proto::GenerationFile* file) const;
+
+  // Opens what SealWithMasterKey sealed into `file`, with `master_key`.
+  // Errors: PermissionDenied (`master_key` is not the key that sealed it; the message names the
+  // master-key generation needed); DataLoss (damaged).
+  static absl::StatusOr<std::string> OpenWithMasterKey(const proto::GenerationFile& file,
+                                                       const SecretBytes& master_key,
+                                                       std::string_view context);
+
+  // OpenWithMasterKey with the store's current master key.
+  absl::StatusOr<std::string> OpenWithCurrentMasterKey(const proto::GenerationFile& file,
+                                                       std::string_view context) const;
+
+  // Returns the key-store metadata record held in `copy`. DataLoss if missing or damaged.
+  static absl::StatusOr<proto::KeyStoreMeta> MetaFromCopy(const proto::KeyStoreCopy& copy);
+
+  // Returns the file key held in `copy`, unwrapped with `master_key`. DataLoss if missing/damaged.
+  static absl::StatusOr<TenantKey> FileKeyFromCopy(const proto::KeyStoreCopy& copy,
+                                                   const SecretBytes& master_key);
+
+  // Creates a new key store database in `dir` (which must not hold one) with exactly the records
+  // of `copy`, in one synced write.
+  [[nodiscard]] static absl::Status CreateFromCopy(const std::string& dir,
+                                                   const proto::KeyStoreCopy& copy);
 
  private:
   KeyStore(rocksdb::DB* db, SecretBytes master_key, std::uint32_t generation, bool plain_files);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "leyser/secret.h"
 #include "lib/crypto/file_cipher.h"
 #include "lib/util/files.h"
@@ -49,6 +50,9 @@ struct TenantCore {
   std::string next_prefix;  // Exclusive upper bound of the keyspace.
   SecretBytes key;
   std::uint32_t key_version = 0;
+  // Held shared by every read and write of the tenant's handles, exclusively while a restore
+  // replaces the tenant's data.
+  mutable absl::Mutex gate;
 };
 
 }  // namespace leyser::internal

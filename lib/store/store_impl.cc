@@ -1,14 +1,17 @@
 // Store::Open and the store implementation: registry, tenant creation, tenant handles.
 
 #include <algorithm>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "leyser/store.h"
+#include "lib/backup/backup_manager.h"
 #include "lib/crypto/file_cipher.h"
 #include "lib/crypto/sodium.h"
 #include "lib/keys/key_store.h"
@@ -91,13 +94,34 @@ absl::Status ValidateOptions(const Options& options) {
                                                    kValueBytesLimit, ", not ",
                                                    options.max_value_bytes));
   }
+  if (!options.backup_dir.empty()) {
+    std::error_code ec;
+    const std::string data = std::filesystem::weakly_canonical(options.data_dir, ec).string() + "/";
+    const std::string backup =
+        std::filesystem::weakly_canonical(options.backup_dir, ec).string() + "/";
+    if (absl::StartsWith(backup, data) || absl::StartsWith(data, backup)) {
+      return absl::InvalidArgumentError(
+          "Options::backup_dir must lie outside Options::data_dir (and not contain it)");
+    }
+  }
+  if (options.backup_generations < 1 || options.backup_generations > 1000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Options::backup_generations must be 1..1000, not ", options.backup_generations));
+  }
+  if (options.backup_time_of_day < absl::ZeroDuration() ||
+      options.backup_time_of_day >= absl::Hours(24)) {
+    return absl::InvalidArgumentError("Options::backup_time_of_day must lie in [0, 24h)");
+  }
   return absl::OkStatus();
 }
 
 class StoreImpl final : public Store {
  public:
   StoreImpl(Options options, std::shared_ptr<DbCore> db, std::unique_ptr<KeyStore> keys)
-      : options_(std::move(options)), db_(std::move(db)), keys_(std::move(keys)) {}
+      : options_(std::move(options)),
+        db_(std::move(db)),
+        keys_(std::move(keys)),
+        backups_(options_, db_, keys_.get()) {}
 
   // Loads the registry into memory and removes keys orphaned by interrupted creations.
   absl::Status Load(bool created) {
@@ -190,27 +214,7 @@ class StoreImpl final : public Store {
   }
 
   absl::StatusOr<std::unique_ptr<Tenant>> OpenTenant(std::string_view id) override {
-    LEYSER_ASSIGN_OR_RETURN(TenantInfo info, GetTenantInfo(id));
-    if (info.state != TenantState::kActive) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "tenant ", ToAbsl(id), " is ", ToAbsl(TenantStateName(info.state)), " and no longer served"));
-    }
-    absl::MutexLock lock(&cores_mu_);
-    std::weak_ptr<const TenantCore>& slot = cores_[info.number];
-    std::shared_ptr<const TenantCore> core = slot.lock();
-    if (core == nullptr) {
-      LEYSER_ASSIGN_OR_RETURN(TenantKey key, keys_->GetTenantKey(info.number));
-      auto fresh = std::make_shared<TenantCore>();
-      fresh->db = db_;
-      fresh->id = info.id;
-      fresh->number = info.number;
-      fresh->prefix = TenantPrefix(info.number);
-      fresh->next_prefix = TenantPrefix(info.number + 1);
-      fresh->key = std::move(key.key);
-      fresh->key_version = key.version;
-      core = std::move(fresh);
-      slot = core;
-    }
+    LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const TenantCore> core, ActiveCore(id));
     return NewTenantHandle(std::move(core));
   }
 
@@ -237,6 +241,46 @@ class StoreImpl final : public Store {
     return keys_->RotateMasterKey(std::move(new_key));
   }
 
+  absl::StatusOr<BackupInfo> CreateBackup() override {
+    return backups_.CreateBackup(options_.clock->Now(), nullptr);
+  }
+
+  absl::StatusOr<std::vector<BackupInfo>> ListBackups() const override { return backups_.List(); }
+
+  absl::Status VerifyBackup(BackupId id) const override { return backups_.Verify(id); }
+
+  absl::Status RestoreTenant(std::string_view tenant_id, BackupId id) override {
+    LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const TenantCore> core, ActiveCore(tenant_id));
+    const std::string tmp_dir = options_.data_dir + "/tmp";
+    LEYSER_RETURN_IF_ERROR(EnsureDir(tmp_dir));
+    const std::string sst = absl::StrCat(tmp_dir, "/restore-", core->number, ".sst");
+    LEYSER_RETURN_IF_ERROR(RemoveAll(sst));
+    LEYSER_ASSIGN_OR_RETURN(BackupTenant in_backup, backups_.ExportTenant(id, core->number, sst));
+    if (in_backup.id != core->id) {
+      (void)RemoveAll(sst);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "tenant number ", core->number, " belongs to ", in_backup.id, " in the backup"));
+    }
+    absl::Status s;
+    {
+      // The tenant's own calls wait; every other tenant goes on. One ingestion replaces the
+      // tenant's keyspace atomically: the file starts with a range deletion of all of it.
+      absl::WriterMutexLock gate(&core->gate);
+      rocksdb::IngestExternalFileOptions ingest;
+      ingest.move_files = false;  // A copy: the file layer cannot reopen a linked file.
+      ingest.write_global_seqno = false;  // No in-place rewrite (it would reuse a file nonce).
+      ingest.verify_checksums_before_ingest = true;
+      s = FromRocks(db_->db->IngestExternalFile(db_->data_cf, {sst}, ingest),
+                    "restoring a tenant");
+    }
+    absl::Status removed = RemoveAll(sst);
+    return s.ok() ? removed : s;
+  }
+
+  absl::StatusOr<MaintenanceReport> RunMaintenance() override {
+    return backups_.RunMaintenance(options_.clock->Now());
+  }
+
   absl::StatusOr<std::vector<TenantInfo>> ListTenants() const override {
     std::vector<TenantInfo> out;
     {
@@ -252,6 +296,33 @@ class StoreImpl final : public Store {
   }
 
  private:
+  // Returns the shared core of active tenant `id`, unwrapping its key if no handle holds it.
+  absl::StatusOr<std::shared_ptr<const TenantCore>> ActiveCore(std::string_view id) {
+    LEYSER_ASSIGN_OR_RETURN(TenantInfo info, GetTenantInfo(id));
+    if (info.state != TenantState::kActive) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "tenant ", ToAbsl(id), " is ", ToAbsl(TenantStateName(info.state)),
+          " and no longer served"));
+    }
+    absl::MutexLock lock(&cores_mu_);
+    std::weak_ptr<const TenantCore>& slot = cores_[info.number];
+    std::shared_ptr<const TenantCore> core = slot.lock();
+    if (core == nullptr) {
+      LEYSER_ASSIGN_OR_RETURN(TenantKey key, keys_->GetTenantKey(info.number));
+      auto fresh = std::make_shared<TenantCore>();
+      fresh->db = db_;
+      fresh->id = info.id;
+      fresh->number = info.number;
+      fresh->prefix = TenantPrefix(info.number);
+      fresh->next_prefix = TenantPrefix(info.number + 1);
+      fresh->key = std::move(key.key);
+      fresh->key_version = key.version;
+      core = std::move(fresh);
+      slot = core;
+    }
+    return core;
+  }
+
   std::uint64_t NextNumber() {
     absl::ReaderMutexLock lock(&mu_);
     return next_number_;
@@ -267,6 +338,7 @@ class StoreImpl final : public Store {
   const Options options_;
   const std::shared_ptr<DbCore> db_;
   const std::unique_ptr<KeyStore> keys_;
+  BackupManager backups_;
 
   absl::Mutex create_mu_;  // Serialises CreateTenant.
   mutable absl::Mutex mu_;
@@ -366,6 +438,12 @@ absl::StatusOr<std::unique_ptr<Store>> OpenWithoutFileEncryptionForTesting(const
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
   return internal::OpenStore(options, /*file_encryption=*/true);
+}
+
+absl::Status Store::RestoreStore(const Options& options, BackupId id) {
+  LEYSER_RETURN_IF_ERROR(internal::ValidateOptions(options));
+  LEYSER_RETURN_IF_ERROR(internal::EnsureSodium());
+  return internal::BackupManager::RestoreStore(options, id);
 }
 
 }  // namespace leyser

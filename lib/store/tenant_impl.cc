@@ -130,6 +130,7 @@ class TenantImpl final : public Tenant {
   std::uint64_t number() const override { return core_->number; }
 
   absl::Status Put(std::string_view key, std::string_view value) override {
+    absl::ReaderMutexLock gate(&core_->gate);
     const DbCore& db = *core_->db;
     LEYSER_RETURN_IF_ERROR(CheckKey(db, key));
     LEYSER_RETURN_IF_ERROR(CheckValue(db, value));
@@ -140,6 +141,7 @@ class TenantImpl final : public Tenant {
   }
 
   absl::StatusOr<std::string> Get(std::string_view key) const override {
+    absl::ReaderMutexLock gate(&core_->gate);
     const DbCore& db = *core_->db;
     LEYSER_RETURN_IF_ERROR(CheckKey(db, key));
     std::string full_key = FullKey(key);
@@ -158,12 +160,14 @@ class TenantImpl final : public Tenant {
   }
 
   absl::Status Delete(std::string_view key) override {
+    absl::ReaderMutexLock gate(&core_->gate);
     const DbCore& db = *core_->db;
     LEYSER_RETURN_IF_ERROR(CheckKey(db, key));
     return FromRocks(db.db->Delete(db.write_options, db.data_cf, FullKey(key)), "deleting a key");
   }
 
   absl::Status Write(const WriteBatch& batch) override {
+    absl::ReaderMutexLock gate(&core_->gate);
     const DbCore& db = *core_->db;
     const std::size_t count = WriteBatchAccess::Count(batch);
     for (std::size_t i = 0; i < count; ++i) {
@@ -196,6 +200,7 @@ class TenantImpl final : public Tenant {
   }
 
   std::unique_ptr<Iterator> NewIterator() const override {
+    absl::ReaderMutexLock gate(&core_->gate);
     return std::make_unique<IteratorImpl>(core_);
   }
 

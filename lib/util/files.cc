@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cerrno>
+#include <filesystem>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -62,6 +65,84 @@ absl::Status EnsureDir(const std::string& path) {
     return absl::FailedPreconditionError(absl::StrCat(path, " exists and is not a directory"));
   }
   return absl::UnavailableError(absl::StrCat("cannot create directory ", path, ": ", std::strerror(errno)));
+}
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
+  }
+  absl::Status s;
+  {
+    FdCloser closer(fd);
+    s = WriteAll(fd, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), tmp);
+    if (s.ok() && fsync(fd) != 0) {
+      s = absl::UnavailableError(absl::StrCat("cannot sync ", tmp, ": ", std::strerror(errno)));
+    }
+  }
+  if (s.ok() && rename(tmp.c_str(), path.c_str()) != 0) {
+    s = absl::UnavailableError(absl::StrCat("cannot rename ", tmp, ": ", std::strerror(errno)));
+  }
+  if (!s.ok()) {
+    unlink(tmp.c_str());
+    return s;
+  }
+  return SyncParentDir(path);
+}
+
+absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      return absl::NotFoundError(absl::StrCat(path, " does not exist"));
+    }
+    return absl::UnavailableError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  }
+  FdCloser closer(fd);
+  std::string out;
+  char buffer[65536];
+  while (true) {
+    ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return absl::UnavailableError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+    }
+    if (n == 0) {
+      return out;
+    }
+    out.append(buffer, static_cast<std::size_t>(n));
+  }
+}
+
+absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) {
+      return absl::NotFoundError(absl::StrCat(dir, " does not exist"));
+    }
+    return absl::UnavailableError(absl::StrCat("cannot list ", dir, ": ", std::strerror(errno)));
+  }
+  std::vector<std::string> out;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") {
+      out.push_back(std::move(name));
+    }
+  }
+  closedir(d);
+  return out;
+}
+
+absl::Status RemoveAll(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat("cannot remove ", path, ": ", ec.message()));
+  }
+  return absl::OkStatus();
 }
 
 bool PathExists(const std::string& path) {

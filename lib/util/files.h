@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -33,6 +34,19 @@ class FdCloser {
 
 // Creates directory `path` (mode 0700) if missing, syncing its parent. Parents must exist.
 [[nodiscard]] absl::Status EnsureDir(const std::string& path);
+
+// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync of the
+// directory. Readers see the old content or the new, never a mix.
+[[nodiscard]] absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes);
+
+// Reads the whole file. NotFound if missing; Unavailable on I/O errors.
+absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+
+// Names of the entries of directory `dir` (no "." or ".."). Unavailable on errors.
+absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir);
+
+// Removes `path` and everything under it; OK if absent.
+[[nodiscard]] absl::Status RemoveAll(const std::string& path);
 
 // True if `path` exists (any file type).
 bool PathExists(const std::string& path);

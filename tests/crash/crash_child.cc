@@ -4,6 +4,9 @@
 //   crash_child rotate DIR OLD_KEY NEW_KEY CRASH_POINT
 //       Opens the store with OLD_KEY, arms CRASH_POINT, rotates to NEW_KEY; prints "ROTATED" if
 //       the rotation returns.
+//   crash_child backup DIR KEY BACKUP_DIR CRASH_POINT
+//       Opens the store (backups in BACKUP_DIR), arms CRASH_POINT, takes a backup; prints "DONE"
+//       if it returns. CRASH_POINT "none" arms nothing.
 //   crash_child rotate-loop DIR KEY_A KEY_B
 //       Opens with KEY_A; a writer thread puts "k<i>" into tenant "w" (synced), printing "W <i>";
 //       the main thread rotates A->B->A... printing "R <n>" after rotation n. Runs until killed.
@@ -61,6 +64,21 @@ int main(int argc, char** argv) {
     absl::Status s = store->RotateMasterKey(Provider(argv[4]));
     if (!s.ok()) Die(s);
     Ack("ROTATED");
+    return 0;
+  }
+  if (mode == "backup" && argc == 6) {
+    leyser::Options options;
+    options.data_dir = argv[2];
+    options.key_provider = Provider(argv[3]);
+    options.backup_dir = argv[4];
+    options.backup_generations = 2;
+    auto store = leyser::Store::Open(options);
+    if (!store.ok()) Die(store.status());
+    if (std::string(argv[5]) != "none") leyser::internal::ArmCrashPointForTesting(argv[5]);
+    Ack("READY");
+    auto backup = (*store)->CreateBackup();
+    if (!backup.ok()) Die(backup.status());
+    Ack("DONE");
     return 0;
   }
   if (mode == "rotate-loop" && argc == 5) {

@@ -1,0 +1,79 @@
+// Backup generations: BackupEngine backups plus sealed generation files, pruning, verification,
+// whole-store restore and the export of one tenant from a generation.
+//
+// Layout of Options::backup_dir:
+//   engine/                 RocksDB BackupEngine (meta/, private/, shared_checksum/); every file
+//                           goes through the store's file layer on both sides
+//   generations/<id>.gen    proto::GenerationFile: clear id and time, sealed manifest and
+//                           key-store copy. A generation is listed iff this file exists; it is
+//                           written (atomically) only after the engine backup is complete and
+//                           verified, and removed first when the generation is pruned.
+//
+// Thread safety: thread-safe; operations that write to the backup directory are serialised.
+
+#ifndef LEYSER_LIB_BACKUP_BACKUP_MANAGER_H_
+#define LEYSER_LIB_BACKUP_BACKUP_MANAGER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "leyser/backup.h"
+#include "leyser/options.h"
+#include "lib/keys/key_store.h"
+#include "lib/store/db_core.h"
+
+namespace leyser::internal {
+
+class BackupManager {
+ public:
+  // `keys` must outlive the manager.
+  BackupManager(const Options& options, std::shared_ptr<DbCore> db, const KeyStore* keys);
+
+  bool enabled() const { return !backup_dir_.empty(); }
+
+  // Takes, verifies and seals a new generation stamped `now`, then prunes. Repairs leftovers of
+  // interrupted runs first; what it repaired and pruned goes into `report` (may be null).
+  absl::StatusOr<BackupInfo> CreateBackup(absl::Time now, MaintenanceReport* report);
+
+  // Every listed generation, oldest first.
+  absl::StatusOr<std::vector<BackupInfo>> List() const;
+
+  // Checks generation `id`: every file against its checksum, and its sealed part.
+  absl::Status Verify(BackupId id) const;
+
+  // Writes tenant `number`'s records of generation `id` to a new SST file at `sst_path` (through
+  // the data env), headed by a range deletion of the tenant's whole keyspace, so that ingesting
+  // it replaces the tenant atomically. Returns the tenant's manifest entry.
+  // NotFound if the generation or the tenant in it does not exist.
+  absl::StatusOr<BackupTenant> ExportTenant(BackupId id, std::uint64_t number,
+                                            const std::string& sst_path) const;
+
+  // Takes the daily backup if it is due at `now`; repairs leftovers of interrupted runs.
+  absl::StatusOr<MaintenanceReport> RunMaintenance(absl::Time now);
+
+  // Restores generation `id` of `options.backup_dir` into `options.data_dir`.
+  static absl::Status RestoreStore(const Options& options, BackupId id);
+
+ private:
+  const std::string backup_dir_;
+  const std::string engine_dir_;
+  const std::string generations_dir_;
+  const int generations_;
+  const absl::Duration time_of_day_;
+  const std::shared_ptr<DbCore> db_;
+  const KeyStore* const keys_;
+  mutable absl::Mutex mu_;  // Serialises writers of the backup directory.
+};
+
+// The most recent instant at or before `now` at which a daily backup fell due.
+absl::Time LatestDueInstant(absl::Time now, absl::Duration time_of_day);
+
+}  // namespace leyser::internal
+
+#endif  // LEYSER_LIB_BACKUP_BACKUP_MANAGER_H_
