@@ -281,6 +281,13 @@ class StoreImpl final : public Store {
     return backups_.RunMaintenance(options_.clock->Now());
   }
 
+  absl::Status CompactAll() {
+    rocksdb::CompactRangeOptions compact;
+    compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    return FromRocks(db_->db->CompactRange(compact, db_->data_cf, nullptr, nullptr),
+                     "compacting the store");
+  }
+
   absl::StatusOr<std::vector<TenantInfo>> ListTenants() const override {
     std::vector<TenantInfo> out;
     {
@@ -429,6 +436,10 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& options, bool fi
 }
 
 }  // namespace
+
+absl::Status CompactAllForTesting(Store& store) {
+  return static_cast<StoreImpl&>(store).CompactAll();
+}
 
 absl::StatusOr<std::unique_ptr<Store>> OpenWithoutFileEncryptionForTesting(const Options& options) {
   return OpenStore(options, /*file_encryption=*/false);

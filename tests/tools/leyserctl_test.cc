@@ -54,6 +54,27 @@ TEST(LeyserctlTest, ManagesTenantsAndRotatesTheMasterKey) {
   EXPECT_EQ(Ctl({store, "--key_file=" + key, "tenants"}).exit_code, 1);
   EXPECT_EQ(Ctl({store, "--key_file=" + key2, "tenants"}).exit_code, 0);
 
+  // Backups.
+  const std::string backups = "--backup_dir=" + tmp.Sub("backups");
+  CtlResult taken = Ctl({store, "--key_file=" + key2, backups, "backup"});
+  ASSERT_EQ(taken.exit_code, 0);
+  CtlResult listed = Ctl({store, "--key_file=" + key2, backups, "backups"});
+  ASSERT_EQ(listed.exit_code, 0);
+  EXPECT_NE(listed.out.find("2 tenants"), std::string::npos) << listed.out;
+  const std::string first_id(1, listed.out[listed.out.find_first_of("0123456789")]);
+  EXPECT_EQ(Ctl({store, "--key_file=" + key2, backups, "verify-backup", first_id}).exit_code, 0);
+  EXPECT_EQ(Ctl({store, "--key_file=" + key2, backups, "verify-backup", "999"}).exit_code, 1);
+  EXPECT_EQ(Ctl({store, "--key_file=" + key2, backups, "restore-tenant", "acme", first_id}).exit_code, 0);
+  CtlResult maintenance = Ctl({store, "--key_file=" + key2, backups, "maintenance"});
+  EXPECT_EQ(maintenance.exit_code, 0);
+  EXPECT_NE(maintenance.out.find("maintenance at"), std::string::npos);
+  const std::string restored = "--data_dir=" + tmp.Sub("restored");
+  ASSERT_EQ(Ctl({restored, "--key_file=" + key2, backups, "restore-store", first_id}).exit_code, 0);
+  CtlResult restored_list = Ctl({restored, "--key_file=" + key2, "tenants"});
+  EXPECT_EQ(restored_list.exit_code, 0);
+  EXPECT_NE(restored_list.out.find("beta"), std::string::npos);
+  EXPECT_EQ(Ctl({restored, "--key_file=" + key2, backups, "restore-store", first_id}).exit_code, 1);
+
   EXPECT_EQ(Ctl({}).exit_code, 2);
   EXPECT_EQ(Ctl({"no-such-command"}).exit_code, 2);
   EXPECT_EQ(Ctl({store, "--key_file=" + key2, "tenant"}).exit_code, 2);

@@ -5,6 +5,9 @@
 //   leyserctl --data_dir=DIR --key_file=FILE tenants
 //   leyserctl --data_dir=DIR --key_file=FILE tenant ID
 //   leyserctl --data_dir=DIR --key_file=FILE rotate-master-key NEW_KEY_FILE
+//   leyserctl --data_dir=DIR --key_file=FILE --backup_dir=B backup | backups | verify-backup ID |
+//             restore-tenant TENANT ID | maintenance
+//   leyserctl --data_dir=NEW_DIR --key_file=FILE --backup_dir=B restore-store ID
 //
 // Exit status: 0 on success, 1 on an error (printed with its status code), 2 on bad usage.
 
@@ -15,6 +18,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "leyser/leyser.h"
@@ -22,6 +26,8 @@
 ABSL_FLAG(std::string, data_dir, "", "Directory of the store");
 ABSL_FLAG(std::string, key_file, "", "Master key file (32 raw bytes or 64 hex characters, mode 0600)");
 ABSL_FLAG(bool, create, false, "Create the store if it does not exist");
+ABSL_FLAG(std::string, backup_dir, "", "Directory of the backup generations");
+ABSL_FLAG(int, backup_generations, 7, "Backup generations to keep");
 
 namespace {
 
@@ -32,7 +38,14 @@ constexpr char kUsage[] =
     "  leyserctl --data_dir=D --key_file=K tenants    list tenants\n"
     "  leyserctl --data_dir=D --key_file=K tenant ID  show one tenant\n"
     "  leyserctl --data_dir=D --key_file=K rotate-master-key NEW_KEY_FILE\n"
-    "                                               re-wrap every key under a new master key";
+    "                                               re-wrap every key under a new master key\n"
+    "  with --backup_dir=B:\n"
+    "    backup                   take a verified backup generation now (then prune)\n"
+    "    backups                  list the generations\n"
+    "    verify-backup ID         re-read every file of a generation against its checksums\n"
+    "    restore-tenant TENANT ID replace one tenant's data with its data in generation ID\n"
+    "    maintenance              run what is due now (the daily backup, clean-up)\n"
+    "    restore-store ID         restore generation ID as a new store in --data_dir";
 
 int Fail(const absl::Status& s) {
   std::fprintf(stderr, "leyserctl: %s\n", s.ToString().c_str());
@@ -66,8 +79,23 @@ absl::StatusOr<std::unique_ptr<leyser::Store>> OpenStore() {
   }
   options.key_provider = *provider;
   options.create_if_missing = absl::GetFlag(FLAGS_create);
+  options.backup_dir = absl::GetFlag(FLAGS_backup_dir);
+  options.backup_generations = absl::GetFlag(FLAGS_backup_generations);
   return leyser::Store::Open(options);
 }
+
+void PrintBackup(const leyser::BackupInfo& b) {
+  if (b.manifest_readable) {
+    absl::PrintF("%6d  %s  %3d tenants  %8d keys  %10d bytes  master key gen %d\n", b.id,
+                 UtcTime(b.created), b.tenants.size(), b.keys, b.data_bytes,
+                 b.master_key_generation);
+  } else {
+    absl::PrintF("%6d  %s  (sealed under master key generation %d)\n", b.id, UtcTime(b.created),
+                 b.master_key_generation);
+  }
+}
+
+bool ParseId(const char* text, leyser::BackupId* id) { return absl::SimpleAtoi(text, id); }
 
 }  // namespace
 
@@ -88,8 +116,32 @@ int main(int argc, char** argv) {
     absl::PrintF("created master key file %s (mode 0600); keep a copy somewhere safe\n", args[2]);
     return 0;
   }
-  if (command != "create-tenant" && command != "tenants" && command != "tenant" &&
-      command != "rotate-master-key") {
+  if (command == "restore-store") {
+    leyser::BackupId id = 0;
+    if (args.size() != 3 || !ParseId(args[2], &id)) {
+      return Usage("restore-store takes one generation ID");
+    }
+    leyser::Options options;
+    options.data_dir = absl::GetFlag(FLAGS_data_dir);
+    options.backup_dir = absl::GetFlag(FLAGS_backup_dir);
+    absl::StatusOr<std::shared_ptr<leyser::KeyProvider>> provider =
+        leyser::NewFileKeyProvider(absl::GetFlag(FLAGS_key_file));
+    if (!provider.ok()) {
+      return Fail(provider.status());
+    }
+    options.key_provider = *provider;
+    if (absl::Status s = leyser::Store::RestoreStore(options, id); !s.ok()) {
+      return Fail(s);
+    }
+    absl::PrintF("restored generation %d into %s\n", id, options.data_dir);
+    return 0;
+  }
+  static const char* const kStoreCommands[] = {
+      "create-tenant", "tenants", "tenant", "rotate-master-key", "backup",
+      "backups",       "verify-backup", "restore-tenant", "maintenance"};
+  bool known = false;
+  for (const char* c : kStoreCommands) known = known || command == c;
+  if (!known) {
     return Usage("unknown command");
   }
   absl::StatusOr<std::unique_ptr<leyser::Store>> store = OpenStore();
@@ -122,6 +174,64 @@ int main(int argc, char** argv) {
     }
     absl::PrintF("rotated: the store now opens only with %s; the old key no longer works\n",
                  args[2]);
+    return 0;
+  }
+  if (command == "backup") {
+    absl::StatusOr<leyser::BackupInfo> b = (*store)->CreateBackup();
+    if (!b.ok()) {
+      return Fail(b.status());
+    }
+    PrintBackup(*b);
+    return 0;
+  }
+  if (command == "backups") {
+    absl::StatusOr<std::vector<leyser::BackupInfo>> list = (*store)->ListBackups();
+    if (!list.ok()) {
+      return Fail(list.status());
+    }
+    for (const leyser::BackupInfo& b : *list) {
+      PrintBackup(b);
+    }
+    return 0;
+  }
+  if (command == "verify-backup") {
+    leyser::BackupId id = 0;
+    if (args.size() != 3 || !ParseId(args[2], &id)) {
+      return Usage("verify-backup takes one generation ID");
+    }
+    if (absl::Status s = (*store)->VerifyBackup(id); !s.ok()) {
+      return Fail(s);
+    }
+    absl::PrintF("generation %d verified: every file matches its checksum\n", id);
+    return 0;
+  }
+  if (command == "restore-tenant") {
+    leyser::BackupId id = 0;
+    if (args.size() != 4 || !ParseId(args[3], &id)) {
+      return Usage("restore-tenant takes a TENANT and a generation ID");
+    }
+    if (absl::Status s = (*store)->RestoreTenant(args[2], id); !s.ok()) {
+      return Fail(s);
+    }
+    absl::PrintF("tenant %s restored from generation %d\n", args[2], id);
+    return 0;
+  }
+  if (command == "maintenance") {
+    absl::StatusOr<leyser::MaintenanceReport> report = (*store)->RunMaintenance();
+    if (!report.ok()) {
+      return Fail(report.status());
+    }
+    absl::PrintF("maintenance at %s\n", UtcTime(report->now));
+    if (!report->backups_enabled) {
+      absl::PrintF("  backups are off (no --backup_dir)\n");
+    } else if (report->backup.has_value()) {
+      absl::PrintF("  backup taken and verified: ");
+      PrintBackup(*report->backup);
+    } else {
+      absl::PrintF("  no backup due\n");
+    }
+    for (leyser::BackupId id : report->pruned) absl::PrintF("  pruned generation %d\n", id);
+    for (const std::string& r : report->repaired) absl::PrintF("  repaired: %s\n", r);
     return 0;
   }
   if (command == "tenants") {
