@@ -49,6 +49,11 @@ struct BackupInfo {
 // What one `Store::RunMaintenance` call did.
 struct MaintenanceReport {
   absl::Time now;                     // The clock reading the run used.
+  bool clock_behind = false;          // The clock read earlier than a previous run: no lifecycle step.
+  std::vector<std::string> ended;     // Tenants whose contract end passed.
+  std::vector<std::string> purged;    // Tenants purged by this run.
+  std::vector<std::string> shredded;  // Tenants shredded (certificate issued) by this run.
+  std::vector<std::string> held;      // Tenants whose due purge or shred waits for a legal hold.
   bool backups_enabled = false;       // False when Options::backup_dir is empty.
   std::optional<BackupInfo> backup;   // The generation this run took (and verified), if any.
   std::vector<BackupId> pruned;       // Generations removed to keep Options::backup_generations.

@@ -35,6 +35,13 @@ class KeyProvider {
   // NotFound (no key), InvalidArgument (malformed key), FailedPrecondition (unsafe key storage)
   // or Unavailable (key service unreachable).
   virtual absl::StatusOr<SecretBytes> GetMasterKey() const = 0;
+
+  // Returns the 32-byte Ed25519 seed of the key that signs deletion certificates. The default
+  // derives it from the master key (BLAKE2b key derivation, context "leyser-s"), so it changes
+  // when the master key is rotated; certificates issued before stay verifiable with the public
+  // key they name. Override it to keep a signing key of its own (for example in an HSM-backed
+  // service), which must not be any tenant's data key.
+  virtual absl::StatusOr<SecretBytes> GetSigningKey() const;
 };
 
 // Returns a provider that reads the master key from the file at `path` each time it is asked.

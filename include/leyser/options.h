@@ -52,6 +52,17 @@ struct Options {
   // refused with InvalidArgument. Each stored value costs 45 bytes more than its length.
   std::size_t max_value_bytes = 16 * 1024 * 1024;
 
+  // Lifecycle (Store::EndContract). Both delays may be zero (immediate); negative is refused.
+
+  // Time from a tenant's contract end to the purge of its live data and live data key.
+  // Default 30 days.
+  absl::Duration purge_after = absl::Hours(24 * 30);
+
+  // Time from the purge to the shred: the tenant's data key leaves every backup generation and
+  // every generation taken before the purge is deleted; its deletion certificate is issued.
+  // Default 7 days.
+  absl::Duration backup_purge_after = absl::Hours(24 * 7);
+
   // Backups.
 
   // Directory of the backup generations. Empty (the default): backups are off, and

@@ -120,12 +120,45 @@ class Store {
   // the generation); DataLoss (damaged generation); Unavailable (I/O).
   [[nodiscard]] virtual absl::Status RestoreTenant(std::string_view tenant_id, BackupId id) = 0;
 
+  // Lifecycle: ACTIVE -> ENDED (at the contract end) -> PURGED (Options::purge_after later) ->
+  // SHREDDED (Options::backup_purge_after after the purge). RunMaintenance performs every step
+  // when it is due at the clock's now, never before (also when the clock steps back); each step is
+  // durable and resumes after a crash.
+
+  // Ends tenant `tenant_id`'s contract at `contract_end` (which may lie in the future: the end is
+  // then scheduled, and may be rescheduled or cancelled with Reinstate until it passes). From the
+  // end on, the tenant's reads and writes get FailedPrecondition; its data stays until the purge,
+  // due at contract_end + Options::purge_after.
+  // Errors: InvalidArgument; NotFound; FailedPrecondition (already ended, purged or shredded).
+  [[nodiscard]] virtual absl::Status EndContract(std::string_view tenant_id,
+                                                 absl::Time contract_end) = 0;
+
+  // Returns an ENDED tenant (or one with a scheduled end) to ACTIVE with all its data.
+  // Errors: InvalidArgument; NotFound; FailedPrecondition (active without a scheduled end, or
+  // already purged: its data is gone and cannot come back).
+  [[nodiscard]] virtual absl::Status Reinstate(std::string_view tenant_id) = 0;
+
+  // Sets or releases a legal hold. While held, neither the purge nor the shred runs, even when
+  // due; after the release they run at the next RunMaintenance.
+  // Errors: InvalidArgument; NotFound; FailedPrecondition (already shredded).
+  [[nodiscard]] virtual absl::Status SetLegalHold(std::string_view tenant_id, bool hold) = 0;
+
+  // Returns the deletion certificate of a shredded tenant.
+  // Errors: InvalidArgument; NotFound (no such tenant, or not shredded yet).
+  virtual absl::StatusOr<DeletionCertificate> GetDeletionCertificate(
+      std::string_view tenant_id) const = 0;
+
+  // Returns the Ed25519 public key (32 bytes) that signs this store's deletion certificates now.
+  virtual absl::StatusOr<std::string> SigningPublicKey() const = 0;
+
   // Maintenance.
 
-  // Runs what is due at the clock's now: the daily backup (Options::backup_time_of_day) if none
-  // was taken since it fell due, with its verification and pruning; the clean-up of anything an
-  // interrupted run left. Idempotent: a second call at the same time does nothing. Call it
-  // periodically (for example every few minutes) from a background thread of the host.
+  // Runs what is due at the clock's now: lifecycle steps (contract ends, purges, shreds with
+  // their certificates); the daily backup (Options::backup_time_of_day) if none was taken since it
+  // fell due, with its verification and pruning; the clean-up of anything an interrupted run left.
+  // Idempotent: a second call at the same time does nothing. If the clock reads earlier than the
+  // latest time a previous run acted on (it stepped back), lifecycle steps wait until it catches
+  // up. Call it periodically (for example every few minutes) from a background thread of the host.
   // Errors: those of CreateBackup. Work done before an error is kept.
   virtual absl::StatusOr<MaintenanceReport> RunMaintenance() = 0;
 

@@ -1,4 +1,4 @@
-// leyser/store_types.h: value types describing tenants (used by store.h and backup.h).
+// leyser/store_types.h: value types describing tenants and their deletion certificates.
 //
 // Thread safety: plain value types. Copyable.
 
@@ -6,9 +6,12 @@
 #define LEYSER_STORE_TYPES_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 
 namespace leyser {
@@ -24,13 +27,51 @@ enum class TenantState {
 // Returns "ACTIVE", "ENDED", "PURGED" or "SHREDDED".
 std::string_view TenantStateName(TenantState state);
 
-// What the store knows about a tenant. Copyable.
+// What the store knows about a tenant. Copyable. All times are UTC, from the store's clock;
+// a time that does not apply (yet) is std::nullopt.
 struct TenantInfo {
   std::string id;
   std::uint64_t number = 0;  // Internal number: the tenant's key prefix. Never reused.
   TenantState state = TenantState::kActive;
-  absl::Time created;  // UTC, from the store's clock.
+  absl::Time created;
+  std::optional<absl::Time> contract_end;  // Set by EndContract; may lie in the future.
+  std::optional<absl::Time> purge_due;     // contract_end + Options::purge_after.
+  bool legal_hold = false;                 // While set, neither purge nor shred runs.
+  std::optional<absl::Time> purged;
+  std::optional<absl::Time> shred_due;     // purged + Options::backup_purge_after.
+  std::optional<absl::Time> shredded;
 };
+
+// Proof that a tenant's data was erased: issued once, when the tenant is shredded, and signed
+// with the store's Ed25519 signing key (see KeyProvider::GetSigningKey). Verify it with
+// VerifyDeletionCertificate and the signer's public key alone. Copyable.
+struct DeletionCertificate {
+  std::string tenant_id;
+  std::uint64_t tenant_number = 0;
+  absl::Time contract_end;
+  absl::Time purged;    // Live data deleted and compacted away, live data key destroyed.
+  absl::Time shredded;  // Data key gone from every backup; pre-purge generations deleted.
+  absl::Time issued;
+  // "logical delete (range deletion and forced compaction) + cryptographic erase (data key
+  // destroyed); NIST SP 800-88 Rev. 1 Clear/Purge", verbatim.
+  std::string method;
+  std::uint64_t keys_removed = 0;   // Records of the tenant when the purge began.
+  std::uint64_t bytes_removed = 0;  // Their stored (sealed) key and value bytes.
+  std::vector<std::uint32_t> generations_deleted;  // Backup generations that held its data.
+  std::vector<std::uint32_t> generations_kept;     // Generations checked: taken after the purge.
+  std::string audit_chain_head;   // Empty until leyser has an audit log.
+  std::string signer_public_key;  // 32 bytes (Ed25519).
+  std::string signature;          // 64 bytes (Ed25519) over the certificate's canonical encoding.
+};
+
+// Checks `certificate`'s signature against `public_key` (32 bytes). Needs no store.
+// Errors: InvalidArgument (malformed key); DataLoss (a field was changed, the signature is wrong,
+// or the certificate was signed by another key).
+absl::Status VerifyDeletionCertificate(const DeletionCertificate& certificate,
+                                       std::string_view public_key);
+
+// Returns the certificate as JSON (protobuf JSON mapping; bytes fields base64).
+std::string DeletionCertificateToJson(const DeletionCertificate& certificate);
 
 }  // namespace leyser
 

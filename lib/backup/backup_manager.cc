@@ -402,12 +402,84 @@ absl::StatusOr<BackupTenant> BackupManager::ExportTenant(BackupId id, std::uint6
   return tenant;
 }
 
-absl::StatusOr<MaintenanceReport> BackupManager::RunMaintenance(absl::Time now) {
-  MaintenanceReport report;
-  report.now = now;
+absl::StatusOr<BackupId> BackupManager::NewestId() const {
+  if (!enabled()) return BackupId{0};
+  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids, ListedIds(generations_dir_));
+  return ids.empty() ? BackupId{0} : ids.back();
+}
+
+absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
+    std::uint64_t number, BackupId last_before_purge,
+    const std::function<absl::Status(BackupId)>& before_delete) {
+  ShredResult result;
+  if (!enabled()) return result;
+  absl::MutexLock lock(&mu_);
+  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids, ListedIds(generations_dir_));
+  if (ids.empty()) return result;
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngine> engine,
+                          OpenEngine(engine_dir_, DataEnv(*db_)));
+  std::string key_entry = "d/";
+  AppendBigEndian64(number, &key_entry);
+  for (BackupId id : ids) {
+    bool remove = id <= last_before_purge;
+    proto::GenerationFile file;
+    proto::BackupGeneration generation;
+    bool readable = false;
+    if (!remove) {
+      absl::StatusOr<proto::GenerationFile> read = ReadGeneration(generations_dir_, id);
+      LEYSER_RETURN_IF_ERROR(read.status());
+      file = *std::move(read);
+      absl::StatusOr<std::string> payload =
+          keys_->OpenWithCurrentMasterKey(file, GenerationContext(id));
+      readable = payload.ok() && generation.ParseFromString(*payload);
+      if (readable) {
+        for (const proto::ManifestTenant& t : generation.tenants()) {
+          if (t.number() == number && t.state() != proto::TENANT_STATE_PURGED &&
+              t.state() != proto::TENANT_STATE_SHREDDED) {
+            remove = true;  // Taken before the purge: it holds the tenant's data.
+          }
+        }
+      }
+      // A generation sealed under an earlier master key than the current one was taken before
+      // the last rotation; if that was after the purge, it cannot hold the tenant's key (the live
+      // key store no longer had it), and it is kept.
+    }
+    if (remove) {
+      LEYSER_RETURN_IF_ERROR(before_delete(id));
+      LEYSER_RETURN_IF_ERROR(RemoveAll(GenerationPath(generations_dir_, id)));
+      LEYSER_RETURN_IF_ERROR(SyncParentDir(GenerationPath(generations_dir_, id)));
+      CrashPoint("shred.after_unlist");
+      LEYSER_RETURN_IF_ERROR(FromRocks(engine->DeleteBackup(id), "deleting a backup generation"));
+      result.deleted.push_back(id);
+      continue;
+    }
+    if (readable) {
+      // Remove the tenant's wrapped key from the generation's key-store copy if it is there.
+      proto::KeyStoreCopy* copy = generation.mutable_key_store();
+      bool found = false;
+      for (int i = 0; i < copy->entries_size(); ++i) {
+        if (copy->entries(i).key() == key_entry) {
+          copy->mutable_entries()->DeleteSubrange(i, 1);
+          found = true;
+          break;
+        }
+      }
+      if (found) {
+        keys_->SealWithMasterKey(generation.SerializeAsString(), GenerationContext(id), &file);
+        LEYSER_RETURN_IF_ERROR(WriteFileAtomically(GenerationPath(generations_dir_, id),
+                                                   file.SerializeAsString()));
+      }
+    }
+    result.kept.push_back(id);
+  }
+  return result;
+}
+
+absl::Status BackupManager::RunMaintenance(absl::Time now, MaintenanceReport* report_ptr) {
+  MaintenanceReport& report = *report_ptr;
   report.backups_enabled = enabled();
   if (!enabled()) {
-    return report;
+    return absl::OkStatus();
   }
   LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids, ListedIds(generations_dir_));
   absl::Time latest = absl::InfinitePast();
@@ -428,7 +500,7 @@ absl::StatusOr<MaintenanceReport> BackupManager::RunMaintenance(absl::Time now) 
                             OpenEngine(engine_dir_, DataEnv(*db_)));
     LEYSER_RETURN_IF_ERROR(Repair(*engine, generations_dir_, &report));
   }
-  return report;
+  return absl::OkStatus();
 }
 
 absl::Status BackupManager::RestoreStore(const Options& options, BackupId id) {

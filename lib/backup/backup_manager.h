@@ -15,6 +15,7 @@
 #define LEYSER_LIB_BACKUP_BACKUP_MANAGER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,8 +55,28 @@ class BackupManager {
   absl::StatusOr<BackupTenant> ExportTenant(BackupId id, std::uint64_t number,
                                             const std::string& sst_path) const;
 
-  // Takes the daily backup if it is due at `now`; repairs leftovers of interrupted runs.
-  absl::StatusOr<MaintenanceReport> RunMaintenance(absl::Time now);
+  // Takes the daily backup if it is due at `now`; repairs leftovers of interrupted runs. Fills the
+  // backup fields of `report`.
+  absl::Status RunMaintenance(absl::Time now, MaintenanceReport* report);
+
+  // Newest listed generation id, 0 if none (or backups off).
+  absl::StatusOr<BackupId> NewestId() const;
+
+  // What ShredTenant did to the generations.
+  struct ShredResult {
+    std::vector<BackupId> deleted;  // Held the tenant's data or key: deleted whole.
+    std::vector<BackupId> kept;     // Taken after the purge; hold neither (checked).
+  };
+
+  // Removes tenant `number` from every generation: deletes each generation that can hold its data
+  // (every generation up to `last_before_purge`, and any whose manifest lists the tenant as not
+  // yet purged); removes its data key from the key-store copy of any other generation that still
+  // has it. Idempotent.
+  // `before_delete(id)` runs before generation `id` is deleted (to record it durably); an error
+  // stops the shred.
+  absl::StatusOr<ShredResult> ShredTenant(
+      std::uint64_t number, BackupId last_before_purge,
+      const std::function<absl::Status(BackupId)>& before_delete);
 
   // Restores generation `id` of `options.backup_dir` into `options.data_dir`.
   static absl::Status RestoreStore(const Options& options, BackupId id);

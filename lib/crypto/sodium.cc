@@ -156,4 +156,71 @@ absl::StatusOr<SecretBytes> EncodeHexSecret(const SecretBytes& secret) {
   return out;
 }
 
+absl::StatusOr<SecretBytes> DeriveKey(const SecretBytes& key, std::uint64_t id,
+                                      std::string_view context) {
+  static_assert(crypto_kdf_KEYBYTES == 32 && crypto_kdf_CONTEXTBYTES == 8);
+  if (key.size() != crypto_kdf_KEYBYTES || context.size() != crypto_kdf_CONTEXTBYTES) {
+    return absl::InternalError("key derivation needs a 32-byte key and an 8-byte context");
+  }
+  absl::StatusOr<SecretBytes> out = SecretBytes::Allocate(32);
+  if (!out.ok()) {
+    return out.status();
+  }
+  char ctx[crypto_kdf_CONTEXTBYTES];
+  std::memcpy(ctx, context.data(), sizeof(ctx));
+  crypto_kdf_derive_from_key(out->data(), out->size(), id, ctx, key.data());
+  return out;
+}
+
+namespace {
+
+// Expands `seed` into an Ed25519 secret key in secure memory, with its public key.
+absl::StatusOr<SecretBytes> SigningKeyPair(const SecretBytes& seed, unsigned char* public_key) {
+  static_assert(crypto_sign_SEEDBYTES == kSigningSeedBytes);
+  static_assert(crypto_sign_PUBLICKEYBYTES == kSigningPublicKeyBytes);
+  static_assert(crypto_sign_BYTES == kSignatureBytes);
+  if (seed.size() != crypto_sign_SEEDBYTES) {
+    return absl::InvalidArgumentError("the signing key must be a 32-byte Ed25519 seed");
+  }
+  absl::StatusOr<SecretBytes> secret = SecretBytes::Allocate(crypto_sign_SECRETKEYBYTES);
+  if (!secret.ok()) {
+    return secret.status();
+  }
+  crypto_sign_seed_keypair(public_key, secret->data(), seed.data());
+  return secret;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> SigningPublicKeyFromSeed(const SecretBytes& seed) {
+  std::string public_key(kSigningPublicKeyBytes, '\0');
+  absl::StatusOr<SecretBytes> secret =
+      SigningKeyPair(seed, reinterpret_cast<unsigned char*>(public_key.data()));
+  if (!secret.ok()) {
+    return secret.status();
+  }
+  return public_key;
+}
+
+absl::StatusOr<std::string> SignDetached(const SecretBytes& seed, std::string_view message) {
+  unsigned char public_key[kSigningPublicKeyBytes];
+  absl::StatusOr<SecretBytes> secret = SigningKeyPair(seed, public_key);
+  if (!secret.ok()) {
+    return secret.status();
+  }
+  std::string signature(kSignatureBytes, '\0');
+  crypto_sign_detached(reinterpret_cast<unsigned char*>(signature.data()), nullptr, Bytes(message),
+                       message.size(), secret->data());
+  return signature;
+}
+
+bool VerifyDetached(std::string_view public_key, std::string_view message,
+                    std::string_view signature) {
+  if (public_key.size() != kSigningPublicKeyBytes || signature.size() != kSignatureBytes) {
+    return false;
+  }
+  return crypto_sign_verify_detached(Bytes(signature), Bytes(message), message.size(),
+                                     Bytes(public_key)) == 0;
+}
+
 }  // namespace leyser::internal

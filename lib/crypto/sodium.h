@@ -5,6 +5,7 @@
 #define LEYSER_LIB_CRYPTO_SODIUM_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -52,6 +53,24 @@ absl::StatusOr<SecretBytes> DecodeHexSecret(const unsigned char* hex, std::size_
 
 // Encodes `secret` as lowercase hexadecimal into secure memory (2 * size bytes, no terminator).
 absl::StatusOr<SecretBytes> EncodeHexSecret(const SecretBytes& secret);
+
+// Derives subkey `id` of `key` for `context` (exactly 8 characters), 32 bytes (BLAKE2b KDF).
+absl::StatusOr<SecretBytes> DeriveKey(const SecretBytes& key, std::uint64_t id,
+                                      std::string_view context);
+
+inline constexpr std::size_t kSigningSeedBytes = 32;
+inline constexpr std::size_t kSigningPublicKeyBytes = 32;
+inline constexpr std::size_t kSignatureBytes = 64;
+
+// Returns the Ed25519 public key of `seed` (32 bytes).
+absl::StatusOr<std::string> SigningPublicKeyFromSeed(const SecretBytes& seed);
+
+// Returns the Ed25519 signature (64 bytes) of `message` by the key with `seed`.
+absl::StatusOr<std::string> SignDetached(const SecretBytes& seed, std::string_view message);
+
+// True if `signature` is a valid Ed25519 signature of `message` by `public_key`.
+bool VerifyDetached(std::string_view public_key, std::string_view message,
+                    std::string_view signature);
 
 }  // namespace leyser::internal
 

@@ -112,6 +112,17 @@ class FileKeyProvider final : public KeyProvider {
 
 }  // namespace
 
+absl::StatusOr<SecretBytes> KeyProvider::GetSigningKey() const {
+  absl::StatusOr<SecretBytes> master = GetMasterKey();
+  if (!master.ok()) {
+    return master.status();
+  }
+  if (master->size() != kMasterKeyBytes) {
+    return absl::InvalidArgumentError("the key provider's master key must be 32 bytes");
+  }
+  return internal::DeriveKey(*master, 1, "leyser-s");
+}
+
 absl::StatusOr<std::shared_ptr<KeyProvider>> NewFileKeyProvider(const std::string& path) {
   if (path.empty()) {
     return absl::InvalidArgumentError("master key file path is empty");

@@ -237,6 +237,25 @@ absl::Status KeyStore::DropKeysFrom(std::uint64_t first) {
                    "removing orphaned tenant keys");
 }
 
+absl::Status KeyStore::Scrub() {
+  CrashPoint("scrub.before");
+  rocksdb::Status s = db_->Flush(rocksdb::FlushOptions());
+  if (s.ok()) {
+    rocksdb::CompactRangeOptions compact;
+    compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    s = db_->CompactRange(compact, nullptr, nullptr);
+  }
+  return FromRocks(s, "compacting the key store");
+}
+
+absl::Status KeyStore::DestroyTenantKey(std::uint64_t number) {
+  absl::WriterMutexLock lock(&mu_);
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(db_->Delete(SyncWrite(), TenantKeyEntry(number)), "destroying a tenant key"));
+  CrashPoint("purge.after_key_delete");
+  return absl::OkStatus();
+}
+
 absl::Status KeyStore::RotateMasterKey(SecretBytes new_master_key) {
   if (new_master_key.size() != kAeadKeyBytes) {
     return absl::InvalidArgumentError("the new master key must be exactly 32 bytes");
@@ -278,15 +297,11 @@ absl::Status KeyStore::RotateMasterKey(SecretBytes new_master_key) {
 
   // Scrub: keys wrapped under the old master key must not stay in live files (old SSTs and the
   // WAL). The rotation itself is already committed.
-  rocksdb::Status s = db_->Flush(rocksdb::FlushOptions());
-  if (s.ok()) {
-    rocksdb::CompactRangeOptions compact;
-    compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    s = db_->CompactRange(compact, nullptr, nullptr);
-  }
-  if (!s.ok()) {
-    return FromRocks(s, "the rotation is committed, but compacting away the old wrapped keys failed "
-                        "(it is retried by the next rotation)");
+  if (absl::Status s = Scrub(); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("the rotation is committed, but compacting away the "
+                                               "old wrapped keys failed (the next rotation or "
+                                               "purge retries): ",
+                                               s.message()));
   }
   CrashPoint("rotate.after_compact");
   return absl::OkStatus();

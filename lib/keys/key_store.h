@@ -81,6 +81,13 @@ class KeyStore {
   // before the tenant was registered).
   [[nodiscard]] absl::Status DropKeysFrom(std::uint64_t first);
 
+  // Destroys tenant `number`'s data key: deletes it (synced). Its wrapped form leaves the key
+  // store's files at the next Scrub. OK if it was already gone.
+  [[nodiscard]] absl::Status DestroyTenantKey(std::uint64_t number);
+
+  // Flushes and compacts the whole key store, so deleted or replaced entries leave every file.
+  [[nodiscard]] absl::Status Scrub();
+
   // Re-wraps the file key and every tenant key under `new_master_key` in one synced, atomic
   // write (the master-key generation goes up by one), then compacts the key store so no live file
   // holds a key wrapped under the old master key. Data is never rewritten.

@@ -4,13 +4,18 @@
 #ifndef LEYSER_LIB_STORE_DB_CORE_H_
 #define LEYSER_LIB_STORE_DB_CORE_H_
 
+#include <atomic>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "leyser/clock.h"
 #include "leyser/secret.h"
 #include "lib/crypto/file_cipher.h"
 #include "lib/util/files.h"
@@ -21,6 +26,16 @@ namespace leyser::internal {
 // Column family names of the data database.
 inline constexpr char kTenantDataCf[] = "tenant_data";
 inline constexpr char kRegistryCf[] = "registry";
+
+// An open iterator that a purge can stop: it releases its RocksDB iterator (and so the files that
+// iterator pins) and reports `reason` from then on.
+class KillableIterator {
+ public:
+  virtual void Kill(const absl::Status& reason) = 0;
+
+ protected:
+  ~KillableIterator() = default;
+};
 
 struct DbCore {
   DbCore() = default;
@@ -38,6 +53,17 @@ struct DbCore {
   rocksdb::WriteOptions write_options;
   std::size_t max_key_bytes = 0;
   std::size_t max_value_bytes = 0;
+  std::shared_ptr<const Clock> clock;
+
+  // Every open iterator of the store, so a purge can stop them all (an iterator of any tenant
+  // pins files that may hold the purged tenant's records).
+  void Register(KillableIterator* it);
+  void Unregister(KillableIterator* it);
+  void KillIterators(const absl::Status& reason);
+
+ private:
+  absl::Mutex iterators_mu_;
+  absl::flat_hash_set<KillableIterator*> iterators_ ABSL_GUARDED_BY(iterators_mu_);
 };
 
 // Everything a tenant handle needs: its number, key prefix and unwrapped data key. Shared by all
@@ -50,6 +76,11 @@ struct TenantCore {
   std::string next_prefix;  // Exclusive upper bound of the keyspace.
   SecretBytes key;
   std::uint32_t key_version = 0;
+  // False once the tenant is ENDED or PURGED: every call gets FailedPrecondition.
+  mutable std::atomic<bool> served{true};
+  // A scheduled contract end (Unix nanoseconds); calls at or after it get FailedPrecondition.
+  mutable std::atomic<std::int64_t> end_unix_nanos{kNoEnd};
+  static constexpr std::int64_t kNoEnd = INT64_MAX;
   // Held shared by every read and write of the tenant's handles, exclusively while a restore
   // replaces the tenant's data.
   mutable absl::Mutex gate;

@@ -1,12 +1,15 @@
 // Store::Open and the store implementation: registry, tenant creation, tenant handles.
 
 #include <algorithm>
+#include <atomic>
+#include <optional>
 #include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -14,6 +17,9 @@
 #include "lib/backup/backup_manager.h"
 #include "lib/crypto/file_cipher.h"
 #include "lib/crypto/sodium.h"
+#include "lib/lifecycle/certificate.h"
+#include "lib/lifecycle/purge.h"
+#include "lib/util/crash_point.h"
 #include "lib/keys/key_store.h"
 #include "lib/proto/registry.pb.h"
 #include "lib/rocks/options.h"
@@ -45,6 +51,21 @@ std::string_view TenantStateName(TenantState state) {
 
 namespace internal {
 
+void DbCore::Register(KillableIterator* it) {
+  absl::MutexLock guard(&iterators_mu_);
+  iterators_.insert(it);
+}
+
+void DbCore::Unregister(KillableIterator* it) {
+  absl::MutexLock guard(&iterators_mu_);
+  iterators_.erase(it);
+}
+
+void DbCore::KillIterators(const absl::Status& reason) {
+  absl::MutexLock guard(&iterators_mu_);
+  for (KillableIterator* it : iterators_) it->Kill(reason);
+}
+
 DbCore::~DbCore() {
   if (db == nullptr) {
     return;
@@ -70,6 +91,15 @@ absl::StatusOr<TenantInfo> InfoFromRecord(const proto::TenantRecord& record) {
   info.number = record.number();
   info.state = static_cast<TenantState>(record.state());
   info.created = FromProtoTime(record.created());
+  auto optional_time = [](bool has, const google::protobuf::Timestamp& t) {
+    return has ? std::optional<absl::Time>(FromProtoTime(t)) : std::nullopt;
+  };
+  info.contract_end = optional_time(record.has_contract_end(), record.contract_end());
+  info.purge_due = optional_time(record.has_purge_due(), record.purge_due());
+  info.legal_hold = record.legal_hold();
+  info.purged = optional_time(record.has_purged(), record.purged());
+  info.shred_due = optional_time(record.has_shred_due(), record.shred_due());
+  info.shredded = optional_time(record.has_shredded(), record.shredded());
   return info;
 }
 
@@ -104,6 +134,11 @@ absl::Status ValidateOptions(const Options& options) {
           "Options::backup_dir must lie outside Options::data_dir (and not contain it)");
     }
   }
+  if (options.purge_after < absl::ZeroDuration() ||
+      options.backup_purge_after < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "Options::purge_after and Options::backup_purge_after must not be negative");
+  }
   if (options.backup_generations < 1 || options.backup_generations > 1000) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Options::backup_generations must be 1..1000, not ", options.backup_generations));
@@ -113,6 +148,12 @@ absl::Status ValidateOptions(const Options& options) {
     return absl::InvalidArgumentError("Options::backup_time_of_day must lie in [0, 24h)");
   }
   return absl::OkStatus();
+}
+
+// Whether a tenant with `record` is served at `now`.
+bool Served(const proto::TenantRecord& record, absl::Time now) {
+  return record.state() == proto::TENANT_STATE_ACTIVE &&
+         (!record.has_contract_end() || now < FromProtoTime(record.contract_end()));
 }
 
 class StoreImpl final : public Store {
@@ -147,8 +188,7 @@ class StoreImpl final : public Store {
         return absl::DataLossError("the tenant registry metadata is damaged or of an unknown format");
       }
     }
-    next_number_ = meta.next_tenant_number();
-
+    absl::flat_hash_map<std::string, proto::TenantRecord> tenants;
     std::unique_ptr<rocksdb::Iterator> it(
         db_->db->NewIterator(rocksdb::ReadOptions(), db_->registry_cf));
     for (it->Seek(kRegistryTenantPrefix); it->Valid() && it->key().starts_with(kRegistryTenantPrefix);
@@ -157,60 +197,53 @@ class StoreImpl final : public Store {
       if (!record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
         return absl::DataLossError("a tenant registry record is damaged");
       }
-      LEYSER_ASSIGN_OR_RETURN(TenantInfo info, InfoFromRecord(record));
-      if (info.number >= next_number_) {
+      LEYSER_RETURN_IF_ERROR(InfoFromRecord(record).status());
+      if (record.number() >= meta.next_tenant_number()) {
         return absl::DataLossError("a tenant registry record has a number not yet assigned");
       }
-      std::string id = info.id;
-      tenants_.emplace(std::move(id), std::move(info));
+      std::string id = record.id();
+      tenants.emplace(std::move(id), std::move(record));
     }
     LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the tenant registry"));
-    return keys_->DropKeysFrom(next_number_);
+    {
+      absl::MutexLock lock(&mu_);
+      meta_ = std::move(meta);
+      tenants_ = std::move(tenants);
+    }
+    return keys_->DropKeysFrom(meta_next_number());
   }
 
   absl::StatusOr<TenantInfo> CreateTenant(std::string_view id) override {
     LEYSER_RETURN_IF_ERROR(ValidateTenantId(id));
-    absl::MutexLock create_lock(&create_mu_);
+    absl::MutexLock lifecycle(&lifecycle_mu_);
     {
       absl::ReaderMutexLock lock(&mu_);
       if (tenants_.contains(ToAbsl(id))) {
         return absl::AlreadyExistsError(absl::StrCat("tenant ", ToAbsl(id), " already exists"));
       }
     }
-    std::uint64_t number = NextNumber();
+    const std::uint64_t number = meta_next_number();
     if (number > kMaxTenantNumber) {
       return absl::ResourceExhaustedError("no tenant numbers are left");
     }
     // The key first: a crash before the registry write leaves only an unreferenced key, which the
     // next open removes; never a registered tenant without a key.
-    LEYSER_ASSIGN_OR_RETURN(TenantKey key, keys_->CreateTenantKey(number));
-    (void)key;
+    LEYSER_RETURN_IF_ERROR(keys_->CreateTenantKey(number).status());
+    CrashPoint("create.after_key");
 
-    TenantInfo info;
-    info.id = std::string(id);
-    info.number = number;
-    info.state = TenantState::kActive;
-    info.created = options_.clock->Now();
     proto::TenantRecord record;
-    record.set_id(info.id);
+    record.set_id(std::string(id));
     record.set_number(number);
     record.set_state(proto::TENANT_STATE_ACTIVE);
-    ToProtoTime(info.created, record.mutable_created());
-    proto::RegistryMeta meta = LoadedMeta(number + 1);
-
-    rocksdb::WriteBatch batch;
-    LEYSER_RETURN_IF_ERROR(FromRocks(
-        batch.Put(db_->registry_cf, RegistryTenantKey(id), record.SerializeAsString()),
-        "creating a tenant"));
-    LEYSER_RETURN_IF_ERROR(FromRocks(
-        batch.Put(db_->registry_cf, kRegistryMetaKey, meta.SerializeAsString()),
-        "creating a tenant"));
-    LEYSER_RETURN_IF_ERROR(FromRocks(db_->db->Write(SyncWrite(), &batch), "creating a tenant"));
-
-    absl::MutexLock lock(&mu_);
-    next_number_ = number + 1;
-    tenants_.emplace(info.id, info);
-    return info;
+    ToProtoTime(options_.clock->Now(), record.mutable_created());
+    proto::RegistryMeta meta;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      meta = meta_;
+    }
+    meta.set_next_tenant_number(number + 1);
+    LEYSER_RETURN_IF_ERROR(WriteRecord(record, &meta));
+    return InfoFromRecord(record);
   }
 
   absl::StatusOr<std::unique_ptr<Tenant>> OpenTenant(std::string_view id) override {
@@ -219,13 +252,23 @@ class StoreImpl final : public Store {
   }
 
   absl::StatusOr<TenantInfo> GetTenantInfo(std::string_view id) const override {
-    LEYSER_RETURN_IF_ERROR(ValidateTenantId(id));
-    absl::ReaderMutexLock lock(&mu_);
-    auto it = tenants_.find(ToAbsl(id));
-    if (it == tenants_.end()) {
-      return absl::NotFoundError(absl::StrCat("no tenant ", ToAbsl(id)));
+    LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, Record(id));
+    return InfoFromRecord(record);
+  }
+
+  absl::StatusOr<std::vector<TenantInfo>> ListTenants() const override {
+    std::vector<TenantInfo> out;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      out.reserve(tenants_.size());
+      for (const auto& [id, record] : tenants_) {
+        LEYSER_ASSIGN_OR_RETURN(TenantInfo info, InfoFromRecord(record));
+        out.push_back(std::move(info));
+      }
     }
-    return it->second;
+    std::sort(out.begin(), out.end(),
+              [](const TenantInfo& a, const TenantInfo& b) { return a.id < b.id; });
+    return out;
   }
 
   absl::Status RotateMasterKey(std::shared_ptr<KeyProvider> new_provider) override {
@@ -238,10 +281,16 @@ class StoreImpl final : public Store {
                                                      new_key.size(),
                                                      "-byte master key; it must be 32 bytes"));
     }
-    return keys_->RotateMasterKey(std::move(new_key));
+    LEYSER_RETURN_IF_ERROR(keys_->RotateMasterKey(std::move(new_key)));
+    absl::MutexLock lock(&provider_mu_);
+    provider_ = std::move(new_provider);  // Signs certificates from now on.
+    return absl::OkStatus();
   }
 
+  // Backups.
+
   absl::StatusOr<BackupInfo> CreateBackup() override {
+    absl::MutexLock lifecycle(&lifecycle_mu_);  // Never during a purge or shred.
     return backups_.CreateBackup(options_.clock->Now(), nullptr);
   }
 
@@ -250,6 +299,7 @@ class StoreImpl final : public Store {
   absl::Status VerifyBackup(BackupId id) const override { return backups_.Verify(id); }
 
   absl::Status RestoreTenant(std::string_view tenant_id, BackupId id) override {
+    absl::MutexLock lifecycle(&lifecycle_mu_);
     LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const TenantCore> core, ActiveCore(tenant_id));
     const std::string tmp_dir = options_.data_dir + "/tmp";
     LEYSER_RETURN_IF_ERROR(EnsureDir(tmp_dir));
@@ -277,8 +327,92 @@ class StoreImpl final : public Store {
     return s.ok() ? removed : s;
   }
 
+  // Lifecycle.
+
+  absl::Status EndContract(std::string_view tenant_id, absl::Time contract_end) override {
+    absl::MutexLock lifecycle(&lifecycle_mu_);
+    LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, Record(tenant_id));
+    const absl::Time now = options_.clock->Now();
+    if (!Served(record, now)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "tenant ", record.id(), "'s contract has already ended (state ",
+          ToAbsl(TenantStateName(static_cast<TenantState>(record.state()))), ")"));
+    }
+    ToProtoTime(contract_end, record.mutable_contract_end());
+    ToProtoTime(contract_end + options_.purge_after, record.mutable_purge_due());
+    if (contract_end <= now) {
+      record.set_state(proto::TENANT_STATE_ENDED);
+    }
+    LEYSER_RETURN_IF_ERROR(WriteRecord(record, nullptr));
+    ApplyServing(record);
+    return absl::OkStatus();
+  }
+
+  absl::Status Reinstate(std::string_view tenant_id) override {
+    absl::MutexLock lifecycle(&lifecycle_mu_);
+    LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, Record(tenant_id));
+    if (record.state() == proto::TENANT_STATE_PURGED ||
+        record.state() == proto::TENANT_STATE_SHREDDED || record.has_purge()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "tenant ", record.id(), " has been purged; its data is gone and cannot be reinstated"));
+    }
+    if (!record.has_contract_end()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("tenant ", record.id(), " is active and has no contract end to undo"));
+    }
+    record.set_state(proto::TENANT_STATE_ACTIVE);
+    record.clear_contract_end();
+    record.clear_purge_due();
+    LEYSER_RETURN_IF_ERROR(WriteRecord(record, nullptr));
+    ApplyServing(record);
+    return absl::OkStatus();
+  }
+
+  absl::Status SetLegalHold(std::string_view tenant_id, bool hold) override {
+    absl::MutexLock lifecycle(&lifecycle_mu_);
+    LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, Record(tenant_id));
+    if (record.state() == proto::TENANT_STATE_SHREDDED) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("tenant ", record.id(), " is shredded; there is nothing left to hold"));
+    }
+    record.set_legal_hold(hold);
+    return WriteRecord(record, nullptr);
+  }
+
+  absl::StatusOr<DeletionCertificate> GetDeletionCertificate(
+      std::string_view tenant_id) const override {
+    LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, Record(tenant_id));
+    if (record.state() != proto::TENANT_STATE_SHREDDED || record.certificate().empty()) {
+      return absl::NotFoundError(absl::StrCat(
+          "tenant ", record.id(), " has no deletion certificate yet (it is issued at SHREDDED)"));
+    }
+    return DecodeCertificate(record.certificate());
+  }
+
+  absl::StatusOr<std::string> SigningPublicKey() const override {
+    LEYSER_ASSIGN_OR_RETURN(SecretBytes seed, provider()->GetSigningKey());
+    return SigningPublicKeyFromSeed(seed);
+  }
+
   absl::StatusOr<MaintenanceReport> RunMaintenance() override {
-    return backups_.RunMaintenance(options_.clock->Now());
+    absl::MutexLock lifecycle(&lifecycle_mu_);
+    MaintenanceReport report;
+    const absl::Time now = options_.clock->Now();
+    report.now = now;
+    proto::RegistryMeta meta;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      meta = meta_;
+    }
+    if (meta.has_high_water() && now < FromProtoTime(meta.high_water())) {
+      report.clock_behind = true;  // Lifecycle steps wait until the clock catches up.
+    } else {
+      ToProtoTime(now, meta.mutable_high_water());
+      LEYSER_RETURN_IF_ERROR(WriteMeta(meta));
+      LEYSER_RETURN_IF_ERROR(RunLifecycle(now, &report));
+    }
+    LEYSER_RETURN_IF_ERROR(backups_.RunMaintenance(now, &report));
+    return report;
   }
 
   absl::Status CompactAll() {
@@ -288,58 +422,251 @@ class StoreImpl final : public Store {
                      "compacting the store");
   }
 
-  absl::StatusOr<std::vector<TenantInfo>> ListTenants() const override {
-    std::vector<TenantInfo> out;
-    {
-      absl::ReaderMutexLock lock(&mu_);
-      out.reserve(tenants_.size());
-      for (const auto& [id, info] : tenants_) {
-        out.push_back(info);
-      }
-    }
-    std::sort(out.begin(), out.end(),
-              [](const TenantInfo& a, const TenantInfo& b) { return a.id < b.id; });
-    return out;
+ private:
+  std::uint64_t meta_next_number() const {
+    absl::ReaderMutexLock lock(&mu_);
+    return meta_.next_tenant_number();
   }
 
- private:
+  std::shared_ptr<KeyProvider> provider() const {
+    absl::MutexLock lock(&provider_mu_);
+    return provider_ != nullptr ? provider_ : options_.key_provider;
+  }
+
+  absl::StatusOr<proto::TenantRecord> Record(std::string_view id) const {
+    LEYSER_RETURN_IF_ERROR(ValidateTenantId(id));
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = tenants_.find(ToAbsl(id));
+    if (it == tenants_.end()) {
+      return absl::NotFoundError(absl::StrCat("no tenant ", ToAbsl(id)));
+    }
+    return it->second;
+  }
+
+  // Writes `record` (and `meta`, if given) in one synced batch, then updates the memory copy.
+  absl::Status WriteRecord(const proto::TenantRecord& record, const proto::RegistryMeta* meta) {
+    rocksdb::WriteBatch batch;
+    LEYSER_RETURN_IF_ERROR(FromRocks(
+        batch.Put(db_->registry_cf, RegistryTenantKey(record.id()), record.SerializeAsString()),
+        "updating the tenant registry"));
+    if (meta != nullptr) {
+      LEYSER_RETURN_IF_ERROR(FromRocks(
+          batch.Put(db_->registry_cf, kRegistryMetaKey, meta->SerializeAsString()),
+          "updating the tenant registry"));
+    }
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(db_->db->Write(SyncWrite(), &batch), "updating the tenant registry"));
+    absl::MutexLock lock(&mu_);
+    tenants_[record.id()] = record;
+    if (meta != nullptr) meta_ = *meta;
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteMeta(const proto::RegistryMeta& meta) {
+    LEYSER_RETURN_IF_ERROR(FromRocks(
+        db_->db->Put(SyncWrite(), db_->registry_cf, kRegistryMetaKey, meta.SerializeAsString()),
+        "updating the tenant registry"));
+    absl::MutexLock lock(&mu_);
+    meta_ = meta;
+    return absl::OkStatus();
+  }
+
+  // The live shared core of tenant `number`, if a handle or iterator holds one.
+  std::shared_ptr<const TenantCore> LiveCore(std::uint64_t number) {
+    absl::MutexLock lock(&cores_mu_);
+    auto it = cores_.find(number);
+    return it == cores_.end() ? nullptr : it->second.lock();
+  }
+
+  // Makes the tenant's open handles follow `record`: served while ACTIVE, until a scheduled end.
+  void ApplyServing(const proto::TenantRecord& record) {
+    std::shared_ptr<const TenantCore> core = LiveCore(record.number());
+    if (core == nullptr) return;
+    core->end_unix_nanos.store(record.has_contract_end()
+                                   ? absl::ToUnixNanos(FromProtoTime(record.contract_end()))
+                                   : TenantCore::kNoEnd,
+                               std::memory_order_release);
+    core->served.store(record.state() == proto::TENANT_STATE_ACTIVE, std::memory_order_release);
+  }
+
   // Returns the shared core of active tenant `id`, unwrapping its key if no handle holds it.
   absl::StatusOr<std::shared_ptr<const TenantCore>> ActiveCore(std::string_view id) {
-    LEYSER_ASSIGN_OR_RETURN(TenantInfo info, GetTenantInfo(id));
-    if (info.state != TenantState::kActive) {
+    LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, Record(id));
+    if (!Served(record, options_.clock->Now())) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "tenant ", ToAbsl(id), " is ", ToAbsl(TenantStateName(info.state)),
-          " and no longer served"));
+          "tenant ", record.id(), " is not served: ",
+          ToAbsl(TenantStateName(static_cast<TenantState>(record.state()))),
+          record.state() == proto::TENANT_STATE_ACTIVE ? " with its contract end passed" : ""));
     }
     absl::MutexLock lock(&cores_mu_);
-    std::weak_ptr<const TenantCore>& slot = cores_[info.number];
+    std::weak_ptr<const TenantCore>& slot = cores_[record.number()];
     std::shared_ptr<const TenantCore> core = slot.lock();
     if (core == nullptr) {
-      LEYSER_ASSIGN_OR_RETURN(TenantKey key, keys_->GetTenantKey(info.number));
+      LEYSER_ASSIGN_OR_RETURN(TenantKey key, keys_->GetTenantKey(record.number()));
       auto fresh = std::make_shared<TenantCore>();
       fresh->db = db_;
-      fresh->id = info.id;
-      fresh->number = info.number;
-      fresh->prefix = TenantPrefix(info.number);
-      fresh->next_prefix = TenantPrefix(info.number + 1);
+      fresh->id = record.id();
+      fresh->number = record.number();
+      fresh->prefix = TenantPrefix(record.number());
+      fresh->next_prefix = TenantPrefix(record.number() + 1);
       fresh->key = std::move(key.key);
       fresh->key_version = key.version;
+      if (record.has_contract_end()) {
+        fresh->end_unix_nanos = absl::ToUnixNanos(FromProtoTime(record.contract_end()));
+      }
       core = std::move(fresh);
       slot = core;
     }
     return core;
   }
 
-  std::uint64_t NextNumber() {
-    absl::ReaderMutexLock lock(&mu_);
-    return next_number_;
+  // Every lifecycle step due at `now`, in order: contract ends, purges, shreds.
+  absl::Status RunLifecycle(absl::Time now, MaintenanceReport* report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_mu_) {
+    std::vector<proto::TenantRecord> records;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      for (const auto& [id, record] : tenants_) records.push_back(record);
+    }
+    std::sort(records.begin(), records.end(),
+              [](const proto::TenantRecord& a, const proto::TenantRecord& b) {
+                return a.number() < b.number();
+              });
+    bool scrub = false;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      scrub = meta_.scrub_pending();  // Left by a run that crashed before its scrub.
+    }
+    for (proto::TenantRecord& record : records) {
+      if (record.state() == proto::TENANT_STATE_ACTIVE && record.has_contract_end() &&
+          FromProtoTime(record.contract_end()) <= now) {
+        record.set_state(proto::TENANT_STATE_ENDED);
+        LEYSER_RETURN_IF_ERROR(WriteRecord(record, nullptr));
+        ApplyServing(record);
+        report->ended.push_back(record.id());
+      }
+      if (record.state() == proto::TENANT_STATE_ENDED && FromProtoTime(record.purge_due()) <= now) {
+        if (record.legal_hold()) {
+          report->held.push_back(record.id());
+          continue;
+        }
+        LEYSER_RETURN_IF_ERROR(Purge(record, now));
+        report->purged.push_back(record.id());
+        scrub = true;
+      }
+    }
+    if (scrub) {
+      // Obsolete WALs go, the MANIFEST rolls to a snapshot without the purged key bounds, and the
+      // destroyed data keys leave the key store's files.
+      LEYSER_RETURN_IF_ERROR(FlushEverything(*db_));
+      CrashPoint("purge.after_flush");
+      LEYSER_RETURN_IF_ERROR(keys_->Scrub());
+      proto::RegistryMeta meta;
+      {
+        absl::ReaderMutexLock lock(&mu_);
+        meta = meta_;
+      }
+      meta.set_scrub_pending(false);
+      LEYSER_RETURN_IF_ERROR(WriteMeta(meta));
+    }
+    for (proto::TenantRecord& record : records) {
+      if (record.state() == proto::TENANT_STATE_PURGED && FromProtoTime(record.shred_due()) <= now) {
+        if (record.legal_hold()) {
+          report->held.push_back(record.id());
+          continue;
+        }
+        LEYSER_RETURN_IF_ERROR(Shred(record, now));
+        report->shredded.push_back(record.id());
+      }
+    }
+    return absl::OkStatus();
   }
 
-  proto::RegistryMeta LoadedMeta(std::uint64_t next) const {
+  // ENDED -> PURGED. Resumable: each step can run again after a crash.
+  absl::Status Purge(proto::TenantRecord& record, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_mu_) {
+    const std::uint64_t number = record.number();
+    if (!record.has_purge()) {
+      // Counted, and the newest backup noted, before anything is destroyed.
+      LEYSER_ASSIGN_OR_RETURN(TenantCounts counts, CountTenant(*db_, number));
+      LEYSER_ASSIGN_OR_RETURN(BackupId newest, backups_.NewestId());
+      record.mutable_purge()->set_keys(counts.keys);
+      record.mutable_purge()->set_bytes(counts.bytes);
+      record.mutable_purge()->set_last_generation_before(newest);
+      LEYSER_RETURN_IF_ERROR(WriteRecord(record, nullptr));
+    }
+    CrashPoint("purge.after_mark");
+    if (std::shared_ptr<const TenantCore> core = LiveCore(number)) {
+      core->served.store(false, std::memory_order_release);
+      absl::WriterMutexLock gate(&core->gate);  // Waits for calls in flight.
+    }
+    // Open iterators of any tenant pin files that may hold this tenant's records: stop them,
+    // before the compaction and again after it (for any created meanwhile).
+    const absl::Status stopped = absl::AbortedError(
+        "this iterator was stopped because a tenant was purged; create a new one");
+    db_->KillIterators(stopped);
+    LEYSER_RETURN_IF_ERROR(DeleteAndCompactTenant(*db_, number));
+    db_->KillIterators(stopped);
+    CrashPoint("purge.after_compact");
+    LEYSER_ASSIGN_OR_RETURN(std::uint64_t left, CountTenantInLiveFiles(*db_, number));
+    if (left != 0) {
+      return absl::InternalError(absl::StrCat("tenant ", record.id(), " still has ", left,
+                                              " records after its purge; the next run retries"));
+    }
+    LEYSER_RETURN_IF_ERROR(keys_->DestroyTenantKey(number));
+    record.set_state(proto::TENANT_STATE_PURGED);
+    ToProtoTime(now, record.mutable_purged());
+    ToProtoTime(now + options_.backup_purge_after, record.mutable_shred_due());
     proto::RegistryMeta meta;
-    meta.set_format_version(kRegistryFormatVersion);
-    meta.set_next_tenant_number(next);
-    return meta;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      meta = meta_;
+    }
+    meta.set_scrub_pending(true);
+    LEYSER_RETURN_IF_ERROR(WriteRecord(record, &meta));
+    CrashPoint("purge.after_record");
+    absl::MutexLock lock(&cores_mu_);
+    cores_.erase(number);
+    return absl::OkStatus();
+  }
+
+  // PURGED -> SHREDDED, issuing the certificate exactly once (with the state change).
+  absl::Status Shred(proto::TenantRecord& record, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_mu_) {
+    LEYSER_ASSIGN_OR_RETURN(
+        BackupManager::ShredResult result,
+        backups_.ShredTenant(record.number(), record.purge().last_generation_before(),
+                             [&](BackupId id) -> absl::Status {
+                               // Recorded before the generation is deleted, so a resumed shred
+                               // still names it.
+                               record.add_generations_deleted(id);
+                               return WriteRecord(record, nullptr);
+                             }));
+    CrashPoint("shred.after_backups");
+    DeletionCertificate certificate;
+    certificate.tenant_id = record.id();
+    certificate.tenant_number = record.number();
+    certificate.contract_end = FromProtoTime(record.contract_end());
+    certificate.purged = FromProtoTime(record.purged());
+    certificate.shredded = now;
+    certificate.issued = now;
+    certificate.method = kDeletionMethod;
+    certificate.keys_removed = record.purge().keys();
+    certificate.bytes_removed = record.purge().bytes();
+    absl::flat_hash_set<std::uint32_t> seen;
+    for (std::uint32_t id : record.generations_deleted()) {
+      if (seen.insert(id).second) certificate.generations_deleted.push_back(id);
+    }
+    std::sort(certificate.generations_deleted.begin(), certificate.generations_deleted.end());
+    certificate.generations_kept.assign(result.kept.begin(), result.kept.end());
+    LEYSER_ASSIGN_OR_RETURN(SecretBytes seed, provider()->GetSigningKey());
+    LEYSER_ASSIGN_OR_RETURN(std::string stored, SignCertificate(&certificate, seed));
+    record.set_state(proto::TENANT_STATE_SHREDDED);
+    ToProtoTime(now, record.mutable_shredded());
+    record.set_certificate(std::move(stored));
+    LEYSER_RETURN_IF_ERROR(WriteRecord(record, nullptr));
+    CrashPoint("shred.after_record");
+    return absl::OkStatus();
   }
 
   const Options options_;
@@ -347,10 +674,14 @@ class StoreImpl final : public Store {
   const std::unique_ptr<KeyStore> keys_;
   BackupManager backups_;
 
-  absl::Mutex create_mu_;  // Serialises CreateTenant.
-  mutable absl::Mutex mu_;
-  std::uint64_t next_number_ ABSL_GUARDED_BY(mu_) = kFirstTenantNumber;
-  absl::flat_hash_map<std::string, TenantInfo> tenants_ ABSL_GUARDED_BY(mu_);
+  mutable absl::Mutex provider_mu_;
+  std::shared_ptr<KeyProvider> provider_ ABSL_GUARDED_BY(provider_mu_);  // After a rotation.
+
+  // Serialises registry changes: creation, lifecycle calls, maintenance, backups, restores.
+  absl::Mutex lifecycle_mu_;
+  mutable absl::Mutex mu_;  // Guards the memory copy of the registry.
+  proto::RegistryMeta meta_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, proto::TenantRecord> tenants_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex cores_mu_;
   // Unwrapped keys are shared by all open handles of a tenant and released with the last one.
@@ -387,6 +718,7 @@ absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(const Options& options, const
   core->write_options.sync = options.sync_writes;
   core->max_key_bytes = options.max_key_bytes;
   core->max_value_bytes = options.max_value_bytes;
+  core->clock = options.clock;
   return core;
 }
 

@@ -4,10 +4,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "lib/rocks/status.h"
 #include "lib/store/envelope.h"
 #include "lib/store/key_encoding.h"
 #include "lib/util/status_macros.h"
+#include "lib/util/strings.h"
 
 namespace leyser::internal {
 namespace {
@@ -39,7 +41,7 @@ absl::Status CheckValue(const DbCore& db, std::string_view value) {
   return absl::OkStatus();
 }
 
-class IteratorImpl final : public Iterator {
+class IteratorImpl final : public Iterator, public KillableIterator {
  public:
   explicit IteratorImpl(std::shared_ptr<const TenantCore> core) : core_(std::move(core)) {
     lower_ = core_->prefix;
@@ -49,16 +51,37 @@ class IteratorImpl final : public Iterator {
     ro.iterate_upper_bound = &upper_;
     ro.prefix_same_as_start = true;
     iter_.reset(core_->db->db->NewIterator(ro, core_->db->data_cf));
+    core_->db->Register(this);
   }
 
-  bool Valid() const override { return status_.ok() && iter_->Valid(); }
+  ~IteratorImpl() override {
+    core_->db->Unregister(this);
+    absl::MutexLock lock(&mu_);
+    iter_.reset();
+  }
+
+  void Kill(const absl::Status& reason) override {
+    absl::MutexLock lock(&mu_);
+    iter_.reset();  // Releases the pinned files. key_ and value_ stay valid for held views.
+    if (status_.ok()) status_ = reason;
+    valid_ = false;
+  }
+
+  bool Valid() const override {
+    absl::MutexLock lock(&mu_);
+    return valid_;
+  }
 
   void SeekToFirst() override {
+    absl::MutexLock lock(&mu_);
+    if (iter_ == nullptr) return;
     iter_->Seek(lower_);
     Moved();
   }
 
   void Seek(std::string_view target) override {
+    absl::MutexLock lock(&mu_);
+    if (iter_ == nullptr) return;
     seek_key_.assign(core_->prefix);
     seek_key_.append(target);
     iter_->Seek(seek_key_);
@@ -66,31 +89,27 @@ class IteratorImpl final : public Iterator {
   }
 
   void Next() override {
-    if (!Valid()) {
-      return;
-    }
+    absl::MutexLock lock(&mu_);
+    if (!valid_) return;
     iter_->Next();
     Moved();
   }
 
   std::string_view key() const override {
-    if (!Valid()) {
-      return {};
-    }
-    rocksdb::Slice k = iter_->key();
-    return std::string_view(k.data() + kTenantPrefixBytes, k.size() - kTenantPrefixBytes);
+    absl::MutexLock lock(&mu_);
+    if (!valid_) return {};
+    return std::string_view(key_).substr(kTenantPrefixBytes);
   }
 
   std::string_view value() override {
-    if (!Valid()) {
-      return {};
-    }
+    absl::MutexLock lock(&mu_);
+    if (!valid_) return {};
     if (!value_ready_) {
-      rocksdb::Slice k = iter_->key();
       rocksdb::Slice v = iter_->value();
-      if (!OpenValue(core_->key, core_->key_version, std::string_view(k.data(), k.size()),
-                     std::string_view(v.data(), v.size()), &value_)) {
+      if (!OpenValue(core_->key, core_->key_version, key_, std::string_view(v.data(), v.size()),
+                     &value_)) {
         status_ = ValueAuthFailure();
+        valid_ = false;
         return {};
       }
       value_ready_ = true;
@@ -99,28 +118,53 @@ class IteratorImpl final : public Iterator {
   }
 
   absl::Status status() const override {
-    if (!status_.ok()) {
-      return status_;
-    }
+    absl::MutexLock lock(&mu_);
+    if (!status_.ok() || iter_ == nullptr) return status_;
     return FromRocks(iter_->status(), "iterating over a tenant");
   }
 
  private:
-  void Moved() {
+  // After every move: copy the key (views of it outlive a Kill), forget the value.
+  void Moved() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     value_ready_ = false;
     value_.clear();
+    valid_ = status_.ok() && iter_->Valid();
+    if (valid_) {
+      rocksdb::Slice k = iter_->key();
+      key_.assign(k.data(), k.size());
+    }
   }
 
   // Declared first so it is destroyed last: the RocksDB iterator must go before the database.
   const std::shared_ptr<const TenantCore> core_;
   rocksdb::Slice lower_;
   rocksdb::Slice upper_;
-  std::unique_ptr<rocksdb::Iterator> iter_;
-  std::string seek_key_;
-  std::string value_;
-  bool value_ready_ = false;
-  absl::Status status_;
+  // A purge may Kill the iterator from another thread; every call takes the lock (uncontended
+  // otherwise: an iterator is used from one thread at a time).
+  mutable absl::Mutex mu_;
+  std::unique_ptr<rocksdb::Iterator> iter_ ABSL_GUARDED_BY(mu_);
+  bool valid_ ABSL_GUARDED_BY(mu_) = false;
+  std::string seek_key_ ABSL_GUARDED_BY(mu_);
+  std::string key_ ABSL_GUARDED_BY(mu_);  // Full RocksDB key of the current entry.
+  std::string value_ ABSL_GUARDED_BY(mu_);
+  bool value_ready_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
 };
+
+// OK while the tenant is served: not ENDED or PURGED, and its scheduled contract end (if any)
+// not yet reached by the store's clock.
+absl::Status CheckServed(const TenantCore& core) {
+  if (!core.served.load(std::memory_order_acquire)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "tenant ", core.id, " is no longer served: its contract ended (or its data was purged)"));
+  }
+  const std::int64_t end = core.end_unix_nanos.load(std::memory_order_acquire);
+  if (end != TenantCore::kNoEnd && absl::ToUnixNanos(core.db->clock->Now()) >= end) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("tenant ", core.id, " is no longer served: its contract ended"));
+  }
+  return absl::OkStatus();
+}
 
 class TenantImpl final : public Tenant {
  public:
@@ -131,6 +175,7 @@ class TenantImpl final : public Tenant {
 
   absl::Status Put(std::string_view key, std::string_view value) override {
     absl::ReaderMutexLock gate(&core_->gate);
+    LEYSER_RETURN_IF_ERROR(CheckServed(*core_));
     const DbCore& db = *core_->db;
     LEYSER_RETURN_IF_ERROR(CheckKey(db, key));
     LEYSER_RETURN_IF_ERROR(CheckValue(db, value));
@@ -142,6 +187,7 @@ class TenantImpl final : public Tenant {
 
   absl::StatusOr<std::string> Get(std::string_view key) const override {
     absl::ReaderMutexLock gate(&core_->gate);
+    LEYSER_RETURN_IF_ERROR(CheckServed(*core_));
     const DbCore& db = *core_->db;
     LEYSER_RETURN_IF_ERROR(CheckKey(db, key));
     std::string full_key = FullKey(key);
@@ -161,6 +207,7 @@ class TenantImpl final : public Tenant {
 
   absl::Status Delete(std::string_view key) override {
     absl::ReaderMutexLock gate(&core_->gate);
+    LEYSER_RETURN_IF_ERROR(CheckServed(*core_));
     const DbCore& db = *core_->db;
     LEYSER_RETURN_IF_ERROR(CheckKey(db, key));
     return FromRocks(db.db->Delete(db.write_options, db.data_cf, FullKey(key)), "deleting a key");
@@ -168,6 +215,7 @@ class TenantImpl final : public Tenant {
 
   absl::Status Write(const WriteBatch& batch) override {
     absl::ReaderMutexLock gate(&core_->gate);
+    LEYSER_RETURN_IF_ERROR(CheckServed(*core_));
     const DbCore& db = *core_->db;
     const std::size_t count = WriteBatchAccess::Count(batch);
     for (std::size_t i = 0; i < count; ++i) {
@@ -201,7 +249,11 @@ class TenantImpl final : public Tenant {
 
   std::unique_ptr<Iterator> NewIterator() const override {
     absl::ReaderMutexLock gate(&core_->gate);
-    return std::make_unique<IteratorImpl>(core_);
+    auto it = std::make_unique<IteratorImpl>(core_);
+    if (absl::Status served = CheckServed(*core_); !served.ok()) {
+      it->Kill(served);
+    }
+    return it;
   }
 
  private:

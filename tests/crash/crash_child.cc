@@ -7,6 +7,9 @@
 //   crash_child backup DIR KEY BACKUP_DIR CRASH_POINT
 //       Opens the store (backups in BACKUP_DIR), arms CRASH_POINT, takes a backup; prints "DONE"
 //       if it returns. CRASH_POINT "none" arms nothing.
+//   crash_child maintain DIR KEY BACKUP_DIR UNIX_SECONDS CRASH_POINT
+//       Opens the store (backups in BACKUP_DIR) with a manual clock at UNIX_SECONDS, arms
+//       CRASH_POINT and runs maintenance; prints "DONE" if it returns.
 //   crash_child rotate-loop DIR KEY_A KEY_B
 //       Opens with KEY_A; a writer thread puts "k<i>" into tenant "w" (synced), printing "W <i>";
 //       the main thread rotates A->B->A... printing "R <n>" after rotation n. Runs until killed.
@@ -78,6 +81,21 @@ int main(int argc, char** argv) {
     Ack("READY");
     auto backup = (*store)->CreateBackup();
     if (!backup.ok()) Die(backup.status());
+    Ack("DONE");
+    return 0;
+  }
+  if (mode == "maintain" && argc == 7) {
+    leyser::Options options;
+    options.data_dir = argv[2];
+    options.key_provider = Provider(argv[3]);
+    options.backup_dir = argv[4];
+    options.clock = std::make_shared<leyser::ManualClock>(
+        absl::FromUnixSeconds(std::strtoll(argv[5], nullptr, 10)));
+    auto store = leyser::Store::Open(options);
+    if (!store.ok()) Die(store.status());
+    leyser::internal::ArmCrashPointForTesting(argv[6]);
+    auto report = (*store)->RunMaintenance();
+    if (!report.ok()) Die(report.status());
     Ack("DONE");
     return 0;
   }

@@ -1,0 +1,40 @@
+// The physical part of a tenant purge, on the data database.
+
+#ifndef LEYSER_LIB_LIFECYCLE_PURGE_H_
+#define LEYSER_LIB_LIFECYCLE_PURGE_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "lib/store/db_core.h"
+
+namespace leyser::internal {
+
+struct TenantCounts {
+  std::uint64_t keys = 0;
+  std::uint64_t bytes = 0;  // Stored key and value bytes (values sealed).
+};
+
+// Counts tenant `number`'s records now.
+absl::StatusOr<TenantCounts> CountTenant(DbCore& db, std::uint64_t number);
+
+// Deletes tenant `number`'s whole keyspace (one synced range deletion) and compacts exactly that
+// range down through the bottommost level, so no live SST holds its records. Other tenants'
+// ranges are not compacted (files at the range's edges may be rewritten).
+// REQUIRES: no iterator of the store is open (see DbCore::KillIterators).
+absl::Status DeleteAndCompactTenant(DbCore& db, std::uint64_t number);
+
+// Syncs the WAL and flushes every column family, so every WAL written before becomes obsolete
+// and is deleted, and the MANIFEST rolls (Options::max_manifest_file_size is tiny) to a snapshot
+// without the purged keys.
+absl::Status FlushEverything(DbCore& db);
+
+// Decoded scan: counts tenant `number`'s records in every live SST file of the data column family
+// that overlaps its range (read through the file layer with SstFileReader) and through the
+// current version (memtables included). 0 after a purge.
+absl::StatusOr<std::uint64_t> CountTenantInLiveFiles(DbCore& db, std::uint64_t number);
+
+}  // namespace leyser::internal
+
+#endif  // LEYSER_LIB_LIFECYCLE_PURGE_H_
