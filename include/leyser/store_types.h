@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
 namespace leyser {
@@ -72,6 +73,10 @@ absl::Status VerifyDeletionCertificate(const DeletionCertificate& certificate,
 
 // Returns the certificate as JSON (protobuf JSON mapping; bytes fields base64).
 std::string DeletionCertificateToJson(const DeletionCertificate& certificate);
+
+// Parses what DeletionCertificateToJson wrote. InvalidArgument if it is not such JSON. Parsing
+// checks nothing: call VerifyDeletionCertificate.
+absl::StatusOr<DeletionCertificate> DeletionCertificateFromJson(std::string_view json);
 
 }  // namespace leyser
 

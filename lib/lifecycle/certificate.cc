@@ -125,4 +125,14 @@ std::string DeletionCertificateToJson(const DeletionCertificate& certificate) {
   return json;
 }
 
+absl::StatusOr<DeletionCertificate> DeletionCertificateFromJson(std::string_view json) {
+  proto::ExportedDeletionCertificate exported;
+  if (!google::protobuf::util::JsonStringToMessage(std::string(json), &exported).ok()) {
+    return absl::InvalidArgumentError("not a leyser deletion certificate in JSON");
+  }
+  DeletionCertificate c = internal::FromBody(exported.certificate());
+  c.signature = exported.signature();
+  return c;
+}
+
 }  // namespace leyser

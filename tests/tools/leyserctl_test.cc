@@ -75,6 +75,41 @@ TEST(LeyserctlTest, ManagesTenantsAndRotatesTheMasterKey) {
   EXPECT_NE(restored_list.out.find("beta"), std::string::npos);
   EXPECT_EQ(Ctl({restored, "--key_file=" + key2, backups, "restore-store", first_id}).exit_code, 1);
 
+  // Lifecycle, with zero delays so one maintenance run purges and shreds.
+  const std::vector<std::string> now_policy = {store, "--key_file=" + key2, backups,
+                                               "--purge_after=0s", "--backup_purge_after=0s"};
+  auto with = [&](std::vector<std::string> args) {
+    std::vector<std::string> all = now_policy;
+    all.insert(all.end(), args.begin(), args.end());
+    return Ctl(all);
+  };
+  EXPECT_EQ(with({"end-contract", "beta", "2030-01-01T00:00:00Z"}).exit_code, 0);
+  EXPECT_NE(with({"tenant", "beta"}).out.find("end=2030-01-01T00:00:00Z"), std::string::npos);
+  EXPECT_EQ(with({"reinstate", "beta"}).exit_code, 0);
+  EXPECT_EQ(with({"end-contract", "beta", "yesterday"}).exit_code, 2);
+  EXPECT_EQ(with({"end-contract", "beta"}).exit_code, 0);
+  EXPECT_EQ(with({"hold", "beta"}).exit_code, 0);
+  CtlResult held = with({"maintenance"});
+  EXPECT_NE(held.out.find("waiting for a legal hold: beta"), std::string::npos) << held.out;
+  EXPECT_EQ(with({"release", "beta"}).exit_code, 0);
+  CtlResult run = with({"maintenance"});
+  EXPECT_NE(run.out.find("purged: beta"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("shredded (certificate issued): beta"), std::string::npos) << run.out;
+  CtlResult certificate = with({"certificate", "beta"});
+  ASSERT_EQ(certificate.exit_code, 0);
+  EXPECT_NE(certificate.out.find("\"tenant_id\": \"beta\""), std::string::npos);
+  CtlResult public_key = with({"public-key"});
+  ASSERT_EQ(public_key.exit_code, 0);
+  const std::string key_hex = public_key.out.substr(0, public_key.out.find('\n'));
+  EXPECT_EQ(key_hex.size(), 64u);
+  const std::string cert_file = tmp.Sub("beta.json");
+  test::WriteFile(cert_file, certificate.out);
+  EXPECT_EQ(Ctl({"verify-certificate", cert_file, key_hex}).exit_code, 0);
+  std::string forged = certificate.out;
+  forged.replace(forged.find("\"beta\""), 6, "\"bet2\"");
+  test::WriteFile(cert_file, forged);
+  EXPECT_EQ(Ctl({"verify-certificate", cert_file, key_hex}).exit_code, 1);
+
   EXPECT_EQ(Ctl({}).exit_code, 2);
   EXPECT_EQ(Ctl({"no-such-command"}).exit_code, 2);
   EXPECT_EQ(Ctl({store, "--key_file=" + key2, "tenant"}).exit_code, 2);

@@ -8,16 +8,22 @@
 //   leyserctl --data_dir=DIR --key_file=FILE --backup_dir=B backup | backups | verify-backup ID |
 //             restore-tenant TENANT ID | maintenance
 //   leyserctl --data_dir=NEW_DIR --key_file=FILE --backup_dir=B restore-store ID
+//   leyserctl --data_dir=DIR --key_file=FILE end-contract TENANT [UTC_TIME] | reinstate TENANT |
+//             hold TENANT | release TENANT | certificate TENANT | public-key
+//   leyserctl verify-certificate CERT_JSON_FILE PUBLIC_KEY_HEX
 //
 // Exit status: 0 on success, 1 on an error (printed with its status code), 2 on bad usage.
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
@@ -28,6 +34,10 @@ ABSL_FLAG(std::string, key_file, "", "Master key file (32 raw bytes or 64 hex ch
 ABSL_FLAG(bool, create, false, "Create the store if it does not exist");
 ABSL_FLAG(std::string, backup_dir, "", "Directory of the backup generations");
 ABSL_FLAG(int, backup_generations, 7, "Backup generations to keep");
+ABSL_FLAG(absl::Duration, purge_after, absl::Hours(24 * 30),
+          "Time from a contract end to the purge (e.g. 720h, 0s)");
+ABSL_FLAG(absl::Duration, backup_purge_after, absl::Hours(24 * 7),
+          "Time from the purge to the shred from backups (e.g. 168h, 0s)");
 
 namespace {
 
@@ -45,7 +55,13 @@ constexpr char kUsage[] =
     "    verify-backup ID         re-read every file of a generation against its checksums\n"
     "    restore-tenant TENANT ID replace one tenant's data with its data in generation ID\n"
     "    maintenance              run what is due now (the daily backup, clean-up)\n"
-    "    restore-store ID         restore generation ID as a new store in --data_dir";
+    "    restore-store ID         restore generation ID as a new store in --data_dir\n"
+    "  lifecycle:\n"
+    "    end-contract TENANT [TIME]  end the contract now or at TIME (RFC 3339, UTC)\n"
+    "    reinstate TENANT         undo a contract end before the purge\n"
+    "    hold TENANT | release TENANT  set or release a legal hold\n"
+    "    certificate TENANT       print the signed deletion certificate (JSON)\n"
+    "    public-key               print the certificate signing key (hex)";
 
 int Fail(const absl::Status& s) {
   std::fprintf(stderr, "leyserctl: %s\n", s.ToString().c_str());
@@ -62,8 +78,20 @@ std::string UtcTime(absl::Time t) {
 }
 
 void PrintTenant(const leyser::TenantInfo& t) {
-  absl::PrintF("%-32s %10d  %-8s  %s\n", t.id, t.number, std::string(leyser::TenantStateName(t.state)),
-               UtcTime(t.created));
+  std::string extra;
+  if (t.contract_end) extra += " end=" + UtcTime(*t.contract_end);
+  if (t.purge_due && t.state != leyser::TenantState::kPurged &&
+      t.state != leyser::TenantState::kShredded) {
+    extra += " purge_due=" + UtcTime(*t.purge_due);
+  }
+  if (t.purged) extra += " purged=" + UtcTime(*t.purged);
+  if (t.shred_due && t.state == leyser::TenantState::kPurged) {
+    extra += " shred_due=" + UtcTime(*t.shred_due);
+  }
+  if (t.shredded) extra += " shredded=" + UtcTime(*t.shredded);
+  if (t.legal_hold) extra += " LEGAL-HOLD";
+  absl::PrintF("%-32s %10d  %-8s  %s%s\n", t.id, t.number,
+               std::string(leyser::TenantStateName(t.state)), UtcTime(t.created), extra);
 }
 
 absl::StatusOr<std::unique_ptr<leyser::Store>> OpenStore() {
@@ -81,6 +109,8 @@ absl::StatusOr<std::unique_ptr<leyser::Store>> OpenStore() {
   options.create_if_missing = absl::GetFlag(FLAGS_create);
   options.backup_dir = absl::GetFlag(FLAGS_backup_dir);
   options.backup_generations = absl::GetFlag(FLAGS_backup_generations);
+  options.purge_after = absl::GetFlag(FLAGS_purge_after);
+  options.backup_purge_after = absl::GetFlag(FLAGS_backup_purge_after);
   return leyser::Store::Open(options);
 }
 
@@ -116,6 +146,26 @@ int main(int argc, char** argv) {
     absl::PrintF("created master key file %s (mode 0600); keep a copy somewhere safe\n", args[2]);
     return 0;
   }
+  if (command == "verify-certificate") {
+    if (args.size() != 4) {
+      return Usage("verify-certificate takes a CERT_JSON_FILE and a PUBLIC_KEY_HEX");
+    }
+    std::ifstream in(args[2]);
+    std::stringstream json;
+    json << in.rdbuf();
+    absl::StatusOr<leyser::DeletionCertificate> c =
+        leyser::DeletionCertificateFromJson(json.str());
+    if (!c.ok()) {
+      return Fail(c.status());
+    }
+    if (absl::Status s = leyser::VerifyDeletionCertificate(*c, absl::HexStringToBytes(args[3]));
+        !s.ok()) {
+      return Fail(s);
+    }
+    absl::PrintF("valid: tenant %s (number %d) shredded %s, signed by %s\n", c->tenant_id,
+                 c->tenant_number, UtcTime(c->shredded), args[3]);
+    return 0;
+  }
   if (command == "restore-store") {
     leyser::BackupId id = 0;
     if (args.size() != 3 || !ParseId(args[2], &id)) {
@@ -137,8 +187,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   static const char* const kStoreCommands[] = {
-      "create-tenant", "tenants", "tenant", "rotate-master-key", "backup",
-      "backups",       "verify-backup", "restore-tenant", "maintenance"};
+      "create-tenant", "tenants",      "tenant",    "rotate-master-key", "backup",
+      "backups",       "verify-backup", "restore-tenant", "maintenance", "end-contract",
+      "reinstate",     "hold",         "release",   "certificate",       "public-key"};
   bool known = false;
   for (const char* c : kStoreCommands) known = known || command == c;
   if (!known) {
@@ -232,6 +283,57 @@ int main(int argc, char** argv) {
     }
     for (leyser::BackupId id : report->pruned) absl::PrintF("  pruned generation %d\n", id);
     for (const std::string& r : report->repaired) absl::PrintF("  repaired: %s\n", r);
+    if (report->clock_behind) absl::PrintF("  the clock stepped back: lifecycle steps wait\n");
+    for (const std::string& t : report->ended) absl::PrintF("  contract ended: %s\n", t);
+    for (const std::string& t : report->purged) absl::PrintF("  purged: %s\n", t);
+    for (const std::string& t : report->shredded) absl::PrintF("  shredded (certificate issued): %s\n", t);
+    for (const std::string& t : report->held) absl::PrintF("  waiting for a legal hold: %s\n", t);
+    return 0;
+  }
+  if (command == "end-contract") {
+    if (args.size() != 3 && args.size() != 4) {
+      return Usage("end-contract takes a TENANT and an optional UTC time");
+    }
+    absl::Time end = absl::Now();
+    std::string error;
+    if (args.size() == 4 && !absl::ParseTime(absl::RFC3339_full, args[3], &end, &error)) {
+      return Usage("the contract end must be an RFC 3339 time, e.g. 2026-12-31T23:59:59Z");
+    }
+    if (absl::Status s = (*store)->EndContract(args[2], end); !s.ok()) {
+      return Fail(s);
+    }
+    PrintTenant((*store)->GetTenantInfo(args[2]).value());
+    return 0;
+  }
+  if (command == "reinstate" || command == "hold" || command == "release") {
+    if (args.size() != 3) {
+      return Usage("this command takes one TENANT");
+    }
+    absl::Status s = command == "reinstate" ? (*store)->Reinstate(args[2])
+                                            : (*store)->SetLegalHold(args[2], command == "hold");
+    if (!s.ok()) {
+      return Fail(s);
+    }
+    PrintTenant((*store)->GetTenantInfo(args[2]).value());
+    return 0;
+  }
+  if (command == "certificate") {
+    if (args.size() != 3) {
+      return Usage("certificate takes one TENANT");
+    }
+    absl::StatusOr<leyser::DeletionCertificate> c = (*store)->GetDeletionCertificate(args[2]);
+    if (!c.ok()) {
+      return Fail(c.status());
+    }
+    absl::PrintF("%s\n", leyser::DeletionCertificateToJson(*c));
+    return 0;
+  }
+  if (command == "public-key") {
+    absl::StatusOr<std::string> key = (*store)->SigningPublicKey();
+    if (!key.ok()) {
+      return Fail(key.status());
+    }
+    absl::PrintF("%s\n", absl::BytesToHexString(*key));
     return 0;
   }
   if (command == "tenants") {
