@@ -20,8 +20,9 @@ struct TenantCounts {
 absl::StatusOr<TenantCounts> CountTenant(DbCore& db, std::uint64_t number);
 
 // Deletes tenant `number`'s whole keyspace (one synced range deletion) and compacts exactly that
-// range down through the bottommost level, so no live SST holds its records. Other tenants'
-// ranges are not compacted (files at the range's edges may be rewritten).
+// range down through the bottommost level, repeating until CountTenantInLiveFiles finds nothing,
+// so no live SST holds its records. Other tenants' ranges are not compacted (files at the range's
+// edges may be rewritten). Unavailable if records remain after several rounds.
 // REQUIRES: no iterator of the store is open (see DbCore::KillIterators).
 absl::Status DeleteAndCompactTenant(DbCore& db, std::uint64_t number);
 

@@ -608,11 +608,6 @@ class StoreImpl final : public Store {
     LEYSER_RETURN_IF_ERROR(DeleteAndCompactTenant(*db_, number));
     db_->KillIterators(stopped);
     CrashPoint("purge.after_compact");
-    LEYSER_ASSIGN_OR_RETURN(std::uint64_t left, CountTenantInLiveFiles(*db_, number));
-    if (left != 0) {
-      return absl::InternalError(absl::StrCat("tenant ", record.id(), " still has ", left,
-                                              " records after its purge; the next run retries"));
-    }
     LEYSER_RETURN_IF_ERROR(keys_->DestroyTenantKey(number));
     record.set_state(proto::TENANT_STATE_PURGED);
     ToProtoTime(now, record.mutable_purged());
