@@ -55,6 +55,13 @@ class Store {
   // Errors: InvalidArgument (malformed id); AlreadyExists; Unavailable; ResourceExhausted.
   virtual absl::StatusOr<TenantInfo> CreateTenant(std::string_view id) = 0;
 
+  // Creates every tenant of `ids` at once (two synced writes in all, instead of two per tenant),
+  // for provisioning and migrations; all or nothing. Returns their infos in the order given.
+  // Errors: InvalidArgument (a malformed or repeated id, naming it; or an empty list);
+  // AlreadyExists (naming the first existing id); Unavailable; ResourceExhausted.
+  virtual absl::StatusOr<std::vector<TenantInfo>> CreateTenants(
+      const std::vector<std::string>& ids) = 0;
+
   // Returns a handle on tenant `id`.
   // Errors: InvalidArgument (malformed id); NotFound (no such tenant); FailedPrecondition (tenant
   // is not active); DataLoss (its wrapped data key failed authentication).

@@ -2,9 +2,54 @@
 
 #include <sodium.h>
 
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
 #include "lib/crypto/sodium.h"
 
 namespace leyser {
+namespace {
+
+// A pool of 64-byte slots carved from sodium_malloc'd slabs (locked, excluded from core dumps,
+// guard pages around each slab). Slots are zeroed when returned. Slabs are never released.
+class SecretPool {
+ public:
+  static constexpr std::size_t kSlotBytes = 64;
+  static constexpr std::size_t kSlotsPerSlab = 1024;  // 64 KiB slabs.
+
+  static SecretPool& Get() {
+    static SecretPool* pool = new SecretPool();
+    return *pool;
+  }
+
+  unsigned char* Take() {
+    absl::MutexLock lock(&mu_);
+    if (free_.empty()) {
+      void* slab = sodium_malloc(kSlotBytes * kSlotsPerSlab);
+      if (slab == nullptr) {
+        return nullptr;
+      }
+      auto* bytes = static_cast<unsigned char*>(slab);
+      sodium_memzero(bytes, kSlotBytes * kSlotsPerSlab);
+      for (std::size_t i = kSlotsPerSlab; i > 0; --i) free_.push_back(bytes + (i - 1) * kSlotBytes);
+    }
+    unsigned char* slot = free_.back();
+    free_.pop_back();
+    return slot;
+  }
+
+  void Give(unsigned char* slot) {
+    sodium_memzero(slot, kSlotBytes);
+    absl::MutexLock lock(&mu_);
+    free_.push_back(slot);
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<unsigned char*> free_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
 
 absl::StatusOr<SecretBytes> SecretBytes::Allocate(std::size_t size) {
   if (size == 0) {
@@ -12,6 +57,18 @@ absl::StatusOr<SecretBytes> SecretBytes::Allocate(std::size_t size) {
   }
   if (absl::Status s = internal::EnsureSodium(); !s.ok()) {
     return s;
+  }
+  if (size <= SecretPool::kSlotBytes) {
+    unsigned char* slot = SecretPool::Get().Take();
+    if (slot == nullptr) {
+      return absl::ResourceExhaustedError(
+          "cannot allocate secure memory for a key (raise the locked-memory limit, ulimit -l)");
+    }
+    SecretBytes out;
+    out.data_ = slot;
+    out.size_ = size;
+    out.pooled_ = true;
+    return out;
   }
   void* p = sodium_malloc(size);
   if (p == nullptr) {
@@ -25,9 +82,11 @@ absl::StatusOr<SecretBytes> SecretBytes::Allocate(std::size_t size) {
   return out;
 }
 
-SecretBytes::SecretBytes(SecretBytes&& other) noexcept : data_(other.data_), size_(other.size_) {
+SecretBytes::SecretBytes(SecretBytes&& other) noexcept
+    : data_(other.data_), size_(other.size_), pooled_(other.pooled_) {
   other.data_ = nullptr;
   other.size_ = 0;
+  other.pooled_ = false;
 }
 
 SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
@@ -35,8 +94,10 @@ SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
     Reset();
     data_ = other.data_;
     size_ = other.size_;
+    pooled_ = other.pooled_;
     other.data_ = nullptr;
     other.size_ = 0;
+    other.pooled_ = false;
   }
   return *this;
 }
@@ -45,10 +106,15 @@ SecretBytes::~SecretBytes() { Reset(); }
 
 void SecretBytes::Reset() {
   if (data_ != nullptr) {
-    sodium_free(data_);  // Zeroes the memory before releasing it.
+    if (pooled_) {
+      SecretPool::Get().Give(data_);  // Zeroed on return.
+    } else {
+      sodium_free(data_);  // Zeroes the memory before releasing it.
+    }
   }
   data_ = nullptr;
   size_ = 0;
+  pooled_ = false;
 }
 
 bool SecretBytes::Equals(const SecretBytes& other) const {

@@ -199,16 +199,17 @@ absl::StatusOr<TenantKey> KeyStore::GetFileKey() const {
   return Unwrap(std::string(kFileKeyEntry), bytes);
 }
 
-absl::StatusOr<TenantKey> KeyStore::CreateTenantKey(std::uint64_t number) {
-  absl::ReaderMutexLock lock(&mu_);  // Shared: excludes only a rotation.
-  TenantKey key;
-  key.version = 1;
-  LEYSER_ASSIGN_OR_RETURN(key.key, RandomKey());
-  const std::string entry = TenantKeyEntry(number);
-  LEYSER_RETURN_IF_ERROR(FromRocks(
-      db_->Put(SyncWrite(), entry, Wrap(master_key_, master_generation_, entry, key.key, key.version)),
-      "storing a tenant key"));
-  return key;
+absl::Status KeyStore::CreateTenantKeys(std::uint64_t first, std::uint64_t count) {
+  absl::ReaderMutexLock lock(&mu_);
+  rocksdb::WriteBatch batch;
+  for (std::uint64_t number = first; number < first + count; ++number) {
+    LEYSER_ASSIGN_OR_RETURN(SecretBytes key, RandomKey());
+    const std::string entry = TenantKeyEntry(number);
+    LEYSER_RETURN_IF_ERROR(FromRocks(
+        batch.Put(entry, Wrap(master_key_, master_generation_, entry, key, /*version=*/1)),
+        "storing tenant keys"));
+  }
+  return FromRocks(db_->Write(SyncWrite(), &batch), "storing tenant keys");
 }
 
 absl::StatusOr<TenantKey> KeyStore::GetTenantKey(std::uint64_t number) const {

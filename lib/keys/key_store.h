@@ -70,9 +70,9 @@ class KeyStore {
   // Returns the node file key and its id.
   absl::StatusOr<TenantKey> GetFileKey() const;
 
-  // Makes a new random data key for tenant `number`, stores it wrapped (replacing any key an
-  // interrupted creation left for that number) and returns it.
-  absl::StatusOr<TenantKey> CreateTenantKey(std::uint64_t number);
+  // Makes new random data keys for tenants first .. first + count - 1 and stores them wrapped
+  // (replacing any key an interrupted creation left for those numbers), in one synced write.
+  [[nodiscard]] absl::Status CreateTenantKeys(std::uint64_t first, std::uint64_t count);
 
   // Returns tenant `number`'s data key. NotFound if none; DataLoss if it fails authentication.
   absl::StatusOr<TenantKey> GetTenantKey(std::uint64_t number) const;

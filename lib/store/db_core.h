@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -83,7 +84,7 @@ struct TenantCore {
   static constexpr std::int64_t kNoEnd = INT64_MAX;
   // Held shared by every read and write of the tenant's handles, exclusively while a restore
   // replaces the tenant's data.
-  mutable absl::Mutex gate;
+  mutable std::shared_mutex gate;
 };
 
 }  // namespace leyser::internal

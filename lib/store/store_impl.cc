@@ -214,36 +214,70 @@ class StoreImpl final : public Store {
   }
 
   absl::StatusOr<TenantInfo> CreateTenant(std::string_view id) override {
-    LEYSER_RETURN_IF_ERROR(ValidateTenantId(id));
-    absl::MutexLock lifecycle(&lifecycle_mu_);
-    {
-      absl::ReaderMutexLock lock(&mu_);
-      if (tenants_.contains(ToAbsl(id))) {
-        return absl::AlreadyExistsError(absl::StrCat("tenant ", ToAbsl(id), " already exists"));
+    LEYSER_ASSIGN_OR_RETURN(std::vector<TenantInfo> created, CreateTenants({std::string(id)}));
+    return std::move(created.front());
+  }
+
+  absl::StatusOr<std::vector<TenantInfo>> CreateTenants(
+      const std::vector<std::string>& ids) override {
+    if (ids.empty()) {
+      return absl::InvalidArgumentError("CreateTenants: the list of ids is empty");
+    }
+    absl::flat_hash_set<std::string_view> seen;
+    for (const std::string& id : ids) {
+      LEYSER_RETURN_IF_ERROR(ValidateTenantId(id));
+      if (!seen.insert(id).second) {
+        return absl::InvalidArgumentError(absl::StrCat("tenant id ", id, " is listed twice"));
       }
     }
-    const std::uint64_t number = meta_next_number();
-    if (number > kMaxTenantNumber) {
-      return absl::ResourceExhaustedError("no tenant numbers are left");
-    }
-    // The key first: a crash before the registry write leaves only an unreferenced key, which the
-    // next open removes; never a registered tenant without a key.
-    LEYSER_RETURN_IF_ERROR(keys_->CreateTenantKey(number).status());
-    CrashPoint("create.after_key");
-
-    proto::TenantRecord record;
-    record.set_id(std::string(id));
-    record.set_number(number);
-    record.set_state(proto::TENANT_STATE_ACTIVE);
-    ToProtoTime(options_.clock->Now(), record.mutable_created());
+    absl::MutexLock lifecycle(&lifecycle_mu_);
     proto::RegistryMeta meta;
     {
       absl::ReaderMutexLock lock(&mu_);
+      for (const std::string& id : ids) {
+        if (tenants_.contains(id)) {
+          return absl::AlreadyExistsError(absl::StrCat("tenant ", id, " already exists"));
+        }
+      }
       meta = meta_;
     }
-    meta.set_next_tenant_number(number + 1);
-    LEYSER_RETURN_IF_ERROR(WriteRecord(record, &meta));
-    return InfoFromRecord(record);
+    const std::uint64_t first = meta.next_tenant_number();
+    if (first + ids.size() - 1 > kMaxTenantNumber) {
+      return absl::ResourceExhaustedError("no tenant numbers are left");
+    }
+    // The keys first: a crash before the registry write leaves only unreferenced keys, which the
+    // next open removes; never a registered tenant without a key.
+    LEYSER_RETURN_IF_ERROR(keys_->CreateTenantKeys(first, ids.size()));
+    CrashPoint("create.after_key");
+
+    const absl::Time now = options_.clock->Now();
+    std::vector<proto::TenantRecord> records(ids.size());
+    rocksdb::WriteBatch batch;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      proto::TenantRecord& record = records[i];
+      record.set_id(ids[i]);
+      record.set_number(first + i);
+      record.set_state(proto::TENANT_STATE_ACTIVE);
+      ToProtoTime(now, record.mutable_created());
+      LEYSER_RETURN_IF_ERROR(FromRocks(
+          batch.Put(db_->registry_cf, RegistryTenantKey(ids[i]), record.SerializeAsString()),
+          "creating tenants"));
+    }
+    meta.set_next_tenant_number(first + ids.size());
+    LEYSER_RETURN_IF_ERROR(FromRocks(
+        batch.Put(db_->registry_cf, kRegistryMetaKey, meta.SerializeAsString()), "creating tenants"));
+    LEYSER_RETURN_IF_ERROR(FromRocks(db_->db->Write(SyncWrite(), &batch), "creating tenants"));
+    std::vector<TenantInfo> infos;
+    infos.reserve(records.size());
+    absl::MutexLock lock(&mu_);
+    meta_ = meta;
+    for (proto::TenantRecord& record : records) {
+      LEYSER_ASSIGN_OR_RETURN(TenantInfo info, InfoFromRecord(record));
+      infos.push_back(std::move(info));
+      std::string id = record.id();
+      tenants_.emplace(std::move(id), std::move(record));
+    }
+    return infos;
   }
 
   absl::StatusOr<std::unique_ptr<Tenant>> OpenTenant(std::string_view id) override {
@@ -290,7 +324,7 @@ class StoreImpl final : public Store {
   // Backups.
 
   absl::StatusOr<BackupInfo> CreateBackup() override {
-    absl::MutexLock lifecycle(&lifecycle_mu_);  // Never during a purge or shred.
+    absl::MutexLock maintenance(&maintenance_mu_);  // Never during a purge or shred.
     return backups_.CreateBackup(options_.clock->Now(), nullptr);
   }
 
@@ -299,7 +333,7 @@ class StoreImpl final : public Store {
   absl::Status VerifyBackup(BackupId id) const override { return backups_.Verify(id); }
 
   absl::Status RestoreTenant(std::string_view tenant_id, BackupId id) override {
-    absl::MutexLock lifecycle(&lifecycle_mu_);
+    absl::MutexLock maintenance(&maintenance_mu_);
     LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const TenantCore> core, ActiveCore(tenant_id));
     const std::string tmp_dir = options_.data_dir + "/tmp";
     LEYSER_RETURN_IF_ERROR(EnsureDir(tmp_dir));
@@ -315,7 +349,7 @@ class StoreImpl final : public Store {
     {
       // The tenant's own calls wait; every other tenant goes on. One ingestion replaces the
       // tenant's keyspace atomically: the file starts with a range deletion of all of it.
-      absl::WriterMutexLock gate(&core->gate);
+      std::unique_lock<std::shared_mutex> gate(core->gate);
       rocksdb::IngestExternalFileOptions ingest;
       ingest.move_files = false;  // A copy: the file layer cannot reopen a linked file.
       ingest.write_global_seqno = false;  // No in-place rewrite (it would reuse a file nonce).
@@ -395,7 +429,7 @@ class StoreImpl final : public Store {
   }
 
   absl::StatusOr<MaintenanceReport> RunMaintenance() override {
-    absl::MutexLock lifecycle(&lifecycle_mu_);
+    absl::MutexLock maintenance(&maintenance_mu_);
     MaintenanceReport report;
     const absl::Time now = options_.clock->Now();
     report.now = now;
@@ -407,6 +441,7 @@ class StoreImpl final : public Store {
     if (meta.has_high_water() && now < FromProtoTime(meta.high_water())) {
       report.clock_behind = true;  // Lifecycle steps wait until the clock catches up.
     } else {
+      absl::MutexLock lifecycle(&lifecycle_mu_);
       ToProtoTime(now, meta.mutable_high_water());
       LEYSER_RETURN_IF_ERROR(WriteMeta(meta));
       LEYSER_RETURN_IF_ERROR(RunLifecycle(now, &report));
@@ -598,7 +633,7 @@ class StoreImpl final : public Store {
     CrashPoint("purge.after_mark");
     if (std::shared_ptr<const TenantCore> core = LiveCore(number)) {
       core->served.store(false, std::memory_order_release);
-      absl::WriterMutexLock gate(&core->gate);  // Waits for calls in flight.
+      std::unique_lock<std::shared_mutex> gate(core->gate);  // Waits for calls in flight.
     }
     // Open iterators of any tenant pin files that may hold this tenant's records: stop them,
     // before the compaction and again after it (for any created meanwhile).
@@ -672,7 +707,11 @@ class StoreImpl final : public Store {
   mutable absl::Mutex provider_mu_;
   std::shared_ptr<KeyProvider> provider_ ABSL_GUARDED_BY(provider_mu_);  // After a rotation.
 
-  // Serialises registry changes: creation, lifecycle calls, maintenance, backups, restores.
+  // Serialises what moves data around in bulk: backups, single-tenant restores, maintenance runs
+  // (a purge never overlaps a backup). Taken before lifecycle_mu_.
+  absl::Mutex maintenance_mu_;
+  // Serialises registry changes: tenant creation, lifecycle calls, the lifecycle steps of a
+  // maintenance run. A backup does not hold it, so tenants can be created during one.
   absl::Mutex lifecycle_mu_;
   mutable absl::Mutex mu_;  // Guards the memory copy of the registry.
   proto::RegistryMeta meta_ ABSL_GUARDED_BY(mu_);

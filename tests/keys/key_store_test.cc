@@ -44,7 +44,8 @@ TEST_F(KeyStoreTest, CreatesStoresAndReopens) {
     auto store = OpenStore(master_, true);
     ASSERT_THAT(store, IsOk());
     EXPECT_TRUE(KeyStore::Exists(dir_));
-    auto created = (*store)->CreateTenantKey(5);
+    ASSERT_THAT((*store)->CreateTenantKeys(5, 1), IsOk());
+    auto created = (*store)->GetTenantKey(5);
     ASSERT_THAT(created, IsOk());
     EXPECT_EQ(created->key.size(), 32u);
     EXPECT_EQ(created->version, 1u);
@@ -62,7 +63,7 @@ TEST_F(KeyStoreTest, WrongMasterKeyIsDeniedAndChangesNoFile) {
   {
     auto store = OpenStore(master_, true);
     ASSERT_THAT(store, IsOk());
-    ASSERT_THAT((*store)->CreateTenantKey(1), IsOk());
+    ASSERT_THAT((*store)->CreateTenantKeys(1, 1), IsOk());
   }
   const auto before = test::SnapshotFiles(dir_);
   SecretBytes wrong = RandomKey().value();
@@ -75,8 +76,7 @@ TEST_F(KeyStoreTest, TamperedWrappedKeyIsDataLoss) {
   {
     auto store = OpenStore(master_, true);
     ASSERT_THAT(store, IsOk());
-    ASSERT_THAT((*store)->CreateTenantKey(1), IsOk());
-    ASSERT_THAT((*store)->CreateTenantKey(2), IsOk());
+    ASSERT_THAT((*store)->CreateTenantKeys(1, 2), IsOk());
   }
   {
     // Swap tenant 2's wrapped key into tenant 1's slot, and flip a byte of tenant 2's.
@@ -104,7 +104,13 @@ TEST_F(KeyStoreTest, TamperedWrappedKeyIsDataLoss) {
 TEST_F(KeyStoreTest, DropKeysFromRemovesOnlyHigherNumbers) {
   auto store = OpenStore(master_, true);
   ASSERT_THAT(store, IsOk());
-  for (std::uint64_t n = 1; n <= 5; ++n) ASSERT_THAT((*store)->CreateTenantKey(n), IsOk());
+  ASSERT_THAT((*store)->CreateTenantKeys(1, 5), IsOk());
+  // Every key is distinct.
+  for (std::uint64_t a = 1; a <= 5; ++a) {
+    for (std::uint64_t b = a + 1; b <= 5; ++b) {
+      EXPECT_FALSE((*store)->GetTenantKey(a)->key.Equals((*store)->GetTenantKey(b)->key));
+    }
+  }
   ASSERT_THAT((*store)->DropKeysFrom(4), IsOk());
   for (std::uint64_t n = 1; n <= 3; ++n) EXPECT_THAT((*store)->GetTenantKey(n), IsOk());
   EXPECT_THAT((*store)->GetTenantKey(4), StatusIs(absl::StatusCode::kNotFound));

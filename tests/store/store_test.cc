@@ -194,6 +194,36 @@ TEST_F(StoreTest, PersistsAcrossReopen) {
   EXPECT_EQ(c->created, test::SomeInstant() + absl::Hours(1));
 }
 
+TEST_F(StoreTest, CreateTenantsIsAllOrNothing) {
+  {
+    auto store = OpenStore();
+    ASSERT_THAT(store->CreateTenant("first"), IsOk());
+    std::vector<std::string> ids;
+    for (int i = 0; i < 500; ++i) ids.push_back(absl::StrCat("bulk-", i));
+    auto created = store->CreateTenants(ids);
+    ASSERT_THAT(created, IsOk());
+    ASSERT_EQ(created->size(), 500u);
+    for (int i = 0; i < 500; ++i) {
+      EXPECT_EQ((*created)[i].id, ids[i]);
+      EXPECT_EQ((*created)[i].number, 2u + i);
+    }
+    EXPECT_THAT(store->CreateTenants({}), StatusIs(absl::StatusCode::kInvalidArgument));
+    EXPECT_THAT(store->CreateTenants({"x", "y", "x"}), StatusIs(absl::StatusCode::kInvalidArgument));
+    EXPECT_THAT(store->CreateTenants({"x", "bad id"}), StatusIs(absl::StatusCode::kInvalidArgument));
+    EXPECT_THAT(store->CreateTenants({"x", "bulk-7"}), StatusIs(absl::StatusCode::kAlreadyExists));
+    EXPECT_THAT(store->GetTenantInfo("x"), StatusIs(absl::StatusCode::kNotFound));  // Nothing made.
+  }
+  auto store = OpenStore();
+  EXPECT_EQ(store->ListTenants()->size(), 501u);
+  auto t = store->OpenTenant("bulk-499");
+  ASSERT_THAT(t, IsOk());
+  ASSERT_THAT((*t)->Put("k", "v"), IsOk());
+  EXPECT_THAT((*t)->Get("k"), IsOkAndHolds(std::string("v")));
+  auto next = store->CreateTenant("after");
+  ASSERT_THAT(next, IsOk());
+  EXPECT_EQ(next->number, 502u);
+}
+
 TEST_F(StoreTest, TenantInfoAndStateNames) {
   auto store = OpenStore();
   auto info = store->CreateTenant("t-1");
@@ -482,7 +512,7 @@ TEST_F(StoreTest, KeyOrphanedByAnInterruptedCreationIsRemoved) {
     auto keys = internal::KeyStore::Open(options_.data_dir + "/keys", std::move(master), false,
                                          test::SomeInstant());
     ASSERT_THAT(keys, IsOk());
-    ASSERT_THAT((*keys)->CreateTenantKey(2), IsOk());
+    ASSERT_THAT((*keys)->CreateTenantKeys(2, 1), IsOk());
   }
   { auto store = OpenStore(); }  // Opening removes the orphan.
   {
