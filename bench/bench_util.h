@@ -120,7 +120,9 @@ class SqlCipherTenant {
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
   explicit RatioReporter(std::string value_counter = "", bool lower_is_better = false)
-      : value_counter_(std::move(value_counter)), lower_is_better_(lower_is_better) {}
+      : benchmark::ConsoleReporter(isatty(STDOUT_FILENO) ? OO_Defaults : OO_None),
+        value_counter_(std::move(value_counter)),
+        lower_is_better_(lower_is_better) {}
 
   void ReportRuns(const std::vector<Run>& runs) override {
     benchmark::ConsoleReporter::ReportRuns(runs);

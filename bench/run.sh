@@ -26,8 +26,8 @@ else
   kv_flags=(--benchmark_min_time=0.5 --benchmark_repetitions=3
             --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true)
 fi
-"$build/bench/kv_benchmark" "${kv_flags[@]}" --benchmark_color=false \
+"$build/bench/kv_benchmark" "${kv_flags[@]}" \
   --benchmark_out="$out/kv_benchmark.json" --benchmark_out_format=json
-"$build/bench/tenants_benchmark" --benchmark_color=false \
+"$build/bench/tenants_benchmark" \
   --benchmark_out="$out/tenants_benchmark.json" --benchmark_out_format=json
 echo "JSON: $out/kv_benchmark.json $out/tenants_benchmark.json"
