@@ -1,10 +1,9 @@
-// Incremental backups: after a full backup of a store of LEYSER_BENCH_BACKUP_MB (default 1100)
-// MiB of 1 KiB values, 1% of the keys are overwritten and a second backup is taken. Reports the
-// bytes the second backup added to the backup directory as a fraction of the store's backup size
-// (target: at most 5%), and how long each backup took. By default the store is compacted after
+// Incremental backups: after a full backup of a store of LEYSER_BENCH_BACKUP_MB
+// (default 1100) MiB of 1 KiB values, 1% of the keys are overwritten and a
+// second backup is taken. Reports the bytes the second backup added to the
+// backup directory as a fraction of the store's backup size (target: at most
+// 5%), and how long each backup took. By default the store is compacted after
 // the bulk load, so the first backup sees a store at rest.
-
-#include <benchmark/benchmark.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -13,7 +12,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include <benchmark/benchmark.h>
+
 #include "leyser/leyser.h"
+
 #include "lib/store/store_impl.h"
 
 namespace {
@@ -28,9 +30,12 @@ std::uint64_t DirBytes(const std::string& dir) {
 
 void BM_IncrementalBackupAfterOnePercentChange(benchmark::State& state) {
   const char* base_env = std::getenv("LEYSER_BENCH_DIR");
-  const std::string base = std::string(base_env != nullptr ? base_env : "/tmp") + "/leyser-bench-backup";
+  const std::string base =
+      std::string(base_env != nullptr ? base_env : "/tmp") +
+      "/leyser-bench-backup";
   const char* mb_env = std::getenv("LEYSER_BENCH_BACKUP_MB");
-  const std::uint64_t megabytes = mb_env != nullptr ? std::strtoull(mb_env, nullptr, 10) : 1100;
+  const std::uint64_t megabytes =
+      mb_env != nullptr ? std::strtoull(mb_env, nullptr, 10) : 1100;
   const std::uint64_t keys = megabytes * 1024;  // 1 KiB values.
   for (auto _ : state) {
     state.PauseTiming();
@@ -40,7 +45,8 @@ void BM_IncrementalBackupAfterOnePercentChange(benchmark::State& state) {
     leyser::Options options;
     options.data_dir = base + "/store";
     options.backup_dir = base + "/backups";
-    options.key_provider = leyser::NewFileKeyProvider(base + "/master.key").value();
+    options.key_provider =
+        leyser::NewFileKeyProvider(base + "/master.key").value();
     options.create_if_missing = true;
     options.sync_writes = false;
     auto store = leyser::Store::Open(options).value();
@@ -65,8 +71,9 @@ void BM_IncrementalBackupAfterOnePercentChange(benchmark::State& state) {
       }
     }
     if (batch.Count() > 0 && !tenants[0]->Write(batch).ok()) std::abort();
-    // A store at rest: the bulk load's compaction debt paid before the first backup (set
-    // LEYSER_BENCH_BACKUP_UNSETTLED=1 to measure with the debt still pending).
+    // A store at rest: the bulk load's compaction debt paid before the first
+    // backup (set LEYSER_BENCH_BACKUP_UNSETTLED=1 to measure with the debt
+    // still pending).
     if (std::getenv("LEYSER_BENCH_BACKUP_UNSETTLED") == nullptr &&
         !leyser::internal::CompactAllForTesting(*store).ok()) {
       std::abort();
@@ -75,7 +82,8 @@ void BM_IncrementalBackupAfterOnePercentChange(benchmark::State& state) {
 
     absl::Time start = absl::Now();
     auto full = store->CreateBackup();
-    if (!full.ok()) state.SkipWithError(std::string(full.status().message()).c_str());
+    if (!full.ok())
+      state.SkipWithError(std::string(full.status().message()).c_str());
     const double full_seconds = absl::ToDoubleSeconds(absl::Now() - start);
     const std::uint64_t after_full = DirBytes(options.backup_dir);
 
@@ -83,22 +91,28 @@ void BM_IncrementalBackupAfterOnePercentChange(benchmark::State& state) {
     for (std::uint64_t n = 0; n < keys / 100; ++n) {
       const std::uint64_t i = rng() % keys;
       fill();
-      if (!tenants[i % kTenants]->Put(absl::StrCat("key-", i), value).ok()) std::abort();
+      if (!tenants[i % kTenants]->Put(absl::StrCat("key-", i), value).ok())
+        std::abort();
     }
     state.ResumeTiming();
 
     start = absl::Now();
     auto incremental = store->CreateBackup();
-    if (!incremental.ok()) state.SkipWithError(std::string(incremental.status().message()).c_str());
-    const double incremental_seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    if (!incremental.ok())
+      state.SkipWithError(std::string(incremental.status().message()).c_str());
+    const double incremental_seconds =
+        absl::ToDoubleSeconds(absl::Now() - start);
     const std::uint64_t after_incremental = DirBytes(options.backup_dir);
 
-    state.counters["store_MiB"] = static_cast<double>(full->data_bytes) / (1 << 20);
+    state.counters["store_MiB"] =
+        static_cast<double>(full->data_bytes) / (1 << 20);
     state.counters["full_backup_s"] = full_seconds;
     state.counters["incremental_s"] = incremental_seconds;
-    state.counters["added_MiB"] = static_cast<double>(after_incremental - after_full) / (1 << 20);
+    state.counters["added_MiB"] =
+        static_cast<double>(after_incremental - after_full) / (1 << 20);
     state.counters["added_fraction"] =
-        static_cast<double>(after_incremental - after_full) / static_cast<double>(after_full);
+        static_cast<double>(after_incremental - after_full) /
+        static_cast<double>(after_full);
     state.PauseTiming();
     tenants.clear();
     store.reset();
@@ -106,7 +120,9 @@ void BM_IncrementalBackupAfterOnePercentChange(benchmark::State& state) {
     state.ResumeTiming();
   }
 }
-BENCHMARK(BM_IncrementalBackupAfterOnePercentChange)->Iterations(1)->Unit(benchmark::kSecond);
+BENCHMARK(BM_IncrementalBackupAfterOnePercentChange)
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond);
 
 }  // namespace
 

@@ -1,11 +1,13 @@
-// A walk through leyser's whole data lifecycle on a local directory, printing each step.
+// A walk through leyser's whole data lifecycle on a local directory, printing
+// each step.
 //
 //   leyser_walkthrough [DIR]     (default: ./leyser-demo)
 //
-// Keeps DIR/master.key (created if missing) and starts a fresh store in DIR/store with backups in
-// DIR/backups on every run. Time runs on a simulated clock that starts at the real time, so the
-// 30-day purge and the 7-day backup purge happen within the run: tenants, encrypted reads and
-// writes, isolation, a daily backup, a single-tenant restore, a master-key rotation, a contract
+// Keeps DIR/master.key (created if missing) and starts a fresh store in
+// DIR/store with backups in DIR/backups on every run. Time runs on a simulated
+// clock that starts at the real time, so the 30-day purge and the 7-day backup
+// purge happen within the run: tenants, encrypted reads and writes, isolation,
+// a daily backup, a single-tenant restore, a master-key rotation, a contract
 // end, the purge, the shred from backups and the signed deletion certificate.
 
 #include <cstdio>
@@ -15,6 +17,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/time/clock.h"
+
 #include "leyser/leyser.h"
 
 namespace {
@@ -32,11 +35,15 @@ T Check(absl::StatusOr<T> s, const char* what) {
   return std::move(s).value();
 }
 
-std::string Utc(absl::Time t) { return absl::FormatTime("%Y-%m-%d %H:%M UTC", t, absl::UTCTimeZone()); }
+std::string Utc(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M UTC", t, absl::UTCTimeZone());
+}
 
 void PrintTenants(leyser::Store& store) {
-  for (const leyser::TenantInfo& t : Check(store.ListTenants(), "list tenants")) {
-    std::printf("    %-6s number %llu  %-8s", t.id.c_str(), static_cast<unsigned long long>(t.number),
+  for (const leyser::TenantInfo& t :
+       Check(store.ListTenants(), "list tenants")) {
+    std::printf("    %-6s number %llu  %-8s", t.id.c_str(),
+                static_cast<unsigned long long>(t.number),
                 std::string(leyser::TenantStateName(t.state)).c_str());
     if (t.purge_due && t.state == leyser::TenantState::kEnded) {
       std::printf("  purge due %s", Utc(*t.purge_due).c_str());
@@ -51,11 +58,13 @@ void PrintTenants(leyser::Store& store) {
 void Maintain(leyser::Store& store) {
   leyser::MaintenanceReport r = Check(store.RunMaintenance(), "maintenance");
   std::printf("  RunMaintenance at %s:", Utc(r.now).c_str());
-  if (r.backup) std::printf(" backup generation %u taken and verified;", r.backup->id);
+  if (r.backup)
+    std::printf(" backup generation %u taken and verified;", r.backup->id);
   for (auto id : r.pruned) std::printf(" generation %u pruned;", id);
   for (auto& t : r.ended) std::printf(" %s ended;", t.c_str());
   for (auto& t : r.purged) std::printf(" %s PURGED;", t.c_str());
-  for (auto& t : r.shredded) std::printf(" %s SHREDDED (certificate issued);", t.c_str());
+  for (auto& t : r.shredded)
+    std::printf(" %s SHREDDED (certificate issued);", t.c_str());
   std::printf("\n");
 }
 
@@ -72,7 +81,8 @@ int main(int argc, char** argv) {
   std::printf("1. Master key\n");
   if (!std::filesystem::exists(key_path)) {
     Check(leyser::CreateKeyFile(key_path), "create key file");
-    std::printf("  created %s (mode 0600, 32 random bytes as hex)\n", key_path.c_str());
+    std::printf("  created %s (mode 0600, 32 random bytes as hex)\n",
+                key_path.c_str());
   } else {
     std::printf("  using %s\n", key_path.c_str());
   }
@@ -81,20 +91,27 @@ int main(int argc, char** argv) {
   leyser::Options options;
   options.data_dir = dir + "/store";
   options.backup_dir = dir + "/backups";
-  options.key_provider = Check(leyser::NewFileKeyProvider(key_path), "key provider");
+  options.key_provider =
+      Check(leyser::NewFileKeyProvider(key_path), "key provider");
   options.clock = clock;
   options.create_if_missing = true;
-  std::printf("2. Open a new store in %s (backups in %s; simulated clock at %s)\n",
-              options.data_dir.c_str(), options.backup_dir.c_str(), Utc(clock->Now()).c_str());
+  std::printf(
+      "2. Open a new store in %s (backups in %s; simulated clock at %s)\n",
+      options.data_dir.c_str(), options.backup_dir.c_str(),
+      Utc(clock->Now()).c_str());
   auto store = Check(leyser::Store::Open(options), "open store");
 
-  std::printf("3. Tenants: each gets an 8-byte number and its own random data key\n");
-  for (const char* id : {"acme", "acme2"}) Check(store->CreateTenant(id).status(), "create tenant");
+  std::printf(
+      "3. Tenants: each gets an 8-byte number and its own random data key\n");
+  for (const char* id : {"acme", "acme2"})
+    Check(store->CreateTenant(id).status(), "create tenant");
   PrintTenants(*store);
   auto acme = Check(store->OpenTenant("acme"), "open tenant");
   auto acme2 = Check(store->OpenTenant("acme2"), "open tenant");
 
-  std::printf("4. Writes: every value sealed with its tenant's key, every file encrypted\n");
+  std::printf(
+      "4. Writes: every value sealed with its tenant's key, every file "
+      "encrypted\n");
   Check(acme->Put("student/1001", "Aiko Tanaka, grade 4"), "put");
   Check(acme->Put("student/1002", "Ren Sato, grade 5"), "put");
   Check(acme2->Put("student/1001", "a different school's student"), "put");
@@ -103,12 +120,17 @@ int main(int argc, char** argv) {
   batch.Put("class/5B", "teacher: Ito");
   batch.Delete("student/1002");
   Check(acme->Write(batch), "batch");
-  std::printf("  acme: 2 puts, then an atomic batch of 2 puts and 1 delete; acme2: 1 put\n");
+  std::printf(
+      "  acme: 2 puts, then an atomic batch of 2 puts and 1 delete; acme2: 1 "
+      "put\n");
 
   std::printf("5. Reads and an ordered scan that never leaves the tenant\n");
-  std::printf("  acme  student/1001 -> %s\n", Check(acme->Get("student/1001"), "get").c_str());
-  std::printf("  acme2 student/1001 -> %s\n", Check(acme2->Get("student/1001"), "get").c_str());
-  std::printf("  acme  student/1002 -> %s\n", acme->Get("student/1002").status().ToString().c_str());
+  std::printf("  acme  student/1001 -> %s\n",
+              Check(acme->Get("student/1001"), "get").c_str());
+  std::printf("  acme2 student/1001 -> %s\n",
+              Check(acme2->Get("student/1001"), "get").c_str());
+  std::printf("  acme  student/1002 -> %s\n",
+              acme->Get("student/1002").status().ToString().c_str());
   auto it = acme->NewIterator();
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     std::printf("  scan acme: %s = %s\n", std::string(it->key()).c_str(),
@@ -122,17 +144,21 @@ int main(int argc, char** argv) {
               store->CreateTenant("no spaces").status().ToString().c_str());
   std::printf("  OpenTenant(\"nobody\")      -> %s\n",
               store->OpenTenant("nobody").status().ToString().c_str());
-  std::printf("  Put(\"\", ...)               -> %s\n", acme->Put("", "x").ToString().c_str());
+  std::printf("  Put(\"\", ...)               -> %s\n",
+              acme->Put("", "x").ToString().c_str());
 
   std::printf("7. Daily backup (RunMaintenance), then a one-tenant restore\n");
   Maintain(*store);
   Check(acme->Put("class/4A", "teacher: CHANGED BY MISTAKE"), "put");
   Check(acme2->Put("student/1002", "written after the backup"), "put");
-  const leyser::BackupId generation = Check(store->ListBackups(), "list").back().id;
+  const leyser::BackupId generation =
+      Check(store->ListBackups(), "list").back().id;
   Check(store->RestoreTenant("acme", generation), "restore tenant");
-  std::printf("  RestoreTenant(acme, %u): acme class/4A -> %s; acme2 keeps its newer write: %s\n",
-              generation, Check(acme->Get("class/4A"), "get").c_str(),
-              Check(acme2->Get("student/1002"), "get").c_str());
+  std::printf(
+      "  RestoreTenant(acme, %u): acme class/4A -> %s; acme2 keeps its newer "
+      "write: %s\n",
+      generation, Check(acme->Get("class/4A"), "get").c_str(),
+      Check(acme2->Get("student/1002"), "get").c_str());
   Check(leyser::Store::RestoreStore(
             [&] {
               leyser::Options target = options;
@@ -141,21 +167,28 @@ int main(int argc, char** argv) {
             }(),
             generation),
         "restore store");
-  std::printf("  RestoreStore(%u) into %s/restored: a complete copy of that day\n", generation,
-              dir.c_str());
+  std::printf(
+      "  RestoreStore(%u) into %s/restored: a complete copy of that day\n",
+      generation, dir.c_str());
 
-  std::printf("8. Master-key rotation: every key re-wrapped at once, no data rewritten\n");
+  std::printf(
+      "8. Master-key rotation: every key re-wrapped at once, no data "
+      "rewritten\n");
   const std::string next_key = dir + "/master-next.key";
   std::filesystem::remove(next_key);
   Check(leyser::CreateKeyFile(next_key), "create key");
-  auto next_provider = Check(leyser::NewFileKeyProvider(next_key), "key provider");
+  auto next_provider =
+      Check(leyser::NewFileKeyProvider(next_key), "key provider");
   Check(store->RotateMasterKey(next_provider), "rotate");
-  std::printf("  rotated to %s; the old key now gets PERMISSION_DENIED\n", next_key.c_str());
+  std::printf("  rotated to %s; the old key now gets PERMISSION_DENIED\n",
+              next_key.c_str());
 
-  std::printf("9. acme2's contract ends; access stops at once, data kept for %s\n",
-              absl::FormatDuration(options.purge_after).c_str());
+  std::printf(
+      "9. acme2's contract ends; access stops at once, data kept for %s\n",
+      absl::FormatDuration(options.purge_after).c_str());
   Check(store->EndContract("acme2", clock->Now()), "end contract");
-  std::printf("  acme2 Get -> %s\n", acme2->Get("student/1001").status().ToString().c_str());
+  std::printf("  acme2 Get -> %s\n",
+              acme2->Get("student/1001").status().ToString().c_str());
   Maintain(*store);
   PrintTenants(*store);
 
@@ -170,7 +203,9 @@ int main(int argc, char** argv) {
   }
   PrintTenants(*store);
 
-  std::printf("11. Seven more days: the shred from every backup, and the certificate\n");
+  std::printf(
+      "11. Seven more days: the shred from every backup, and the "
+      "certificate\n");
   for (int day = 1; day <= 7; ++day) {
     clock->Advance(absl::Hours(24));
     if (day == 7) {
@@ -183,20 +218,26 @@ int main(int argc, char** argv) {
   const leyser::DeletionCertificate certificate =
       Check(store->GetDeletionCertificate("acme2"), "certificate");
   const std::string public_key = Check(store->SigningPublicKey(), "public key");
-  std::printf("  deletion certificate:\n%s\n", leyser::DeletionCertificateToJson(certificate).c_str());
+  std::printf("  deletion certificate:\n%s\n",
+              leyser::DeletionCertificateToJson(certificate).c_str());
   std::printf("  VerifyDeletionCertificate with public key %s -> %s\n",
               absl::BytesToHexString(public_key).c_str(),
-              leyser::VerifyDeletionCertificate(certificate, public_key).ToString().c_str());
+              leyser::VerifyDeletionCertificate(certificate, public_key)
+                  .ToString()
+                  .c_str());
   leyser::DeletionCertificate forged = certificate;
   forged.keys_removed += 1;
-  std::printf("  the same certificate with one count changed -> %s\n",
-              leyser::VerifyDeletionCertificate(forged, public_key).ToString().c_str());
+  std::printf(
+      "  the same certificate with one count changed -> %s\n",
+      leyser::VerifyDeletionCertificate(forged, public_key).ToString().c_str());
 
-  std::printf("12. acme is untouched: class/4A -> %s\n", Check(acme->Get("class/4A"), "get").c_str());
+  std::printf("12. acme is untouched: class/4A -> %s\n",
+              Check(acme->Get("class/4A"), "get").c_str());
   acme.reset();
   acme2.reset();
   store.reset();
-  options.key_provider = Check(leyser::NewFileKeyProvider(key_path), "key provider");
+  options.key_provider =
+      Check(leyser::NewFileKeyProvider(key_path), "key provider");
   std::printf("13. Reopen with the retired master key -> %s\n",
               leyser::Store::Open(options).status().ToString().c_str());
   std::filesystem::remove(next_key);

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+
 #include "tests/test/test_util.h"
 
 namespace leyser {
@@ -21,7 +22,8 @@ TEST(ClockTest, SystemClockIsNearAbslNow) {
 TEST(ClockTest, ManualClockMovesOnlyWhenTold) {
   ManualClock clock(test::SomeInstant());
   EXPECT_EQ(clock.Now(), test::SomeInstant());
-  EXPECT_EQ(clock.Advance(absl::Hours(24) * 30), test::SomeInstant() + absl::Hours(720));
+  EXPECT_EQ(clock.Advance(absl::Hours(24) * 30),
+            test::SomeInstant() + absl::Hours(720));
   EXPECT_EQ(clock.Now(), test::SomeInstant() + absl::Hours(720));
   clock.Advance(-absl::Hours(1));  // Steps back.
   EXPECT_EQ(clock.Now(), test::SomeInstant() + absl::Hours(719));

@@ -1,9 +1,10 @@
 // leyser/backup.h: what the backup and maintenance calls of `Store` report.
 //
-// A backup generation is a consistent copy of the whole store: the database (RocksDB BackupEngine,
-// incremental, with checksummed shared files, encrypted by the file layer on both sides), a copy
-// of the key store, and a manifest (time, tenants with their states and key counts), the latter
-// two sealed with the master key. A generation is listed only once all of it is complete.
+// A backup generation is a consistent copy of the whole store: the database
+// (RocksDB BackupEngine, incremental, with checksummed shared files, encrypted
+// by the file layer on both sides), a copy of the key store, and a manifest
+// (time, tenants with their states and key counts), the latter two sealed with
+// the master key. A generation is listed only once all of it is complete.
 //
 // Thread safety: plain value types. Copyable.
 
@@ -16,11 +17,13 @@
 #include <vector>
 
 #include "absl/time/time.h"
+
 #include "leyser/store_types.h"
 
 namespace leyser {
 
-// Identifies a backup generation within its backup directory. Ids increase; never reused.
+// Identifies a backup generation within its backup directory. Ids increase;
+// never reused.
 using BackupId = std::uint32_t;
 
 // A tenant as recorded in a generation's manifest.
@@ -34,30 +37,37 @@ struct BackupTenant {
 struct BackupInfo {
   BackupId id = 0;
   absl::Time created;  // UTC, from the store's clock.
-  // Generation of the master key that sealed this generation (1, then +1 per rotation). Restoring
-  // needs that key.
+  // Generation of the master key that sealed this generation (1, then +1 per
+  // rotation). Restoring needs that key.
   std::uint32_t master_key_generation = 0;
-  // The manifest. Empty (and `manifest_readable` false) when the generation was sealed under an
-  // earlier master key than the store's current one.
+  // The manifest. Empty (and `manifest_readable` false) when the generation was
+  // sealed under an earlier master key than the store's current one.
   bool manifest_readable = false;
   std::vector<BackupTenant> tenants;
   std::uint64_t keys = 0;
-  std::uint64_t data_bytes = 0;  // Size of the database backup, shared files counted in full.
+  std::uint64_t data_bytes =
+      0;  // Size of the database backup, shared files counted in full.
   std::uint32_t data_files = 0;
 };
 
 // What one `Store::RunMaintenance` call did.
 struct MaintenanceReport {
-  absl::Time now;                     // The clock reading the run used.
-  bool clock_behind = false;          // The clock read earlier than a previous run: no lifecycle step.
-  std::vector<std::string> ended;     // Tenants whose contract end passed.
-  std::vector<std::string> purged;    // Tenants purged by this run.
-  std::vector<std::string> shredded;  // Tenants shredded (certificate issued) by this run.
-  std::vector<std::string> held;      // Tenants whose due purge or shred waits for a legal hold.
-  bool backups_enabled = false;       // False when Options::backup_dir is empty.
-  std::optional<BackupInfo> backup;   // The generation this run took (and verified), if any.
-  std::vector<BackupId> pruned;       // Generations removed to keep Options::backup_generations.
-  std::vector<std::string> repaired;  // Leftovers of interrupted runs that were cleaned up.
+  absl::Time now;  // The clock reading the run used.
+  bool clock_behind =
+      false;  // The clock read earlier than a previous run: no lifecycle step.
+  std::vector<std::string> ended;   // Tenants whose contract end passed.
+  std::vector<std::string> purged;  // Tenants purged by this run.
+  std::vector<std::string>
+      shredded;  // Tenants shredded (certificate issued) by this run.
+  std::vector<std::string>
+      held;  // Tenants whose due purge or shred waits for a legal hold.
+  bool backups_enabled = false;  // False when Options::backup_dir is empty.
+  std::optional<BackupInfo>
+      backup;  // The generation this run took (and verified), if any.
+  std::vector<BackupId>
+      pruned;  // Generations removed to keep Options::backup_generations.
+  std::vector<std::string>
+      repaired;  // Leftovers of interrupted runs that were cleaned up.
 };
 
 }  // namespace leyser

@@ -1,12 +1,13 @@
 // leyser/clock.h: the time source of a store.
 //
-// Every instant leyser records or schedules (tenant creation, contract ends, backup and purge
-// deadlines, audit entries) is a UTC `absl::Time` taken from the `Clock` in `Options`. Production
-// code uses `SystemClock()`; tests and simulations inject a `ManualClock` and move it instead of
-// sleeping.
+// Every instant leyser records or schedules (tenant creation, contract ends,
+// backup and purge deadlines, audit entries) is a UTC `absl::Time` taken from
+// the `Clock` in `Options`. Production code uses `SystemClock()`; tests and
+// simulations inject a `ManualClock` and move it instead of sleeping.
 //
-// Thread safety: implementations of `Clock` must be thread-safe. `ManualClock` is thread-safe.
-// Ownership: clocks are shared through `std::shared_ptr`; a store keeps its clock alive.
+// Thread safety: implementations of `Clock` must be thread-safe. `ManualClock`
+// is thread-safe. Ownership: clocks are shared through `std::shared_ptr`; a
+// store keeps its clock alive.
 
 #ifndef LEYSER_CLOCK_H_
 #define LEYSER_CLOCK_H_
@@ -27,7 +28,8 @@ class Clock {
   virtual absl::Time Now() const = 0;
 };
 
-// Returns the process-wide clock that reads the operating system's real-time clock.
+// Returns the process-wide clock that reads the operating system's real-time
+// clock.
 std::shared_ptr<const Clock> SystemClock();
 
 // A clock that moves only when told to. For tests and simulations. Thread-safe.
@@ -38,10 +40,12 @@ class ManualClock final : public Clock {
 
   absl::Time Now() const override;
 
-  // Sets the clock to `t`, which may lie before the current value (a clock stepping back).
+  // Sets the clock to `t`, which may lie before the current value (a clock
+  // stepping back).
   void Set(absl::Time t);
 
-  // Moves the clock by `d` (negative `d` moves it back) and returns the new time.
+  // Moves the clock by `d` (negative `d` moves it back) and returns the new
+  // time.
   absl::Time Advance(absl::Duration d);
 
  private:

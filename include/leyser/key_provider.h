@@ -1,9 +1,9 @@
 // leyser/key_provider.h: where a store gets its master key.
 //
-// The master key (32 bytes) wraps every other key leyser keeps: the tenant data keys and the
-// node file key. leyser never writes it anywhere; it asks a `KeyProvider` for it when a store is
-// opened. Hosts connect a KMS or HSM by implementing `KeyProvider`; leyser ships a provider that
-// reads a key file.
+// The master key (32 bytes) wraps every other key leyser keeps: the tenant data
+// keys and the node file key. leyser never writes it anywhere; it asks a
+// `KeyProvider` for it when a store is opened. Hosts connect a KMS or HSM by
+// implementing `KeyProvider`; leyser ships a provider that reads a key file.
 //
 // Thread safety: implementations must be thread-safe.
 // Ownership: providers are shared through `std::shared_ptr`.
@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
 #include "leyser/secret.h"
 
 namespace leyser {
@@ -29,34 +30,39 @@ class KeyProvider {
  public:
   virtual ~KeyProvider() = default;
 
-  // Returns the 32-byte master key in secure memory (allocate it with `SecretBytes::Allocate`
-  // and write the key straight into it, so no copy lands in ordinary memory).
-  // Errors are passed to the caller of `Store::Open` unchanged; a provider should use
-  // NotFound (no key), InvalidArgument (malformed key), FailedPrecondition (unsafe key storage)
-  // or Unavailable (key service unreachable).
+  // Returns the 32-byte master key in secure memory (allocate it with
+  // `SecretBytes::Allocate` and write the key straight into it, so no copy
+  // lands in ordinary memory). Errors are passed to the caller of `Store::Open`
+  // unchanged; a provider should use NotFound (no key), InvalidArgument
+  // (malformed key), FailedPrecondition (unsafe key storage) or Unavailable
+  // (key service unreachable).
   virtual absl::StatusOr<SecretBytes> GetMasterKey() const = 0;
 
-  // Returns the 32-byte Ed25519 seed of the key that signs deletion certificates. The default
-  // derives it from the master key (BLAKE2b key derivation, context "leyser-s"), so it changes
-  // when the master key is rotated; certificates issued before stay verifiable with the public
-  // key they name. Override it to keep a signing key of its own (for example in an HSM-backed
-  // service), which must not be any tenant's data key.
+  // Returns the 32-byte Ed25519 seed of the key that signs deletion
+  // certificates. The default derives it from the master key (BLAKE2b key
+  // derivation, context "leyser-s"), so it changes when the master key is
+  // rotated; certificates issued before stay verifiable with the public key
+  // they name. Override it to keep a signing key of its own (for example in an
+  // HSM-backed service), which must not be any tenant's data key.
   virtual absl::StatusOr<SecretBytes> GetSigningKey() const;
 };
 
-// Returns a provider that reads the master key from the file at `path` each time it is asked.
-// The file holds either exactly 32 raw bytes or 64 hexadecimal characters (surrounding ASCII
-// whitespace is ignored). It must be a regular file that neither group nor others can access
-// (mode 0600 or stricter).
-// Errors (now, and from `GetMasterKey` later): InvalidArgument for an empty path or malformed
-// content; NotFound if the file does not exist; FailedPrecondition if group or others can access
-// it or it is not a regular file; Unavailable if it cannot be read.
-absl::StatusOr<std::shared_ptr<KeyProvider>> NewFileKeyProvider(const std::string& path);
+// Returns a provider that reads the master key from the file at `path` each
+// time it is asked. The file holds either exactly 32 raw bytes or 64
+// hexadecimal characters (surrounding ASCII whitespace is ignored). It must be
+// a regular file that neither group nor others can access (mode 0600 or
+// stricter). Errors (now, and from `GetMasterKey` later): InvalidArgument for
+// an empty path or malformed content; NotFound if the file does not exist;
+// FailedPrecondition if group or others can access it or it is not a regular
+// file; Unavailable if it cannot be read.
+absl::StatusOr<std::shared_ptr<KeyProvider>> NewFileKeyProvider(
+    const std::string& path);
 
-// Creates a new key file at `path` holding 32 random bytes as 64 hexadecimal characters and a
-// newline, with mode 0600. The file is written completely and synced before this returns.
-// Errors: AlreadyExists if `path` exists (an existing key is never overwritten); InvalidArgument
-// for an empty path; Unavailable if the file cannot be written.
+// Creates a new key file at `path` holding 32 random bytes as 64 hexadecimal
+// characters and a newline, with mode 0600. The file is written completely and
+// synced before this returns. Errors: AlreadyExists if `path` exists (an
+// existing key is never overwritten); InvalidArgument for an empty path;
+// Unavailable if the file cannot be written.
 absl::Status CreateKeyFile(const std::string& path);
 
 }  // namespace leyser

@@ -1,7 +1,7 @@
 // leyser/options.h: how a store is opened.
 //
-// `Options` is a passive struct: fill it in and pass it to `Store::Open`, which checks it and
-// answers InvalidArgument naming the bad field.
+// `Options` is a passive struct: fill it in and pass it to `Store::Open`, which
+// checks it and answers InvalidArgument naming the bad field.
 //
 // Thread safety: a plain value type. Copyable.
 
@@ -17,64 +17,71 @@
 
 namespace leyser {
 
-// Largest accepted values of `Options::max_key_bytes` and `Options::max_value_bytes`.
+// Largest accepted values of `Options::max_key_bytes` and
+// `Options::max_value_bytes`.
 inline constexpr std::size_t kKeyBytesLimit = 64 * 1024;
 inline constexpr std::size_t kValueBytesLimit = 256 * 1024 * 1024;
 
 struct Options {
   // Behaviour.
 
-  // Directory of the store. Required. leyser keeps the RocksDB database in `data_dir/db`, the key
-  // store (wrapped keys only) in `data_dir/keys` and a lock file in `data_dir/LOCK`; one process
-  // at a time may open a store.
+  // Directory of the store. Required. leyser keeps the RocksDB database in
+  // `data_dir/db`, the key store (wrapped keys only) in `data_dir/keys` and a
+  // lock file in `data_dir/LOCK`; one process at a time may open a store.
   std::string data_dir;
 
   // Supplies the master key. Required. Shared; the store keeps it alive.
   std::shared_ptr<KeyProvider> key_provider;
 
-  // Source of every timestamp the store records. Default: the system clock. Shared.
+  // Source of every timestamp the store records. Default: the system clock.
+  // Shared.
   std::shared_ptr<const Clock> clock = SystemClock();
 
-  // Create an empty store (directory, key store, database) if `data_dir` holds none.
-  // Default false: opening a missing store fails with NotFound.
+  // Create an empty store (directory, key store, database) if `data_dir` holds
+  // none. Default false: opening a missing store fails with NotFound.
   bool create_if_missing = false;
 
-  // Sync every write to stable storage before acknowledging it (fdatasync of the write-ahead
-  // log). Default true. With false, an acknowledged write survives a crash of the process but may
-  // be lost if the machine loses power.
+  // Sync every write to stable storage before acknowledging it (fdatasync of
+  // the write-ahead log). Default true. With false, an acknowledged write
+  // survives a crash of the process but may be lost if the machine loses power.
   bool sync_writes = true;
 
-  // Longest accepted user key, in bytes (1 ..= kKeyBytesLimit). Default 4 KiB. Longer keys are
-  // refused with InvalidArgument.
+  // Longest accepted user key, in bytes (1 ..= kKeyBytesLimit). Default 4 KiB.
+  // Longer keys are refused with InvalidArgument.
   std::size_t max_key_bytes = 4 * 1024;
 
-  // Longest accepted value, in bytes (1 ..= kValueBytesLimit). Default 16 MiB. Longer values are
-  // refused with InvalidArgument. Each stored value costs 45 bytes more than its length.
+  // Longest accepted value, in bytes (1 ..= kValueBytesLimit). Default 16 MiB.
+  // Longer values are refused with InvalidArgument. Each stored value costs 45
+  // bytes more than its length.
   std::size_t max_value_bytes = 16 * 1024 * 1024;
 
-  // Lifecycle (Store::EndContract). Both delays may be zero (immediate); negative is refused.
+  // Lifecycle (Store::EndContract). Both delays may be zero (immediate);
+  // negative is refused.
 
-  // Time from a tenant's contract end to the purge of its live data and live data key.
-  // Default 30 days.
+  // Time from a tenant's contract end to the purge of its live data and live
+  // data key. Default 30 days.
   absl::Duration purge_after = absl::Hours(24 * 30);
 
-  // Time from the purge to the shred: the tenant's data key leaves every backup generation and
-  // every generation taken before the purge is deleted; its deletion certificate is issued.
-  // Default 7 days.
+  // Time from the purge to the shred: the tenant's data key leaves every backup
+  // generation and every generation taken before the purge is deleted; its
+  // deletion certificate is issued. Default 7 days.
   absl::Duration backup_purge_after = absl::Hours(24 * 7);
 
   // Backups.
 
-  // Directory of the backup generations. Empty (the default): backups are off, and
-  // `RunMaintenance` takes none. Must not lie inside `data_dir`; put it on another disk.
+  // Directory of the backup generations. Empty (the default): backups are off,
+  // and `RunMaintenance` takes none. Must not lie inside `data_dir`; put it on
+  // another disk.
   std::string backup_dir;
 
-  // Generations kept (1 ..= 1000). Default 7: with one generation a day, a week of history.
+  // Generations kept (1 ..= 1000). Default 7: with one generation a day, a week
+  // of history.
   int backup_generations = 7;
 
-  // UTC time of day at which the daily backup falls due (0 ..< 24 h). Default 00:00 UTC.
-  // `RunMaintenance` takes a backup when none was taken since the most recent such instant; after
-  // downtime it takes one, not one per missed day.
+  // UTC time of day at which the daily backup falls due (0 ..< 24 h). Default
+  // 00:00 UTC. `RunMaintenance` takes a backup when none was taken since the
+  // most recent such instant; after downtime it takes one, not one per missed
+  // day.
   absl::Duration backup_time_of_day = absl::ZeroDuration();
 
   // Performance.

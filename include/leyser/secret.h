@@ -1,11 +1,12 @@
 // leyser/secret.h: a byte buffer for secrets, kept out of ordinary memory.
 //
-// `SecretBytes` owns a buffer in locked memory (excluded from core dumps, never swapped) that is
-// zeroed when released. leyser hands master keys and tenant data keys around only in this type; a
-// `KeyProvider` fills one without copying the key through ordinary memory. Buffers larger than
-// 64 bytes get pages of their own with guard pages around them (libsodium's sodium_malloc); small
-// ones (keys) share locked, guard-bounded pages from a pool, since mapping pages per key costs
-// about 10 µs and 12 KiB.
+// `SecretBytes` owns a buffer in locked memory (excluded from core dumps, never
+// swapped) that is zeroed when released. leyser hands master keys and tenant
+// data keys around only in this type; a `KeyProvider` fills one without copying
+// the key through ordinary memory. Buffers larger than 64 bytes get pages of
+// their own with guard pages around them (libsodium's sodium_malloc); small
+// ones (keys) share locked, guard-bounded pages from a pool, since mapping
+// pages per key costs about 10 µs and 12 KiB.
 //
 // Thread safety: thread-compatible (const access from several threads is fine).
 // Ownership: move-only; the moved-from object is empty.
@@ -22,8 +23,8 @@ namespace leyser {
 class SecretBytes {
  public:
   // Returns a zero-filled secret buffer of `size` bytes (1 or more).
-  // Errors: InvalidArgument for size 0; ResourceExhausted if secure memory cannot be allocated
-  // (for example when the locked-memory limit is reached).
+  // Errors: InvalidArgument for size 0; ResourceExhausted if secure memory
+  // cannot be allocated (for example when the locked-memory limit is reached).
   static absl::StatusOr<SecretBytes> Allocate(std::size_t size);
 
   // An empty buffer (size 0, data() == nullptr).

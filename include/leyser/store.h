@@ -1,22 +1,26 @@
 // leyser/store.h: a store of tenant-isolated, encrypted keyspaces.
 //
-// A `Store` owns one data directory: a RocksDB database in which every tenant has its own
-// keyspace (an 8-byte tenant-number prefix no user key can escape), and a key store holding each
-// tenant's data key wrapped by the master key. Open it with `Store::Open`, create tenants with
-// `CreateTenant`, and read and write through the `Tenant` handles from `OpenTenant`.
+// A `Store` owns one data directory: a RocksDB database in which every tenant
+// has its own keyspace (an 8-byte tenant-number prefix no user key can escape),
+// and a key store holding each tenant's data key wrapped by the master key.
+// Open it with `Store::Open`, create tenants with `CreateTenant`, and read and
+// write through the `Tenant` handles from `OpenTenant`.
 //
-// Tenant ids are 1 to 128 bytes of [A-Za-z0-9._-]. Each id maps to an internal number that is
-// never reused, so ids that are prefixes of one another ("a", "ab") never share a key.
+// Tenant ids are 1 to 128 bytes of [A-Za-z0-9._-]. Each id maps to an internal
+// number that is never reused, so ids that are prefixes of one another ("a",
+// "ab") never share a key.
 //
-// Errors follow the codes documented per function; no message contains key material or values.
+// Errors follow the codes documented per function; no message contains key
+// material or values.
 //
-// Encryption at rest: every file of the database (SST, WAL, MANIFEST, OPTIONS, CURRENT, IDENTITY,
-// the info LOG) is encrypted with XChaCha20 under a random node file key, and every value is
-// additionally sealed with its tenant's key. The master key wraps both; leyser never stores it.
+// Encryption at rest: every file of the database (SST, WAL, MANIFEST, OPTIONS,
+// CURRENT, IDENTITY, the info LOG) is encrypted with XChaCha20 under a random
+// node file key, and every value is additionally sealed with its tenant's key.
+// The master key wraps both; leyser never stores it.
 //
 // Thread safety: thread-safe.
-// Ownership: `Open` returns the only owner. Tenant handles and iterators keep the underlying
-// database open, so they may outlive the `Store` object.
+// Ownership: `Open` returns the only owner. Tenant handles and iterators keep
+// the underlying database open, so they may outlive the `Store` object.
 
 #ifndef LEYSER_STORE_H_
 #define LEYSER_STORE_H_
@@ -30,6 +34,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+
 #include "leyser/backup.h"
 #include "leyser/options.h"
 #include "leyser/store_types.h"
@@ -39,12 +44,13 @@ namespace leyser {
 
 class Store {
  public:
-  // Opens (or, with `options.create_if_missing`, creates) the store in `options.data_dir`.
-  // The master key is checked before anything on disk is modified.
-  // Errors: InvalidArgument (bad option, naming it); NotFound (no store and !create_if_missing);
-  // PermissionDenied (wrong master key); FailedPrecondition (the store is open elsewhere, in this
-  // or another process); DataLoss (key store or database damaged); errors of the key provider;
-  // Unavailable (I/O).
+  // Opens (or, with `options.create_if_missing`, creates) the store in
+  // `options.data_dir`. The master key is checked before anything on disk is
+  // modified. Errors: InvalidArgument (bad option, naming it); NotFound (no
+  // store and !create_if_missing); PermissionDenied (wrong master key);
+  // FailedPrecondition (the store is open elsewhere, in this or another
+  // process); DataLoss (key store or database damaged); errors of the key
+  // provider; Unavailable (I/O).
   static absl::StatusOr<std::unique_ptr<Store>> Open(const Options& options);
 
   virtual ~Store() = default;
@@ -52,121 +58,144 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   // Creates tenant `id` with a new random data key and returns its info.
-  // Errors: InvalidArgument (malformed id); AlreadyExists; Unavailable; ResourceExhausted.
+  // Errors: InvalidArgument (malformed id); AlreadyExists; Unavailable;
+  // ResourceExhausted.
   virtual absl::StatusOr<TenantInfo> CreateTenant(std::string_view id) = 0;
 
-  // Creates every tenant of `ids` at once (two synced writes in all, instead of two per tenant),
-  // for provisioning and migrations; all or nothing. Returns their infos in the order given.
-  // Errors: InvalidArgument (a malformed or repeated id, naming it; or an empty list);
-  // AlreadyExists (naming the first existing id); Unavailable; ResourceExhausted.
+  // Creates every tenant of `ids` at once (two synced writes in all, instead of
+  // two per tenant), for provisioning and migrations; all or nothing. Returns
+  // their infos in the order given. Errors: InvalidArgument (a malformed or
+  // repeated id, naming it; or an empty list); AlreadyExists (naming the first
+  // existing id); Unavailable; ResourceExhausted.
   virtual absl::StatusOr<std::vector<TenantInfo>> CreateTenants(
       const std::vector<std::string>& ids) = 0;
 
   // Returns a handle on tenant `id`.
-  // Errors: InvalidArgument (malformed id); NotFound (no such tenant); FailedPrecondition (tenant
-  // is not active); DataLoss (its wrapped data key failed authentication).
-  virtual absl::StatusOr<std::unique_ptr<Tenant>> OpenTenant(std::string_view id) = 0;
+  // Errors: InvalidArgument (malformed id); NotFound (no such tenant);
+  // FailedPrecondition (tenant is not active); DataLoss (its wrapped data key
+  // failed authentication).
+  virtual absl::StatusOr<std::unique_ptr<Tenant>> OpenTenant(
+      std::string_view id) = 0;
 
   // Returns what the store knows about tenant `id`.
   // Errors: InvalidArgument (malformed id); NotFound.
-  virtual absl::StatusOr<TenantInfo> GetTenantInfo(std::string_view id) const = 0;
+  virtual absl::StatusOr<TenantInfo> GetTenantInfo(
+      std::string_view id) const = 0;
 
   // Returns every tenant, ordered by id.
   virtual absl::StatusOr<std::vector<TenantInfo>> ListTenants() const = 0;
 
-  // Replaces the master key, online: the node file key and every tenant data key are re-wrapped
-  // under the key from `new_provider` in one synced, atomic write, and the key store is then
-  // compacted so no live file keeps a key wrapped under the old master key. Data files are never
-  // rewritten; tenants keep reading and writing throughout (creating or opening a tenant waits
-  // for the rotation).
+  // Replaces the master key, online: the node file key and every tenant data
+  // key are re-wrapped under the key from `new_provider` in one synced, atomic
+  // write, and the key store is then compacted so no live file keeps a key
+  // wrapped under the old master key. Data files are never rewritten; tenants
+  // keep reading and writing throughout (creating or opening a tenant waits for
+  // the rotation).
   //
-  // After an OK return only the new key opens the store: point `Options::key_provider` at it for
-  // the next Open. If the process dies during the call, the store opens with exactly one of the
-  // two keys: the old one if the atomic write had not happened yet, the new one if it had (the
-  // other key gets PermissionDenied, so trying the new key and then the old one always finds it).
-  // An error other than a crash leaves the old key in force, except the one saying the rotation
-  // is committed (only the final compaction failed).
+  // After an OK return only the new key opens the store: point
+  // `Options::key_provider` at it for the next Open. If the process dies during
+  // the call, the store opens with exactly one of the two keys: the old one if
+  // the atomic write had not happened yet, the new one if it had (the other key
+  // gets PermissionDenied, so trying the new key and then the old one always
+  // finds it). An error other than a crash leaves the old key in force, except
+  // the one saying the rotation is committed (only the final compaction
+  // failed).
   //
-  // Errors: InvalidArgument (null provider, key not 32 bytes, or equal to the current key);
-  // errors of the provider; DataLoss (a wrapped key failed authentication: nothing changed);
-  // Unavailable (I/O).
-  [[nodiscard]] virtual absl::Status RotateMasterKey(std::shared_ptr<KeyProvider> new_provider) = 0;
+  // Errors: InvalidArgument (null provider, key not 32 bytes, or equal to the
+  // current key); errors of the provider; DataLoss (a wrapped key failed
+  // authentication: nothing changed); Unavailable (I/O).
+  [[nodiscard]] virtual absl::Status RotateMasterKey(
+      std::shared_ptr<KeyProvider> new_provider) = 0;
 
   // Backups (require Options::backup_dir; otherwise FailedPrecondition).
 
-  // Takes a backup generation now, verifies it with checksums, then removes the oldest
-  // generations beyond Options::backup_generations. Readers and writers continue meanwhile.
-  // Errors: FailedPrecondition (no backup_dir); DataLoss (the new generation failed verification;
-  // it was removed); ResourceExhausted (disk full); Unavailable (I/O).
+  // Takes a backup generation now, verifies it with checksums, then removes the
+  // oldest generations beyond Options::backup_generations. Readers and writers
+  // continue meanwhile. Errors: FailedPrecondition (no backup_dir); DataLoss
+  // (the new generation failed verification; it was removed); ResourceExhausted
+  // (disk full); Unavailable (I/O).
   virtual absl::StatusOr<BackupInfo> CreateBackup() = 0;
 
   // Returns every complete generation, oldest first.
   virtual absl::StatusOr<std::vector<BackupInfo>> ListBackups() const = 0;
 
-  // Re-reads every file of generation `id` and checks it against its recorded checksum (crc32c),
-  // then opens its sealed key-store copy and manifest.
-  // Errors: NotFound (no such generation); DataLoss (a file or the sealed part is damaged);
-  // PermissionDenied (sealed under an earlier master key); FailedPrecondition (no backup_dir).
+  // Re-reads every file of generation `id` and checks it against its recorded
+  // checksum (crc32c), then opens its sealed key-store copy and manifest.
+  // Errors: NotFound (no such generation); DataLoss (a file or the sealed part
+  // is damaged); PermissionDenied (sealed under an earlier master key);
+  // FailedPrecondition (no backup_dir).
   [[nodiscard]] virtual absl::Status VerifyBackup(BackupId id) const = 0;
 
-  // Restores generation `id` of the backups in `options.backup_dir` as a new store in
-  // `options.data_dir`, which must be absent or empty; opens it afterwards with `options`. Needs
-  // no open store (disaster recovery). `options.key_provider` must supply the master key that
-  // sealed the generation (BackupInfo::master_key_generation). Every file is checked against its
-  // checksum while it is copied; on any error the target is left empty.
-  // Errors: InvalidArgument (bad options); FailedPrecondition (target not empty, or no
-  // backup_dir); NotFound (no such generation); PermissionDenied (wrong master key); DataLoss
-  // (damaged generation); Unavailable (I/O).
-  [[nodiscard]] static absl::Status RestoreStore(const Options& options, BackupId id);
+  // Restores generation `id` of the backups in `options.backup_dir` as a new
+  // store in `options.data_dir`, which must be absent or empty; opens it
+  // afterwards with `options`. Needs no open store (disaster recovery).
+  // `options.key_provider` must supply the master key that sealed the
+  // generation (BackupInfo::master_key_generation). Every file is checked
+  // against its checksum while it is copied; on any error the target is left
+  // empty. Errors: InvalidArgument (bad options); FailedPrecondition (target
+  // not empty, or no backup_dir); NotFound (no such generation);
+  // PermissionDenied (wrong master key); DataLoss (damaged generation);
+  // Unavailable (I/O).
+  [[nodiscard]] static absl::Status RestoreStore(const Options& options,
+                                                 BackupId id);
 
-  // Replaces tenant `tenant_id`'s data with its data in generation `id`, in one atomic step; every
-  // other tenant is untouched and keeps reading and writing. Calls on the tenant's own handles
-  // wait until the restore is done.
-  // Errors: InvalidArgument (malformed id); NotFound (no such tenant, generation, or the tenant is
-  // not in that generation); FailedPrecondition (tenant not active, or not the same tenant as in
-  // the generation); DataLoss (damaged generation); Unavailable (I/O).
-  [[nodiscard]] virtual absl::Status RestoreTenant(std::string_view tenant_id, BackupId id) = 0;
+  // Replaces tenant `tenant_id`'s data with its data in generation `id`, in one
+  // atomic step; every other tenant is untouched and keeps reading and writing.
+  // Calls on the tenant's own handles wait until the restore is done. Errors:
+  // InvalidArgument (malformed id); NotFound (no such tenant, generation, or
+  // the tenant is not in that generation); FailedPrecondition (tenant not
+  // active, or not the same tenant as in the generation); DataLoss (damaged
+  // generation); Unavailable (I/O).
+  [[nodiscard]] virtual absl::Status RestoreTenant(std::string_view tenant_id,
+                                                   BackupId id) = 0;
 
-  // Lifecycle: ACTIVE -> ENDED (at the contract end) -> PURGED (Options::purge_after later) ->
-  // SHREDDED (Options::backup_purge_after after the purge). RunMaintenance performs every step
-  // when it is due at the clock's now, never before (also when the clock steps back); each step is
+  // Lifecycle: ACTIVE -> ENDED (at the contract end) -> PURGED
+  // (Options::purge_after later) -> SHREDDED (Options::backup_purge_after after
+  // the purge). RunMaintenance performs every step when it is due at the
+  // clock's now, never before (also when the clock steps back); each step is
   // durable and resumes after a crash.
 
-  // Ends tenant `tenant_id`'s contract at `contract_end` (which may lie in the future: the end is
-  // then scheduled, and may be rescheduled or cancelled with Reinstate until it passes). From the
-  // end on, the tenant's reads and writes get FailedPrecondition; its data stays until the purge,
-  // due at contract_end + Options::purge_after.
-  // Errors: InvalidArgument; NotFound; FailedPrecondition (already ended, purged or shredded).
+  // Ends tenant `tenant_id`'s contract at `contract_end` (which may lie in the
+  // future: the end is then scheduled, and may be rescheduled or cancelled with
+  // Reinstate until it passes). From the end on, the tenant's reads and writes
+  // get FailedPrecondition; its data stays until the purge, due at contract_end
+  // + Options::purge_after. Errors: InvalidArgument; NotFound;
+  // FailedPrecondition (already ended, purged or shredded).
   [[nodiscard]] virtual absl::Status EndContract(std::string_view tenant_id,
                                                  absl::Time contract_end) = 0;
 
-  // Returns an ENDED tenant (or one with a scheduled end) to ACTIVE with all its data.
-  // Errors: InvalidArgument; NotFound; FailedPrecondition (active without a scheduled end, or
-  // already purged: its data is gone and cannot come back).
+  // Returns an ENDED tenant (or one with a scheduled end) to ACTIVE with all
+  // its data. Errors: InvalidArgument; NotFound; FailedPrecondition (active
+  // without a scheduled end, or already purged: its data is gone and cannot
+  // come back).
   [[nodiscard]] virtual absl::Status Reinstate(std::string_view tenant_id) = 0;
 
-  // Sets or releases a legal hold. While held, neither the purge nor the shred runs, even when
-  // due; after the release they run at the next RunMaintenance.
+  // Sets or releases a legal hold. While held, neither the purge nor the shred
+  // runs, even when due; after the release they run at the next RunMaintenance.
   // Errors: InvalidArgument; NotFound; FailedPrecondition (already shredded).
-  [[nodiscard]] virtual absl::Status SetLegalHold(std::string_view tenant_id, bool hold) = 0;
+  [[nodiscard]] virtual absl::Status SetLegalHold(std::string_view tenant_id,
+                                                  bool hold) = 0;
 
   // Returns the deletion certificate of a shredded tenant.
   // Errors: InvalidArgument; NotFound (no such tenant, or not shredded yet).
   virtual absl::StatusOr<DeletionCertificate> GetDeletionCertificate(
       std::string_view tenant_id) const = 0;
 
-  // Returns the Ed25519 public key (32 bytes) that signs this store's deletion certificates now.
+  // Returns the Ed25519 public key (32 bytes) that signs this store's deletion
+  // certificates now.
   virtual absl::StatusOr<std::string> SigningPublicKey() const = 0;
 
   // Maintenance.
 
-  // Runs what is due at the clock's now: lifecycle steps (contract ends, purges, shreds with
-  // their certificates); the daily backup (Options::backup_time_of_day) if none was taken since it
-  // fell due, with its verification and pruning; the clean-up of anything an interrupted run left.
-  // Idempotent: a second call at the same time does nothing. If the clock reads earlier than the
-  // latest time a previous run acted on (it stepped back), lifecycle steps wait until it catches
-  // up. Call it periodically (for example every few minutes) from a background thread of the host.
-  // Errors: those of CreateBackup. Work done before an error is kept.
+  // Runs what is due at the clock's now: lifecycle steps (contract ends,
+  // purges, shreds with their certificates); the daily backup
+  // (Options::backup_time_of_day) if none was taken since it fell due, with its
+  // verification and pruning; the clean-up of anything an interrupted run left.
+  // Idempotent: a second call at the same time does nothing. If the clock reads
+  // earlier than the latest time a previous run acted on (it stepped back),
+  // lifecycle steps wait until it catches up. Call it periodically (for example
+  // every few minutes) from a background thread of the host. Errors: those of
+  // CreateBackup. Work done before an error is kept.
   virtual absl::StatusOr<MaintenanceReport> RunMaintenance() = 0;
 
  protected:

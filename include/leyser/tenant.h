@@ -1,14 +1,15 @@
 // leyser/tenant.h: one tenant's keyspace.
 //
-// A `Tenant` handle reads and writes the keys of exactly one tenant. User keys are arbitrary
-// non-empty byte strings up to `Options::max_key_bytes`; values up to `Options::max_value_bytes`
-// (empty values are allowed). Every value is sealed with the tenant's own data key and bound to
-// the tenant and the key, so bytes copied from elsewhere fail with DataLoss, never yielding other
-// data.
+// A `Tenant` handle reads and writes the keys of exactly one tenant. User keys
+// are arbitrary non-empty byte strings up to `Options::max_key_bytes`; values
+// up to `Options::max_value_bytes` (empty values are allowed). Every value is
+// sealed with the tenant's own data key and bound to the tenant and the key, so
+// bytes copied from elsewhere fail with DataLoss, never yielding other data.
 //
 // Thread safety: thread-safe; share one handle between threads freely.
-// Ownership: created by `Store::OpenTenant`. A handle keeps the store's files open until it is
-// destroyed (so it may outlive the `Store` object, but the store cannot be reopened before then).
+// Ownership: created by `Store::OpenTenant`. A handle keeps the store's files
+// open until it is destroyed (so it may outlive the `Store` object, but the
+// store cannot be reopened before then).
 
 #ifndef LEYSER_TENANT_H_
 #define LEYSER_TENANT_H_
@@ -20,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
 #include "leyser/iterator.h"
 #include "leyser/write_batch.h"
 
@@ -36,24 +38,29 @@ class Tenant {
   virtual std::uint64_t number() const = 0;
 
   // Sets `key` to `value`.
-  // Errors: InvalidArgument (empty or oversize key, oversize value); Unavailable (I/O error; the
-  // store must be reopened); ResourceExhausted (disk full).
-  [[nodiscard]] virtual absl::Status Put(std::string_view key, std::string_view value) = 0;
+  // Errors: InvalidArgument (empty or oversize key, oversize value);
+  // Unavailable (I/O error; the store must be reopened); ResourceExhausted
+  // (disk full).
+  [[nodiscard]] virtual absl::Status Put(std::string_view key,
+                                         std::string_view value) = 0;
 
   // Returns the value of `key`.
-  // Errors: NotFound (no such key); InvalidArgument (bad key); DataLoss (the stored value failed
-  // authentication: corrupted, or moved from another key or tenant); Unavailable (I/O).
+  // Errors: NotFound (no such key); InvalidArgument (bad key); DataLoss (the
+  // stored value failed authentication: corrupted, or moved from another key or
+  // tenant); Unavailable (I/O).
   virtual absl::StatusOr<std::string> Get(std::string_view key) const = 0;
 
   // Removes `key`; OK whether or not it existed.
   // Errors: InvalidArgument (bad key); Unavailable; ResourceExhausted.
   [[nodiscard]] virtual absl::Status Delete(std::string_view key) = 0;
 
-  // Applies every operation of `batch` atomically. An invalid operation rejects the whole batch
-  // with InvalidArgument (naming its position) and nothing is written.
+  // Applies every operation of `batch` atomically. An invalid operation rejects
+  // the whole batch with InvalidArgument (naming its position) and nothing is
+  // written.
   [[nodiscard]] virtual absl::Status Write(const WriteBatch& batch) = 0;
 
-  // Returns an iterator over this tenant's keys at the current point in time. Never null.
+  // Returns an iterator over this tenant's keys at the current point in time.
+  // Never null.
   virtual std::unique_ptr<Iterator> NewIterator() const = 0;
 
  protected:

@@ -1,8 +1,9 @@
 // leyser/write_batch.h: a group of writes applied atomically to one tenant.
 //
-// Collect puts and deletes, then hand the batch to `Tenant::Write`: either every operation is
-// applied or none is. Operations apply in the order they were added, so a later put or delete of
-// the same key wins. The batch is checked as a whole before anything is written.
+// Collect puts and deletes, then hand the batch to `Tenant::Write`: either
+// every operation is applied or none is. Operations apply in the order they
+// were added, so a later put or delete of the same key wins. The batch is
+// checked as a whole before anything is written.
 //
 // Thread safety: thread-compatible. Copyable.
 
@@ -25,7 +26,8 @@ class WriteBatch {
   // Adds "set `key` to `value`".
   void Put(std::string_view key, std::string_view value);
 
-  // Adds "remove `key`" (not an error if the key is absent when the batch is written).
+  // Adds "remove `key`" (not an error if the key is absent when the batch is
+  // written).
   void Delete(std::string_view key);
 
   // Removes every operation.

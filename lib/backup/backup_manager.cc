@@ -9,6 +9,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
+#include "rocksdb/sst_file_writer.h"
+#include "rocksdb/utilities/backup_engine.h"
+
 #include "lib/crypto/file_cipher.h"
 #include "lib/proto/backup.pb.h"
 #include "lib/proto/keystore.pb.h"
@@ -20,8 +23,6 @@
 #include "lib/util/files.h"
 #include "lib/util/status_macros.h"
 #include "lib/util/time.h"
-#include "rocksdb/sst_file_writer.h"
-#include "rocksdb/utilities/backup_engine.h"
 
 namespace leyser::internal {
 namespace {
@@ -29,7 +30,9 @@ namespace {
 constexpr std::uint32_t kGenerationFormatVersion = 1;
 constexpr char kGenerationSuffix[] = ".gen";
 
-std::string GenerationContext(BackupId id) { return absl::StrCat("leyser.generation.v1/", id); }
+std::string GenerationContext(BackupId id) {
+  return absl::StrCat("leyser.generation.v1/", id);
+}
 
 std::string GenerationPath(const std::string& dir, BackupId id) {
   return absl::StrCat(dir, "/", id, kGenerationSuffix);
@@ -39,7 +42,8 @@ rocksdb::Env* DataEnv(const DbCore& db) {
   return db.env.env != nullptr ? db.env.env.get() : rocksdb::Env::Default();
 }
 
-rocksdb::BackupEngineOptions EngineOptions(const std::string& engine_dir, rocksdb::Env* env) {
+rocksdb::BackupEngineOptions EngineOptions(const std::string& engine_dir,
+                                           rocksdb::Env* env) {
   rocksdb::BackupEngineOptions o(engine_dir, env);
   o.share_table_files = true;
   o.share_files_with_checksum = true;
@@ -48,8 +52,8 @@ rocksdb::BackupEngineOptions EngineOptions(const std::string& engine_dir, rocksd
   return o;
 }
 
-absl::StatusOr<std::unique_ptr<rocksdb::BackupEngine>> OpenEngine(const std::string& engine_dir,
-                                                                  rocksdb::Env* env) {
+absl::StatusOr<std::unique_ptr<rocksdb::BackupEngine>> OpenEngine(
+    const std::string& engine_dir, rocksdb::Env* env) {
   rocksdb::BackupEngine* engine = nullptr;
   LEYSER_RETURN_IF_ERROR(FromRocks(
       rocksdb::BackupEngine::Open(EngineOptions(engine_dir, env), env, &engine),
@@ -57,25 +61,28 @@ absl::StatusOr<std::unique_ptr<rocksdb::BackupEngine>> OpenEngine(const std::str
   return std::unique_ptr<rocksdb::BackupEngine>(engine);
 }
 
-absl::StatusOr<std::unique_ptr<rocksdb::BackupEngineReadOnly>> OpenEngineReadOnly(
-    const std::string& engine_dir, rocksdb::Env* env) {
+absl::StatusOr<std::unique_ptr<rocksdb::BackupEngineReadOnly>>
+OpenEngineReadOnly(const std::string& engine_dir, rocksdb::Env* env) {
   rocksdb::BackupEngineReadOnly* engine = nullptr;
-  LEYSER_RETURN_IF_ERROR(FromRocks(
-      rocksdb::BackupEngineReadOnly::Open(EngineOptions(engine_dir, env), env, &engine),
-      "opening the backups"));
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(rocksdb::BackupEngineReadOnly::Open(
+                    EngineOptions(engine_dir, env), env, &engine),
+                "opening the backups"));
   return std::unique_ptr<rocksdb::BackupEngineReadOnly>(engine);
 }
 
-absl::StatusOr<proto::GenerationFile> ReadGeneration(const std::string& dir, BackupId id) {
+absl::StatusOr<proto::GenerationFile> ReadGeneration(const std::string& dir,
+                                                     BackupId id) {
   absl::StatusOr<std::string> bytes = ReadFileToString(GenerationPath(dir, id));
   if (absl::IsNotFound(bytes.status())) {
     return absl::NotFoundError(absl::StrCat("no backup generation ", id));
   }
   LEYSER_RETURN_IF_ERROR(bytes.status());
   proto::GenerationFile file;
-  if (!file.ParseFromString(*bytes) || file.format_version() != kGenerationFormatVersion ||
-      file.id() != id) {
-    return absl::DataLossError(absl::StrCat("backup generation ", id, " has a damaged header"));
+  if (!file.ParseFromString(*bytes) ||
+      file.format_version() != kGenerationFormatVersion || file.id() != id) {
+    return absl::DataLossError(
+        absl::StrCat("backup generation ", id, " has a damaged header"));
   }
   return file;
 }
@@ -125,11 +132,12 @@ void AddManifest(const proto::BackupGeneration& generation, BackupInfo* info) {
 // A backup opened in place, read-only, without restoring it.
 class OpenedBackup {
  public:
-  static absl::StatusOr<std::unique_ptr<OpenedBackup>> Open(rocksdb::BackupEngineReadOnlyBase& engine,
-                                                            BackupId id) {
+  static absl::StatusOr<std::unique_ptr<OpenedBackup>> Open(
+      rocksdb::BackupEngineReadOnlyBase& engine, BackupId id) {
     auto out = std::unique_ptr<OpenedBackup>(new OpenedBackup());
-    LEYSER_RETURN_IF_ERROR(FromRocks(engine.GetBackupInfo(id, &out->info_, true),
-                                     absl::StrCat("reading backup ", id)));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(engine.GetBackupInfo(id, &out->info_, true),
+                  absl::StrCat("reading backup ", id)));
     rocksdb::DBOptions options = DataDbOptions();
     options.env = out->info_.env_for_open.get();
     options.info_log = NullRocksLogger();
@@ -140,15 +148,16 @@ class OpenedBackup {
         {kRegistryCf, RegistryCfOptions()},
     };
     LEYSER_RETURN_IF_ERROR(FromRocks(
-        rocksdb::DB::OpenForReadOnly(options, out->info_.name_for_open, cfs, &out->handles_,
-                                     &out->db_),
+        rocksdb::DB::OpenForReadOnly(options, out->info_.name_for_open, cfs,
+                                     &out->handles_, &out->db_),
         absl::StrCat("opening backup ", id)));
     return out;
   }
 
   ~OpenedBackup() {
     if (db_ == nullptr) return;
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    for (auto* h : handles_)
+      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     delete db_;
   }
 
@@ -164,27 +173,34 @@ class OpenedBackup {
   rocksdb::DB* db_ = nullptr;
 };
 
-// Reads the manifest of an opened backup: its registry and per-tenant key counts.
-absl::Status BuildManifest(OpenedBackup& backup, proto::BackupGeneration* generation) {
+// Reads the manifest of an opened backup: its registry and per-tenant key
+// counts.
+absl::Status BuildManifest(OpenedBackup& backup,
+                           proto::BackupGeneration* generation) {
   rocksdb::ReadOptions ro;
   ro.total_order_seek = true;
   absl::flat_hash_map<std::uint64_t, std::uint64_t> counts;
   std::uint64_t total = 0;
   {
-    std::unique_ptr<rocksdb::Iterator> it(backup.db()->NewIterator(ro, backup.data()));
+    std::unique_ptr<rocksdb::Iterator> it(
+        backup.db()->NewIterator(ro, backup.data()));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       if (it->key().size() >= kTenantPrefixBytes) {
-        ++counts[DecodeBigEndian64(std::string_view(it->key().data(), kTenantPrefixBytes))];
+        ++counts[DecodeBigEndian64(
+            std::string_view(it->key().data(), kTenantPrefixBytes))];
         ++total;
       }
     }
     LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading a backup"));
   }
-  std::unique_ptr<rocksdb::Iterator> it(backup.db()->NewIterator(ro, backup.registry()));
-  for (it->Seek(kRegistryTenantPrefix); it->Valid() && it->key().starts_with(kRegistryTenantPrefix);
+  std::unique_ptr<rocksdb::Iterator> it(
+      backup.db()->NewIterator(ro, backup.registry()));
+  for (it->Seek(kRegistryTenantPrefix);
+       it->Valid() && it->key().starts_with(kRegistryTenantPrefix);
        it->Next()) {
     proto::TenantRecord record;
-    if (!record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+    if (!record.ParseFromArray(it->value().data(),
+                               static_cast<int>(it->value().size()))) {
       return absl::DataLossError("a tenant record in a backup is damaged");
     }
     proto::ManifestTenant* t = generation->add_tenants();
@@ -200,25 +216,30 @@ absl::Status BuildManifest(OpenedBackup& backup, proto::BackupGeneration* genera
   return absl::OkStatus();
 }
 
-// Removes what interrupted runs left: temporary generation files, engine backups that never got
-// a generation file (or whose file was removed first by an interrupted prune), partial files.
-absl::Status Repair(rocksdb::BackupEngine& engine, const std::string& generations_dir,
+// Removes what interrupted runs left: temporary generation files, engine
+// backups that never got a generation file (or whose file was removed first by
+// an interrupted prune), partial files.
+absl::Status Repair(rocksdb::BackupEngine& engine,
+                    const std::string& generations_dir,
                     MaintenanceReport* report) {
   absl::StatusOr<std::vector<std::string>> names = ListDir(generations_dir);
   LEYSER_RETURN_IF_ERROR(names.status());
   for (const std::string& name : *names) {
     if (absl::EndsWith(name, ".tmp")) {
       LEYSER_RETURN_IF_ERROR(RemoveAll(generations_dir + "/" + name));
-      if (report != nullptr) report->repaired.push_back("removed partial " + name);
+      if (report != nullptr)
+        report->repaired.push_back("removed partial " + name);
     }
   }
-  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> listed, ListedIds(generations_dir));
+  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> listed,
+                          ListedIds(generations_dir));
   const absl::flat_hash_set<BackupId> listed_set(listed.begin(), listed.end());
   std::vector<rocksdb::BackupInfo> infos;
   engine.GetBackupInfo(&infos);
   std::vector<rocksdb::BackupID> unlisted;
   for (const rocksdb::BackupInfo& info : infos) {
-    if (!listed_set.contains(info.backup_id)) unlisted.push_back(info.backup_id);
+    if (!listed_set.contains(info.backup_id))
+      unlisted.push_back(info.backup_id);
   }
   std::vector<rocksdb::BackupID> corrupted;
   engine.GetCorruptedBackups(&corrupted);
@@ -226,10 +247,13 @@ absl::Status Repair(rocksdb::BackupEngine& engine, const std::string& generation
     if (!listed_set.contains(id)) unlisted.push_back(id);
   }
   for (rocksdb::BackupID id : unlisted) {
-    LEYSER_RETURN_IF_ERROR(FromRocks(engine.DeleteBackup(id), "removing an unlisted backup"));
-    if (report != nullptr) report->repaired.push_back(absl::StrCat("removed unlisted backup ", id));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(engine.DeleteBackup(id), "removing an unlisted backup"));
+    if (report != nullptr)
+      report->repaired.push_back(absl::StrCat("removed unlisted backup ", id));
   }
-  return FromRocks(engine.GarbageCollect(), "removing files of interrupted backups");
+  return FromRocks(engine.GarbageCollect(),
+                   "removing files of interrupted backups");
 }
 
 }  // namespace
@@ -251,9 +275,11 @@ BackupManager::BackupManager(const Options& options, std::shared_ptr<DbCore> db,
       db_(std::move(db)),
       keys_(keys) {}
 
-absl::StatusOr<BackupInfo> BackupManager::CreateBackup(absl::Time now, MaintenanceReport* report) {
+absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
+    absl::Time now, MaintenanceReport* report) {
   if (!enabled()) {
-    return absl::FailedPreconditionError("backups are off: set Options::backup_dir");
+    return absl::FailedPreconditionError(
+        "backups are off: set Options::backup_dir");
   }
   absl::MutexLock lock(&mu_);
   LEYSER_RETURN_IF_ERROR(EnsureDir(backup_dir_));
@@ -267,44 +293,55 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(absl::Time now, Maintenan
   create.flush_before_backup = true;
   rocksdb::BackupID id = 0;
   LEYSER_RETURN_IF_ERROR(
-      FromRocks(engine->CreateNewBackup(create, db_->db, &id), "backing up the database"));
+      FromRocks(engine->CreateNewBackup(create, db_->db, &id),
+                "backing up the database"));
   CrashPoint("backup.after_engine");
   // 2. Verified against its checksums before it is listed.
-  rocksdb::IOStatus verified = engine->VerifyBackup(id, /*verify_with_checksum=*/true);
+  rocksdb::IOStatus verified =
+      engine->VerifyBackup(id, /*verify_with_checksum=*/true);
   if (!verified.ok()) {
     engine->DeleteBackup(id).PermitUncheckedError();
-    return absl::DataLossError(absl::StrCat("the new backup failed verification and was removed: ",
-                                            verified.ToString()));
+    return absl::DataLossError(
+        absl::StrCat("the new backup failed verification and was removed: ",
+                     verified.ToString()));
   }
-  // 3. The manifest, read from the backup itself, and the key-store copy (taken after the
-  // database, so it holds the key of every tenant in the backup).
+  // 3. The manifest, read from the backup itself, and the key-store copy (taken
+  // after the database, so it holds the key of every tenant in the backup).
   proto::BackupGeneration generation;
   {
-    LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<OpenedBackup> opened, OpenedBackup::Open(*engine, id));
+    LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<OpenedBackup> opened,
+                            OpenedBackup::Open(*engine, id));
     LEYSER_RETURN_IF_ERROR(BuildManifest(*opened, &generation));
   }
   LEYSER_ASSIGN_OR_RETURN(*generation.mutable_key_store(), keys_->ExportCopy());
-  // 4. The generation file, written atomically: from here on the generation is listed.
+  // 4. The generation file, written atomically: from here on the generation is
+  // listed.
   proto::GenerationFile file;
   file.set_format_version(kGenerationFormatVersion);
   file.set_id(id);
   ToProtoTime(now, file.mutable_created());
-  keys_->SealWithMasterKey(generation.SerializeAsString(), GenerationContext(id), &file);
-  LEYSER_RETURN_IF_ERROR(WriteFileAtomically(GenerationPath(generations_dir_, id),
-                                             file.SerializeAsString()));
+  keys_->SealWithMasterKey(generation.SerializeAsString(),
+                           GenerationContext(id), &file);
+  LEYSER_RETURN_IF_ERROR(WriteFileAtomically(
+      GenerationPath(generations_dir_, id), file.SerializeAsString()));
   CrashPoint("backup.after_generation");
   BackupInfo info = InfoFromFile(file);
   AddManifest(generation, &info);
 
-  // 5. Prune to the configured number of generations, oldest first. The generation file goes
-  // first, so an interrupted prune leaves an unlisted backup that the next run removes.
-  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> listed, ListedIds(generations_dir_));
-  for (std::size_t i = 0; i + static_cast<std::size_t>(generations_) < listed.size(); ++i) {
+  // 5. Prune to the configured number of generations, oldest first. The
+  // generation file goes first, so an interrupted prune leaves an unlisted
+  // backup that the next run removes.
+  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> listed,
+                          ListedIds(generations_dir_));
+  for (std::size_t i = 0;
+       i + static_cast<std::size_t>(generations_) < listed.size(); ++i) {
     const BackupId victim = listed[i];
     LEYSER_RETURN_IF_ERROR(RemoveAll(GenerationPath(generations_dir_, victim)));
-    LEYSER_RETURN_IF_ERROR(SyncParentDir(GenerationPath(generations_dir_, victim)));
+    LEYSER_RETURN_IF_ERROR(
+        SyncParentDir(GenerationPath(generations_dir_, victim)));
     CrashPoint("prune.after_unlist");
-    LEYSER_RETURN_IF_ERROR(FromRocks(engine->DeleteBackup(victim), "pruning a backup"));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(engine->DeleteBackup(victim), "pruning a backup"));
     if (report != nullptr) report->pruned.push_back(victim);
   }
   return info;
@@ -312,12 +349,15 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(absl::Time now, Maintenan
 
 absl::StatusOr<std::vector<BackupInfo>> BackupManager::List() const {
   if (!enabled()) {
-    return absl::FailedPreconditionError("backups are off: set Options::backup_dir");
+    return absl::FailedPreconditionError(
+        "backups are off: set Options::backup_dir");
   }
-  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids, ListedIds(generations_dir_));
+  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids,
+                          ListedIds(generations_dir_));
   std::vector<BackupInfo> out;
   for (BackupId id : ids) {
-    absl::StatusOr<proto::GenerationFile> file = ReadGeneration(generations_dir_, id);
+    absl::StatusOr<proto::GenerationFile> file =
+        ReadGeneration(generations_dir_, id);
     if (absl::IsNotFound(file.status())) continue;  // Pruned meanwhile.
     LEYSER_RETURN_IF_ERROR(file.status());
     BackupInfo info = InfoFromFile(*file);
@@ -334,67 +374,81 @@ absl::StatusOr<std::vector<BackupInfo>> BackupManager::List() const {
 
 absl::Status BackupManager::Verify(BackupId id) const {
   if (!enabled()) {
-    return absl::FailedPreconditionError("backups are off: set Options::backup_dir");
+    return absl::FailedPreconditionError(
+        "backups are off: set Options::backup_dir");
   }
-  LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile file, ReadGeneration(generations_dir_, id));
+  LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile file,
+                          ReadGeneration(generations_dir_, id));
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngineReadOnly> engine,
                           OpenEngineReadOnly(engine_dir_, DataEnv(*db_)));
   rocksdb::IOStatus s = engine->VerifyBackup(id, /*verify_with_checksum=*/true);
   if (!s.ok()) {
-    return absl::DataLossError(
-        absl::StrCat("backup generation ", id, " failed verification: ", s.ToString()));
+    return absl::DataLossError(absl::StrCat(
+        "backup generation ", id, " failed verification: ", s.ToString()));
   }
-  LEYSER_ASSIGN_OR_RETURN(std::string payload,
-                          keys_->OpenWithCurrentMasterKey(file, GenerationContext(id)));
+  LEYSER_ASSIGN_OR_RETURN(
+      std::string payload,
+      keys_->OpenWithCurrentMasterKey(file, GenerationContext(id)));
   proto::BackupGeneration generation;
   if (!generation.ParseFromString(payload)) {
-    return absl::DataLossError(absl::StrCat("backup generation ", id, " has a damaged manifest"));
+    return absl::DataLossError(
+        absl::StrCat("backup generation ", id, " has a damaged manifest"));
   }
   return KeyStore::MetaFromCopy(generation.key_store()).status();
 }
 
-absl::StatusOr<BackupTenant> BackupManager::ExportTenant(BackupId id, std::uint64_t number,
-                                                         const std::string& sst_path) const {
+absl::StatusOr<BackupTenant> BackupManager::ExportTenant(
+    BackupId id, std::uint64_t number, const std::string& sst_path) const {
   if (!enabled()) {
-    return absl::FailedPreconditionError("backups are off: set Options::backup_dir");
+    return absl::FailedPreconditionError(
+        "backups are off: set Options::backup_dir");
   }
-  LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile file, ReadGeneration(generations_dir_, id));
-  LEYSER_ASSIGN_OR_RETURN(std::string payload,
-                          keys_->OpenWithCurrentMasterKey(file, GenerationContext(id)));
+  LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile file,
+                          ReadGeneration(generations_dir_, id));
+  LEYSER_ASSIGN_OR_RETURN(
+      std::string payload,
+      keys_->OpenWithCurrentMasterKey(file, GenerationContext(id)));
   proto::BackupGeneration generation;
   if (!generation.ParseFromString(payload)) {
-    return absl::DataLossError(absl::StrCat("backup generation ", id, " has a damaged manifest"));
+    return absl::DataLossError(
+        absl::StrCat("backup generation ", id, " has a damaged manifest"));
   }
   const proto::ManifestTenant* found = nullptr;
   for (const proto::ManifestTenant& t : generation.tenants()) {
     if (t.number() == number) found = &t;
   }
   if (found == nullptr) {
-    return absl::NotFoundError(absl::StrCat("the tenant is not in backup generation ", id));
+    return absl::NotFoundError(
+        absl::StrCat("the tenant is not in backup generation ", id));
   }
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngineReadOnly> engine,
                           OpenEngineReadOnly(engine_dir_, DataEnv(*db_)));
-  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<OpenedBackup> backup, OpenedBackup::Open(*engine, id));
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<OpenedBackup> backup,
+                          OpenedBackup::Open(*engine, id));
 
   rocksdb::Options options(DataDbOptions(), TenantDataCfOptions(1 << 20));
   options.env = DataEnv(*db_);
   rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options);
-  LEYSER_RETURN_IF_ERROR(FromRocks(writer.Open(sst_path), "writing a tenant export"));
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(writer.Open(sst_path), "writing a tenant export"));
   const std::string lo = TenantPrefix(number);
   const std::string hi = TenantPrefix(number + 1);
-  LEYSER_RETURN_IF_ERROR(FromRocks(writer.DeleteRange(lo, hi), "writing a tenant export"));
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(writer.DeleteRange(lo, hi), "writing a tenant export"));
   rocksdb::Slice upper(hi);
   rocksdb::ReadOptions ro;
   ro.total_order_seek = true;
   ro.iterate_upper_bound = &upper;
   ro.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(backup->db()->NewIterator(ro, backup->data()));
+  std::unique_ptr<rocksdb::Iterator> it(
+      backup->db()->NewIterator(ro, backup->data()));
   BackupTenant tenant;
   tenant.id = found->id();
   tenant.number = found->number();
   tenant.state = static_cast<TenantState>(found->state());
   for (it->Seek(lo); it->Valid(); it->Next()) {
-    LEYSER_RETURN_IF_ERROR(FromRocks(writer.Put(it->key(), it->value()), "writing a tenant export"));
+    LEYSER_RETURN_IF_ERROR(FromRocks(writer.Put(it->key(), it->value()),
+                                     "writing a tenant export"));
     ++tenant.keys;
   }
   LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading a backup"));
@@ -404,7 +458,8 @@ absl::StatusOr<BackupTenant> BackupManager::ExportTenant(BackupId id, std::uint6
 
 absl::StatusOr<BackupId> BackupManager::NewestId() const {
   if (!enabled()) return BackupId{0};
-  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids, ListedIds(generations_dir_));
+  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids,
+                          ListedIds(generations_dir_));
   return ids.empty() ? BackupId{0} : ids.back();
 }
 
@@ -414,7 +469,8 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
   ShredResult result;
   if (!enabled()) return result;
   absl::MutexLock lock(&mu_);
-  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids, ListedIds(generations_dir_));
+  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids,
+                          ListedIds(generations_dir_));
   if (ids.empty()) return result;
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngine> engine,
                           OpenEngine(engine_dir_, DataEnv(*db_)));
@@ -426,7 +482,8 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
     proto::BackupGeneration generation;
     bool readable = false;
     if (!remove) {
-      absl::StatusOr<proto::GenerationFile> read = ReadGeneration(generations_dir_, id);
+      absl::StatusOr<proto::GenerationFile> read =
+          ReadGeneration(generations_dir_, id);
       LEYSER_RETURN_IF_ERROR(read.status());
       file = *std::move(read);
       absl::StatusOr<std::string> payload =
@@ -436,25 +493,30 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
         for (const proto::ManifestTenant& t : generation.tenants()) {
           if (t.number() == number && t.state() != proto::TENANT_STATE_PURGED &&
               t.state() != proto::TENANT_STATE_SHREDDED) {
-            remove = true;  // Taken before the purge: it holds the tenant's data.
+            remove =
+                true;  // Taken before the purge: it holds the tenant's data.
           }
         }
       }
-      // A generation sealed under an earlier master key than the current one was taken before
-      // the last rotation; if that was after the purge, it cannot hold the tenant's key (the live
-      // key store no longer had it), and it is kept.
+      // A generation sealed under an earlier master key than the current one
+      // was taken before the last rotation; if that was after the purge, it
+      // cannot hold the tenant's key (the live key store no longer had it), and
+      // it is kept.
     }
     if (remove) {
       LEYSER_RETURN_IF_ERROR(before_delete(id));
       LEYSER_RETURN_IF_ERROR(RemoveAll(GenerationPath(generations_dir_, id)));
-      LEYSER_RETURN_IF_ERROR(SyncParentDir(GenerationPath(generations_dir_, id)));
+      LEYSER_RETURN_IF_ERROR(
+          SyncParentDir(GenerationPath(generations_dir_, id)));
       CrashPoint("shred.after_unlist");
-      LEYSER_RETURN_IF_ERROR(FromRocks(engine->DeleteBackup(id), "deleting a backup generation"));
+      LEYSER_RETURN_IF_ERROR(
+          FromRocks(engine->DeleteBackup(id), "deleting a backup generation"));
       result.deleted.push_back(id);
       continue;
     }
     if (readable) {
-      // Remove the tenant's wrapped key from the generation's key-store copy if it is there.
+      // Remove the tenant's wrapped key from the generation's key-store copy if
+      // it is there.
       proto::KeyStoreCopy* copy = generation.mutable_key_store();
       bool found = false;
       for (int i = 0; i < copy->entries_size(); ++i) {
@@ -465,9 +527,10 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
         }
       }
       if (found) {
-        keys_->SealWithMasterKey(generation.SerializeAsString(), GenerationContext(id), &file);
-        LEYSER_RETURN_IF_ERROR(WriteFileAtomically(GenerationPath(generations_dir_, id),
-                                                   file.SerializeAsString()));
+        keys_->SealWithMasterKey(generation.SerializeAsString(),
+                                 GenerationContext(id), &file);
+        LEYSER_RETURN_IF_ERROR(WriteFileAtomically(
+            GenerationPath(generations_dir_, id), file.SerializeAsString()));
       }
     }
     result.kept.push_back(id);
@@ -475,21 +538,25 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
   return result;
 }
 
-absl::Status BackupManager::RunMaintenance(absl::Time now, MaintenanceReport* report_ptr) {
+absl::Status BackupManager::RunMaintenance(absl::Time now,
+                                           MaintenanceReport* report_ptr) {
   MaintenanceReport& report = *report_ptr;
   report.backups_enabled = enabled();
   if (!enabled()) {
     return absl::OkStatus();
   }
-  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids, ListedIds(generations_dir_));
+  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids,
+                          ListedIds(generations_dir_));
   absl::Time latest = absl::InfinitePast();
   for (BackupId id : ids) {
-    absl::StatusOr<proto::GenerationFile> file = ReadGeneration(generations_dir_, id);
+    absl::StatusOr<proto::GenerationFile> file =
+        ReadGeneration(generations_dir_, id);
     if (file.ok()) latest = std::max(latest, FromProtoTime(file->created()));
   }
   const absl::Time due = LatestDueInstant(now, time_of_day_);
-  // Due unless a generation exists since the last due instant. A clock that stepped back behind
-  // the newest generation finds one (created > now >= due), so it never takes an early one.
+  // Due unless a generation exists since the last due instant. A clock that
+  // stepped back behind the newest generation finds one (created > now >= due),
+  // so it never takes an early one.
   if (latest < due) {
     LEYSER_ASSIGN_OR_RETURN(report.backup, CreateBackup(now, &report));
   } else {
@@ -506,44 +573,56 @@ absl::Status BackupManager::RunMaintenance(absl::Time now, MaintenanceReport* re
 absl::Status BackupManager::RestoreStore(const Options& options, BackupId id) {
   if (options.data_dir.empty() || options.key_provider == nullptr) {
     return absl::InvalidArgumentError(
-        "RestoreStore needs Options::data_dir (the target) and Options::key_provider");
+        "RestoreStore needs Options::data_dir (the target) and "
+        "Options::key_provider");
   }
   if (options.backup_dir.empty()) {
-    return absl::FailedPreconditionError("RestoreStore needs Options::backup_dir (the source)");
+    return absl::FailedPreconditionError(
+        "RestoreStore needs Options::backup_dir (the source)");
   }
   const std::string& target = options.data_dir;
   if (PathExists(target)) {
     LEYSER_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(target));
     if (!names.empty()) {
       return absl::FailedPreconditionError(
-          absl::StrCat("restore target ", target, " is not empty; restore into a new directory"));
+          absl::StrCat("restore target ", target,
+                       " is not empty; restore into a new directory"));
     }
   }
   const std::string generations_dir = options.backup_dir + "/generations";
-  LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile file, ReadGeneration(generations_dir, id));
-  LEYSER_ASSIGN_OR_RETURN(SecretBytes master, options.key_provider->GetMasterKey());
+  LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile file,
+                          ReadGeneration(generations_dir, id));
+  LEYSER_ASSIGN_OR_RETURN(SecretBytes master,
+                          options.key_provider->GetMasterKey());
   if (master.size() != kMasterKeyBytes) {
-    return absl::InvalidArgumentError("the key provider's master key must be 32 bytes");
+    return absl::InvalidArgumentError(
+        "the key provider's master key must be 32 bytes");
   }
-  LEYSER_ASSIGN_OR_RETURN(std::string payload,
-                          KeyStore::OpenWithMasterKey(file, master, GenerationContext(id)));
+  LEYSER_ASSIGN_OR_RETURN(
+      std::string payload,
+      KeyStore::OpenWithMasterKey(file, master, GenerationContext(id)));
   proto::BackupGeneration generation;
   if (!generation.ParseFromString(payload)) {
-    return absl::DataLossError(absl::StrCat("backup generation ", id, " has a damaged manifest"));
+    return absl::DataLossError(
+        absl::StrCat("backup generation ", id, " has a damaged manifest"));
   }
-  LEYSER_ASSIGN_OR_RETURN(proto::KeyStoreMeta meta, KeyStore::MetaFromCopy(generation.key_store()));
+  LEYSER_ASSIGN_OR_RETURN(proto::KeyStoreMeta meta,
+                          KeyStore::MetaFromCopy(generation.key_store()));
   EncryptedEnv env;
   rocksdb::Env* data_env = rocksdb::Env::Default();
   if (!meta.plain_files()) {
-    LEYSER_ASSIGN_OR_RETURN(TenantKey file_key,
-                            KeyStore::FileKeyFromCopy(generation.key_store(), master));
-    LEYSER_ASSIGN_OR_RETURN(env, NewEncryptedEnv(std::move(file_key.key), file_key.version));
+    LEYSER_ASSIGN_OR_RETURN(
+        TenantKey file_key,
+        KeyStore::FileKeyFromCopy(generation.key_store(), master));
+    LEYSER_ASSIGN_OR_RETURN(
+        env, NewEncryptedEnv(std::move(file_key.key), file_key.version));
     data_env = env.env.get();
   }
 
   const bool target_existed = PathExists(target);
   auto clean_up = [&](absl::Status error) {
-    absl::Status removed = target_existed ? RemoveAll(target + "/db") : RemoveAll(target);
+    absl::Status removed =
+        target_existed ? RemoveAll(target + "/db") : RemoveAll(target);
     if (removed.ok() && target_existed) removed = RemoveAll(target + "/keys");
     return error;
   };
@@ -555,13 +634,15 @@ absl::Status BackupManager::RestoreStore(const Options& options, BackupId id) {
     restored = engine.status();
     if (restored.ok()) {
       const std::string db_dir = target + "/db";
-      restored = FromRocks(
-          (*engine)->RestoreDBFromBackup(rocksdb::RestoreOptions(), id, db_dir, db_dir),
-          absl::StrCat("restoring backup generation ", id));
+      restored = FromRocks((*engine)->RestoreDBFromBackup(
+                               rocksdb::RestoreOptions(), id, db_dir, db_dir),
+                           absl::StrCat("restoring backup generation ", id));
     }
-  }  // The engine is gone here, and with it every copy thread: nothing writes to the target now.
+  }  // The engine is gone here, and with it every copy thread: nothing writes
+     // to the target now.
   if (!restored.ok()) return clean_up(restored);
-  absl::Status keys = KeyStore::CreateFromCopy(target + "/keys", generation.key_store());
+  absl::Status keys =
+      KeyStore::CreateFromCopy(target + "/keys", generation.key_store());
   if (!keys.ok()) return clean_up(keys);
   return SyncParentDir(target + "/keys");
 }

@@ -1,15 +1,20 @@
-// Backup generations: BackupEngine backups plus sealed generation files, pruning, verification,
-// whole-store restore and the export of one tenant from a generation.
+// Backup generations: BackupEngine backups plus sealed generation files,
+// pruning, verification, whole-store restore and the export of one tenant from
+// a generation.
 //
 // Layout of Options::backup_dir:
-//   engine/                 RocksDB BackupEngine (meta/, private/, shared_checksum/); every file
+//   engine/                 RocksDB BackupEngine (meta/, private/,
+//   shared_checksum/); every file
 //                           goes through the store's file layer on both sides
-//   generations/<id>.gen    proto::GenerationFile: clear id and time, sealed manifest and
-//                           key-store copy. A generation is listed iff this file exists; it is
-//                           written (atomically) only after the engine backup is complete and
-//                           verified, and removed first when the generation is pruned.
+//   generations/<id>.gen    proto::GenerationFile: clear id and time, sealed
+//   manifest and
+//                           key-store copy. A generation is listed iff this
+//                           file exists; it is written (atomically) only after
+//                           the engine backup is complete and verified, and
+//                           removed first when the generation is pruned.
 //
-// Thread safety: thread-safe; operations that write to the backup directory are serialised.
+// Thread safety: thread-safe; operations that write to the backup directory are
+// serialised.
 
 #ifndef LEYSER_LIB_BACKUP_BACKUP_MANAGER_H_
 #define LEYSER_LIB_BACKUP_BACKUP_MANAGER_H_
@@ -24,8 +29,10 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+
 #include "leyser/backup.h"
 #include "leyser/options.h"
+
 #include "lib/keys/key_store.h"
 #include "lib/store/db_core.h"
 
@@ -34,29 +41,34 @@ namespace leyser::internal {
 class BackupManager {
  public:
   // `keys` must outlive the manager.
-  BackupManager(const Options& options, std::shared_ptr<DbCore> db, const KeyStore* keys);
+  BackupManager(const Options& options, std::shared_ptr<DbCore> db,
+                const KeyStore* keys);
 
   bool enabled() const { return !backup_dir_.empty(); }
 
-  // Takes, verifies and seals a new generation stamped `now`, then prunes. Repairs leftovers of
-  // interrupted runs first; what it repaired and pruned goes into `report` (may be null).
-  absl::StatusOr<BackupInfo> CreateBackup(absl::Time now, MaintenanceReport* report);
+  // Takes, verifies and seals a new generation stamped `now`, then prunes.
+  // Repairs leftovers of interrupted runs first; what it repaired and pruned
+  // goes into `report` (may be null).
+  absl::StatusOr<BackupInfo> CreateBackup(absl::Time now,
+                                          MaintenanceReport* report);
 
   // Every listed generation, oldest first.
   absl::StatusOr<std::vector<BackupInfo>> List() const;
 
-  // Checks generation `id`: every file against its checksum, and its sealed part.
+  // Checks generation `id`: every file against its checksum, and its sealed
+  // part.
   absl::Status Verify(BackupId id) const;
 
-  // Writes tenant `number`'s records of generation `id` to a new SST file at `sst_path` (through
-  // the data env), headed by a range deletion of the tenant's whole keyspace, so that ingesting
-  // it replaces the tenant atomically. Returns the tenant's manifest entry.
-  // NotFound if the generation or the tenant in it does not exist.
+  // Writes tenant `number`'s records of generation `id` to a new SST file at
+  // `sst_path` (through the data env), headed by a range deletion of the
+  // tenant's whole keyspace, so that ingesting it replaces the tenant
+  // atomically. Returns the tenant's manifest entry. NotFound if the generation
+  // or the tenant in it does not exist.
   absl::StatusOr<BackupTenant> ExportTenant(BackupId id, std::uint64_t number,
                                             const std::string& sst_path) const;
 
-  // Takes the daily backup if it is due at `now`; repairs leftovers of interrupted runs. Fills the
-  // backup fields of `report`.
+  // Takes the daily backup if it is due at `now`; repairs leftovers of
+  // interrupted runs. Fills the backup fields of `report`.
   absl::Status RunMaintenance(absl::Time now, MaintenanceReport* report);
 
   // Newest listed generation id, 0 if none (or backups off).
@@ -64,16 +76,18 @@ class BackupManager {
 
   // What ShredTenant did to the generations.
   struct ShredResult {
-    std::vector<BackupId> deleted;  // Held the tenant's data or key: deleted whole.
-    std::vector<BackupId> kept;     // Taken after the purge; hold neither (checked).
+    std::vector<BackupId>
+        deleted;  // Held the tenant's data or key: deleted whole.
+    std::vector<BackupId>
+        kept;  // Taken after the purge; hold neither (checked).
   };
 
-  // Removes tenant `number` from every generation: deletes each generation that can hold its data
-  // (every generation up to `last_before_purge`, and any whose manifest lists the tenant as not
-  // yet purged); removes its data key from the key-store copy of any other generation that still
-  // has it. Idempotent.
-  // `before_delete(id)` runs before generation `id` is deleted (to record it durably); an error
-  // stops the shred.
+  // Removes tenant `number` from every generation: deletes each generation that
+  // can hold its data (every generation up to `last_before_purge`, and any
+  // whose manifest lists the tenant as not yet purged); removes its data key
+  // from the key-store copy of any other generation that still has it.
+  // Idempotent. `before_delete(id)` runs before generation `id` is deleted (to
+  // record it durably); an error stops the shred.
   absl::StatusOr<ShredResult> ShredTenant(
       std::uint64_t number, BackupId last_before_purge,
       const std::function<absl::Status(BackupId)>& before_delete);

@@ -1,15 +1,15 @@
 #include "lib/crypto/file_cipher.h"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "rocksdb/slice.h"
+#include <sodium.h>
+
 #include "lib/crypto/sodium.h"
 #include "lib/rocks/status.h"
-#include "rocksdb/slice.h"
 
 namespace leyser::internal {
 namespace {
@@ -18,32 +18,38 @@ constexpr std::size_t kMagicBytes = 8;
 constexpr std::size_t kKeyIdBytes = 4;
 constexpr std::size_t kNonceBytes = crypto_stream_xchacha20_NONCEBYTES;
 constexpr std::size_t kCheckBytes = 16;
-constexpr std::size_t kHeaderBytes = kMagicBytes + kKeyIdBytes + kNonceBytes + kCheckBytes;
+constexpr std::size_t kHeaderBytes =
+    kMagicBytes + kKeyIdBytes + kNonceBytes + kCheckBytes;
 constexpr std::size_t kBlockBytes = 64;
 static_assert(kNonceBytes == 24);
 static_assert(kHeaderBytes <= kFilePrefixBytes);
 
 // Keyed BLAKE2b over the header fields before the check.
-void ComputeCheck(const SecretBytes& key, const unsigned char* header, unsigned char* check) {
-  crypto_generichash(check, kCheckBytes, header, kMagicBytes + kKeyIdBytes + kNonceBytes,
-                     key.data(), key.size());
+void ComputeCheck(const SecretBytes& key, const unsigned char* header,
+                  unsigned char* check) {
+  crypto_generichash(check, kCheckBytes, header,
+                     kMagicBytes + kKeyIdBytes + kNonceBytes, key.data(),
+                     key.size());
 }
 
 class XChaChaStream final : public rocksdb::BlockAccessCipherStream {
  public:
-  XChaChaStream(std::shared_ptr<const SecretBytes> key, const unsigned char* nonce)
+  XChaChaStream(std::shared_ptr<const SecretBytes> key,
+                const unsigned char* nonce)
       : key_(std::move(key)) {
     std::memcpy(nonce_, nonce, kNonceBytes);
   }
 
   size_t BlockSize() override { return kBlockBytes; }
 
-  rocksdb::Status Encrypt(uint64_t file_offset, char* data, size_t size) override {
+  rocksdb::Status Encrypt(uint64_t file_offset, char* data,
+                          size_t size) override {
     Xor(file_offset, reinterpret_cast<unsigned char*>(data), size);
     return rocksdb::Status::OK();
   }
 
-  rocksdb::Status Decrypt(uint64_t file_offset, char* data, size_t size) override {
+  rocksdb::Status Decrypt(uint64_t file_offset, char* data,
+                          size_t size) override {
     Xor(file_offset, reinterpret_cast<unsigned char*>(data), size);
     return rocksdb::Status::OK();
   }
@@ -51,12 +57,15 @@ class XChaChaStream final : public rocksdb::BlockAccessCipherStream {
  protected:
   void AllocateScratch(std::string&) override {}
 
-  rocksdb::Status EncryptBlock(uint64_t block_index, char* data, char*) override {
-    Xor(block_index * kBlockBytes, reinterpret_cast<unsigned char*>(data), kBlockBytes);
+  rocksdb::Status EncryptBlock(uint64_t block_index, char* data,
+                               char*) override {
+    Xor(block_index * kBlockBytes, reinterpret_cast<unsigned char*>(data),
+        kBlockBytes);
     return rocksdb::Status::OK();
   }
 
-  rocksdb::Status DecryptBlock(uint64_t block_index, char* data, char*) override {
+  rocksdb::Status DecryptBlock(uint64_t block_index, char* data,
+                               char*) override {
     return EncryptBlock(block_index, data, nullptr);
   }
 
@@ -69,7 +78,8 @@ class XChaChaStream final : public rocksdb::BlockAccessCipherStream {
       unsigned char buffer[kBlockBytes] = {0};
       const size_t take = std::min(size, kBlockBytes - skip);
       std::memcpy(buffer + skip, data, take);
-      crypto_stream_xchacha20_xor_ic(buffer, buffer, kBlockBytes, nonce_, block, key_->data());
+      crypto_stream_xchacha20_xor_ic(buffer, buffer, kBlockBytes, nonce_, block,
+                                     key_->data());
       std::memcpy(data, buffer + skip, take);
       sodium_memzero(buffer, sizeof(buffer));
       data += take;
@@ -77,7 +87,8 @@ class XChaChaStream final : public rocksdb::BlockAccessCipherStream {
       ++block;
     }
     if (size > 0) {
-      crypto_stream_xchacha20_xor_ic(data, data, size, nonce_, block, key_->data());
+      crypto_stream_xchacha20_xor_ic(data, data, size, nonce_, block,
+                                     key_->data());
     }
   }
 
@@ -88,7 +99,8 @@ class XChaChaStream final : public rocksdb::BlockAccessCipherStream {
 class XChaChaProvider final : public rocksdb::EncryptionProvider {
  public:
   XChaChaProvider(SecretBytes key, std::uint32_t key_id)
-      : key_(std::make_shared<const SecretBytes>(std::move(key))), key_id_(key_id) {}
+      : key_(std::make_shared<const SecretBytes>(std::move(key))),
+        key_id_(key_id) {}
 
   static const char* kClassName() { return "leyser.XChaCha20"; }
   const char* Name() const override { return kClassName(); }
@@ -98,38 +110,49 @@ class XChaChaProvider final : public rocksdb::EncryptionProvider {
   rocksdb::Status CreateNewPrefix(const std::string& /*fname*/, char* prefix,
                                   size_t prefix_length) const override {
     if (prefix_length < kFilePrefixBytes) {
-      return rocksdb::Status::InvalidArgument("encryption prefix buffer too small");
+      return rocksdb::Status::InvalidArgument(
+          "encryption prefix buffer too small");
     }
     auto* p = reinterpret_cast<unsigned char*>(prefix);
     std::memset(p, 0, prefix_length);
     std::memcpy(p, kFileMagic, kMagicBytes);
     for (size_t i = 0; i < kKeyIdBytes; ++i) {
-      p[kMagicBytes + i] = static_cast<unsigned char>(key_id_ >> (8 * (kKeyIdBytes - 1 - i)));
+      p[kMagicBytes + i] =
+          static_cast<unsigned char>(key_id_ >> (8 * (kKeyIdBytes - 1 - i)));
     }
     randombytes_buf(p + kMagicBytes + kKeyIdBytes, kNonceBytes);
     ComputeCheck(*key_, p, p + kMagicBytes + kKeyIdBytes + kNonceBytes);
     return rocksdb::Status::OK();
   }
 
-  rocksdb::Status AddCipher(const std::string&, const char*, size_t, bool) override {
-    return rocksdb::Status::NotSupported("leyser's file cipher takes its key at construction");
+  rocksdb::Status AddCipher(const std::string&, const char*, size_t,
+                            bool) override {
+    return rocksdb::Status::NotSupported(
+        "leyser's file cipher takes its key at construction");
   }
 
   rocksdb::Status CreateCipherStream(
-      const std::string& fname, const rocksdb::EnvOptions& /*options*/, rocksdb::Slice& prefix,
+      const std::string& fname, const rocksdb::EnvOptions& /*options*/,
+      rocksdb::Slice& prefix,
       std::unique_ptr<rocksdb::BlockAccessCipherStream>* result) override {
     const auto* p = reinterpret_cast<const unsigned char*>(prefix.data());
-    if (prefix.size() < kFilePrefixBytes || std::memcmp(p, kFileMagic, kMagicBytes) != 0) {
+    if (prefix.size() < kFilePrefixBytes ||
+        std::memcmp(p, kFileMagic, kMagicBytes) != 0) {
       return rocksdb::Status::Corruption(
-          absl::StrCat(kFileLayerRejection, ": not encrypted by leyser"), fname);
+          absl::StrCat(kFileLayerRejection, ": not encrypted by leyser"),
+          fname);
     }
     unsigned char check[kCheckBytes];
     ComputeCheck(*key_, p, check);
-    if (sodium_memcmp(check, p + kMagicBytes + kKeyIdBytes + kNonceBytes, kCheckBytes) != 0) {
+    if (sodium_memcmp(check, p + kMagicBytes + kKeyIdBytes + kNonceBytes,
+                      kCheckBytes) != 0) {
       return rocksdb::Status::Corruption(
-          absl::StrCat(kFileLayerRejection, ": encrypted under another file key"), fname);
+          absl::StrCat(kFileLayerRejection,
+                       ": encrypted under another file key"),
+          fname);
     }
-    *result = std::make_unique<XChaChaStream>(key_, p + kMagicBytes + kKeyIdBytes);
+    *result =
+        std::make_unique<XChaChaStream>(key_, p + kMagicBytes + kKeyIdBytes);
     return rocksdb::Status::OK();
   }
 
@@ -138,9 +161,10 @@ class XChaChaProvider final : public rocksdb::EncryptionProvider {
   const std::uint32_t key_id_;
 };
 
-// RocksDB 7.8.3's encrypted file system treats ReopenWritableFile like a new file: it appends a
-// fresh prefix to the existing one, silently corrupting the file (IngestExternalFile with
-// move_files=true does this to sync the linked file). Refuse it for non-empty files instead.
+// RocksDB 7.8.3's encrypted file system treats ReopenWritableFile like a new
+// file: it appends a fresh prefix to the existing one, silently corrupting the
+// file (IngestExternalFile with move_files=true does this to sync the linked
+// file). Refuse it for non-empty files instead.
 class ReopenGuard final : public rocksdb::FileSystemWrapper {
  public:
   explicit ReopenGuard(const std::shared_ptr<rocksdb::FileSystem>& target)
@@ -149,15 +173,17 @@ class ReopenGuard final : public rocksdb::FileSystemWrapper {
   static const char* kClassName() { return "leyser.ReopenGuard"; }
   const char* Name() const override { return kClassName(); }
 
-  rocksdb::IOStatus ReopenWritableFile(const std::string& fname,
-                                       const rocksdb::FileOptions& options,
-                                       std::unique_ptr<rocksdb::FSWritableFile>* result,
-                                       rocksdb::IODebugContext* dbg) override {
+  rocksdb::IOStatus ReopenWritableFile(
+      const std::string& fname, const rocksdb::FileOptions& options,
+      std::unique_ptr<rocksdb::FSWritableFile>* result,
+      rocksdb::IODebugContext* dbg) override {
     uint64_t size = 0;
-    rocksdb::IOStatus s = target()->GetFileSize(fname, options.io_options, &size, dbg);
+    rocksdb::IOStatus s =
+        target()->GetFileSize(fname, options.io_options, &size, dbg);
     if (s.ok() && size > 0) {
       return rocksdb::IOStatus::NotSupported(
-          "leyser's file layer cannot reopen a non-empty file for appending", fname);
+          "leyser's file layer cannot reopen a non-empty file for appending",
+          fname);
     }
     return target()->ReopenWritableFile(fname, options, result, dbg);
   }
@@ -165,7 +191,8 @@ class ReopenGuard final : public rocksdb::FileSystemWrapper {
 
 }  // namespace
 
-absl::StatusOr<EncryptedEnv> NewEncryptedEnv(SecretBytes file_key, std::uint32_t key_id) {
+absl::StatusOr<EncryptedEnv> NewEncryptedEnv(SecretBytes file_key,
+                                             std::uint32_t key_id) {
   if (file_key.size() != crypto_stream_xchacha20_KEYBYTES) {
     return absl::InternalError("the file key must be 32 bytes");
   }
@@ -174,15 +201,16 @@ absl::StatusOr<EncryptedEnv> NewEncryptedEnv(SecretBytes file_key, std::uint32_t
   std::shared_ptr<rocksdb::FileSystem> encrypted =
       rocksdb::NewEncryptedFS(rocksdb::FileSystem::Default(), out.provider);
   if (encrypted == nullptr) {
-    return absl::InternalError("RocksDB refused leyser's file encryption provider");
+    return absl::InternalError(
+        "RocksDB refused leyser's file encryption provider");
   }
   out.fs = std::make_shared<ReopenGuard>(encrypted);
   out.env = rocksdb::NewCompositeEnv(out.fs);
   return out;
 }
 
-absl::StatusOr<std::shared_ptr<rocksdb::Logger>> NewEncryptedInfoLog(rocksdb::Env* env,
-                                                                     const std::string& db_dir) {
+absl::StatusOr<std::shared_ptr<rocksdb::Logger>> NewEncryptedInfoLog(
+    rocksdb::Env* env, const std::string& db_dir) {
   const std::string log = db_dir + "/LOG";
   if (env->FileExists(log).ok()) {
     rocksdb::Status s = env->RenameFile(log, db_dir + "/LOG.old");

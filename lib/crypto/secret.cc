@@ -1,17 +1,18 @@
 #include "leyser/secret.h"
 
-#include <sodium.h>
-
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include <sodium.h>
+
 #include "lib/crypto/sodium.h"
 
 namespace leyser {
 namespace {
 
-// A pool of 64-byte slots carved from sodium_malloc'd slabs (locked, excluded from core dumps,
-// guard pages around each slab). Slots are zeroed when returned. Slabs are never released.
+// A pool of 64-byte slots carved from sodium_malloc'd slabs (locked, excluded
+// from core dumps, guard pages around each slab). Slots are zeroed when
+// returned. Slabs are never released.
 class SecretPool {
  public:
   static constexpr std::size_t kSlotBytes = 64;
@@ -31,7 +32,8 @@ class SecretPool {
       }
       auto* bytes = static_cast<unsigned char*>(slab);
       sodium_memzero(bytes, kSlotBytes * kSlotsPerSlab);
-      for (std::size_t i = kSlotsPerSlab; i > 0; --i) free_.push_back(bytes + (i - 1) * kSlotBytes);
+      for (std::size_t i = kSlotsPerSlab; i > 0; --i)
+        free_.push_back(bytes + (i - 1) * kSlotBytes);
     }
     unsigned char* slot = free_.back();
     free_.pop_back();
@@ -53,7 +55,8 @@ class SecretPool {
 
 absl::StatusOr<SecretBytes> SecretBytes::Allocate(std::size_t size) {
   if (size == 0) {
-    return absl::InvalidArgumentError("SecretBytes::Allocate: size must be at least 1");
+    return absl::InvalidArgumentError(
+        "SecretBytes::Allocate: size must be at least 1");
   }
   if (absl::Status s = internal::EnsureSodium(); !s.ok()) {
     return s;
@@ -62,7 +65,8 @@ absl::StatusOr<SecretBytes> SecretBytes::Allocate(std::size_t size) {
     unsigned char* slot = SecretPool::Get().Take();
     if (slot == nullptr) {
       return absl::ResourceExhaustedError(
-          "cannot allocate secure memory for a key (raise the locked-memory limit, ulimit -l)");
+          "cannot allocate secure memory for a key (raise the locked-memory "
+          "limit, ulimit -l)");
     }
     SecretBytes out;
     out.data_ = slot;
@@ -73,7 +77,8 @@ absl::StatusOr<SecretBytes> SecretBytes::Allocate(std::size_t size) {
   void* p = sodium_malloc(size);
   if (p == nullptr) {
     return absl::ResourceExhaustedError(
-        "cannot allocate secure memory for a key (raise the locked-memory limit, ulimit -l)");
+        "cannot allocate secure memory for a key (raise the locked-memory "
+        "limit, ulimit -l)");
   }
   sodium_memzero(p, size);
   SecretBytes out;

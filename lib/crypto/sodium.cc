@@ -1,12 +1,12 @@
 #include "lib/crypto/sodium.h"
 
-#include <pthread.h>
-#include <sodium.h>
-
 #include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
+
+#include <pthread.h>
+#include <sodium.h>
 
 namespace leyser::internal {
 namespace {
@@ -15,7 +15,8 @@ static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == kAeadKeyBytes);
 static_assert(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES == kAeadNonceBytes);
 static_assert(crypto_aead_xchacha20poly1305_ietf_ABYTES == kAeadTagBytes);
 
-// Bumped in every child after fork(), so a child never continues its parent's nonce sequence.
+// Bumped in every child after fork(), so a child never continues its parent's
+// nonce sequence.
 std::atomic<std::uint64_t> fork_generation{0};
 
 void OnForkChild() { fork_generation.fetch_add(1, std::memory_order_relaxed); }
@@ -58,7 +59,8 @@ absl::StatusOr<SecretBytes> RandomKey() {
 
 void NextNonce(unsigned char* nonce) {
   thread_local NonceState state;
-  const std::uint64_t generation = fork_generation.load(std::memory_order_relaxed);
+  const std::uint64_t generation =
+      fork_generation.load(std::memory_order_relaxed);
   if (state.generation != generation) {
     randombytes_buf(state.prefix, sizeof(state.prefix));
     state.counter = 0;
@@ -71,22 +73,23 @@ void NextNonce(unsigned char* nonce) {
   }
 }
 
-void SealAppend(const SecretBytes& key, std::string_view plaintext, std::string_view ad,
-                std::string* out) {
+void SealAppend(const SecretBytes& key, std::string_view plaintext,
+                std::string_view ad, std::string* out) {
   const std::size_t start = out->size();
   out->resize(start + kAeadNonceBytes + plaintext.size() + kAeadTagBytes);
   auto* nonce = reinterpret_cast<unsigned char*>(out->data() + start);
   NextNonce(nonce);
   unsigned long long written = 0;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + kAeadNonceBytes, &written, Bytes(plaintext),
-                                             plaintext.size(), Bytes(ad), ad.size(), nullptr,
-                                             nonce, key.data());
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      nonce + kAeadNonceBytes, &written, Bytes(plaintext), plaintext.size(),
+      Bytes(ad), ad.size(), nullptr, nonce, key.data());
 }
 
 bool Open(const SecretBytes& key, std::string_view sealed, std::string_view ad,
           std::string* plaintext) {
   plaintext->clear();
-  if (key.size() != kAeadKeyBytes || sealed.size() < kAeadNonceBytes + kAeadTagBytes) {
+  if (key.size() != kAeadKeyBytes ||
+      sealed.size() < kAeadNonceBytes + kAeadTagBytes) {
     return false;
   }
   const auto* nonce = Bytes(sealed);
@@ -94,37 +97,43 @@ bool Open(const SecretBytes& key, std::string_view sealed, std::string_view ad,
   plaintext->resize(cipher_len - kAeadTagBytes);
   unsigned long long written = 0;
   if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-          reinterpret_cast<unsigned char*>(plaintext->data()), &written, nullptr,
-          nonce + kAeadNonceBytes, cipher_len, Bytes(ad), ad.size(), nonce, key.data()) != 0) {
+          reinterpret_cast<unsigned char*>(plaintext->data()), &written,
+          nullptr, nonce + kAeadNonceBytes, cipher_len, Bytes(ad), ad.size(),
+          nonce, key.data()) != 0) {
     plaintext->clear();
     return false;
   }
   return true;
 }
 
-absl::StatusOr<SecretBytes> OpenSecret(const SecretBytes& key, std::string_view sealed,
+absl::StatusOr<SecretBytes> OpenSecret(const SecretBytes& key,
+                                       std::string_view sealed,
                                        std::string_view ad) {
-  if (key.size() != kAeadKeyBytes || sealed.size() <= kAeadNonceBytes + kAeadTagBytes) {
+  if (key.size() != kAeadKeyBytes ||
+      sealed.size() <= kAeadNonceBytes + kAeadTagBytes) {
     return absl::DataLossError("sealed key failed authentication");
   }
   const std::size_t cipher_len = sealed.size() - kAeadNonceBytes;
-  absl::StatusOr<SecretBytes> out = SecretBytes::Allocate(cipher_len - kAeadTagBytes);
+  absl::StatusOr<SecretBytes> out =
+      SecretBytes::Allocate(cipher_len - kAeadTagBytes);
   if (!out.ok()) {
     return out.status();
   }
   const auto* nonce = Bytes(sealed);
   unsigned long long written = 0;
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(out->data(), &written, nullptr,
-                                                 nonce + kAeadNonceBytes, cipher_len, Bytes(ad),
-                                                 ad.size(), nonce, key.data()) != 0) {
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          out->data(), &written, nullptr, nonce + kAeadNonceBytes, cipher_len,
+          Bytes(ad), ad.size(), nonce, key.data()) != 0) {
     return absl::DataLossError("sealed key failed authentication");
   }
   return out;
 }
 
-absl::StatusOr<SecretBytes> DecodeHexSecret(const unsigned char* hex, std::size_t len) {
+absl::StatusOr<SecretBytes> DecodeHexSecret(const unsigned char* hex,
+                                            std::size_t len) {
   if (len == 0 || len % 2 != 0) {
-    return absl::InvalidArgumentError("hexadecimal key must have an even, non-zero length");
+    return absl::InvalidArgumentError(
+        "hexadecimal key must have an even, non-zero length");
   }
   absl::StatusOr<SecretBytes> out = SecretBytes::Allocate(len / 2);
   if (!out.ok()) {
@@ -132,8 +141,9 @@ absl::StatusOr<SecretBytes> DecodeHexSecret(const unsigned char* hex, std::size_
   }
   std::size_t decoded = 0;
   const char* end = nullptr;
-  if (sodium_hex2bin(out->data(), out->size(), reinterpret_cast<const char*>(hex), len, nullptr,
-                     &decoded, &end) != 0 ||
+  if (sodium_hex2bin(out->data(), out->size(),
+                     reinterpret_cast<const char*>(hex), len, nullptr, &decoded,
+                     &end) != 0 ||
       decoded != out->size()) {
     return absl::InvalidArgumentError("key is not valid hexadecimal");
   }
@@ -141,13 +151,15 @@ absl::StatusOr<SecretBytes> DecodeHexSecret(const unsigned char* hex, std::size_
 }
 
 absl::StatusOr<SecretBytes> EncodeHexSecret(const SecretBytes& secret) {
-  // sodium_bin2hex writes a terminating NUL, so encode into a buffer one byte longer.
-  absl::StatusOr<SecretBytes> buffer = SecretBytes::Allocate(2 * secret.size() + 1);
+  // sodium_bin2hex writes a terminating NUL, so encode into a buffer one byte
+  // longer.
+  absl::StatusOr<SecretBytes> buffer =
+      SecretBytes::Allocate(2 * secret.size() + 1);
   if (!buffer.ok()) {
     return buffer.status();
   }
-  sodium_bin2hex(reinterpret_cast<char*>(buffer->data()), buffer->size(), secret.data(),
-                 secret.size());
+  sodium_bin2hex(reinterpret_cast<char*>(buffer->data()), buffer->size(),
+                 secret.data(), secret.size());
   absl::StatusOr<SecretBytes> out = SecretBytes::Allocate(2 * secret.size());
   if (!out.ok()) {
     return out.status();
@@ -159,8 +171,10 @@ absl::StatusOr<SecretBytes> EncodeHexSecret(const SecretBytes& secret) {
 absl::StatusOr<SecretBytes> DeriveKey(const SecretBytes& key, std::uint64_t id,
                                       std::string_view context) {
   static_assert(crypto_kdf_KEYBYTES == 32 && crypto_kdf_CONTEXTBYTES == 8);
-  if (key.size() != crypto_kdf_KEYBYTES || context.size() != crypto_kdf_CONTEXTBYTES) {
-    return absl::InternalError("key derivation needs a 32-byte key and an 8-byte context");
+  if (key.size() != crypto_kdf_KEYBYTES ||
+      context.size() != crypto_kdf_CONTEXTBYTES) {
+    return absl::InternalError(
+        "key derivation needs a 32-byte key and an 8-byte context");
   }
   absl::StatusOr<SecretBytes> out = SecretBytes::Allocate(32);
   if (!out.ok()) {
@@ -174,15 +188,19 @@ absl::StatusOr<SecretBytes> DeriveKey(const SecretBytes& key, std::uint64_t id,
 
 namespace {
 
-// Expands `seed` into an Ed25519 secret key in secure memory, with its public key.
-absl::StatusOr<SecretBytes> SigningKeyPair(const SecretBytes& seed, unsigned char* public_key) {
+// Expands `seed` into an Ed25519 secret key in secure memory, with its public
+// key.
+absl::StatusOr<SecretBytes> SigningKeyPair(const SecretBytes& seed,
+                                           unsigned char* public_key) {
   static_assert(crypto_sign_SEEDBYTES == kSigningSeedBytes);
   static_assert(crypto_sign_PUBLICKEYBYTES == kSigningPublicKeyBytes);
   static_assert(crypto_sign_BYTES == kSignatureBytes);
   if (seed.size() != crypto_sign_SEEDBYTES) {
-    return absl::InvalidArgumentError("the signing key must be a 32-byte Ed25519 seed");
+    return absl::InvalidArgumentError(
+        "the signing key must be a 32-byte Ed25519 seed");
   }
-  absl::StatusOr<SecretBytes> secret = SecretBytes::Allocate(crypto_sign_SECRETKEYBYTES);
+  absl::StatusOr<SecretBytes> secret =
+      SecretBytes::Allocate(crypto_sign_SECRETKEYBYTES);
   if (!secret.ok()) {
     return secret.status();
   }
@@ -202,25 +220,27 @@ absl::StatusOr<std::string> SigningPublicKeyFromSeed(const SecretBytes& seed) {
   return public_key;
 }
 
-absl::StatusOr<std::string> SignDetached(const SecretBytes& seed, std::string_view message) {
+absl::StatusOr<std::string> SignDetached(const SecretBytes& seed,
+                                         std::string_view message) {
   unsigned char public_key[kSigningPublicKeyBytes];
   absl::StatusOr<SecretBytes> secret = SigningKeyPair(seed, public_key);
   if (!secret.ok()) {
     return secret.status();
   }
   std::string signature(kSignatureBytes, '\0');
-  crypto_sign_detached(reinterpret_cast<unsigned char*>(signature.data()), nullptr, Bytes(message),
-                       message.size(), secret->data());
+  crypto_sign_detached(reinterpret_cast<unsigned char*>(signature.data()),
+                       nullptr, Bytes(message), message.size(), secret->data());
   return signature;
 }
 
 bool VerifyDetached(std::string_view public_key, std::string_view message,
                     std::string_view signature) {
-  if (public_key.size() != kSigningPublicKeyBytes || signature.size() != kSignatureBytes) {
+  if (public_key.size() != kSigningPublicKeyBytes ||
+      signature.size() != kSignatureBytes) {
     return false;
   }
-  return crypto_sign_verify_detached(Bytes(signature), Bytes(message), message.size(),
-                                     Bytes(public_key)) == 0;
+  return crypto_sign_verify_detached(Bytes(signature), Bytes(message),
+                                     message.size(), Bytes(public_key)) == 0;
 }
 
 }  // namespace leyser::internal

@@ -1,5 +1,5 @@
-// libsodium wrappers: initialisation, authenticated encryption, nonces. Only lib/crypto includes
-// <sodium.h>.
+// libsodium wrappers: initialisation, authenticated encryption, nonces. Only
+// lib/crypto includes <sodium.h>.
 
 #ifndef LEYSER_LIB_CRYPTO_SODIUM_H_
 #define LEYSER_LIB_CRYPTO_SODIUM_H_
@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
 #include "leyser/secret.h"
 
 namespace leyser::internal {
@@ -19,7 +20,8 @@ inline constexpr std::size_t kAeadKeyBytes = 32;
 inline constexpr std::size_t kAeadNonceBytes = 24;
 inline constexpr std::size_t kAeadTagBytes = 16;
 
-// Initialises libsodium once per process. Internal error if it cannot be initialised.
+// Initialises libsodium once per process. Internal error if it cannot be
+// initialised.
 absl::Status EnsureSodium();
 
 // Returns a new random 32-byte key in secure memory.
@@ -28,33 +30,40 @@ absl::StatusOr<SecretBytes> RandomKey();
 // Fills `out[0..size)` with random bytes from the operating system.
 void RandomBytes(void* out, std::size_t size);
 
-// Writes a fresh 24-byte XChaCha20 nonce to `nonce`. Nonces are a random 16-byte prefix per
-// thread (re-drawn after fork) followed by a 64-bit counter, so they never repeat in practice
-// and cost no system call.
+// Writes a fresh 24-byte XChaCha20 nonce to `nonce`. Nonces are a random
+// 16-byte prefix per thread (re-drawn after fork) followed by a 64-bit counter,
+// so they never repeat in practice and cost no system call.
 void NextNonce(unsigned char* nonce);
 
 // Appends nonce || XChaCha20-Poly1305(key, plaintext, ad) || tag to `out`
-// (kAeadNonceBytes + plaintext.size() + kAeadTagBytes bytes). REQUIRES: key.size() == 32.
-void SealAppend(const SecretBytes& key, std::string_view plaintext, std::string_view ad,
-                std::string* out);
+// (kAeadNonceBytes + plaintext.size() + kAeadTagBytes bytes). REQUIRES:
+// key.size() == 32.
+void SealAppend(const SecretBytes& key, std::string_view plaintext,
+                std::string_view ad, std::string* out);
 
-// Opens `sealed` (nonce || ciphertext || tag) into `*plaintext`. Returns false, leaving
-// `*plaintext` empty, if `sealed` is too short or fails authentication under `key` and `ad`.
-[[nodiscard]] bool Open(const SecretBytes& key, std::string_view sealed, std::string_view ad,
-                        std::string* plaintext);
+// Opens `sealed` (nonce || ciphertext || tag) into `*plaintext`. Returns false,
+// leaving
+// `*plaintext` empty, if `sealed` is too short or fails authentication under
+// `key` and `ad`.
+[[nodiscard]] bool Open(const SecretBytes& key, std::string_view sealed,
+                        std::string_view ad, std::string* plaintext);
 
 // Like Open, but writes the plaintext into secure memory (for wrapped keys).
-absl::StatusOr<SecretBytes> OpenSecret(const SecretBytes& key, std::string_view sealed,
+absl::StatusOr<SecretBytes> OpenSecret(const SecretBytes& key,
+                                       std::string_view sealed,
                                        std::string_view ad);
 
-// Decodes `len` hexadecimal characters at `hex` into secure memory (len / 2 bytes).
-// InvalidArgument if `len` is odd or a character is not hexadecimal.
-absl::StatusOr<SecretBytes> DecodeHexSecret(const unsigned char* hex, std::size_t len);
+// Decodes `len` hexadecimal characters at `hex` into secure memory (len / 2
+// bytes). InvalidArgument if `len` is odd or a character is not hexadecimal.
+absl::StatusOr<SecretBytes> DecodeHexSecret(const unsigned char* hex,
+                                            std::size_t len);
 
-// Encodes `secret` as lowercase hexadecimal into secure memory (2 * size bytes, no terminator).
+// Encodes `secret` as lowercase hexadecimal into secure memory (2 * size bytes,
+// no terminator).
 absl::StatusOr<SecretBytes> EncodeHexSecret(const SecretBytes& secret);
 
-// Derives subkey `id` of `key` for `context` (exactly 8 characters), 32 bytes (BLAKE2b KDF).
+// Derives subkey `id` of `key` for `context` (exactly 8 characters), 32 bytes
+// (BLAKE2b KDF).
 absl::StatusOr<SecretBytes> DeriveKey(const SecretBytes& key, std::uint64_t id,
                                       std::string_view context);
 
@@ -66,9 +75,11 @@ inline constexpr std::size_t kSignatureBytes = 64;
 absl::StatusOr<std::string> SigningPublicKeyFromSeed(const SecretBytes& seed);
 
 // Returns the Ed25519 signature (64 bytes) of `message` by the key with `seed`.
-absl::StatusOr<std::string> SignDetached(const SecretBytes& seed, std::string_view message);
+absl::StatusOr<std::string> SignDetached(const SecretBytes& seed,
+                                         std::string_view message);
 
-// True if `signature` is a valid Ed25519 signature of `message` by `public_key`.
+// True if `signature` is a valid Ed25519 signature of `message` by
+// `public_key`.
 bool VerifyDetached(std::string_view public_key, std::string_view message,
                     std::string_view signature);
 

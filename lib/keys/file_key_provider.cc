@@ -1,26 +1,29 @@
 // The key-file master-key provider and the function that creates key files.
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "leyser/key_provider.h"
+
 #include "lib/crypto/sodium.h"
 #include "lib/util/files.h"
 
 namespace leyser {
 namespace {
 
-// Longest file content looked at: 64 hex characters with generous surrounding whitespace.
+// Longest file content looked at: 64 hex characters with generous surrounding
+// whitespace.
 constexpr std::size_t kMaxKeyFileBytes = 256;
 
 bool IsSpace(unsigned char c) {
-  return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f';
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' ||
+         c == '\f';
 }
 
 absl::StatusOr<SecretBytes> ReadKeyFile(const std::string& path) {
@@ -28,20 +31,22 @@ absl::StatusOr<SecretBytes> ReadKeyFile(const std::string& path) {
   if (fd < 0) {
     int err = errno;
     if (err == ENOENT) {
-      return absl::NotFoundError(absl::StrCat("master key file ", path, " does not exist"));
+      return absl::NotFoundError(
+          absl::StrCat("master key file ", path, " does not exist"));
     }
     if (err == ELOOP) {
       return absl::FailedPreconditionError(
-          absl::StrCat("master key file ", path, " is a symbolic link; point to the file itself"));
+          absl::StrCat("master key file ", path,
+                       " is a symbolic link; point to the file itself"));
     }
-    return absl::UnavailableError(
-        absl::StrCat("cannot open master key file ", path, ": ", std::strerror(err)));
+    return absl::UnavailableError(absl::StrCat("cannot open master key file ",
+                                               path, ": ", std::strerror(err)));
   }
   internal::FdCloser closer(fd);
   struct stat st;
   if (fstat(fd, &st) != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot stat master key file ", path, ": ", std::strerror(errno)));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot stat master key file ", path, ": ", std::strerror(errno)));
   }
   if (!S_ISREG(st.st_mode)) {
     return absl::FailedPreconditionError(
@@ -53,7 +58,8 @@ absl::StatusOr<SecretBytes> ReadKeyFile(const std::string& path) {
         absl::Hex(st.st_mode & 0777), "); run chmod 600 on it"));
   }
   // One byte more than accepted, to detect oversize files.
-  absl::StatusOr<SecretBytes> content = SecretBytes::Allocate(kMaxKeyFileBytes + 1);
+  absl::StatusOr<SecretBytes> content =
+      SecretBytes::Allocate(kMaxKeyFileBytes + 1);
   if (!content.ok()) {
     return content.status();
   }
@@ -64,8 +70,8 @@ absl::StatusOr<SecretBytes> ReadKeyFile(const std::string& path) {
       if (errno == EINTR) {
         continue;
       }
-      return absl::UnavailableError(
-          absl::StrCat("cannot read master key file ", path, ": ", std::strerror(errno)));
+      return absl::UnavailableError(absl::StrCat(
+          "cannot read master key file ", path, ": ", std::strerror(errno)));
     }
     if (n == 0) {
       break;
@@ -73,7 +79,8 @@ absl::StatusOr<SecretBytes> ReadKeyFile(const std::string& path) {
     total += static_cast<std::size_t>(n);
   }
   const std::string what = absl::StrCat(
-      "master key file ", path, " must hold exactly 32 raw bytes or 64 hexadecimal characters");
+      "master key file ", path,
+      " must hold exactly 32 raw bytes or 64 hexadecimal characters");
   if (total > kMaxKeyFileBytes) {
     return absl::InvalidArgumentError(absl::StrCat(what, "; it is longer"));
   }
@@ -95,7 +102,8 @@ absl::StatusOr<SecretBytes> ReadKeyFile(const std::string& path) {
   absl::StatusOr<SecretBytes> key =
       internal::DecodeHexSecret(content->data() + begin, end - begin);
   if (!key.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, "; its 64 characters are not all hexadecimal"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, "; its 64 characters are not all hexadecimal"));
   }
   return key;
 }
@@ -104,7 +112,9 @@ class FileKeyProvider final : public KeyProvider {
  public:
   explicit FileKeyProvider(std::string path) : path_(std::move(path)) {}
 
-  absl::StatusOr<SecretBytes> GetMasterKey() const override { return ReadKeyFile(path_); }
+  absl::StatusOr<SecretBytes> GetMasterKey() const override {
+    return ReadKeyFile(path_);
+  }
 
  private:
   const std::string path_;
@@ -118,16 +128,19 @@ absl::StatusOr<SecretBytes> KeyProvider::GetSigningKey() const {
     return master.status();
   }
   if (master->size() != kMasterKeyBytes) {
-    return absl::InvalidArgumentError("the key provider's master key must be 32 bytes");
+    return absl::InvalidArgumentError(
+        "the key provider's master key must be 32 bytes");
   }
   return internal::DeriveKey(*master, 1, "leyser-s");
 }
 
-absl::StatusOr<std::shared_ptr<KeyProvider>> NewFileKeyProvider(const std::string& path) {
+absl::StatusOr<std::shared_ptr<KeyProvider>> NewFileKeyProvider(
+    const std::string& path) {
   if (path.empty()) {
     return absl::InvalidArgumentError("master key file path is empty");
   }
-  // Check the file now, so a misconfiguration is reported where the provider is made.
+  // Check the file now, so a misconfiguration is reported where the provider is
+  // made.
   absl::StatusOr<SecretBytes> key = ReadKeyFile(path);
   if (!key.ok()) {
     return key.status();
@@ -147,26 +160,31 @@ absl::Status CreateKeyFile(const std::string& path) {
   if (!hex.ok()) {
     return hex.status();
   }
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  int fd = open(path.c_str(),
+                O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     int err = errno;
     if (err == EEXIST) {
       return absl::AlreadyExistsError(
-          absl::StrCat("master key file ", path, " already exists; it is never overwritten"));
+          absl::StrCat("master key file ", path,
+                       " already exists; it is never overwritten"));
     }
-    return absl::UnavailableError(
-        absl::StrCat("cannot create master key file ", path, ": ", std::strerror(err)));
+    return absl::UnavailableError(absl::StrCat("cannot create master key file ",
+                                               path, ": ", std::strerror(err)));
   }
   internal::FdCloser closer(fd);
   absl::Status status = internal::WriteAll(fd, hex->data(), hex->size(), path);
   if (status.ok()) {
-    status = internal::WriteAll(fd, reinterpret_cast<const unsigned char*>("\n"), 1, path);
+    status = internal::WriteAll(
+        fd, reinterpret_cast<const unsigned char*>("\n"), 1, path);
   }
   if (status.ok() && fchmod(fd, 0600) != 0) {
-    status = absl::UnavailableError(absl::StrCat("cannot chmod ", path, ": ", std::strerror(errno)));
+    status = absl::UnavailableError(
+        absl::StrCat("cannot chmod ", path, ": ", std::strerror(errno)));
   }
   if (status.ok() && fsync(fd) != 0) {
-    status = absl::UnavailableError(absl::StrCat("cannot sync ", path, ": ", std::strerror(errno)));
+    status = absl::UnavailableError(
+        absl::StrCat("cannot sync ", path, ": ", std::strerror(errno)));
   }
   if (status.ok()) {
     status = internal::SyncParentDir(path);

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "rocksdb/db.h"
+
 #include "lib/crypto/sodium.h"
 #include "lib/proto/backup.pb.h"
 #include "lib/proto/keystore.pb.h"
@@ -15,7 +17,6 @@
 #include "lib/util/files.h"
 #include "lib/util/status_macros.h"
 #include "lib/util/time.h"
-#include "rocksdb/db.h"
 
 namespace leyser::internal {
 namespace {
@@ -39,9 +40,11 @@ std::string CheckAd(std::uint32_t generation) {
   return ad;
 }
 
-// Binds a wrapped key to its slot in the key store, its version and the master-key generation,
-// so a wrapped key moved to another tenant or slot fails to open.
-std::string WrapAd(std::string_view entry_key, std::uint32_t version, std::uint32_t generation) {
+// Binds a wrapped key to its slot in the key store, its version and the
+// master-key generation, so a wrapped key moved to another tenant or slot fails
+// to open.
+std::string WrapAd(std::string_view entry_key, std::uint32_t version,
+                   std::uint32_t generation) {
   std::string ad = "leyser.wrapped-key.v1/";
   ad.append(entry_key);
   AppendBigEndian64(version, &ad);
@@ -49,14 +52,17 @@ std::string WrapAd(std::string_view entry_key, std::uint32_t version, std::uint3
   return ad;
 }
 
-std::string Wrap(const SecretBytes& master, std::uint32_t generation, std::string_view entry_key,
-                 const SecretBytes& key, std::uint32_t version) {
+std::string Wrap(const SecretBytes& master, std::uint32_t generation,
+                 std::string_view entry_key, const SecretBytes& key,
+                 std::uint32_t version) {
   proto::WrappedKey wrapped;
   wrapped.set_master_generation(generation);
   wrapped.set_key_version(version);
   std::string sealed;
-  SealAppend(master, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()),
-             WrapAd(entry_key, version, generation), &sealed);
+  SealAppend(
+      master,
+      std::string_view(reinterpret_cast<const char*>(key.data()), key.size()),
+      WrapAd(entry_key, version, generation), &sealed);
   wrapped.set_sealed(std::move(sealed));
   return wrapped.SerializeAsString();
 }
@@ -69,12 +75,15 @@ std::string SealCheck(const SecretBytes& master, std::uint32_t generation) {
 
 absl::Status WrongMasterKey() {
   return absl::PermissionDeniedError(
-      "the master key does not match this store; supply the key the store was created with "
+      "the master key does not match this store; supply the key the store was "
+      "created with "
       "(or last rotated to)");
 }
 
-// Reads and checks the meta record through `db`. NotFound if the store was never initialised.
-absl::StatusOr<proto::KeyStoreMeta> ReadMeta(rocksdb::DB* db, const SecretBytes& master_key) {
+// Reads and checks the meta record through `db`. NotFound if the store was
+// never initialised.
+absl::StatusOr<proto::KeyStoreMeta> ReadMeta(rocksdb::DB* db,
+                                             const SecretBytes& master_key) {
   std::string bytes;
   rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kMetaKey, &bytes);
   if (s.IsNotFound()) {
@@ -82,10 +91,14 @@ absl::StatusOr<proto::KeyStoreMeta> ReadMeta(rocksdb::DB* db, const SecretBytes&
   }
   LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the key store"));
   proto::KeyStoreMeta meta;
-  if (!meta.ParseFromString(bytes) || meta.format_version() != kKeyStoreFormatVersion) {
-    return absl::DataLossError("key store metadata is damaged or of an unknown format");
+  if (!meta.ParseFromString(bytes) ||
+      meta.format_version() != kKeyStoreFormatVersion) {
+    return absl::DataLossError(
+        "key store metadata is damaged or of an unknown format");
   }
-  if (!OpenSecret(master_key, meta.master_check(), CheckAd(meta.master_generation())).ok()) {
+  if (!OpenSecret(master_key, meta.master_check(),
+                  CheckAd(meta.master_generation()))
+           .ok()) {
     return WrongMasterKey();
   }
   return meta;
@@ -93,13 +106,18 @@ absl::StatusOr<proto::KeyStoreMeta> ReadMeta(rocksdb::DB* db, const SecretBytes&
 
 }  // namespace
 
-bool KeyStore::Exists(const std::string& dir) { return PathExists(dir + "/CURRENT"); }
+bool KeyStore::Exists(const std::string& dir) {
+  return PathExists(dir + "/CURRENT");
+}
 
 absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& dir,
-                                                         SecretBytes master_key, bool create,
-                                                         absl::Time now, bool plain_files) {
+                                                         SecretBytes master_key,
+                                                         bool create,
+                                                         absl::Time now,
+                                                         bool plain_files) {
   if (master_key.size() != kAeadKeyBytes) {
-    return absl::InvalidArgumentError("the master key must be exactly 32 bytes");
+    return absl::InvalidArgumentError(
+        "the master key must be exactly 32 bytes");
   }
   const bool exists = Exists(dir);
   if (!exists && !create) {
@@ -107,13 +125,14 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& dir,
   }
   bool initialised = false;
   if (exists) {
-    // Check the master key without modifying anything: a read-only open with a null logger
-    // writes no file.
+    // Check the master key without modifying anything: a read-only open with a
+    // null logger writes no file.
     rocksdb::Options ro_options = KeyStoreRocksOptions();
     ro_options.info_log = NullRocksLogger();
     rocksdb::DB* ro = nullptr;
-    LEYSER_RETURN_IF_ERROR(FromRocks(rocksdb::DB::OpenForReadOnly(ro_options, dir, &ro),
-                                     "opening the key store"));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(rocksdb::DB::OpenForReadOnly(ro_options, dir, &ro),
+                  "opening the key store"));
     std::unique_ptr<rocksdb::DB> ro_owner(ro);
     absl::StatusOr<proto::KeyStoreMeta> meta = ReadMeta(ro, master_key);
     if (meta.ok()) {
@@ -126,14 +145,16 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& dir,
   rocksdb::Options options = KeyStoreRocksOptions();
   options.create_if_missing = create;
   rocksdb::DB* db = nullptr;
-  LEYSER_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(options, dir, &db), "opening the key store"));
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(rocksdb::DB::Open(options, dir, &db), "opening the key store"));
   std::unique_ptr<rocksdb::DB> owner(db);
 
   proto::KeyStoreMeta meta;
   if (initialised) {
     LEYSER_ASSIGN_OR_RETURN(meta, ReadMeta(db, master_key));
   } else {
-    // A new key store: the check value, and a random node file key, in one synced write.
+    // A new key store: the check value, and a random node file key, in one
+    // synced write.
     const std::uint32_t generation = 1;
     meta.set_format_version(kKeyStoreFormatVersion);
     meta.set_master_generation(generation);
@@ -143,19 +164,22 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& dir,
     LEYSER_ASSIGN_OR_RETURN(SecretBytes file_key, RandomKey());
     rocksdb::WriteBatch batch;
     LEYSER_RETURN_IF_ERROR(FromRocks(
-        batch.Put(kFileKeyEntry, Wrap(master_key, generation, kFileKeyEntry, file_key,
-                                      kFirstFileKeyId)),
+        batch.Put(kFileKeyEntry, Wrap(master_key, generation, kFileKeyEntry,
+                                      file_key, kFirstFileKeyId)),
         "initialising the key store"));
     LEYSER_RETURN_IF_ERROR(
-        FromRocks(batch.Put(kMetaKey, meta.SerializeAsString()), "initialising the key store"));
-    LEYSER_RETURN_IF_ERROR(FromRocks(db->Write(SyncWrite(), &batch), "initialising the key store"));
+        FromRocks(batch.Put(kMetaKey, meta.SerializeAsString()),
+                  "initialising the key store"));
+    LEYSER_RETURN_IF_ERROR(FromRocks(db->Write(SyncWrite(), &batch),
+                                     "initialising the key store"));
   }
-  return std::unique_ptr<KeyStore>(new KeyStore(owner.release(), std::move(master_key),
-                                                meta.master_generation(), meta.plain_files()));
+  return std::unique_ptr<KeyStore>(
+      new KeyStore(owner.release(), std::move(master_key),
+                   meta.master_generation(), meta.plain_files()));
 }
 
-KeyStore::KeyStore(rocksdb::DB* db, SecretBytes master_key, std::uint32_t generation,
-                   bool plain_files)
+KeyStore::KeyStore(rocksdb::DB* db, SecretBytes master_key,
+                   std::uint32_t generation, bool plain_files)
     : db_(db),
       plain_files_(plain_files),
       master_key_(std::move(master_key)),
@@ -178,12 +202,13 @@ absl::StatusOr<TenantKey> KeyStore::Unwrap(const std::string& entry_key,
       wrapped.master_generation() != master_generation_) {
     return absl::DataLossError("a wrapped key in the key store is damaged");
   }
-  absl::StatusOr<SecretBytes> key =
-      OpenSecret(master_key_, wrapped.sealed(),
-                 WrapAd(entry_key, wrapped.key_version(), wrapped.master_generation()));
+  absl::StatusOr<SecretBytes> key = OpenSecret(
+      master_key_, wrapped.sealed(),
+      WrapAd(entry_key, wrapped.key_version(), wrapped.master_generation()));
   if (!key.ok() || key->size() != kAeadKeyBytes) {
     return absl::DataLossError(
-        "a wrapped key failed authentication; the key store is damaged or tampered with");
+        "a wrapped key failed authentication; the key store is damaged or "
+        "tampered with");
   }
   return TenantKey{std::move(key).value(), wrapped.key_version()};
 }
@@ -199,15 +224,17 @@ absl::StatusOr<TenantKey> KeyStore::GetFileKey() const {
   return Unwrap(std::string(kFileKeyEntry), bytes);
 }
 
-absl::Status KeyStore::CreateTenantKeys(std::uint64_t first, std::uint64_t count) {
+absl::Status KeyStore::CreateTenantKeys(std::uint64_t first,
+                                        std::uint64_t count) {
   absl::ReaderMutexLock lock(&mu_);
   rocksdb::WriteBatch batch;
   for (std::uint64_t number = first; number < first + count; ++number) {
     LEYSER_ASSIGN_OR_RETURN(SecretBytes key, RandomKey());
     const std::string entry = TenantKeyEntry(number);
-    LEYSER_RETURN_IF_ERROR(FromRocks(
-        batch.Put(entry, Wrap(master_key_, master_generation_, entry, key, /*version=*/1)),
-        "storing tenant keys"));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(batch.Put(entry, Wrap(master_key_, master_generation_, entry,
+                                        key, /*version=*/1)),
+                  "storing tenant keys"));
   }
   return FromRocks(db_->Write(SyncWrite(), &batch), "storing tenant keys");
 }
@@ -228,14 +255,16 @@ absl::Status KeyStore::DropKeysFrom(std::uint64_t first) {
   absl::ReaderMutexLock lock(&mu_);
   const std::string begin = TenantKeyEntry(first);
   const std::string end = TenantKeyEntry(kMaxTenantNumber + 1);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions()));
   it->Seek(begin);
   if (!it->Valid() || it->key().compare(end) >= 0) {
     return FromRocks(it->status(), "scanning the key store");
   }
   it.reset();
-  return FromRocks(db_->DeleteRange(SyncWrite(), db_->DefaultColumnFamily(), begin, end),
-                   "removing orphaned tenant keys");
+  return FromRocks(
+      db_->DeleteRange(SyncWrite(), db_->DefaultColumnFamily(), begin, end),
+      "removing orphaned tenant keys");
 }
 
 absl::Status KeyStore::Scrub() {
@@ -243,7 +272,8 @@ absl::Status KeyStore::Scrub() {
   rocksdb::Status s = db_->Flush(rocksdb::FlushOptions());
   if (s.ok()) {
     rocksdb::CompactRangeOptions compact;
-    compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    compact.bottommost_level_compaction =
+        rocksdb::BottommostLevelCompaction::kForce;
     s = db_->CompactRange(compact, nullptr, nullptr);
   }
   return FromRocks(s, "compacting the key store");
@@ -252,57 +282,68 @@ absl::Status KeyStore::Scrub() {
 absl::Status KeyStore::DestroyTenantKey(std::uint64_t number) {
   absl::WriterMutexLock lock(&mu_);
   LEYSER_RETURN_IF_ERROR(
-      FromRocks(db_->Delete(SyncWrite(), TenantKeyEntry(number)), "destroying a tenant key"));
+      FromRocks(db_->Delete(SyncWrite(), TenantKeyEntry(number)),
+                "destroying a tenant key"));
   CrashPoint("purge.after_key_delete");
   return absl::OkStatus();
 }
 
 absl::Status KeyStore::RotateMasterKey(SecretBytes new_master_key) {
   if (new_master_key.size() != kAeadKeyBytes) {
-    return absl::InvalidArgumentError("the new master key must be exactly 32 bytes");
+    return absl::InvalidArgumentError(
+        "the new master key must be exactly 32 bytes");
   }
   absl::WriterMutexLock lock(&mu_);
   if (new_master_key.Equals(master_key_)) {
-    return absl::InvalidArgumentError("the new master key equals the current one");
+    return absl::InvalidArgumentError(
+        "the new master key equals the current one");
   }
   const std::uint32_t next_generation = master_generation_ + 1;
   rocksdb::WriteBatch batch;
   {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions()));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       const std::string entry = it->key().ToString();
       if (entry == kMetaKey) {
         proto::KeyStoreMeta meta;
-        if (!meta.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+        if (!meta.ParseFromArray(it->value().data(),
+                                 static_cast<int>(it->value().size()))) {
           return absl::DataLossError("key store metadata is damaged");
         }
         meta.set_master_generation(next_generation);
         meta.set_master_check(SealCheck(new_master_key, next_generation));
-        LEYSER_RETURN_IF_ERROR(FromRocks(batch.Put(entry, meta.SerializeAsString()), "rotating"));
+        LEYSER_RETURN_IF_ERROR(
+            FromRocks(batch.Put(entry, meta.SerializeAsString()), "rotating"));
         continue;
       }
       // Every other entry is a wrapped key: re-wrap it.
       LEYSER_ASSIGN_OR_RETURN(
-          TenantKey key, Unwrap(entry, std::string_view(it->value().data(), it->value().size())));
-      LEYSER_RETURN_IF_ERROR(FromRocks(
-          batch.Put(entry, Wrap(new_master_key, next_generation, entry, key.key, key.version)),
-          "rotating the master key"));
+          TenantKey key, Unwrap(entry, std::string_view(it->value().data(),
+                                                        it->value().size())));
+      LEYSER_RETURN_IF_ERROR(
+          FromRocks(batch.Put(entry, Wrap(new_master_key, next_generation,
+                                          entry, key.key, key.version)),
+                    "rotating the master key"));
     }
     LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the key store"));
   }
   CrashPoint("rotate.before_commit");
-  LEYSER_RETURN_IF_ERROR(FromRocks(db_->Write(SyncWrite(), &batch), "rotating the master key"));
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(db_->Write(SyncWrite(), &batch), "rotating the master key"));
   master_key_ = std::move(new_master_key);
   master_generation_ = next_generation;
   CrashPoint("rotate.after_commit");
 
-  // Scrub: keys wrapped under the old master key must not stay in live files (old SSTs and the
-  // WAL). The rotation itself is already committed.
+  // Scrub: keys wrapped under the old master key must not stay in live files
+  // (old SSTs and the WAL). The rotation itself is already committed.
   if (absl::Status s = Scrub(); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("the rotation is committed, but compacting away the "
-                                               "old wrapped keys failed (the next rotation or "
-                                               "purge retries): ",
-                                               s.message()));
+    return absl::Status(
+        s.code(),
+        absl::StrCat("the rotation is committed, but compacting away the "
+                     "old wrapped keys failed (the next rotation or "
+                     "purge retries): ",
+                     s.message()));
   }
   CrashPoint("rotate.after_compact");
   return absl::OkStatus();
@@ -311,7 +352,8 @@ absl::Status KeyStore::RotateMasterKey(SecretBytes new_master_key) {
 absl::StatusOr<proto::KeyStoreCopy> KeyStore::ExportCopy() const {
   absl::ReaderMutexLock lock(&mu_);
   proto::KeyStoreCopy copy;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions()));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     proto::KeyStoreCopy::Entry* entry = copy.add_entries();
     entry->set_key(it->key().ToString());
@@ -321,7 +363,8 @@ absl::StatusOr<proto::KeyStoreCopy> KeyStore::ExportCopy() const {
   return copy;
 }
 
-void KeyStore::SealWithMasterKey(const std::string& payload, std::string_view context,
+void KeyStore::SealWithMasterKey(const std::string& payload,
+                                 std::string_view context,
                                  proto::GenerationFile* file) const {
   absl::ReaderMutexLock lock(&mu_);
   file->set_master_generation(master_generation_);
@@ -331,30 +374,36 @@ void KeyStore::SealWithMasterKey(const std::string& payload, std::string_view co
   file->set_sealed(std::move(sealed));
 }
 
-absl::StatusOr<std::string> KeyStore::OpenWithMasterKey(const proto::GenerationFile& file,
-                                                        const SecretBytes& master_key,
-                                                        std::string_view context) {
-  if (!OpenSecret(master_key, file.master_check(), CheckAd(file.master_generation())).ok()) {
+absl::StatusOr<std::string> KeyStore::OpenWithMasterKey(
+    const proto::GenerationFile& file, const SecretBytes& master_key,
+    std::string_view context) {
+  if (!OpenSecret(master_key, file.master_check(),
+                  CheckAd(file.master_generation()))
+           .ok()) {
     return absl::PermissionDeniedError(absl::StrCat(
-        "backup generation ", file.id(), " was sealed with master key generation ",
-        file.master_generation(), "; the supplied key is not that key (after a rotation, "
-        "restore older generations with the key that was current when they were taken)"));
+        "backup generation ", file.id(),
+        " was sealed with master key generation ", file.master_generation(),
+        "; the supplied key is not that key (after a rotation, "
+        "restore older generations with the key that was current when they "
+        "were taken)"));
   }
   std::string payload;
   if (!::leyser::internal::Open(master_key, file.sealed(), context, &payload)) {
-    return absl::DataLossError(absl::StrCat("backup generation ", file.id(),
-                                            " failed authentication; it is damaged"));
+    return absl::DataLossError(
+        absl::StrCat("backup generation ", file.id(),
+                     " failed authentication; it is damaged"));
   }
   return payload;
 }
 
-absl::StatusOr<std::string> KeyStore::OpenWithCurrentMasterKey(const proto::GenerationFile& file,
-                                                               std::string_view context) const {
+absl::StatusOr<std::string> KeyStore::OpenWithCurrentMasterKey(
+    const proto::GenerationFile& file, std::string_view context) const {
   absl::ReaderMutexLock lock(&mu_);
   return OpenWithMasterKey(file, master_key_, context);
 }
 
-absl::StatusOr<proto::KeyStoreMeta> KeyStore::MetaFromCopy(const proto::KeyStoreCopy& copy) {
+absl::StatusOr<proto::KeyStoreMeta> KeyStore::MetaFromCopy(
+    const proto::KeyStoreCopy& copy) {
   for (const proto::KeyStoreCopy::Entry& e : copy.entries()) {
     proto::KeyStoreMeta meta;
     if (e.key() == kMetaKey && meta.ParseFromString(e.value()) &&
@@ -362,11 +411,12 @@ absl::StatusOr<proto::KeyStoreMeta> KeyStore::MetaFromCopy(const proto::KeyStore
       return meta;
     }
   }
-  return absl::DataLossError("the key-store copy of a backup has no valid metadata record");
+  return absl::DataLossError(
+      "the key-store copy of a backup has no valid metadata record");
 }
 
-absl::StatusOr<TenantKey> KeyStore::FileKeyFromCopy(const proto::KeyStoreCopy& copy,
-                                                    const SecretBytes& master_key) {
+absl::StatusOr<TenantKey> KeyStore::FileKeyFromCopy(
+    const proto::KeyStoreCopy& copy, const SecretBytes& master_key) {
   const std::string* meta_bytes = nullptr;
   const std::string* file_bytes = nullptr;
   for (const proto::KeyStoreCopy::Entry& e : copy.entries()) {
@@ -375,35 +425,44 @@ absl::StatusOr<TenantKey> KeyStore::FileKeyFromCopy(const proto::KeyStoreCopy& c
   }
   proto::KeyStoreMeta meta;
   proto::WrappedKey wrapped;
-  if (meta_bytes == nullptr || file_bytes == nullptr || !meta.ParseFromString(*meta_bytes) ||
+  if (meta_bytes == nullptr || file_bytes == nullptr ||
+      !meta.ParseFromString(*meta_bytes) ||
       !wrapped.ParseFromString(*file_bytes) ||
       wrapped.master_generation() != meta.master_generation()) {
-    return absl::DataLossError("the key-store copy of a backup is incomplete or damaged");
+    return absl::DataLossError(
+        "the key-store copy of a backup is incomplete or damaged");
   }
   absl::StatusOr<SecretBytes> key =
       OpenSecret(master_key, wrapped.sealed(),
-                 WrapAd(kFileKeyEntry, wrapped.key_version(), wrapped.master_generation()));
+                 WrapAd(kFileKeyEntry, wrapped.key_version(),
+                        wrapped.master_generation()));
   if (!key.ok() || key->size() != kAeadKeyBytes) {
-    return absl::DataLossError("the file key in a backup's key-store copy failed authentication");
+    return absl::DataLossError(
+        "the file key in a backup's key-store copy failed authentication");
   }
   return TenantKey{std::move(key).value(), wrapped.key_version()};
 }
 
-absl::Status KeyStore::CreateFromCopy(const std::string& dir, const proto::KeyStoreCopy& copy) {
+absl::Status KeyStore::CreateFromCopy(const std::string& dir,
+                                      const proto::KeyStoreCopy& copy) {
   if (Exists(dir)) {
-    return absl::FailedPreconditionError(absl::StrCat(dir, " already holds a key store"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir, " already holds a key store"));
   }
   rocksdb::Options options = KeyStoreRocksOptions();
   options.create_if_missing = true;
   options.error_if_exists = true;
   rocksdb::DB* db = nullptr;
-  LEYSER_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(options, dir, &db), "creating a key store"));
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(rocksdb::DB::Open(options, dir, &db), "creating a key store"));
   std::unique_ptr<rocksdb::DB> owner(db);
   rocksdb::WriteBatch batch;
   for (const proto::KeyStoreCopy::Entry& e : copy.entries()) {
-    LEYSER_RETURN_IF_ERROR(FromRocks(batch.Put(e.key(), e.value()), "restoring the key store"));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(batch.Put(e.key(), e.value()), "restoring the key store"));
   }
-  LEYSER_RETURN_IF_ERROR(FromRocks(db->Write(SyncWrite(), &batch), "restoring the key store"));
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(db->Write(SyncWrite(), &batch), "restoring the key store"));
   return FromRocks(db->Close(), "closing the restored key store");
 }
 

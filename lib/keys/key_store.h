@@ -1,12 +1,16 @@
-// The key store: tenant data keys and the node file key, wrapped by the master key, in their own
-// small RocksDB database (`data_dir/keys`), separate from the data database so that data backups
-// never carry it. It holds only wrapped keys, so its files are not file-encrypted.
+// The key store: tenant data keys and the node file key, wrapped by the master
+// key, in their own small RocksDB database (`data_dir/keys`), separate from the
+// data database so that data backups never carry it. It holds only wrapped
+// keys, so its files are not file-encrypted.
 //
-// Layout: "m/meta" -> KeyStoreMeta (master-key generation and a check value sealed with the
-// master key); "f/file" -> WrappedKey (the node file key); "d/" + 8-byte big-endian tenant number
-// -> WrappedKey. Every write is synced. Unwrapped keys exist only in secure memory.
+// Layout: "m/meta" -> KeyStoreMeta (master-key generation and a check value
+// sealed with the master key); "f/file" -> WrappedKey (the node file key); "d/"
+// + 8-byte big-endian tenant number
+// -> WrappedKey. Every write is synced. Unwrapped keys exist only in secure
+// memory.
 //
-// Thread safety: thread-safe. A master-key rotation excludes every other key-store call.
+// Thread safety: thread-safe. A master-key rotation excludes every other
+// key-store call.
 
 #ifndef LEYSER_LIB_KEYS_KEY_STORE_H_
 #define LEYSER_LIB_KEYS_KEY_STORE_H_
@@ -21,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+
 #include "leyser/secret.h"
 
 namespace rocksdb {
@@ -43,16 +48,15 @@ struct TenantKey {
 
 class KeyStore {
  public:
-  // Opens the key store in `dir`. The master key is checked against the stored check value with a
-  // read-only open before anything in `dir` is modified.
-  // If `dir` holds no key store: with `create` a new one is made (check value sealed with
-  // `master_key`, a new random file key, stamped `now`, marked `plain_files` if asked); without,
-  // NotFound.
-  // Errors: PermissionDenied (wrong master key); DataLoss (damaged); Unavailable (I/O).
-  static absl::StatusOr<std::unique_ptr<KeyStore>> Open(const std::string& dir,
-                                                        SecretBytes master_key, bool create,
-                                                        absl::Time now,
-                                                        bool plain_files = false);
+  // Opens the key store in `dir`. The master key is checked against the stored
+  // check value with a read-only open before anything in `dir` is modified. If
+  // `dir` holds no key store: with `create` a new one is made (check value
+  // sealed with `master_key`, a new random file key, stamped `now`, marked
+  // `plain_files` if asked); without, NotFound. Errors: PermissionDenied (wrong
+  // master key); DataLoss (damaged); Unavailable (I/O).
+  static absl::StatusOr<std::unique_ptr<KeyStore>> Open(
+      const std::string& dir, SecretBytes master_key, bool create,
+      absl::Time now, bool plain_files = false);
 
   // True if `dir` holds a key store database (its CURRENT file exists).
   static bool Exists(const std::string& dir);
@@ -61,7 +65,8 @@ class KeyStore {
   KeyStore(const KeyStore&) = delete;
   KeyStore& operator=(const KeyStore&) = delete;
 
-  // True if the data database of this store keeps its files unencrypted (tests only).
+  // True if the data database of this store keeps its files unencrypted (tests
+  // only).
   bool plain_files() const { return plain_files_; }
 
   // Generation of the current master key (1, then +1 per rotation).
@@ -70,70 +75,81 @@ class KeyStore {
   // Returns the node file key and its id.
   absl::StatusOr<TenantKey> GetFileKey() const;
 
-  // Makes new random data keys for tenants first .. first + count - 1 and stores them wrapped
-  // (replacing any key an interrupted creation left for those numbers), in one synced write.
-  [[nodiscard]] absl::Status CreateTenantKeys(std::uint64_t first, std::uint64_t count);
+  // Makes new random data keys for tenants first .. first + count - 1 and
+  // stores them wrapped (replacing any key an interrupted creation left for
+  // those numbers), in one synced write.
+  [[nodiscard]] absl::Status CreateTenantKeys(std::uint64_t first,
+                                              std::uint64_t count);
 
-  // Returns tenant `number`'s data key. NotFound if none; DataLoss if it fails authentication.
+  // Returns tenant `number`'s data key. NotFound if none; DataLoss if it fails
+  // authentication.
   absl::StatusOr<TenantKey> GetTenantKey(std::uint64_t number) const;
 
-  // Removes the wrapped keys of every tenant number >= `first` (left by creations that crashed
-  // before the tenant was registered).
+  // Removes the wrapped keys of every tenant number >= `first` (left by
+  // creations that crashed before the tenant was registered).
   [[nodiscard]] absl::Status DropKeysFrom(std::uint64_t first);
 
-  // Destroys tenant `number`'s data key: deletes it (synced). Its wrapped form leaves the key
-  // store's files at the next Scrub. OK if it was already gone.
+  // Destroys tenant `number`'s data key: deletes it (synced). Its wrapped form
+  // leaves the key store's files at the next Scrub. OK if it was already gone.
   [[nodiscard]] absl::Status DestroyTenantKey(std::uint64_t number);
 
-  // Flushes and compacts the whole key store, so deleted or replaced entries leave every file.
+  // Flushes and compacts the whole key store, so deleted or replaced entries
+  // leave every file.
   [[nodiscard]] absl::Status Scrub();
 
-  // Re-wraps the file key and every tenant key under `new_master_key` in one synced, atomic
-  // write (the master-key generation goes up by one), then compacts the key store so no live file
-  // holds a key wrapped under the old master key. Data is never rewritten.
-  // Crash safety: before the atomic write only the old key opens the store, after it only the new.
-  // Errors: InvalidArgument (wrong size, or equal to the current key); DataLoss (a wrapped key
-  // failed authentication; nothing was changed); Unavailable (I/O).
+  // Re-wraps the file key and every tenant key under `new_master_key` in one
+  // synced, atomic write (the master-key generation goes up by one), then
+  // compacts the key store so no live file holds a key wrapped under the old
+  // master key. Data is never rewritten. Crash safety: before the atomic write
+  // only the old key opens the store, after it only the new. Errors:
+  // InvalidArgument (wrong size, or equal to the current key); DataLoss (a
+  // wrapped key failed authentication; nothing was changed); Unavailable (I/O).
   [[nodiscard]] absl::Status RotateMasterKey(SecretBytes new_master_key);
 
   // Backups.
 
-  // Returns every record of the key store (all keys in it are wrapped), as one consistent copy.
+  // Returns every record of the key store (all keys in it are wrapped), as one
+  // consistent copy.
   absl::StatusOr<proto::KeyStoreCopy> ExportCopy() const;
 
-  // Seals `payload` with the current master key into `file` (master_generation, master_check,
-  // sealed), binding `context` as associated data.
+  // Seals `payload` with the current master key into `file` (master_generation,
+  // master_check, sealed), binding `context` as associated data.
   void SealWithMasterKey(const std::string& payload, std::string_view context,
                          proto::GenerationFile* file) const;
 
   // Opens what SealWithMasterKey sealed into `file`, with `master_key`.
-  // Errors: PermissionDenied (`master_key` is not the key that sealed it; the message names the
-  // master-key generation needed); DataLoss (damaged).
-  static absl::StatusOr<std::string> OpenWithMasterKey(const proto::GenerationFile& file,
-                                                       const SecretBytes& master_key,
-                                                       std::string_view context);
+  // Errors: PermissionDenied (`master_key` is not the key that sealed it; the
+  // message names the master-key generation needed); DataLoss (damaged).
+  static absl::StatusOr<std::string> OpenWithMasterKey(
+      const proto::GenerationFile& file, const SecretBytes& master_key,
+      std::string_view context);
 
   // OpenWithMasterKey with the store's current master key.
-  absl::StatusOr<std::string> OpenWithCurrentMasterKey(const proto::GenerationFile& file,
-                                                       std::string_view context) const;
+  absl::StatusOr<std::string> OpenWithCurrentMasterKey(
+      const proto::GenerationFile& file, std::string_view context) const;
 
-  // Returns the key-store metadata record held in `copy`. DataLoss if missing or damaged.
-  static absl::StatusOr<proto::KeyStoreMeta> MetaFromCopy(const proto::KeyStoreCopy& copy);
+  // Returns the key-store metadata record held in `copy`. DataLoss if missing
+  // or damaged.
+  static absl::StatusOr<proto::KeyStoreMeta> MetaFromCopy(
+      const proto::KeyStoreCopy& copy);
 
-  // Returns the file key held in `copy`, unwrapped with `master_key`. DataLoss if missing/damaged.
-  static absl::StatusOr<TenantKey> FileKeyFromCopy(const proto::KeyStoreCopy& copy,
-                                                   const SecretBytes& master_key);
+  // Returns the file key held in `copy`, unwrapped with `master_key`. DataLoss
+  // if missing/damaged.
+  static absl::StatusOr<TenantKey> FileKeyFromCopy(
+      const proto::KeyStoreCopy& copy, const SecretBytes& master_key);
 
-  // Creates a new key store database in `dir` (which must not hold one) with exactly the records
-  // of `copy`, in one synced write.
-  [[nodiscard]] static absl::Status CreateFromCopy(const std::string& dir,
-                                                   const proto::KeyStoreCopy& copy);
+  // Creates a new key store database in `dir` (which must not hold one) with
+  // exactly the records of `copy`, in one synced write.
+  [[nodiscard]] static absl::Status CreateFromCopy(
+      const std::string& dir, const proto::KeyStoreCopy& copy);
 
  private:
-  KeyStore(rocksdb::DB* db, SecretBytes master_key, std::uint32_t generation, bool plain_files);
+  KeyStore(rocksdb::DB* db, SecretBytes master_key, std::uint32_t generation,
+           bool plain_files);
 
   // Opens the wrapped key stored under `entry_key`.
-  absl::StatusOr<TenantKey> Unwrap(const std::string& entry_key, std::string_view bytes) const
+  absl::StatusOr<TenantKey> Unwrap(const std::string& entry_key,
+                                   std::string_view bytes) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   rocksdb::DB* const db_;

@@ -5,6 +5,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/json_util.h"
+
 #include "lib/crypto/sodium.h"
 #include "lib/proto/certificate.pb.h"
 #include "lib/util/status_macros.h"
@@ -29,7 +30,8 @@ proto::DeletionCertificateBody ToBody(const DeletionCertificate& c) {
   body.set_method(c.method);
   body.set_keys_removed(c.keys_removed);
   body.set_bytes_removed(c.bytes_removed);
-  for (std::uint32_t id : c.generations_deleted) body.add_generations_deleted(id);
+  for (std::uint32_t id : c.generations_deleted)
+    body.add_generations_deleted(id);
   for (std::uint32_t id : c.generations_kept) body.add_generations_kept(id);
   body.set_audit_chain_head(c.audit_chain_head);
   body.set_signer_public_key(c.signer_public_key);
@@ -47,14 +49,17 @@ DeletionCertificate FromBody(const proto::DeletionCertificateBody& body) {
   c.method = body.method();
   c.keys_removed = body.keys_removed();
   c.bytes_removed = body.bytes_removed();
-  c.generations_deleted.assign(body.generations_deleted().begin(), body.generations_deleted().end());
-  c.generations_kept.assign(body.generations_kept().begin(), body.generations_kept().end());
+  c.generations_deleted.assign(body.generations_deleted().begin(),
+                               body.generations_deleted().end());
+  c.generations_kept.assign(body.generations_kept().begin(),
+                            body.generations_kept().end());
   c.audit_chain_head = body.audit_chain_head();
   c.signer_public_key = body.signer_public_key();
   return c;
 }
 
-// The canonical encoding the signature covers: deterministic protobuf serialization.
+// The canonical encoding the signature covers: deterministic protobuf
+// serialization.
 std::string Canonical(const proto::DeletionCertificateBody& body) {
   std::string out;
   {
@@ -70,7 +75,8 @@ std::string Canonical(const proto::DeletionCertificateBody& body) {
 
 absl::StatusOr<std::string> SignCertificate(DeletionCertificate* certificate,
                                             const SecretBytes& seed) {
-  LEYSER_ASSIGN_OR_RETURN(certificate->signer_public_key, SigningPublicKeyFromSeed(seed));
+  LEYSER_ASSIGN_OR_RETURN(certificate->signer_public_key,
+                          SigningPublicKeyFromSeed(seed));
   const std::string body = Canonical(ToBody(*certificate));
   LEYSER_ASSIGN_OR_RETURN(certificate->signature, SignDetached(seed, body));
   proto::SignedDeletionCertificate signed_certificate;
@@ -79,7 +85,8 @@ absl::StatusOr<std::string> SignCertificate(DeletionCertificate* certificate,
   return signed_certificate.SerializeAsString();
 }
 
-absl::StatusOr<DeletionCertificate> DecodeCertificate(const std::string& stored) {
+absl::StatusOr<DeletionCertificate> DecodeCertificate(
+    const std::string& stored) {
   proto::SignedDeletionCertificate signed_certificate;
   proto::DeletionCertificateBody body;
   if (!signed_certificate.ParseFromString(stored) ||
@@ -97,15 +104,18 @@ absl::StatusOr<DeletionCertificate> DecodeCertificate(const std::string& stored)
 absl::Status VerifyDeletionCertificate(const DeletionCertificate& certificate,
                                        std::string_view public_key) {
   if (public_key.size() != internal::kSigningPublicKeyBytes) {
-    return absl::InvalidArgumentError("the public key must be 32 bytes (Ed25519)");
+    return absl::InvalidArgumentError(
+        "the public key must be 32 bytes (Ed25519)");
   }
   if (certificate.signer_public_key != public_key) {
-    return absl::DataLossError("the certificate names another signer than the given public key");
+    return absl::DataLossError(
+        "the certificate names another signer than the given public key");
   }
   const std::string body = internal::Canonical(internal::ToBody(certificate));
   if (!internal::VerifyDetached(public_key, body, certificate.signature)) {
     return absl::DataLossError(
-        "the deletion certificate's signature does not verify: it was changed or not signed by "
+        "the deletion certificate's signature does not verify: it was changed "
+        "or not signed by "
         "this key");
   }
   return absl::OkStatus();
@@ -119,16 +129,20 @@ std::string DeletionCertificateToJson(const DeletionCertificate& certificate) {
   options.add_whitespace = true;
   options.preserve_proto_field_names = true;
   std::string json;
-  if (!google::protobuf::util::MessageToJsonString(exported, &json, options).ok()) {
+  if (!google::protobuf::util::MessageToJsonString(exported, &json, options)
+           .ok()) {
     return "{}";
   }
   return json;
 }
 
-absl::StatusOr<DeletionCertificate> DeletionCertificateFromJson(std::string_view json) {
+absl::StatusOr<DeletionCertificate> DeletionCertificateFromJson(
+    std::string_view json) {
   proto::ExportedDeletionCertificate exported;
-  if (!google::protobuf::util::JsonStringToMessage(std::string(json), &exported).ok()) {
-    return absl::InvalidArgumentError("not a leyser deletion certificate in JSON");
+  if (!google::protobuf::util::JsonStringToMessage(std::string(json), &exported)
+           .ok()) {
+    return absl::InvalidArgumentError(
+        "not a leyser deletion certificate in JSON");
   }
   DeletionCertificate c = internal::FromBody(exported.certificate());
   c.signature = exported.signature();

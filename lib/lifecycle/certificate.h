@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+
 #include "leyser/secret.h"
 #include "leyser/store_types.h"
 
@@ -13,17 +14,21 @@ namespace leyser::internal {
 
 // The method statement every certificate carries.
 inline constexpr char kDeletionMethod[] =
-    "logical delete (range deletion and forced compaction of the tenant's keyspace) + "
-    "cryptographic erase (tenant data key destroyed in the live key store and in every backup "
+    "logical delete (range deletion and forced compaction of the tenant's "
+    "keyspace) + "
+    "cryptographic erase (tenant data key destroyed in the live key store and "
+    "in every backup "
     "generation); NIST SP 800-88 Rev. 1 Clear/Purge";
 
-// Signs `certificate` (its signer_public_key and signature are filled in) with the Ed25519 key of
-// `seed`, and returns the stored form (a serialized SignedDeletionCertificate).
+// Signs `certificate` (its signer_public_key and signature are filled in) with
+// the Ed25519 key of `seed`, and returns the stored form (a serialized
+// SignedDeletionCertificate).
 absl::StatusOr<std::string> SignCertificate(DeletionCertificate* certificate,
                                             const SecretBytes& seed);
 
 // Decodes the stored form. DataLoss if damaged.
-absl::StatusOr<DeletionCertificate> DecodeCertificate(const std::string& stored);
+absl::StatusOr<DeletionCertificate> DecodeCertificate(
+    const std::string& stored);
 
 }  // namespace leyser::internal
 

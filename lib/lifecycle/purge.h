@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
 #include "lib/store/db_core.h"
 
 namespace leyser::internal {
@@ -19,22 +20,26 @@ struct TenantCounts {
 // Counts tenant `number`'s records now.
 absl::StatusOr<TenantCounts> CountTenant(DbCore& db, std::uint64_t number);
 
-// Deletes tenant `number`'s whole keyspace (one synced range deletion) and compacts exactly that
-// range down through the bottommost level, repeating until CountTenantInLiveFiles finds nothing,
-// so no live SST holds its records. Other tenants' ranges are not compacted (files at the range's
-// edges may be rewritten). Unavailable if records remain after several rounds.
-// REQUIRES: no iterator of the store is open (see DbCore::KillIterators).
+// Deletes tenant `number`'s whole keyspace (one synced range deletion) and
+// compacts exactly that range down through the bottommost level, repeating
+// until CountTenantInLiveFiles finds nothing, so no live SST holds its records.
+// Other tenants' ranges are not compacted (files at the range's edges may be
+// rewritten). Unavailable if records remain after several rounds. REQUIRES: no
+// iterator of the store is open (see DbCore::KillIterators).
 absl::Status DeleteAndCompactTenant(DbCore& db, std::uint64_t number);
 
-// Syncs the WAL and flushes every column family, so every WAL written before becomes obsolete
-// and is deleted, and the MANIFEST rolls (Options::max_manifest_file_size is tiny) to a snapshot
-// without the purged keys.
+// Syncs the WAL and flushes every column family, so every WAL written before
+// becomes obsolete and is deleted, and the MANIFEST rolls
+// (Options::max_manifest_file_size is tiny) to a snapshot without the purged
+// keys.
 absl::Status FlushEverything(DbCore& db);
 
-// Decoded scan: counts tenant `number`'s records in every live SST file of the data column family
-// that overlaps its range (read through the file layer with SstFileReader) and through the
-// current version (memtables included). 0 after a purge.
-absl::StatusOr<std::uint64_t> CountTenantInLiveFiles(DbCore& db, std::uint64_t number);
+// Decoded scan: counts tenant `number`'s records in every live SST file of the
+// data column family that overlaps its range (read through the file layer with
+// SstFileReader) and through the current version (memtables included). 0 after
+// a purge.
+absl::StatusOr<std::uint64_t> CountTenantInLiveFiles(DbCore& db,
+                                                     std::uint64_t number);
 
 }  // namespace leyser::internal
 

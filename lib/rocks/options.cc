@@ -2,11 +2,12 @@
 
 #include <cstdarg>
 
-#include "lib/store/key_encoding.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
+
+#include "lib/store/key_encoding.h"
 
 namespace leyser::internal {
 namespace {
@@ -19,9 +20,10 @@ class NullLogger final : public rocksdb::Logger {
 
 void CommonDbOptions(rocksdb::DBOptions* o) {
   o->paranoid_checks = true;
-  // A torn tail after a crash is accepted; a damaged record before it is reported, never
-  // silently skipped (reliability-plan.md §5.4).
-  o->wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  // A torn tail after a crash is accepted; a damaged record before it is
+  // reported, never silently skipped (reliability-plan.md §5.4).
+  o->wal_recovery_mode =
+      rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   o->track_and_verify_wals_in_manifest = true;
   o->allow_mmap_reads = false;
   o->allow_mmap_writes = false;
@@ -34,15 +36,17 @@ void CommonDbOptions(rocksdb::DBOptions* o) {
 
 }  // namespace
 
-std::shared_ptr<rocksdb::Logger> NullRocksLogger() { return std::make_shared<NullLogger>(); }
+std::shared_ptr<rocksdb::Logger> NullRocksLogger() {
+  return std::make_shared<NullLogger>();
+}
 
 rocksdb::Options KeyStoreRocksOptions() {
   rocksdb::Options o;
   CommonDbOptions(&o);
   o.write_buffer_size = 4 << 20;
   o.max_background_jobs = 1;
-  // Wrapped keys are random bytes: compression gains nothing, and without it a scan of the files
-  // for a retired wrapped key is exact.
+  // Wrapped keys are random bytes: compression gains nothing, and without it a
+  // scan of the files for a retired wrapped key is exact.
   o.compression = rocksdb::kNoCompression;
   return o;
 }
@@ -50,18 +54,21 @@ rocksdb::Options KeyStoreRocksOptions() {
 rocksdb::DBOptions DataDbOptions() {
   rocksdb::DBOptions o;
   CommonDbOptions(&o);
-  // Every MANIFEST update starts a new MANIFEST holding a snapshot of the live files only, so the
-  // key bounds of files a purge removed leave the MANIFEST at the next flush. The snapshot is
-  // small (bounds of live files); flushes and compactions pay one extra small sync.
+  // Every MANIFEST update starts a new MANIFEST holding a snapshot of the live
+  // files only, so the key bounds of files a purge removed leave the MANIFEST
+  // at the next flush. The snapshot is small (bounds of live files); flushes
+  // and compactions pay one extra small sync.
   o.max_manifest_file_size = 1;
   return o;
 }
 
-rocksdb::ColumnFamilyOptions TenantDataCfOptions(std::size_t block_cache_bytes) {
+rocksdb::ColumnFamilyOptions TenantDataCfOptions(
+    std::size_t block_cache_bytes) {
   rocksdb::ColumnFamilyOptions o;
   o.compression = rocksdb::kNoCompression;
   o.bottommost_compression = rocksdb::kNoCompression;
-  o.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(kTenantPrefixBytes));
+  o.prefix_extractor.reset(
+      rocksdb::NewFixedPrefixTransform(kTenantPrefixBytes));
   o.memtable_prefix_bloom_size_ratio = 0.1;
   o.write_buffer_size = 64 << 20;
   rocksdb::BlockBasedTableOptions table;

@@ -11,7 +11,8 @@
 
 namespace leyser::internal {
 
-// A logger that discards everything (for read-only probes that must not write a LOG file).
+// A logger that discards everything (for read-only probes that must not write a
+// LOG file).
 std::shared_ptr<rocksdb::Logger> NullRocksLogger();
 
 // Options of the small key-store database.
@@ -20,8 +21,9 @@ rocksdb::Options KeyStoreRocksOptions();
 // DB-wide options of the data database.
 rocksdb::DBOptions DataDbOptions();
 
-// Options of the tenant data column family: fixed 8-byte prefix extractor, bloom filters, a block
-// cache of `block_cache_bytes`, no compression (sealed values do not compress).
+// Options of the tenant data column family: fixed 8-byte prefix extractor,
+// bloom filters, a block cache of `block_cache_bytes`, no compression (sealed
+// values do not compress).
 rocksdb::ColumnFamilyOptions TenantDataCfOptions(std::size_t block_cache_bytes);
 
 // Options of the small registry column family.

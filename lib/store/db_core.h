@@ -1,5 +1,6 @@
-// Shared internals of an open store, kept alive by the Store and by every tenant handle and
-// iterator, so the database closes only after the last of them is gone.
+// Shared internals of an open store, kept alive by the Store and by every
+// tenant handle and iterator, so the database closes only after the last of
+// them is gone.
 
 #ifndef LEYSER_LIB_STORE_DB_CORE_H_
 #define LEYSER_LIB_STORE_DB_CORE_H_
@@ -16,11 +17,13 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "rocksdb/db.h"
+
 #include "leyser/clock.h"
 #include "leyser/secret.h"
+
 #include "lib/crypto/file_cipher.h"
 #include "lib/util/files.h"
-#include "rocksdb/db.h"
 
 namespace leyser::internal {
 
@@ -28,8 +31,8 @@ namespace leyser::internal {
 inline constexpr char kTenantDataCf[] = "tenant_data";
 inline constexpr char kRegistryCf[] = "registry";
 
-// An open iterator that a purge can stop: it releases its RocksDB iterator (and so the files that
-// iterator pins) and reports `reason` from then on.
+// An open iterator that a purge can stop: it releases its RocksDB iterator (and
+// so the files that iterator pins) and reports `reason` from then on.
 class KillableIterator {
  public:
   virtual void Kill(const absl::Status& reason) = 0;
@@ -45,7 +48,7 @@ struct DbCore {
   ~DbCore();
 
   std::unique_ptr<FileLock> lock;  // Released last.
-  EncryptedEnv env;                // Empty for test stores with the file layer off.
+  EncryptedEnv env;  // Empty for test stores with the file layer off.
   std::shared_ptr<rocksdb::Logger> info_log;
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -56,19 +59,20 @@ struct DbCore {
   std::size_t max_value_bytes = 0;
   std::shared_ptr<const Clock> clock;
 
-  // Every open iterator of the store, so a purge can stop them all (an iterator of any tenant
-  // pins files that may hold the purged tenant's records).
+  // Every open iterator of the store, so a purge can stop them all (an iterator
+  // of any tenant pins files that may hold the purged tenant's records).
   void Register(KillableIterator* it);
   void Unregister(KillableIterator* it);
   void KillIterators(const absl::Status& reason);
 
  private:
   absl::Mutex iterators_mu_;
-  absl::flat_hash_set<KillableIterator*> iterators_ ABSL_GUARDED_BY(iterators_mu_);
+  absl::flat_hash_set<KillableIterator*> iterators_
+      ABSL_GUARDED_BY(iterators_mu_);
 };
 
-// Everything a tenant handle needs: its number, key prefix and unwrapped data key. Shared by all
-// handles of one tenant.
+// Everything a tenant handle needs: its number, key prefix and unwrapped data
+// key. Shared by all handles of one tenant.
 struct TenantCore {
   std::shared_ptr<DbCore> db;
   std::string id;
@@ -77,13 +81,15 @@ struct TenantCore {
   std::string next_prefix;  // Exclusive upper bound of the keyspace.
   SecretBytes key;
   std::uint32_t key_version = 0;
-  // False once the tenant is ENDED or PURGED: every call gets FailedPrecondition.
+  // False once the tenant is ENDED or PURGED: every call gets
+  // FailedPrecondition.
   mutable std::atomic<bool> served{true};
-  // A scheduled contract end (Unix nanoseconds); calls at or after it get FailedPrecondition.
+  // A scheduled contract end (Unix nanoseconds); calls at or after it get
+  // FailedPrecondition.
   mutable std::atomic<std::int64_t> end_unix_nanos{kNoEnd};
   static constexpr std::int64_t kNoEnd = INT64_MAX;
-  // Held shared by every read and write of the tenant's handles, exclusively while a restore
-  // replaces the tenant's data.
+  // Held shared by every read and write of the tenant's handles, exclusively
+  // while a restore replaces the tenant's data.
   mutable std::shared_mutex gate;
 };
 

@@ -14,8 +14,10 @@ void AppendHeader(std::uint32_t key_version, std::string* out) {
   }
 }
 
-// Builds the associated data into a per-thread buffer (no allocation once it has grown).
-std::string_view AssociatedData(std::string_view header, std::string_view full_key) {
+// Builds the associated data into a per-thread buffer (no allocation once it
+// has grown).
+std::string_view AssociatedData(std::string_view header,
+                                std::string_view full_key) {
   thread_local std::string ad;
   ad.clear();
   ad.push_back(kRecordKindTenantValue);
@@ -26,8 +28,9 @@ std::string_view AssociatedData(std::string_view header, std::string_view full_k
 
 }  // namespace
 
-void SealValue(const SecretBytes& key, std::uint32_t key_version, std::string_view full_key,
-               std::string_view value, std::string* out) {
+void SealValue(const SecretBytes& key, std::uint32_t key_version,
+               std::string_view full_key, std::string_view value,
+               std::string* out) {
   out->clear();
   out->reserve(kEnvelopeOverheadBytes + value.size());
   AppendHeader(key_version, out);
@@ -35,8 +38,9 @@ void SealValue(const SecretBytes& key, std::uint32_t key_version, std::string_vi
   SealAppend(key, value, ad, out);
 }
 
-bool OpenValue(const SecretBytes& key, std::uint32_t key_version, std::string_view full_key,
-               std::string_view sealed, std::string* value) {
+bool OpenValue(const SecretBytes& key, std::uint32_t key_version,
+               std::string_view full_key, std::string_view sealed,
+               std::string* value) {
   value->clear();
   if (sealed.size() < kEnvelopeOverheadBytes ||
       static_cast<std::uint8_t>(sealed[0]) != kEnvelopeVersion) {
@@ -44,12 +48,14 @@ bool OpenValue(const SecretBytes& key, std::uint32_t key_version, std::string_vi
   }
   std::uint32_t stored_version = 0;
   for (std::size_t i = 1; i < kEnvelopeHeaderBytes; ++i) {
-    stored_version = (stored_version << 8) | static_cast<unsigned char>(sealed[i]);
+    stored_version =
+        (stored_version << 8) | static_cast<unsigned char>(sealed[i]);
   }
   if (stored_version != key_version) {
     return false;
   }
-  std::string_view ad = AssociatedData(sealed.substr(0, kEnvelopeHeaderBytes), full_key);
+  std::string_view ad =
+      AssociatedData(sealed.substr(0, kEnvelopeHeaderBytes), full_key);
   return Open(key, sealed.substr(kEnvelopeHeaderBytes), ad, value);
 }
 

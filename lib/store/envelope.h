@@ -5,9 +5,9 @@
 //   bytes 5..28 XChaCha20-Poly1305 nonce (24 bytes)
 //   then        ciphertext (value length) and 16-byte tag
 //
-// Associated data: a record-kind byte (1 = tenant value), the 5 header bytes and the full RocksDB
-// key (tenant prefix || user key). A value moved to another key or tenant, or sealed under
-// another key version, fails to open.
+// Associated data: a record-kind byte (1 = tenant value), the 5 header bytes
+// and the full RocksDB key (tenant prefix || user key). A value moved to
+// another key or tenant, or sealed under another key version, fails to open.
 
 #ifndef LEYSER_LIB_STORE_ENVELOPE_H_
 #define LEYSER_LIB_STORE_ENVELOPE_H_
@@ -24,15 +24,18 @@ namespace leyser::internal {
 inline constexpr std::uint8_t kEnvelopeVersion = 1;
 inline constexpr std::size_t kEnvelopeHeaderBytes = 5;
 // Total bytes an envelope adds to a value.
-inline constexpr std::size_t kEnvelopeOverheadBytes = kEnvelopeHeaderBytes + 24 + 16;
+inline constexpr std::size_t kEnvelopeOverheadBytes =
+    kEnvelopeHeaderBytes + 24 + 16;
 
 // Replaces `*out` with the envelope of `value` stored under `full_key`.
-void SealValue(const SecretBytes& key, std::uint32_t key_version, std::string_view full_key,
-               std::string_view value, std::string* out);
+void SealValue(const SecretBytes& key, std::uint32_t key_version,
+               std::string_view full_key, std::string_view value,
+               std::string* out);
 
-// Opens the envelope `sealed` stored under `full_key` into `*value`. Returns false (and clears
-// `*value`) if the envelope is malformed, has another version or key version, or fails
-// authentication.
+// Opens the envelope `sealed` stored under `full_key` into `*value`. Returns
+// false (and clears
+// `*value`) if the envelope is malformed, has another version or key version,
+// or fails authentication.
 [[nodiscard]] bool OpenValue(const SecretBytes& key, std::uint32_t key_version,
                              std::string_view full_key, std::string_view sealed,
                              std::string* value);

@@ -1,7 +1,8 @@
 #include "lib/store/key_encoding.h"
-#include "lib/util/strings.h"
 
 #include "absl/strings/str_cat.h"
+
+#include "lib/util/strings.h"
 
 namespace leyser::internal {
 
@@ -40,16 +41,17 @@ std::string RegistryTenantKey(std::string_view id) {
 
 absl::Status ValidateTenantId(std::string_view id) {
   if (id.empty()) {
-    return absl::InvalidArgumentError("tenant id is empty; use 1 to 128 characters of [A-Za-z0-9._-]");
+    return absl::InvalidArgumentError(
+        "tenant id is empty; use 1 to 128 characters of [A-Za-z0-9._-]");
   }
   if (id.size() > kMaxTenantIdBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("tenant id is ", id.size(),
-                                                   " bytes long; the limit is 128"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tenant id is ", id.size(), " bytes long; the limit is 128"));
   }
   for (std::size_t i = 0; i < id.size(); ++i) {
     const char c = id[i];
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) {
       return absl::InvalidArgumentError(absl::StrCat(
           "tenant id has a character outside [A-Za-z0-9._-] at position ", i));

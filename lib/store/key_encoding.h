@@ -1,8 +1,9 @@
 // Byte layout of the keys leyser writes to RocksDB, and tenant id validation.
 //
-// Data column family: 8-byte big-endian tenant number || user key. The fixed-width prefix makes
-// the next number's prefix the exact exclusive upper bound of a tenant's keyspace.
-// Registry column family: "t/" + tenant id -> TenantRecord; "m/meta" -> RegistryMeta.
+// Data column family: 8-byte big-endian tenant number || user key. The
+// fixed-width prefix makes the next number's prefix the exact exclusive upper
+// bound of a tenant's keyspace. Registry column family: "t/" + tenant id ->
+// TenantRecord; "m/meta" -> RegistryMeta.
 
 #ifndef LEYSER_LIB_STORE_KEY_ENCODING_H_
 #define LEYSER_LIB_STORE_KEY_ENCODING_H_
@@ -18,7 +19,8 @@ namespace leyser::internal {
 
 inline constexpr std::size_t kTenantPrefixBytes = 8;
 inline constexpr std::size_t kMaxTenantIdBytes = 128;
-// Tenant numbers start at 1 and stay below 2^63, so "number + 1" always has a prefix.
+// Tenant numbers start at 1 and stay below 2^63, so "number + 1" always has a
+// prefix.
 inline constexpr std::uint64_t kFirstTenantNumber = 1;
 inline constexpr std::uint64_t kMaxTenantNumber = (std::uint64_t{1} << 63) - 1;
 
@@ -40,7 +42,8 @@ std::string DataKey(std::uint64_t number, std::string_view user_key);
 // Returns "t/" + id.
 std::string RegistryTenantKey(std::string_view id);
 
-// OK if `id` is 1..128 bytes of [A-Za-z0-9._-]; otherwise InvalidArgument saying why.
+// OK if `id` is 1..128 bytes of [A-Za-z0-9._-]; otherwise InvalidArgument
+// saying why.
 absl::Status ValidateTenantId(std::string_view id);
 
 }  // namespace leyser::internal

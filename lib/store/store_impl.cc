@@ -1,9 +1,12 @@
-// Store::Open and the store implementation: registry, tenant creation, tenant handles.
+// Store::Open and the store implementation: registry, tenant creation, tenant
+// handles.
+
+#include "lib/store/store_impl.h"
 
 #include <algorithm>
 #include <atomic>
-#include <optional>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,25 +16,26 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+
 #include "leyser/store.h"
+
 #include "lib/backup/backup_manager.h"
 #include "lib/crypto/file_cipher.h"
 #include "lib/crypto/sodium.h"
+#include "lib/keys/key_store.h"
 #include "lib/lifecycle/certificate.h"
 #include "lib/lifecycle/purge.h"
-#include "lib/util/crash_point.h"
-#include "lib/keys/key_store.h"
 #include "lib/proto/registry.pb.h"
 #include "lib/rocks/options.h"
 #include "lib/rocks/status.h"
 #include "lib/store/db_core.h"
 #include "lib/store/key_encoding.h"
-#include "lib/store/store_impl.h"
 #include "lib/store/tenant_impl.h"
+#include "lib/util/crash_point.h"
 #include "lib/util/files.h"
 #include "lib/util/status_macros.h"
-#include "lib/util/time.h"
 #include "lib/util/strings.h"
+#include "lib/util/time.h"
 
 namespace leyser {
 
@@ -82,8 +86,10 @@ namespace {
 constexpr std::uint32_t kRegistryFormatVersion = 1;
 
 absl::StatusOr<TenantInfo> InfoFromRecord(const proto::TenantRecord& record) {
-  if (record.state() < proto::TENANT_STATE_ACTIVE || record.state() > proto::TENANT_STATE_SHREDDED ||
-      record.number() < kFirstTenantNumber || record.number() > kMaxTenantNumber) {
+  if (record.state() < proto::TENANT_STATE_ACTIVE ||
+      record.state() > proto::TENANT_STATE_SHREDDED ||
+      record.number() < kFirstTenantNumber ||
+      record.number() > kMaxTenantNumber) {
     return absl::DataLossError("a tenant registry record is damaged");
   }
   TenantInfo info;
@@ -94,7 +100,8 @@ absl::StatusOr<TenantInfo> InfoFromRecord(const proto::TenantRecord& record) {
   auto optional_time = [](bool has, const google::protobuf::Timestamp& t) {
     return has ? std::optional<absl::Time>(FromProtoTime(t)) : std::nullopt;
   };
-  info.contract_end = optional_time(record.has_contract_end(), record.contract_end());
+  info.contract_end =
+      optional_time(record.has_contract_end(), record.contract_end());
   info.purge_due = optional_time(record.has_purge_due(), record.purge_due());
   info.legal_hold = record.legal_hold();
   info.purged = optional_time(record.has_purged(), record.purged());
@@ -105,47 +112,57 @@ absl::StatusOr<TenantInfo> InfoFromRecord(const proto::TenantRecord& record) {
 
 absl::Status ValidateOptions(const Options& options) {
   if (options.data_dir.empty()) {
-    return absl::InvalidArgumentError("Options::data_dir is empty; name the store's directory");
+    return absl::InvalidArgumentError(
+        "Options::data_dir is empty; name the store's directory");
   }
   if (options.key_provider == nullptr) {
     return absl::InvalidArgumentError(
-        "Options::key_provider is null; supply one (for example NewFileKeyProvider)");
+        "Options::key_provider is null; supply one (for example "
+        "NewFileKeyProvider)");
   }
   if (options.clock == nullptr) {
-    return absl::InvalidArgumentError("Options::clock is null; leave the default SystemClock()");
+    return absl::InvalidArgumentError(
+        "Options::clock is null; leave the default SystemClock()");
   }
   if (options.max_key_bytes == 0 || options.max_key_bytes > kKeyBytesLimit) {
-    return absl::InvalidArgumentError(absl::StrCat("Options::max_key_bytes must be 1..",
-                                                   kKeyBytesLimit, ", not ",
-                                                   options.max_key_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Options::max_key_bytes must be 1..", kKeyBytesLimit,
+                     ", not ", options.max_key_bytes));
   }
-  if (options.max_value_bytes == 0 || options.max_value_bytes > kValueBytesLimit) {
-    return absl::InvalidArgumentError(absl::StrCat("Options::max_value_bytes must be 1..",
-                                                   kValueBytesLimit, ", not ",
-                                                   options.max_value_bytes));
+  if (options.max_value_bytes == 0 ||
+      options.max_value_bytes > kValueBytesLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Options::max_value_bytes must be 1..", kValueBytesLimit,
+                     ", not ", options.max_value_bytes));
   }
   if (!options.backup_dir.empty()) {
     std::error_code ec;
-    const std::string data = std::filesystem::weakly_canonical(options.data_dir, ec).string() + "/";
+    const std::string data =
+        std::filesystem::weakly_canonical(options.data_dir, ec).string() + "/";
     const std::string backup =
-        std::filesystem::weakly_canonical(options.backup_dir, ec).string() + "/";
+        std::filesystem::weakly_canonical(options.backup_dir, ec).string() +
+        "/";
     if (absl::StartsWith(backup, data) || absl::StartsWith(data, backup)) {
       return absl::InvalidArgumentError(
-          "Options::backup_dir must lie outside Options::data_dir (and not contain it)");
+          "Options::backup_dir must lie outside Options::data_dir (and not "
+          "contain it)");
     }
   }
   if (options.purge_after < absl::ZeroDuration() ||
       options.backup_purge_after < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
-        "Options::purge_after and Options::backup_purge_after must not be negative");
+        "Options::purge_after and Options::backup_purge_after must not be "
+        "negative");
   }
   if (options.backup_generations < 1 || options.backup_generations > 1000) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Options::backup_generations must be 1..1000, not ", options.backup_generations));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Options::backup_generations must be 1..1000, not ",
+                     options.backup_generations));
   }
   if (options.backup_time_of_day < absl::ZeroDuration() ||
       options.backup_time_of_day >= absl::Hours(24)) {
-    return absl::InvalidArgumentError("Options::backup_time_of_day must lie in [0, 24h)");
+    return absl::InvalidArgumentError(
+        "Options::backup_time_of_day must lie in [0, 24h)");
   }
   return absl::OkStatus();
 }
@@ -153,81 +170,95 @@ absl::Status ValidateOptions(const Options& options) {
 // Whether a tenant with `record` is served at `now`.
 bool Served(const proto::TenantRecord& record, absl::Time now) {
   return record.state() == proto::TENANT_STATE_ACTIVE &&
-         (!record.has_contract_end() || now < FromProtoTime(record.contract_end()));
+         (!record.has_contract_end() ||
+          now < FromProtoTime(record.contract_end()));
 }
 
 class StoreImpl final : public Store {
  public:
-  StoreImpl(Options options, std::shared_ptr<DbCore> db, std::unique_ptr<KeyStore> keys)
+  StoreImpl(Options options, std::shared_ptr<DbCore> db,
+            std::unique_ptr<KeyStore> keys)
       : options_(std::move(options)),
         db_(std::move(db)),
         keys_(std::move(keys)),
         backups_(options_, db_, keys_.get()) {}
 
-  // Loads the registry into memory and removes keys orphaned by interrupted creations.
+  // Loads the registry into memory and removes keys orphaned by interrupted
+  // creations.
   absl::Status Load(bool created) {
     std::string meta_bytes;
-    rocksdb::Status s =
-        db_->db->Get(rocksdb::ReadOptions(), db_->registry_cf, kRegistryMetaKey, &meta_bytes);
+    rocksdb::Status s = db_->db->Get(rocksdb::ReadOptions(), db_->registry_cf,
+                                     kRegistryMetaKey, &meta_bytes);
     proto::RegistryMeta meta;
     if (s.IsNotFound()) {
       if (!created) {
         return absl::DataLossError(
-            "the tenant registry has no metadata record; the database is damaged");
+            "the tenant registry has no metadata record; the database is "
+            "damaged");
       }
       meta.set_format_version(kRegistryFormatVersion);
       meta.set_next_tenant_number(kFirstTenantNumber);
       ToProtoTime(options_.clock->Now(), meta.mutable_created());
-      LEYSER_RETURN_IF_ERROR(FromRocks(
-          db_->db->Put(SyncWrite(), db_->registry_cf, kRegistryMetaKey, meta.SerializeAsString()),
-          "initialising the tenant registry"));
+      LEYSER_RETURN_IF_ERROR(
+          FromRocks(db_->db->Put(SyncWrite(), db_->registry_cf,
+                                 kRegistryMetaKey, meta.SerializeAsString()),
+                    "initialising the tenant registry"));
     } else {
       LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the tenant registry"));
-      if (!meta.ParseFromString(meta_bytes) || meta.format_version() != kRegistryFormatVersion ||
+      if (!meta.ParseFromString(meta_bytes) ||
+          meta.format_version() != kRegistryFormatVersion ||
           meta.next_tenant_number() < kFirstTenantNumber) {
-        return absl::DataLossError("the tenant registry metadata is damaged or of an unknown format");
+        return absl::DataLossError(
+            "the tenant registry metadata is damaged or of an unknown format");
       }
     }
     absl::flat_hash_map<std::string, proto::TenantRecord> tenants;
     std::unique_ptr<rocksdb::Iterator> it(
         db_->db->NewIterator(rocksdb::ReadOptions(), db_->registry_cf));
-    for (it->Seek(kRegistryTenantPrefix); it->Valid() && it->key().starts_with(kRegistryTenantPrefix);
+    for (it->Seek(kRegistryTenantPrefix);
+         it->Valid() && it->key().starts_with(kRegistryTenantPrefix);
          it->Next()) {
       proto::TenantRecord record;
-      if (!record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      if (!record.ParseFromArray(it->value().data(),
+                                 static_cast<int>(it->value().size()))) {
         return absl::DataLossError("a tenant registry record is damaged");
       }
       LEYSER_RETURN_IF_ERROR(InfoFromRecord(record).status());
       if (record.number() >= meta.next_tenant_number()) {
-        return absl::DataLossError("a tenant registry record has a number not yet assigned");
+        return absl::DataLossError(
+            "a tenant registry record has a number not yet assigned");
       }
       std::string id = record.id();
       tenants.emplace(std::move(id), std::move(record));
     }
-    LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the tenant registry"));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(it->status(), "reading the tenant registry"));
     {
       absl::MutexLock lock(&mu_);
       meta_ = std::move(meta);
       tenants_ = std::move(tenants);
     }
-    return keys_->DropKeysFrom(meta_next_number());
+    return keys_->DropKeysFrom(Meta().next_tenant_number());
   }
 
   absl::StatusOr<TenantInfo> CreateTenant(std::string_view id) override {
-    LEYSER_ASSIGN_OR_RETURN(std::vector<TenantInfo> created, CreateTenants({std::string(id)}));
+    LEYSER_ASSIGN_OR_RETURN(std::vector<TenantInfo> created,
+                            CreateTenants({std::string(id)}));
     return std::move(created.front());
   }
 
   absl::StatusOr<std::vector<TenantInfo>> CreateTenants(
       const std::vector<std::string>& ids) override {
     if (ids.empty()) {
-      return absl::InvalidArgumentError("CreateTenants: the list of ids is empty");
+      return absl::InvalidArgumentError(
+          "CreateTenants: the list of ids is empty");
     }
     absl::flat_hash_set<std::string_view> seen;
     for (const std::string& id : ids) {
       LEYSER_RETURN_IF_ERROR(ValidateTenantId(id));
       if (!seen.insert(id).second) {
-        return absl::InvalidArgumentError(absl::StrCat("tenant id ", id, " is listed twice"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("tenant id ", id, " is listed twice"));
       }
     }
     absl::MutexLock lifecycle(&lifecycle_mu_);
@@ -236,7 +267,8 @@ class StoreImpl final : public Store {
       absl::ReaderMutexLock lock(&mu_);
       for (const std::string& id : ids) {
         if (tenants_.contains(id)) {
-          return absl::AlreadyExistsError(absl::StrCat("tenant ", id, " already exists"));
+          return absl::AlreadyExistsError(
+              absl::StrCat("tenant ", id, " already exists"));
         }
       }
       meta = meta_;
@@ -245,8 +277,9 @@ class StoreImpl final : public Store {
     if (first + ids.size() - 1 > kMaxTenantNumber) {
       return absl::ResourceExhaustedError("no tenant numbers are left");
     }
-    // The keys first: a crash before the registry write leaves only unreferenced keys, which the
-    // next open removes; never a registered tenant without a key.
+    // The keys first: a crash before the registry write leaves only
+    // unreferenced keys, which the next open removes; never a registered tenant
+    // without a key.
     LEYSER_RETURN_IF_ERROR(keys_->CreateTenantKeys(first, ids.size()));
     CrashPoint("create.after_key");
 
@@ -259,14 +292,17 @@ class StoreImpl final : public Store {
       record.set_number(first + i);
       record.set_state(proto::TENANT_STATE_ACTIVE);
       ToProtoTime(now, record.mutable_created());
-      LEYSER_RETURN_IF_ERROR(FromRocks(
-          batch.Put(db_->registry_cf, RegistryTenantKey(ids[i]), record.SerializeAsString()),
-          "creating tenants"));
+      LEYSER_RETURN_IF_ERROR(
+          FromRocks(batch.Put(db_->registry_cf, RegistryTenantKey(ids[i]),
+                              record.SerializeAsString()),
+                    "creating tenants"));
     }
     meta.set_next_tenant_number(first + ids.size());
     LEYSER_RETURN_IF_ERROR(FromRocks(
-        batch.Put(db_->registry_cf, kRegistryMetaKey, meta.SerializeAsString()), "creating tenants"));
-    LEYSER_RETURN_IF_ERROR(FromRocks(db_->db->Write(SyncWrite(), &batch), "creating tenants"));
+        batch.Put(db_->registry_cf, kRegistryMetaKey, meta.SerializeAsString()),
+        "creating tenants"));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(db_->db->Write(SyncWrite(), &batch), "creating tenants"));
     std::vector<TenantInfo> infos;
     infos.reserve(records.size());
     absl::MutexLock lock(&mu_);
@@ -280,8 +316,10 @@ class StoreImpl final : public Store {
     return infos;
   }
 
-  absl::StatusOr<std::unique_ptr<Tenant>> OpenTenant(std::string_view id) override {
-    LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const TenantCore> core, ActiveCore(id));
+  absl::StatusOr<std::unique_ptr<Tenant>> OpenTenant(
+      std::string_view id) override {
+    LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const TenantCore> core,
+                            ActiveCore(id));
     return NewTenantHandle(std::move(core));
   }
 
@@ -300,20 +338,23 @@ class StoreImpl final : public Store {
         out.push_back(std::move(info));
       }
     }
-    std::sort(out.begin(), out.end(),
-              [](const TenantInfo& a, const TenantInfo& b) { return a.id < b.id; });
+    std::sort(
+        out.begin(), out.end(),
+        [](const TenantInfo& a, const TenantInfo& b) { return a.id < b.id; });
     return out;
   }
 
-  absl::Status RotateMasterKey(std::shared_ptr<KeyProvider> new_provider) override {
+  absl::Status RotateMasterKey(
+      std::shared_ptr<KeyProvider> new_provider) override {
     if (new_provider == nullptr) {
-      return absl::InvalidArgumentError("RotateMasterKey: the new key provider is null");
+      return absl::InvalidArgumentError(
+          "RotateMasterKey: the new key provider is null");
     }
     LEYSER_ASSIGN_OR_RETURN(SecretBytes new_key, new_provider->GetMasterKey());
     if (new_key.size() != kMasterKeyBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("the new key provider returned a ",
-                                                     new_key.size(),
-                                                     "-byte master key; it must be 32 bytes"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("the new key provider returned a ", new_key.size(),
+                       "-byte master key; it must be 32 bytes"));
     }
     LEYSER_RETURN_IF_ERROR(keys_->RotateMasterKey(std::move(new_key)));
     absl::MutexLock lock(&provider_mu_);
@@ -324,35 +365,47 @@ class StoreImpl final : public Store {
   // Backups.
 
   absl::StatusOr<BackupInfo> CreateBackup() override {
-    absl::MutexLock maintenance(&maintenance_mu_);  // Never during a purge or shred.
+    absl::MutexLock maintenance(
+        &maintenance_mu_);  // Never during a purge or shred.
     return backups_.CreateBackup(options_.clock->Now(), nullptr);
   }
 
-  absl::StatusOr<std::vector<BackupInfo>> ListBackups() const override { return backups_.List(); }
+  absl::StatusOr<std::vector<BackupInfo>> ListBackups() const override {
+    return backups_.List();
+  }
 
-  absl::Status VerifyBackup(BackupId id) const override { return backups_.Verify(id); }
+  absl::Status VerifyBackup(BackupId id) const override {
+    return backups_.Verify(id);
+  }
 
   absl::Status RestoreTenant(std::string_view tenant_id, BackupId id) override {
     absl::MutexLock maintenance(&maintenance_mu_);
-    LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const TenantCore> core, ActiveCore(tenant_id));
+    LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const TenantCore> core,
+                            ActiveCore(tenant_id));
     const std::string tmp_dir = options_.data_dir + "/tmp";
     LEYSER_RETURN_IF_ERROR(EnsureDir(tmp_dir));
-    const std::string sst = absl::StrCat(tmp_dir, "/restore-", core->number, ".sst");
+    const std::string sst =
+        absl::StrCat(tmp_dir, "/restore-", core->number, ".sst");
     LEYSER_RETURN_IF_ERROR(RemoveAll(sst));
-    LEYSER_ASSIGN_OR_RETURN(BackupTenant in_backup, backups_.ExportTenant(id, core->number, sst));
+    LEYSER_ASSIGN_OR_RETURN(BackupTenant in_backup,
+                            backups_.ExportTenant(id, core->number, sst));
     if (in_backup.id != core->id) {
       (void)RemoveAll(sst);
-      return absl::FailedPreconditionError(absl::StrCat(
-          "tenant number ", core->number, " belongs to ", in_backup.id, " in the backup"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("tenant number ", core->number, " belongs to ",
+                       in_backup.id, " in the backup"));
     }
     absl::Status s;
     {
-      // The tenant's own calls wait; every other tenant goes on. One ingestion replaces the
-      // tenant's keyspace atomically: the file starts with a range deletion of all of it.
+      // The tenant's own calls wait; every other tenant goes on. One ingestion
+      // replaces the tenant's keyspace atomically: the file starts with a range
+      // deletion of all of it.
       std::unique_lock<std::shared_mutex> gate(core->gate);
       rocksdb::IngestExternalFileOptions ingest;
-      ingest.move_files = false;  // A copy: the file layer cannot reopen a linked file.
-      ingest.write_global_seqno = false;  // No in-place rewrite (it would reuse a file nonce).
+      ingest.move_files =
+          false;  // A copy: the file layer cannot reopen a linked file.
+      ingest.write_global_seqno =
+          false;  // No in-place rewrite (it would reuse a file nonce).
       ingest.verify_checksums_before_ingest = true;
       s = FromRocks(db_->db->IngestExternalFile(db_->data_cf, {sst}, ingest),
                     "restoring a tenant");
@@ -363,17 +416,20 @@ class StoreImpl final : public Store {
 
   // Lifecycle.
 
-  absl::Status EndContract(std::string_view tenant_id, absl::Time contract_end) override {
+  absl::Status EndContract(std::string_view tenant_id,
+                           absl::Time contract_end) override {
     absl::MutexLock lifecycle(&lifecycle_mu_);
     LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, Record(tenant_id));
     const absl::Time now = options_.clock->Now();
     if (!Served(record, now)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "tenant ", record.id(), "'s contract has already ended (state ",
-          ToAbsl(TenantStateName(static_cast<TenantState>(record.state()))), ")"));
+          ToAbsl(TenantStateName(static_cast<TenantState>(record.state()))),
+          ")"));
     }
     ToProtoTime(contract_end, record.mutable_contract_end());
-    ToProtoTime(contract_end + options_.purge_after, record.mutable_purge_due());
+    ToProtoTime(contract_end + options_.purge_after,
+                record.mutable_purge_due());
     if (contract_end <= now) {
       record.set_state(proto::TENANT_STATE_ENDED);
     }
@@ -388,11 +444,13 @@ class StoreImpl final : public Store {
     if (record.state() == proto::TENANT_STATE_PURGED ||
         record.state() == proto::TENANT_STATE_SHREDDED || record.has_purge()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "tenant ", record.id(), " has been purged; its data is gone and cannot be reinstated"));
+          "tenant ", record.id(),
+          " has been purged; its data is gone and cannot be reinstated"));
     }
     if (!record.has_contract_end()) {
       return absl::FailedPreconditionError(
-          absl::StrCat("tenant ", record.id(), " is active and has no contract end to undo"));
+          absl::StrCat("tenant ", record.id(),
+                       " is active and has no contract end to undo"));
     }
     record.set_state(proto::TENANT_STATE_ACTIVE);
     record.clear_contract_end();
@@ -407,7 +465,8 @@ class StoreImpl final : public Store {
     LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, Record(tenant_id));
     if (record.state() == proto::TENANT_STATE_SHREDDED) {
       return absl::FailedPreconditionError(
-          absl::StrCat("tenant ", record.id(), " is shredded; there is nothing left to hold"));
+          absl::StrCat("tenant ", record.id(),
+                       " is shredded; there is nothing left to hold"));
     }
     record.set_legal_hold(hold);
     return WriteRecord(record, nullptr);
@@ -416,9 +475,11 @@ class StoreImpl final : public Store {
   absl::StatusOr<DeletionCertificate> GetDeletionCertificate(
       std::string_view tenant_id) const override {
     LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, Record(tenant_id));
-    if (record.state() != proto::TENANT_STATE_SHREDDED || record.certificate().empty()) {
+    if (record.state() != proto::TENANT_STATE_SHREDDED ||
+        record.certificate().empty()) {
       return absl::NotFoundError(absl::StrCat(
-          "tenant ", record.id(), " has no deletion certificate yet (it is issued at SHREDDED)"));
+          "tenant ", record.id(),
+          " has no deletion certificate yet (it is issued at SHREDDED)"));
     }
     return DecodeCertificate(record.certificate());
   }
@@ -433,13 +494,10 @@ class StoreImpl final : public Store {
     MaintenanceReport report;
     const absl::Time now = options_.clock->Now();
     report.now = now;
-    proto::RegistryMeta meta;
-    {
-      absl::ReaderMutexLock lock(&mu_);
-      meta = meta_;
-    }
+    proto::RegistryMeta meta = Meta();
     if (meta.has_high_water() && now < FromProtoTime(meta.high_water())) {
-      report.clock_behind = true;  // Lifecycle steps wait until the clock catches up.
+      report.clock_behind =
+          true;  // Lifecycle steps wait until the clock catches up.
     } else {
       absl::MutexLock lifecycle(&lifecycle_mu_);
       ToProtoTime(now, meta.mutable_high_water());
@@ -452,15 +510,18 @@ class StoreImpl final : public Store {
 
   absl::Status CompactAll() {
     rocksdb::CompactRangeOptions compact;
-    compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    return FromRocks(db_->db->CompactRange(compact, db_->data_cf, nullptr, nullptr),
-                     "compacting the store");
+    compact.bottommost_level_compaction =
+        rocksdb::BottommostLevelCompaction::kForce;
+    return FromRocks(
+        db_->db->CompactRange(compact, db_->data_cf, nullptr, nullptr),
+        "compacting the store");
   }
 
  private:
-  std::uint64_t meta_next_number() const {
+  // A copy of the registry metadata.
+  proto::RegistryMeta Meta() const {
     absl::ReaderMutexLock lock(&mu_);
-    return meta_.next_tenant_number();
+    return meta_;
   }
 
   std::shared_ptr<KeyProvider> provider() const {
@@ -478,19 +539,23 @@ class StoreImpl final : public Store {
     return it->second;
   }
 
-  // Writes `record` (and `meta`, if given) in one synced batch, then updates the memory copy.
-  absl::Status WriteRecord(const proto::TenantRecord& record, const proto::RegistryMeta* meta) {
+  // Writes `record` (and `meta`, if given) in one synced batch, then updates
+  // the memory copy.
+  absl::Status WriteRecord(const proto::TenantRecord& record,
+                           const proto::RegistryMeta* meta) {
     rocksdb::WriteBatch batch;
-    LEYSER_RETURN_IF_ERROR(FromRocks(
-        batch.Put(db_->registry_cf, RegistryTenantKey(record.id()), record.SerializeAsString()),
-        "updating the tenant registry"));
-    if (meta != nullptr) {
-      LEYSER_RETURN_IF_ERROR(FromRocks(
-          batch.Put(db_->registry_cf, kRegistryMetaKey, meta->SerializeAsString()),
-          "updating the tenant registry"));
-    }
     LEYSER_RETURN_IF_ERROR(
-        FromRocks(db_->db->Write(SyncWrite(), &batch), "updating the tenant registry"));
+        FromRocks(batch.Put(db_->registry_cf, RegistryTenantKey(record.id()),
+                            record.SerializeAsString()),
+                  "updating the tenant registry"));
+    if (meta != nullptr) {
+      LEYSER_RETURN_IF_ERROR(
+          FromRocks(batch.Put(db_->registry_cf, kRegistryMetaKey,
+                              meta->SerializeAsString()),
+                    "updating the tenant registry"));
+    }
+    LEYSER_RETURN_IF_ERROR(FromRocks(db_->db->Write(SyncWrite(), &batch),
+                                     "updating the tenant registry"));
     absl::MutexLock lock(&mu_);
     tenants_[record.id()] = record;
     if (meta != nullptr) meta_ = *meta;
@@ -498,9 +563,10 @@ class StoreImpl final : public Store {
   }
 
   absl::Status WriteMeta(const proto::RegistryMeta& meta) {
-    LEYSER_RETURN_IF_ERROR(FromRocks(
-        db_->db->Put(SyncWrite(), db_->registry_cf, kRegistryMetaKey, meta.SerializeAsString()),
-        "updating the tenant registry"));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(db_->db->Put(SyncWrite(), db_->registry_cf, kRegistryMetaKey,
+                               meta.SerializeAsString()),
+                  "updating the tenant registry"));
     absl::MutexLock lock(&mu_);
     meta_ = meta;
     return absl::OkStatus();
@@ -513,31 +579,39 @@ class StoreImpl final : public Store {
     return it == cores_.end() ? nullptr : it->second.lock();
   }
 
-  // Makes the tenant's open handles follow `record`: served while ACTIVE, until a scheduled end.
+  // Makes the tenant's open handles follow `record`: served while ACTIVE, until
+  // a scheduled end.
   void ApplyServing(const proto::TenantRecord& record) {
     std::shared_ptr<const TenantCore> core = LiveCore(record.number());
     if (core == nullptr) return;
-    core->end_unix_nanos.store(record.has_contract_end()
-                                   ? absl::ToUnixNanos(FromProtoTime(record.contract_end()))
-                                   : TenantCore::kNoEnd,
-                               std::memory_order_release);
-    core->served.store(record.state() == proto::TENANT_STATE_ACTIVE, std::memory_order_release);
+    core->end_unix_nanos.store(
+        record.has_contract_end()
+            ? absl::ToUnixNanos(FromProtoTime(record.contract_end()))
+            : TenantCore::kNoEnd,
+        std::memory_order_release);
+    core->served.store(record.state() == proto::TENANT_STATE_ACTIVE,
+                       std::memory_order_release);
   }
 
-  // Returns the shared core of active tenant `id`, unwrapping its key if no handle holds it.
-  absl::StatusOr<std::shared_ptr<const TenantCore>> ActiveCore(std::string_view id) {
+  // Returns the shared core of active tenant `id`, unwrapping its key if no
+  // handle holds it.
+  absl::StatusOr<std::shared_ptr<const TenantCore>> ActiveCore(
+      std::string_view id) {
     LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, Record(id));
     if (!Served(record, options_.clock->Now())) {
       return absl::FailedPreconditionError(absl::StrCat(
           "tenant ", record.id(), " is not served: ",
           ToAbsl(TenantStateName(static_cast<TenantState>(record.state()))),
-          record.state() == proto::TENANT_STATE_ACTIVE ? " with its contract end passed" : ""));
+          record.state() == proto::TENANT_STATE_ACTIVE
+              ? " with its contract end passed"
+              : ""));
     }
     absl::MutexLock lock(&cores_mu_);
     std::weak_ptr<const TenantCore>& slot = cores_[record.number()];
     std::shared_ptr<const TenantCore> core = slot.lock();
     if (core == nullptr) {
-      LEYSER_ASSIGN_OR_RETURN(TenantKey key, keys_->GetTenantKey(record.number()));
+      LEYSER_ASSIGN_OR_RETURN(TenantKey key,
+                              keys_->GetTenantKey(record.number()));
       auto fresh = std::make_shared<TenantCore>();
       fresh->db = db_;
       fresh->id = record.id();
@@ -547,7 +621,8 @@ class StoreImpl final : public Store {
       fresh->key = std::move(key.key);
       fresh->key_version = key.version;
       if (record.has_contract_end()) {
-        fresh->end_unix_nanos = absl::ToUnixNanos(FromProtoTime(record.contract_end()));
+        fresh->end_unix_nanos =
+            absl::ToUnixNanos(FromProtoTime(record.contract_end()));
       }
       core = std::move(fresh);
       slot = core;
@@ -567,20 +642,19 @@ class StoreImpl final : public Store {
               [](const proto::TenantRecord& a, const proto::TenantRecord& b) {
                 return a.number() < b.number();
               });
-    bool scrub = false;
-    {
-      absl::ReaderMutexLock lock(&mu_);
-      scrub = meta_.scrub_pending();  // Left by a run that crashed before its scrub.
-    }
+    bool scrub =
+        Meta().scrub_pending();  // Left by a run that crashed before its scrub.
     for (proto::TenantRecord& record : records) {
-      if (record.state() == proto::TENANT_STATE_ACTIVE && record.has_contract_end() &&
+      if (record.state() == proto::TENANT_STATE_ACTIVE &&
+          record.has_contract_end() &&
           FromProtoTime(record.contract_end()) <= now) {
         record.set_state(proto::TENANT_STATE_ENDED);
         LEYSER_RETURN_IF_ERROR(WriteRecord(record, nullptr));
         ApplyServing(record);
         report->ended.push_back(record.id());
       }
-      if (record.state() == proto::TENANT_STATE_ENDED && FromProtoTime(record.purge_due()) <= now) {
+      if (record.state() == proto::TENANT_STATE_ENDED &&
+          FromProtoTime(record.purge_due()) <= now) {
         if (record.legal_hold()) {
           report->held.push_back(record.id());
           continue;
@@ -591,21 +665,18 @@ class StoreImpl final : public Store {
       }
     }
     if (scrub) {
-      // Obsolete WALs go, the MANIFEST rolls to a snapshot without the purged key bounds, and the
-      // destroyed data keys leave the key store's files.
+      // Obsolete WALs go, the MANIFEST rolls to a snapshot without the purged
+      // key bounds, and the destroyed data keys leave the key store's files.
       LEYSER_RETURN_IF_ERROR(FlushEverything(*db_));
       CrashPoint("purge.after_flush");
       LEYSER_RETURN_IF_ERROR(keys_->Scrub());
-      proto::RegistryMeta meta;
-      {
-        absl::ReaderMutexLock lock(&mu_);
-        meta = meta_;
-      }
+      proto::RegistryMeta meta = Meta();
       meta.set_scrub_pending(false);
       LEYSER_RETURN_IF_ERROR(WriteMeta(meta));
     }
     for (proto::TenantRecord& record : records) {
-      if (record.state() == proto::TENANT_STATE_PURGED && FromProtoTime(record.shred_due()) <= now) {
+      if (record.state() == proto::TENANT_STATE_PURGED &&
+          FromProtoTime(record.shred_due()) <= now) {
         if (record.legal_hold()) {
           report->held.push_back(record.id());
           continue;
@@ -633,12 +704,15 @@ class StoreImpl final : public Store {
     CrashPoint("purge.after_mark");
     if (std::shared_ptr<const TenantCore> core = LiveCore(number)) {
       core->served.store(false, std::memory_order_release);
-      std::unique_lock<std::shared_mutex> gate(core->gate);  // Waits for calls in flight.
+      std::unique_lock<std::shared_mutex> gate(
+          core->gate);  // Waits for calls in flight.
     }
-    // Open iterators of any tenant pin files that may hold this tenant's records: stop them,
-    // before the compaction and again after it (for any created meanwhile).
+    // Open iterators of any tenant pin files that may hold this tenant's
+    // records: stop them, before the compaction and again after it (for any
+    // created meanwhile).
     const absl::Status stopped = absl::AbortedError(
-        "this iterator was stopped because a tenant was purged; create a new one");
+        "this iterator was stopped because a tenant was purged; create a new "
+        "one");
     db_->KillIterators(stopped);
     LEYSER_RETURN_IF_ERROR(DeleteAndCompactTenant(*db_, number));
     db_->KillIterators(stopped);
@@ -647,11 +721,7 @@ class StoreImpl final : public Store {
     record.set_state(proto::TENANT_STATE_PURGED);
     ToProtoTime(now, record.mutable_purged());
     ToProtoTime(now + options_.backup_purge_after, record.mutable_shred_due());
-    proto::RegistryMeta meta;
-    {
-      absl::ReaderMutexLock lock(&mu_);
-      meta = meta_;
-    }
+    proto::RegistryMeta meta = Meta();
     meta.set_scrub_pending(true);
     LEYSER_RETURN_IF_ERROR(WriteRecord(record, &meta));
     CrashPoint("purge.after_record");
@@ -660,15 +730,17 @@ class StoreImpl final : public Store {
     return absl::OkStatus();
   }
 
-  // PURGED -> SHREDDED, issuing the certificate exactly once (with the state change).
+  // PURGED -> SHREDDED, issuing the certificate exactly once (with the state
+  // change).
   absl::Status Shred(proto::TenantRecord& record, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_mu_) {
     LEYSER_ASSIGN_OR_RETURN(
         BackupManager::ShredResult result,
-        backups_.ShredTenant(record.number(), record.purge().last_generation_before(),
+        backups_.ShredTenant(record.number(),
+                             record.purge().last_generation_before(),
                              [&](BackupId id) -> absl::Status {
-                               // Recorded before the generation is deleted, so a resumed shred
-                               // still names it.
+                               // Recorded before the generation is deleted, so
+                               // a resumed shred still names it.
                                record.add_generations_deleted(id);
                                return WriteRecord(record, nullptr);
                              }));
@@ -687,10 +759,12 @@ class StoreImpl final : public Store {
     for (std::uint32_t id : record.generations_deleted()) {
       if (seen.insert(id).second) certificate.generations_deleted.push_back(id);
     }
-    std::sort(certificate.generations_deleted.begin(), certificate.generations_deleted.end());
+    std::sort(certificate.generations_deleted.begin(),
+              certificate.generations_deleted.end());
     certificate.generations_kept.assign(result.kept.begin(), result.kept.end());
     LEYSER_ASSIGN_OR_RETURN(SecretBytes seed, provider()->GetSigningKey());
-    LEYSER_ASSIGN_OR_RETURN(std::string stored, SignCertificate(&certificate, seed));
+    LEYSER_ASSIGN_OR_RETURN(std::string stored,
+                            SignCertificate(&certificate, seed));
     record.set_state(proto::TENANT_STATE_SHREDDED);
     ToProtoTime(now, record.mutable_shredded());
     record.set_certificate(std::move(stored));
@@ -705,38 +779,46 @@ class StoreImpl final : public Store {
   BackupManager backups_;
 
   mutable absl::Mutex provider_mu_;
-  std::shared_ptr<KeyProvider> provider_ ABSL_GUARDED_BY(provider_mu_);  // After a rotation.
+  std::shared_ptr<KeyProvider> provider_
+      ABSL_GUARDED_BY(provider_mu_);  // After a rotation.
 
-  // Serialises what moves data around in bulk: backups, single-tenant restores, maintenance runs
-  // (a purge never overlaps a backup). Taken before lifecycle_mu_.
+  // Serialises what moves data around in bulk: backups, single-tenant restores,
+  // maintenance runs (a purge never overlaps a backup). Taken before
+  // lifecycle_mu_.
   absl::Mutex maintenance_mu_;
-  // Serialises registry changes: tenant creation, lifecycle calls, the lifecycle steps of a
-  // maintenance run. A backup does not hold it, so tenants can be created during one.
+  // Serialises registry changes: tenant creation, lifecycle calls, the
+  // lifecycle steps of a maintenance run. A backup does not hold it, so tenants
+  // can be created during one.
   absl::Mutex lifecycle_mu_;
   mutable absl::Mutex mu_;  // Guards the memory copy of the registry.
   proto::RegistryMeta meta_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, proto::TenantRecord> tenants_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, proto::TenantRecord> tenants_
+      ABSL_GUARDED_BY(mu_);
 
   absl::Mutex cores_mu_;
-  // Unwrapped keys are shared by all open handles of a tenant and released with the last one.
+  // Unwrapped keys are shared by all open handles of a tenant and released with
+  // the last one.
   absl::flat_hash_map<std::uint64_t, std::weak_ptr<const TenantCore>> cores_
       ABSL_GUARDED_BY(cores_mu_);
 };
 
-absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(const Options& options, const std::string& dir,
-                                                   bool create, std::unique_ptr<FileLock> lock,
-                                                   const KeyStore& keys) {
+absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(
+    const Options& options, const std::string& dir, bool create,
+    std::unique_ptr<FileLock> lock, const KeyStore& keys) {
   auto core = std::make_shared<DbCore>();
   core->lock = std::move(lock);
   rocksdb::DBOptions db_options = DataDbOptions();
   db_options.create_if_missing = create;
   db_options.create_missing_column_families = create;
   if (!keys.plain_files()) {
-    // Every file of the data database goes through the file layer, the info LOG included.
+    // Every file of the data database goes through the file layer, the info LOG
+    // included.
     LEYSER_ASSIGN_OR_RETURN(TenantKey file_key, keys.GetFileKey());
-    LEYSER_ASSIGN_OR_RETURN(core->env, NewEncryptedEnv(std::move(file_key.key), file_key.version));
+    LEYSER_ASSIGN_OR_RETURN(
+        core->env, NewEncryptedEnv(std::move(file_key.key), file_key.version));
     LEYSER_RETURN_IF_ERROR(EnsureDir(dir));
-    LEYSER_ASSIGN_OR_RETURN(core->info_log, NewEncryptedInfoLog(core->env.env.get(), dir));
+    LEYSER_ASSIGN_OR_RETURN(core->info_log,
+                            NewEncryptedInfoLog(core->env.env.get(), dir));
     db_options.env = core->env.env.get();
     db_options.info_log = core->info_log;
   }
@@ -745,7 +827,8 @@ absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(const Options& options, const
       {kTenantDataCf, TenantDataCfOptions(options.block_cache_bytes)},
       {kRegistryCf, RegistryCfOptions()},
   };
-  rocksdb::Status s = rocksdb::DB::Open(db_options, dir, cfs, &core->handles, &core->db);
+  rocksdb::Status s =
+      rocksdb::DB::Open(db_options, dir, cfs, &core->handles, &core->db);
   LEYSER_RETURN_IF_ERROR(FromRocks(s, "opening the data database"));
   core->data_cf = core->handles[1];
   core->registry_cf = core->handles[2];
@@ -756,7 +839,8 @@ absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(const Options& options, const
   return core;
 }
 
-absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& options, bool file_encryption) {
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& options,
+                                                 bool file_encryption) {
   LEYSER_RETURN_IF_ERROR(ValidateOptions(options));
   LEYSER_RETURN_IF_ERROR(EnsureSodium());
   const std::string& dir = options.data_dir;
@@ -765,20 +849,25 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& options, bool fi
   const bool keys_exist = KeyStore::Exists(keys_dir);
   if (!keys_exist) {
     if (PathExists(db_dir + "/CURRENT")) {
-      return absl::DataLossError(absl::StrCat(
-          dir, " holds a database but no key store; restore ", keys_dir, " from a key-store copy"));
+      return absl::DataLossError(
+          absl::StrCat(dir, " holds a database but no key store; restore ",
+                       keys_dir, " from a key-store copy"));
     }
     if (!options.create_if_missing) {
-      return absl::NotFoundError(absl::StrCat(
-          "no leyser store in ", dir, "; set Options::create_if_missing to create one"));
+      return absl::NotFoundError(
+          absl::StrCat("no leyser store in ", dir,
+                       "; set Options::create_if_missing to create one"));
     }
     LEYSER_RETURN_IF_ERROR(EnsureDir(dir));
   }
-  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<FileLock> lock, FileLock::Acquire(dir + "/LOCK"));
-  LEYSER_ASSIGN_OR_RETURN(SecretBytes master_key, options.key_provider->GetMasterKey());
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<FileLock> lock,
+                          FileLock::Acquire(dir + "/LOCK"));
+  LEYSER_ASSIGN_OR_RETURN(SecretBytes master_key,
+                          options.key_provider->GetMasterKey());
   if (master_key.size() != kMasterKeyBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the key provider returned a ", master_key.size(), "-byte master key; it must be 32 bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the key provider returned a ", master_key.size(),
+                     "-byte master key; it must be 32 bytes"));
   }
   LEYSER_ASSIGN_OR_RETURN(
       std::unique_ptr<KeyStore> keys,
@@ -786,17 +875,21 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& options, bool fi
                      options.clock->Now(), /*plain_files=*/!file_encryption));
   if (keys->plain_files() == file_encryption) {
     return absl::FailedPreconditionError(
-        keys->plain_files()
-            ? "this store was made for tests without file encryption; Store::Open refuses it"
-            : "this store encrypts its files and cannot be opened without file encryption");
+        keys->plain_files() ? "this store was made for tests without file "
+                              "encryption; Store::Open refuses it"
+                            : "this store encrypts its files and cannot be "
+                              "opened without file encryption");
   }
   const bool create_db = !PathExists(db_dir + "/CURRENT");
   if (create_db && keys_exist && !options.create_if_missing) {
-    return absl::DataLossError(absl::StrCat(db_dir, " is missing; restore the store from a backup"));
+    return absl::DataLossError(
+        absl::StrCat(db_dir, " is missing; restore the store from a backup"));
   }
-  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<DbCore> db,
-                          OpenDataDb(options, db_dir, create_db, std::move(lock), *keys));
-  auto store = std::make_unique<StoreImpl>(options, std::move(db), std::move(keys));
+  LEYSER_ASSIGN_OR_RETURN(
+      std::shared_ptr<DbCore> db,
+      OpenDataDb(options, db_dir, create_db, std::move(lock), *keys));
+  auto store =
+      std::make_unique<StoreImpl>(options, std::move(db), std::move(keys));
   LEYSER_RETURN_IF_ERROR(store->Load(create_db));
   return std::unique_ptr<Store>(std::move(store));
 }
@@ -807,7 +900,8 @@ absl::Status CompactAllForTesting(Store& store) {
   return static_cast<StoreImpl&>(store).CompactAll();
 }
 
-absl::StatusOr<std::unique_ptr<Store>> OpenWithoutFileEncryptionForTesting(const Options& options) {
+absl::StatusOr<std::unique_ptr<Store>> OpenWithoutFileEncryptionForTesting(
+    const Options& options) {
   return OpenStore(options, /*file_encryption=*/false);
 }
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+
 #include "lib/rocks/status.h"
 #include "lib/store/envelope.h"
 #include "lib/store/key_encoding.h"
@@ -18,34 +19,38 @@ namespace {
 
 absl::Status ValueAuthFailure() {
   return absl::DataLossError(
-      "a stored value failed authentication (damaged, or copied from another key or tenant); "
+      "a stored value failed authentication (damaged, or copied from another "
+      "key or tenant); "
       "restore the tenant from a backup");
 }
 
 absl::Status CheckKey(const DbCore& db, std::string_view key) {
   if (key.empty()) {
-    return absl::InvalidArgumentError("key is empty; keys must be 1 or more bytes");
+    return absl::InvalidArgumentError(
+        "key is empty; keys must be 1 or more bytes");
   }
   if (key.size() > db.max_key_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("key is ", key.size(),
-                                                   " bytes; the limit (Options::max_key_bytes) is ",
-                                                   db.max_key_bytes));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "key is ", key.size(), " bytes; the limit (Options::max_key_bytes) is ",
+        db.max_key_bytes));
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckValue(const DbCore& db, std::string_view value) {
   if (value.size() > db.max_value_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "value is ", value.size(), " bytes; the limit (Options::max_value_bytes) is ",
-        db.max_value_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("value is ", value.size(),
+                     " bytes; the limit (Options::max_value_bytes) is ",
+                     db.max_value_bytes));
   }
   return absl::OkStatus();
 }
 
 class IteratorImpl final : public Iterator, public KillableIterator {
  public:
-  explicit IteratorImpl(std::shared_ptr<const TenantCore> core) : core_(std::move(core)) {
+  explicit IteratorImpl(std::shared_ptr<const TenantCore> core)
+      : core_(std::move(core)) {
     lower_ = core_->prefix;
     upper_ = core_->next_prefix;
     rocksdb::ReadOptions ro;
@@ -64,7 +69,8 @@ class IteratorImpl final : public Iterator, public KillableIterator {
 
   void Kill(const absl::Status& reason) override {
     std::lock_guard<std::mutex> lock(mu_);
-    iter_.reset();  // Releases the pinned files. key_ and value_ stay valid for held views.
+    iter_.reset();  // Releases the pinned files. key_ and value_ stay valid for
+                    // held views.
     if (status_.ok()) status_ = reason;
     valid_ = false;
   }
@@ -108,8 +114,8 @@ class IteratorImpl final : public Iterator, public KillableIterator {
     if (!valid_) return {};
     if (!value_ready_) {
       rocksdb::Slice v = iter_->value();
-      if (!OpenValue(core_->key, core_->key_version, key_, std::string_view(v.data(), v.size()),
-                     &value_)) {
+      if (!OpenValue(core_->key, core_->key_version, key_,
+                     std::string_view(v.data(), v.size()), &value_)) {
         status_ = ValueAuthFailure();
         valid_ = false;
         return {};
@@ -126,7 +132,8 @@ class IteratorImpl final : public Iterator, public KillableIterator {
   }
 
  private:
-  // After every move: copy the key (views of it outlive a Kill), forget the value.
+  // After every move: copy the key (views of it outlive a Kill), forget the
+  // value.
   void Moved() {
     value_ready_ = false;
     value_.clear();
@@ -137,13 +144,15 @@ class IteratorImpl final : public Iterator, public KillableIterator {
     }
   }
 
-  // Declared first so it is destroyed last: the RocksDB iterator must go before the database.
+  // Declared first so it is destroyed last: the RocksDB iterator must go before
+  // the database.
   const std::shared_ptr<const TenantCore> core_;
   rocksdb::Slice lower_;
   rocksdb::Slice upper_;
-  // A purge may Kill the iterator from another thread; every call takes the lock (uncontended
-  // otherwise: an iterator is used from one thread at a time). A std::mutex: absl::Mutex's
-  // deadlock detection (on in Debian's build) costs more than the rest of a Next().
+  // A purge may Kill the iterator from another thread; every call takes the
+  // lock (uncontended otherwise: an iterator is used from one thread at a
+  // time). A std::mutex: absl::Mutex's deadlock detection (on in Debian's
+  // build) costs more than the rest of a Next().
   mutable std::mutex mu_;
   std::unique_ptr<rocksdb::Iterator> iter_;
   bool valid_ = false;
@@ -154,24 +163,27 @@ class IteratorImpl final : public Iterator, public KillableIterator {
   absl::Status status_;
 };
 
-// OK while the tenant is served: not ENDED or PURGED, and its scheduled contract end (if any)
-// not yet reached by the store's clock.
+// OK while the tenant is served: not ENDED or PURGED, and its scheduled
+// contract end (if any) not yet reached by the store's clock.
 absl::Status CheckServed(const TenantCore& core) {
   if (!core.served.load(std::memory_order_acquire)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "tenant ", core.id, " is no longer served: its contract ended (or its data was purged)"));
+        "tenant ", core.id,
+        " is no longer served: its contract ended (or its data was purged)"));
   }
   const std::int64_t end = core.end_unix_nanos.load(std::memory_order_acquire);
-  if (end != TenantCore::kNoEnd && absl::ToUnixNanos(core.db->clock->Now()) >= end) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("tenant ", core.id, " is no longer served: its contract ended"));
+  if (end != TenantCore::kNoEnd &&
+      absl::ToUnixNanos(core.db->clock->Now()) >= end) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "tenant ", core.id, " is no longer served: its contract ended"));
   }
   return absl::OkStatus();
 }
 
 class TenantImpl final : public Tenant {
  public:
-  explicit TenantImpl(std::shared_ptr<const TenantCore> core) : core_(std::move(core)) {}
+  explicit TenantImpl(std::shared_ptr<const TenantCore> core)
+      : core_(std::move(core)) {}
 
   const std::string& id() const override { return core_->id; }
   std::uint64_t number() const override { return core_->number; }
@@ -185,7 +197,8 @@ class TenantImpl final : public Tenant {
     std::string full_key = FullKey(key);
     std::string sealed;
     SealValue(core_->key, core_->key_version, full_key, value, &sealed);
-    return FromRocks(db.db->Put(db.write_options, db.data_cf, full_key, sealed), "writing a value");
+    return FromRocks(db.db->Put(db.write_options, db.data_cf, full_key, sealed),
+                     "writing a value");
   }
 
   absl::StatusOr<std::string> Get(std::string_view key) const override {
@@ -195,7 +208,8 @@ class TenantImpl final : public Tenant {
     LEYSER_RETURN_IF_ERROR(CheckKey(db, key));
     std::string full_key = FullKey(key);
     rocksdb::PinnableSlice sealed;
-    rocksdb::Status s = db.db->Get(rocksdb::ReadOptions(), db.data_cf, full_key, &sealed);
+    rocksdb::Status s =
+        db.db->Get(rocksdb::ReadOptions(), db.data_cf, full_key, &sealed);
     if (s.IsNotFound()) {
       return absl::NotFoundError("no such key in this tenant");
     }
@@ -213,7 +227,8 @@ class TenantImpl final : public Tenant {
     LEYSER_RETURN_IF_ERROR(CheckServed(*core_));
     const DbCore& db = *core_->db;
     LEYSER_RETURN_IF_ERROR(CheckKey(db, key));
-    return FromRocks(db.db->Delete(db.write_options, db.data_cf, FullKey(key)), "deleting a key");
+    return FromRocks(db.db->Delete(db.write_options, db.data_cf, FullKey(key)),
+                     "deleting a key");
   }
 
   absl::Status Write(const WriteBatch& batch) override {
@@ -229,7 +244,8 @@ class TenantImpl final : public Tenant {
       }
       if (!s.ok()) {
         return absl::InvalidArgumentError(
-            absl::StrCat("write batch operation ", i, " rejected, nothing written: ", s.message()));
+            absl::StrCat("write batch operation ", i,
+                         " rejected, nothing written: ", s.message()));
       }
     }
     rocksdb::WriteBatch rocks_batch;
@@ -247,7 +263,8 @@ class TenantImpl final : public Tenant {
       }
       LEYSER_RETURN_IF_ERROR(FromRocks(s, "building a write batch"));
     }
-    return FromRocks(db.db->Write(db.write_options, &rocks_batch), "writing a batch");
+    return FromRocks(db.db->Write(db.write_options, &rocks_batch),
+                     "writing a batch");
   }
 
   std::unique_ptr<Iterator> NewIterator() const override {
@@ -273,7 +290,8 @@ class TenantImpl final : public Tenant {
 
 }  // namespace
 
-std::unique_ptr<Tenant> NewTenantHandle(std::shared_ptr<const TenantCore> core) {
+std::unique_ptr<Tenant> NewTenantHandle(
+    std::shared_ptr<const TenantCore> core) {
   return std::make_unique<TenantImpl>(std::move(core));
 }
 

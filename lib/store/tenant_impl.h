@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "leyser/tenant.h"
+
 #include "lib/store/db_core.h"
 
 namespace leyser::internal {
@@ -21,7 +22,9 @@ class WriteBatchAccess {
     std::string_view key;
     std::string_view value;
   };
-  static std::size_t Count(const WriteBatch& batch) { return batch.ops_.size(); }
+  static std::size_t Count(const WriteBatch& batch) {
+    return batch.ops_.size();
+  }
   static OpView Get(const WriteBatch& batch, std::size_t i) {
     const WriteBatch::Op& op = batch.ops_[i];
     return OpView{op.is_delete, op.key, op.value};

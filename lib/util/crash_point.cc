@@ -1,10 +1,10 @@
 #include "lib/util/crash_point.h"
 
-#include <signal.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <string>
+
+#include <signal.h>
+#include <unistd.h>
 
 namespace leyser::internal {
 namespace {
@@ -22,7 +22,8 @@ void CrashPoint(std::string_view name) {
 }
 
 void ArmCrashPointForTesting(std::string_view name) {
-  armed.store(name.empty() ? nullptr : new std::string(name), std::memory_order_release);
+  armed.store(name.empty() ? nullptr : new std::string(name),
+              std::memory_order_release);
 }
 
 }  // namespace leyser::internal

@@ -1,17 +1,15 @@
 #include "lib/util/files.h"
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <dirent.h>
-
-#include <cerrno>
-#include <filesystem>
-#include <cstring>
-
-#include "absl/strings/str_cat.h"
 
 namespace leyser::internal {
 
@@ -30,7 +28,8 @@ absl::Status WriteAll(int fd, const unsigned char* data, std::size_t size,
       if (errno == EINTR) {
         continue;
       }
-      return absl::UnavailableError(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
+      return absl::UnavailableError(
+          absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
     }
     done += static_cast<std::size_t>(n);
   }
@@ -44,11 +43,13 @@ absl::Status SyncParentDir(const std::string& path) {
   }
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
-    return absl::UnavailableError(absl::StrCat("cannot open directory ", dir, ": ", std::strerror(errno)));
+    return absl::UnavailableError(absl::StrCat("cannot open directory ", dir,
+                                               ": ", std::strerror(errno)));
   }
   FdCloser closer(fd);
   if (fsync(fd) != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot sync directory ", dir, ": ", std::strerror(errno)));
+    return absl::UnavailableError(absl::StrCat("cannot sync directory ", dir,
+                                               ": ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }
@@ -62,27 +63,34 @@ absl::Status EnsureDir(const std::string& path) {
     if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
       return absl::OkStatus();
     }
-    return absl::FailedPreconditionError(absl::StrCat(path, " exists and is not a directory"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " exists and is not a directory"));
   }
-  return absl::UnavailableError(absl::StrCat("cannot create directory ", path, ": ", std::strerror(errno)));
+  return absl::UnavailableError(absl::StrCat("cannot create directory ", path,
+                                             ": ", std::strerror(errno)));
 }
 
-absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
+absl::Status WriteFileAtomically(const std::string& path,
+                                 const std::string& bytes) {
   const std::string tmp = path + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return absl::UnavailableError(absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
   }
   absl::Status s;
   {
     FdCloser closer(fd);
-    s = WriteAll(fd, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), tmp);
+    s = WriteAll(fd, reinterpret_cast<const unsigned char*>(bytes.data()),
+                 bytes.size(), tmp);
     if (s.ok() && fsync(fd) != 0) {
-      s = absl::UnavailableError(absl::StrCat("cannot sync ", tmp, ": ", std::strerror(errno)));
+      s = absl::UnavailableError(
+          absl::StrCat("cannot sync ", tmp, ": ", std::strerror(errno)));
     }
   }
   if (s.ok() && rename(tmp.c_str(), path.c_str()) != 0) {
-    s = absl::UnavailableError(absl::StrCat("cannot rename ", tmp, ": ", std::strerror(errno)));
+    s = absl::UnavailableError(
+        absl::StrCat("cannot rename ", tmp, ": ", std::strerror(errno)));
   }
   if (!s.ok()) {
     unlink(tmp.c_str());
@@ -97,7 +105,8 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
     if (errno == ENOENT) {
       return absl::NotFoundError(absl::StrCat(path, " does not exist"));
     }
-    return absl::UnavailableError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
   }
   FdCloser closer(fd);
   std::string out;
@@ -108,7 +117,8 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
       if (errno == EINTR) {
         continue;
       }
-      return absl::UnavailableError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+      return absl::UnavailableError(
+          absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
     }
     if (n == 0) {
       return out;
@@ -123,7 +133,8 @@ absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
     if (errno == ENOENT) {
       return absl::NotFoundError(absl::StrCat(dir, " does not exist"));
     }
-    return absl::UnavailableError(absl::StrCat("cannot list ", dir, ": ", std::strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("cannot list ", dir, ": ", std::strerror(errno)));
   }
   std::vector<std::string> out;
   while (dirent* e = readdir(d)) {
@@ -140,7 +151,8 @@ absl::Status RemoveAll(const std::string& path) {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);
   if (ec) {
-    return absl::UnavailableError(absl::StrCat("cannot remove ", path, ": ", ec.message()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot remove ", path, ": ", ec.message()));
   }
   return absl::OkStatus();
 }
@@ -150,19 +162,23 @@ bool PathExists(const std::string& path) {
   return lstat(path.c_str(), &st) == 0;
 }
 
-absl::StatusOr<std::unique_ptr<FileLock>> FileLock::Acquire(const std::string& path) {
+absl::StatusOr<std::unique_ptr<FileLock>> FileLock::Acquire(
+    const std::string& path) {
   int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return absl::UnavailableError(absl::StrCat("cannot open lock file ", path, ": ", std::strerror(errno)));
+    return absl::UnavailableError(absl::StrCat("cannot open lock file ", path,
+                                               ": ", std::strerror(errno)));
   }
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
     close(fd);
     if (err == EWOULDBLOCK) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the store is already open (lock ", path, " is held); close the other instance first"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the store is already open (lock ", path,
+                       " is held); close the other instance first"));
     }
-    return absl::UnavailableError(absl::StrCat("cannot lock ", path, ": ", std::strerror(err)));
+    return absl::UnavailableError(
+        absl::StrCat("cannot lock ", path, ": ", std::strerror(err)));
   }
   return std::unique_ptr<FileLock>(new FileLock(fd));
 }

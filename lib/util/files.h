@@ -25,24 +25,29 @@ class FdCloser {
   int fd_;
 };
 
-// Writes all `size` bytes at `data` to `fd`. Unavailable (naming `path`) on failure.
-[[nodiscard]] absl::Status WriteAll(int fd, const unsigned char* data, std::size_t size,
-                                    const std::string& path);
+// Writes all `size` bytes at `data` to `fd`. Unavailable (naming `path`) on
+// failure.
+[[nodiscard]] absl::Status WriteAll(int fd, const unsigned char* data,
+                                    std::size_t size, const std::string& path);
 
 // fsyncs the directory that contains `path`.
 [[nodiscard]] absl::Status SyncParentDir(const std::string& path);
 
-// Creates directory `path` (mode 0700) if missing, syncing its parent. Parents must exist.
+// Creates directory `path` (mode 0700) if missing, syncing its parent. Parents
+// must exist.
 [[nodiscard]] absl::Status EnsureDir(const std::string& path);
 
-// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync of the
-// directory. Readers see the old content or the new, never a mix.
-[[nodiscard]] absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes);
+// Writes `bytes` to `path` atomically: a temporary file beside it, fsync,
+// rename, fsync of the directory. Readers see the old content or the new, never
+// a mix.
+[[nodiscard]] absl::Status WriteFileAtomically(const std::string& path,
+                                               const std::string& bytes);
 
 // Reads the whole file. NotFound if missing; Unavailable on I/O errors.
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 
-// Names of the entries of directory `dir` (no "." or ".."). Unavailable on errors.
+// Names of the entries of directory `dir` (no "." or ".."). Unavailable on
+// errors.
 absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir);
 
 // Removes `path` and everything under it; OK if absent.
@@ -54,9 +59,10 @@ bool PathExists(const std::string& path);
 // Holds an exclusive advisory lock (flock) on a file until destroyed.
 class FileLock {
  public:
-  // Locks `path`, creating it (mode 0600) if missing. FailedPrecondition if another open handle,
-  // in this or another process, holds the lock.
-  static absl::StatusOr<std::unique_ptr<FileLock>> Acquire(const std::string& path);
+  // Locks `path`, creating it (mode 0600) if missing. FailedPrecondition if
+  // another open handle, in this or another process, holds the lock.
+  static absl::StatusOr<std::unique_ptr<FileLock>> Acquire(
+      const std::string& path);
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;
   ~FileLock();

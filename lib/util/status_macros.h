@@ -10,15 +10,17 @@
 #define LEYSER_CONCAT_(a, b) LEYSER_CONCAT_INNER_(a, b)
 
 // Returns the status of `expr` from the current function if it is not OK.
-#define LEYSER_RETURN_IF_ERROR(expr)               \
-  do {                                             \
-    ::absl::Status leyser_status_ = (expr);        \
+#define LEYSER_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::absl::Status leyser_status_ = (expr);          \
     if (!leyser_status_.ok()) return leyser_status_; \
   } while (false)
 
-// Evaluates the StatusOr `rexpr`; returns its status if not OK, else moves its value into `lhs`.
-#define LEYSER_ASSIGN_OR_RETURN(lhs, rexpr) \
-  LEYSER_ASSIGN_OR_RETURN_IMPL_(LEYSER_CONCAT_(leyser_statusor_, __LINE__), lhs, rexpr)
+// Evaluates the StatusOr `rexpr`; returns its status if not OK, else moves its
+// value into `lhs`.
+#define LEYSER_ASSIGN_OR_RETURN(lhs, rexpr)                                 \
+  LEYSER_ASSIGN_OR_RETURN_IMPL_(LEYSER_CONCAT_(leyser_statusor_, __LINE__), \
+                                lhs, rexpr)
 
 #define LEYSER_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
   auto statusor = (rexpr);                                  \

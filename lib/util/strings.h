@@ -1,5 +1,6 @@
-// Debian's Abseil is built with ABSL_OPTION_USE_STD_STRING_VIEW=0, so absl::string_view and
-// std::string_view are different types; convert explicitly where they meet.
+// Debian's Abseil is built with ABSL_OPTION_USE_STD_STRING_VIEW=0, so
+// absl::string_view and std::string_view are different types; convert
+// explicitly where they meet.
 
 #ifndef LEYSER_LIB_UTIL_STRINGS_H_
 #define LEYSER_LIB_UTIL_STRINGS_H_
@@ -10,7 +11,9 @@
 
 namespace leyser::internal {
 
-inline absl::string_view ToAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+inline absl::string_view ToAbsl(std::string_view s) {
+  return absl::string_view(s.data(), s.size());
+}
 
 }  // namespace leyser::internal
 

@@ -1,8 +1,6 @@
-// Backups through the public API: daily generations on a manual clock, verification against
-// checksums, whole-store and single-tenant restore, crashes, bad input.
-
-#include <signal.h>
-#include <sys/wait.h>
+// Backups through the public API: daily generations on a manual clock,
+// verification against checksums, whole-store and single-tenant restore,
+// crashes, bad input.
 
 #include <atomic>
 #include <filesystem>
@@ -19,11 +17,15 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "rocksdb/utilities/backup_engine.h"
+#include <signal.h>
+#include <sys/wait.h>
+
 #include "leyser/store.h"
+
 #include "lib/backup/backup_manager.h"
 #include "lib/crypto/file_cipher.h"
 #include "lib/keys/key_store.h"
-#include "rocksdb/utilities/backup_engine.h"
 #include "tests/test/spawn.h"
 #include "tests/test/test_util.h"
 
@@ -48,7 +50,8 @@ StoreData ReadAll(Store& store) {
     EXPECT_THAT(t, IsOk());
     auto it = (*t)->NewIterator();
     TenantData& data = out[info.id];
-    for (it->SeekToFirst(); it->Valid(); it->Next()) data[std::string(it->key())] = it->value();
+    for (it->SeekToFirst(); it->Valid(); it->Next())
+      data[std::string(it->key())] = it->value();
     EXPECT_THAT(it->status(), IsOk());
   }
   return out;
@@ -61,7 +64,8 @@ bool DirIsEmptyOrAbsent(const std::string& dir) {
 class BackupTest : public testing::Test {
  protected:
   BackupTest()
-      : clock_(std::make_shared<ManualClock>(test::SomeInstant() + absl::Hours(3))),
+      : clock_(std::make_shared<ManualClock>(test::SomeInstant() +
+                                             absl::Hours(3))),
         provider_(test::NewTestKeyProvider(tmp_)),
         options_(test::TestOptions(tmp_, provider_, clock_)) {
     options_.backup_dir = tmp_.Sub("backups");
@@ -92,17 +96,22 @@ class BackupTest : public testing::Test {
   int restores_ = 0;
 };
 
-// Issue 4, test 1: ten simulated days, seven generations, each restoring exactly its day.
+// Issue 4, test 1: ten simulated days, seven generations, each restoring
+// exactly its day.
 TEST_F(BackupTest, TenDaysKeepSevenGenerationsThatEachRestoreTheirDay) {
   auto store = OpenStore();
-  for (const char* id : {"a", "ab", "b"}) ASSERT_THAT(store->CreateTenant(id), IsOk());
-  std::map<absl::Time, StoreData> by_day;  // Keyed by the generation's creation time.
+  for (const char* id : {"a", "ab", "b"})
+    ASSERT_THAT(store->CreateTenant(id), IsOk());
+  std::map<absl::Time, StoreData>
+      by_day;  // Keyed by the generation's creation time.
   for (int day = 0; day < 10; ++day) {
     SCOPED_TRACE(absl::StrCat("day ", day));
     for (const char* id : {"a", "ab", "b"}) {
       auto t = store->OpenTenant(id);
       ASSERT_THAT(t, IsOk());
-      ASSERT_THAT((*t)->Put(absl::StrCat("k", day), absl::StrCat(id, " day ", day)), IsOk());
+      ASSERT_THAT(
+          (*t)->Put(absl::StrCat("k", day), absl::StrCat(id, " day ", day)),
+          IsOk());
       ASSERT_THAT((*t)->Put("common", absl::StrCat("day ", day)), IsOk());
       ASSERT_THAT((*t)->Delete(absl::StrCat("k", day - 3)), IsOk());
     }
@@ -133,13 +142,15 @@ TEST_F(BackupTest, TenDaysKeepSevenGenerationsThatEachRestoreTheirDay) {
     EXPECT_EQ(Restored(b.id), by_day[b.created]);
   }
   // The oldest three days are gone.
-  EXPECT_EQ(backups->front().created, test::SomeInstant() + absl::Hours(3) + absl::Hours(24 * 3));
+  EXPECT_EQ(backups->front().created,
+            test::SomeInstant() + absl::Hours(3) + absl::Hours(24 * 3));
 }
 
 TEST_F(BackupTest, CatchesUpWithOneBackupAndNeverRunsEarly) {
   auto store = OpenStore();
   ASSERT_THAT(store->CreateTenant("t"), IsOk());
-  // 01:00 UTC, before today's 02:00: yesterday's due instant counts, so one backup now.
+  // 01:00 UTC, before today's 02:00: yesterday's due instant counts, so one
+  // backup now.
   clock_->Set(test::SomeInstant() + absl::Hours(1));
   auto first = store->RunMaintenance();
   ASSERT_THAT(first, IsOk());
@@ -161,42 +172,51 @@ TEST_F(BackupTest, CatchesUpWithOneBackupAndNeverRunsEarly) {
 
 TEST_F(BackupTest, LatestDueInstantIsTheLastScheduledTimeAtOrBeforeNow) {
   const absl::Time midnight = test::SomeInstant();
-  EXPECT_EQ(internal::LatestDueInstant(midnight + absl::Hours(3), absl::Hours(2)),
-            midnight + absl::Hours(2));
-  EXPECT_EQ(internal::LatestDueInstant(midnight + absl::Hours(2), absl::Hours(2)),
-            midnight + absl::Hours(2));
-  EXPECT_EQ(internal::LatestDueInstant(midnight + absl::Hours(1), absl::Hours(2)),
-            midnight - absl::Hours(22));
-  EXPECT_EQ(internal::LatestDueInstant(midnight, absl::ZeroDuration()), midnight);
+  EXPECT_EQ(
+      internal::LatestDueInstant(midnight + absl::Hours(3), absl::Hours(2)),
+      midnight + absl::Hours(2));
+  EXPECT_EQ(
+      internal::LatestDueInstant(midnight + absl::Hours(2), absl::Hours(2)),
+      midnight + absl::Hours(2));
+  EXPECT_EQ(
+      internal::LatestDueInstant(midnight + absl::Hours(1), absl::Hours(2)),
+      midnight - absl::Hours(22));
+  EXPECT_EQ(internal::LatestDueInstant(midnight, absl::ZeroDuration()),
+            midnight);
 }
 
-// The shared files each engine backup uses, read through the store's file layer (the store must
-// be closed: the key store is opened to unwrap the file key).
+// The shared files each engine backup uses, read through the store's file layer
+// (the store must be closed: the key store is opened to unwrap the file key).
 std::map<BackupId, std::set<std::string>> SharedFiles(const Options& o) {
   std::map<BackupId, std::set<std::string>> out;
-  auto keys = internal::KeyStore::Open(o.data_dir + "/keys", o.key_provider->GetMasterKey().value(),
+  auto keys = internal::KeyStore::Open(o.data_dir + "/keys",
+                                       o.key_provider->GetMasterKey().value(),
                                        false, absl::UnixEpoch());
   EXPECT_THAT(keys, IsOk());
   auto file_key = (*keys)->GetFileKey();
   EXPECT_THAT(file_key, IsOk());
-  auto env = internal::NewEncryptedEnv(std::move(file_key->key), file_key->version);
+  auto env =
+      internal::NewEncryptedEnv(std::move(file_key->key), file_key->version);
   EXPECT_THAT(env, IsOk());
   rocksdb::BackupEngineReadOnly* engine = nullptr;
   rocksdb::BackupEngineOptions beo(o.backup_dir + "/engine", env->env.get());
-  EXPECT_TRUE(rocksdb::BackupEngineReadOnly::Open(beo, env->env.get(), &engine).ok());
+  EXPECT_TRUE(
+      rocksdb::BackupEngineReadOnly::Open(beo, env->env.get(), &engine).ok());
   std::unique_ptr<rocksdb::BackupEngineReadOnly> owner(engine);
   std::vector<rocksdb::BackupInfo> infos;
   engine->GetBackupInfo(&infos, /*include_file_details=*/true);
   for (const rocksdb::BackupInfo& info : infos) {
     std::set<std::string>& files = out[info.backup_id];
     for (const rocksdb::BackupFileInfo& f : info.file_details) {
-      if (absl::StartsWith(f.relative_filename, "shared_checksum/")) files.insert(f.relative_filename);
+      if (absl::StartsWith(f.relative_filename, "shared_checksum/"))
+        files.insert(f.relative_filename);
     }
   }
   return out;
 }
 
-// Issue 4, test 2: a flipped byte is found in every generation that uses the file.
+// Issue 4, test 2: a flipped byte is found in every generation that uses the
+// file.
 TEST_F(BackupTest, FlippedByteIsReportedAndRestoreLeavesTheTargetEmpty) {
   auto store = OpenStore();
   ASSERT_THAT(store->CreateTenant("t"), IsOk());
@@ -204,7 +224,9 @@ TEST_F(BackupTest, FlippedByteIsReportedAndRestoreLeavesTheTargetEmpty) {
   std::map<BackupId, StoreData> data;
   for (int day = 0; day < 4; ++day) {
     for (int i = 0; i < 50; ++i) {
-      ASSERT_THAT((*t)->Put(absl::StrCat("d", day, "-", i), std::string(200, static_cast<char>('a' + day))), IsOk());
+      ASSERT_THAT((*t)->Put(absl::StrCat("d", day, "-", i),
+                            std::string(200, static_cast<char>('a' + day))),
+                  IsOk());
     }
     auto b = store->CreateBackup();
     ASSERT_THAT(b, IsOk());
@@ -240,16 +262,20 @@ TEST_F(BackupTest, FlippedByteIsReportedAndRestoreLeavesTheTargetEmpty) {
     const bool uses = shared.at(id).count(victim) > 0;
     if (uses) {
       ++affected;
-      EXPECT_THAT(store->VerifyBackup(id), StatusIs(absl::StatusCode::kDataLoss));
+      EXPECT_THAT(store->VerifyBackup(id),
+                  StatusIs(absl::StatusCode::kDataLoss));
       Options target = options_;
       target.data_dir = tmp_.Sub(absl::StrCat("bad-restore-", id));
-      EXPECT_THAT(Store::RestoreStore(target, id), StatusIs(absl::StatusCode::kDataLoss));
+      EXPECT_THAT(Store::RestoreStore(target, id),
+                  StatusIs(absl::StatusCode::kDataLoss));
       EXPECT_TRUE(DirIsEmptyOrAbsent(target.data_dir));
       // An existing empty target stays, and stays empty.
       std::filesystem::create_directories(target.data_dir);
-      EXPECT_THAT(Store::RestoreStore(target, id), StatusIs(absl::StatusCode::kDataLoss));
+      EXPECT_THAT(Store::RestoreStore(target, id),
+                  StatusIs(absl::StatusCode::kDataLoss));
       EXPECT_TRUE(DirIsEmptyOrAbsent(target.data_dir));
-      for (const auto& e : std::filesystem::recursive_directory_iterator(target.data_dir)) {
+      for (const auto& e :
+           std::filesystem::recursive_directory_iterator(target.data_dir)) {
         ADD_FAILURE() << "left behind: " << e.path();
       }
     } else {
@@ -264,12 +290,14 @@ TEST_F(BackupTest, FlippedByteIsReportedAndRestoreLeavesTheTargetEmpty) {
 // Issue 4, test 3: one tenant restored while the others keep writing.
 TEST_F(BackupTest, SingleTenantRestoreLeavesEveryOtherTenantAlone) {
   auto store = OpenStore();
-  for (const char* id : {"a", "ab", "b"}) ASSERT_THAT(store->CreateTenant(id), IsOk());
+  for (const char* id : {"a", "ab", "b"})
+    ASSERT_THAT(store->CreateTenant(id), IsOk());
   auto a = store->OpenTenant("a").value();
   auto ab = store->OpenTenant("ab").value();
   auto b = store->OpenTenant("b").value();
   for (int i = 0; i < 300; ++i) {
-    ASSERT_THAT(a->Put(absl::StrCat("k", i), absl::StrCat("a-old-", i)), IsOk());
+    ASSERT_THAT(a->Put(absl::StrCat("k", i), absl::StrCat("a-old-", i)),
+                IsOk());
     ASSERT_THAT(ab->Put(absl::StrCat("k", i), absl::StrCat("ab-", i)), IsOk());
     ASSERT_THAT(b->Put(absl::StrCat("k", i), absl::StrCat("b-", i)), IsOk());
   }
@@ -277,9 +305,12 @@ TEST_F(BackupTest, SingleTenantRestoreLeavesEveryOtherTenantAlone) {
   ASSERT_THAT(generation, IsOk());
   const TenantData a_at_backup = ReadAll(*store)["a"];
   // After the backup: a changes in every way; ab and b change too.
-  for (int i = 0; i < 300; i += 3) ASSERT_THAT(a->Delete(absl::StrCat("k", i)), IsOk());
-  for (int i = 1; i < 300; i += 3) ASSERT_THAT(a->Put(absl::StrCat("k", i), "a-new"), IsOk());
-  for (int i = 0; i < 100; ++i) ASSERT_THAT(a->Put(absl::StrCat("added", i), "x"), IsOk());
+  for (int i = 0; i < 300; i += 3)
+    ASSERT_THAT(a->Delete(absl::StrCat("k", i)), IsOk());
+  for (int i = 1; i < 300; i += 3)
+    ASSERT_THAT(a->Put(absl::StrCat("k", i), "a-new"), IsOk());
+  for (int i = 0; i < 100; ++i)
+    ASSERT_THAT(a->Put(absl::StrCat("added", i), "x"), IsOk());
   ASSERT_THAT(ab->Put("after-backup", "kept"), IsOk());
   StoreData before = ReadAll(*store);
 
@@ -303,7 +334,8 @@ TEST_F(BackupTest, SingleTenantRestoreLeavesEveryOtherTenantAlone) {
   for (auto& w : writers) w.join();
   EXPECT_EQ(failures.load(), 0);
   for (int w = 0; w < 2; ++w) {
-    for (int i = 0; i < written[w]; ++i) before[w == 0 ? "ab" : "b"][absl::StrCat("during", i)] = "d";
+    for (int i = 0; i < written[w]; ++i)
+      before[w == 0 ? "ab" : "b"][absl::StrCat("during", i)] = "d";
   }
   StoreData after = ReadAll(*store);
   EXPECT_EQ(after["a"], a_at_backup);
@@ -343,21 +375,27 @@ TEST_F(BackupTest, BadInputGetsClearCodes) {
   ASSERT_THAT(generation, IsOk());
   ASSERT_THAT(store->CreateTenant("late"), IsOk());
   const BackupId unknown = generation->id + 100;
-  EXPECT_THAT(store->VerifyBackup(unknown), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(store->RestoreTenant("a", unknown), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(store->RestoreTenant("nobody", generation->id), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(store->RestoreTenant("late", generation->id), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store->VerifyBackup(unknown),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store->RestoreTenant("a", unknown),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store->RestoreTenant("nobody", generation->id),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store->RestoreTenant("late", generation->id),
+              StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(store->RestoreTenant("bad id", generation->id),
               StatusIs(absl::StatusCode::kInvalidArgument));
 
   Options target = options_;
   target.data_dir = tmp_.Sub("target");
-  EXPECT_THAT(Store::RestoreStore(target, unknown), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Store::RestoreStore(target, unknown),
+              StatusIs(absl::StatusCode::kNotFound));
   std::filesystem::create_directories(target.data_dir);
   test::WriteFile(target.data_dir + "/something", "x");
   EXPECT_THAT(Store::RestoreStore(target, generation->id),
               StatusIs(absl::StatusCode::kFailedPrecondition));
-  EXPECT_TRUE(std::filesystem::exists(target.data_dir + "/something"));  // Nothing lost.
+  EXPECT_TRUE(std::filesystem::exists(target.data_dir +
+                                      "/something"));  // Nothing lost.
   target.data_dir = tmp_.Sub("target2");
   target.key_provider = test::NewTestKeyProvider(tmp_, "other.key");
   EXPECT_THAT(Store::RestoreStore(target, generation->id),
@@ -383,8 +421,10 @@ TEST_F(BackupTest, BadInputGetsClearCodes) {
   off.backup_dir = "";
   auto plain = Store::Open(off);
   ASSERT_THAT(plain, IsOk());
-  EXPECT_THAT((*plain)->CreateBackup(), StatusIs(absl::StatusCode::kFailedPrecondition));
-  EXPECT_THAT((*plain)->ListBackups(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT((*plain)->CreateBackup(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT((*plain)->ListBackups(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
   auto report = (*plain)->RunMaintenance();
   ASSERT_THAT(report, IsOk());
   EXPECT_FALSE(report->backups_enabled);
@@ -396,12 +436,16 @@ TEST_F(BackupTest, BackupFilesAreEncryptedAndSealed) {
   ASSERT_THAT(store->CreateTenant("tenant-name-marker"), IsOk());
   auto t = store->OpenTenant("tenant-name-marker").value();
   for (int i = 0; i < 100; ++i) {
-    ASSERT_THAT(t->Put(absl::StrCat("KEYMARKER", i), absl::StrCat("VALUEMARKER", i)), IsOk());
+    ASSERT_THAT(
+        t->Put(absl::StrCat("KEYMARKER", i), absl::StrCat("VALUEMARKER", i)),
+        IsOk());
   }
   ASSERT_THAT(store->CreateBackup(), IsOk());
   for (const auto& [name, content] : test::SnapshotFiles(options_.backup_dir)) {
-    for (const char* marker : {"KEYMARKER", "VALUEMARKER", "tenant-name-marker"}) {
-      EXPECT_EQ(content.find(marker), std::string::npos) << marker << " in " << name;
+    for (const char* marker :
+         {"KEYMARKER", "VALUEMARKER", "tenant-name-marker"}) {
+      EXPECT_EQ(content.find(marker), std::string::npos)
+          << marker << " in " << name;
     }
   }
 }
@@ -417,7 +461,8 @@ TEST_F(BackupTest, GenerationsAfterARotationNeedTheKeyThatSealedThem) {
   ASSERT_THAT(store->OpenTenant("a").value()->Put("k", "after"), IsOk());
   auto new_generation = store->CreateBackup();
   ASSERT_THAT(new_generation, IsOk());
-  EXPECT_EQ(new_generation->master_key_generation, old_generation->master_key_generation + 1);
+  EXPECT_EQ(new_generation->master_key_generation,
+            old_generation->master_key_generation + 1);
   auto list = store->ListBackups();
   ASSERT_THAT(list, IsOk());
   ASSERT_EQ(list->size(), 2u);
@@ -436,16 +481,19 @@ TEST_F(BackupTest, GenerationsAfterARotationNeedTheKeyThatSealedThem) {
   ASSERT_THAT(Store::RestoreStore(target, old_generation->id), IsOk());
   auto restored = Store::Open(target);
   ASSERT_THAT(restored, IsOk());
-  EXPECT_THAT((*restored)->OpenTenant("a").value()->Get("k"), IsOkAndHolds(std::string("before")));
+  EXPECT_THAT((*restored)->OpenTenant("a").value()->Get("k"),
+              IsOkAndHolds(std::string("before")));
   target.data_dir = tmp_.Sub("new-with-new-key");
   target.key_provider = new_key;
   ASSERT_THAT(Store::RestoreStore(target, new_generation->id), IsOk());
   restored = Store::Open(target);
   ASSERT_THAT(restored, IsOk());
-  EXPECT_THAT((*restored)->OpenTenant("a").value()->Get("k"), IsOkAndHolds(std::string("after")));
+  EXPECT_THAT((*restored)->OpenTenant("a").value()->Get("k"),
+              IsOkAndHolds(std::string("after")));
 }
 
-// Issue 4, test 4: a backup killed midway leaves no listed partial generation and no orphan.
+// Issue 4, test 4: a backup killed midway leaves no listed partial generation
+// and no orphan.
 TEST_F(BackupTest, KilledBackupLeavesNothingPartialAfterTheNextRun) {
   const std::string key_path = tmp_.Sub("crash.key");
   ASSERT_THAT(CreateKeyFile(key_path), IsOk());
@@ -453,10 +501,11 @@ TEST_F(BackupTest, KilledBackupLeavesNothingPartialAfterTheNextRun) {
     const char* point;
     std::size_t listed_after_kill;  // Generations listed right after the kill.
   } cases[] = {
-      {"backup.after_engine", 2},      // The new backup has no generation file yet.
+      {"backup.after_engine", 2},  // The new backup has no generation file yet.
       {"backup.after_generation", 3},  // Complete, not yet pruned.
-      {"prune.after_unlist", 2},       // The oldest is unlisted, its engine backup still there.
-      {"none", 0},                     // Killed at a random moment (or finished).
+      {"prune.after_unlist",
+       2},          // The oldest is unlisted, its engine backup still there.
+      {"none", 0},  // Killed at a random moment (or finished).
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.point);
@@ -473,19 +522,22 @@ TEST_F(BackupTest, KilledBackupLeavesNothingPartialAfterTheNextRun) {
       ASSERT_THAT((*store)->CreateTenant("t"), IsOk());
       auto t = (*store)->OpenTenant("t").value();
       for (int i = 0; i < 2000; ++i) {
-        ASSERT_THAT(t->Put(absl::StrCat("k", i), std::string(500, 'v')), IsOk());
+        ASSERT_THAT(t->Put(absl::StrCat("k", i), std::string(500, 'v')),
+                    IsOk());
       }
       ASSERT_THAT((*store)->CreateBackup(), IsOk());
       ASSERT_THAT((*store)->CreateBackup(), IsOk());
       before = (*store)->ListBackups()->size();
       ASSERT_EQ(before, 2u);
     }
-    test::Child child({test::CrashChildPath(), "backup", o.data_dir, key_path, o.backup_dir, c.point});
+    test::Child child({test::CrashChildPath(), "backup", o.data_dir, key_path,
+                       o.backup_dir, c.point});
     std::string line;
     ASSERT_TRUE(child.ReadLine(&line));
     ASSERT_EQ(line, "READY");
     if (std::string(c.point) == "none") {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // Kill while it works.
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(5));  // Kill while it works.
       child.Kill();
     } else {
       const int status = child.Wait();
@@ -495,19 +547,23 @@ TEST_F(BackupTest, KilledBackupLeavesNothingPartialAfterTheNextRun) {
     ASSERT_THAT(store, IsOk());
     auto listed = (*store)->ListBackups();
     ASSERT_THAT(listed, IsOk());
-    for (const BackupInfo& b : *listed) EXPECT_THAT((*store)->VerifyBackup(b.id), IsOk()) << b.id;
+    for (const BackupInfo& b : *listed)
+      EXPECT_THAT((*store)->VerifyBackup(b.id), IsOk()) << b.id;
     if (std::string(c.point) != "none") {
       EXPECT_EQ(listed->size(), c.listed_after_kill);
     }
-    // The next run succeeds, repairs, and leaves exactly the listed generations.
+    // The next run succeeds, repairs, and leaves exactly the listed
+    // generations.
     auto backup = (*store)->CreateBackup();
     ASSERT_THAT(backup, IsOk());
     listed = (*store)->ListBackups();
     ASSERT_EQ(listed->size(), 2u);
-    for (const BackupInfo& b : *listed) EXPECT_THAT((*store)->VerifyBackup(b.id), IsOk());
+    for (const BackupInfo& b : *listed)
+      EXPECT_THAT((*store)->VerifyBackup(b.id), IsOk());
     store->reset();
     std::set<std::string> metas;
-    for (const auto& e : std::filesystem::directory_iterator(o.backup_dir + "/engine/meta")) {
+    for (const auto& e :
+         std::filesystem::directory_iterator(o.backup_dir + "/engine/meta")) {
       metas.insert(e.path().filename().string());
     }
     std::set<std::string> listed_ids;
@@ -518,12 +574,16 @@ TEST_F(BackupTest, KilledBackupLeavesNothingPartialAfterTheNextRun) {
       ASSERT_TRUE(shared.count(b.id)) << b.id;
       referenced.insert(shared.at(b.id).begin(), shared.at(b.id).end());
     }
-    EXPECT_EQ(metas, listed_ids) << "engine backups without a generation remain";
-    for (const auto& e : std::filesystem::directory_iterator(o.backup_dir + "/engine/shared_checksum")) {
-      const std::string name = "shared_checksum/" + e.path().filename().string();
+    EXPECT_EQ(metas, listed_ids)
+        << "engine backups without a generation remain";
+    for (const auto& e : std::filesystem::directory_iterator(
+             o.backup_dir + "/engine/shared_checksum")) {
+      const std::string name =
+          "shared_checksum/" + e.path().filename().string();
       EXPECT_TRUE(referenced.count(name)) << "orphan file " << name;
     }
-    for (const auto& e : std::filesystem::directory_iterator(o.backup_dir + "/generations")) {
+    for (const auto& e :
+         std::filesystem::directory_iterator(o.backup_dir + "/generations")) {
       EXPECT_TRUE(absl::EndsWith(e.path().string(), ".gen")) << e.path();
     }
     // And a restore of the newest works.

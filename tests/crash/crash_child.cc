@@ -1,18 +1,21 @@
-// Helper process for crash tests. Prints acknowledgements on stdout, one per line, strictly after
-// the acknowledged operation returned OK, so a parent that kills it knows what must survive.
+// Helper process for crash tests. Prints acknowledgements on stdout, one per
+// line, strictly after the acknowledged operation returned OK, so a parent that
+// kills it knows what must survive.
 //
 //   crash_child rotate DIR OLD_KEY NEW_KEY CRASH_POINT
-//       Opens the store with OLD_KEY, arms CRASH_POINT, rotates to NEW_KEY; prints "ROTATED" if
-//       the rotation returns.
+//       Opens the store with OLD_KEY, arms CRASH_POINT, rotates to NEW_KEY;
+//       prints "ROTATED" if the rotation returns.
 //   crash_child backup DIR KEY BACKUP_DIR CRASH_POINT
-//       Opens the store (backups in BACKUP_DIR), arms CRASH_POINT, takes a backup; prints "DONE"
-//       if it returns. CRASH_POINT "none" arms nothing.
+//       Opens the store (backups in BACKUP_DIR), arms CRASH_POINT, takes a
+//       backup; prints "DONE" if it returns. CRASH_POINT "none" arms nothing.
 //   crash_child maintain DIR KEY BACKUP_DIR UNIX_SECONDS CRASH_POINT
-//       Opens the store (backups in BACKUP_DIR) with a manual clock at UNIX_SECONDS, arms
-//       CRASH_POINT and runs maintenance; prints "DONE" if it returns.
+//       Opens the store (backups in BACKUP_DIR) with a manual clock at
+//       UNIX_SECONDS, arms CRASH_POINT and runs maintenance; prints "DONE" if
+//       it returns.
 //   crash_child rotate-loop DIR KEY_A KEY_B
-//       Opens with KEY_A; a writer thread puts "k<i>" into tenant "w" (synced), printing "W <i>";
-//       the main thread rotates A->B->A... printing "R <n>" after rotation n. Runs until killed.
+//       Opens with KEY_A; a writer thread puts "k<i>" into tenant "w" (synced),
+//       printing "W <i>"; the main thread rotates A->B->A... printing "R <n>"
+//       after rotation n. Runs until killed.
 
 #include <atomic>
 #include <cstdio>
@@ -22,7 +25,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+
 #include "leyser/leyser.h"
+
 #include "lib/util/crash_point.h"
 
 namespace {
@@ -46,7 +51,8 @@ std::shared_ptr<leyser::KeyProvider> Provider(const char* path) {
   return *p;
 }
 
-std::unique_ptr<leyser::Store> OpenStore(const char* dir, std::shared_ptr<leyser::KeyProvider> key) {
+std::unique_ptr<leyser::Store> OpenStore(
+    const char* dir, std::shared_ptr<leyser::KeyProvider> key) {
   leyser::Options options;
   options.data_dir = dir;
   options.key_provider = std::move(key);
@@ -77,7 +83,8 @@ int main(int argc, char** argv) {
     options.backup_generations = 2;
     auto store = leyser::Store::Open(options);
     if (!store.ok()) Die(store.status());
-    if (std::string(argv[5]) != "none") leyser::internal::ArmCrashPointForTesting(argv[5]);
+    if (std::string(argv[5]) != "none")
+      leyser::internal::ArmCrashPointForTesting(argv[5]);
     Ack("READY");
     auto backup = (*store)->CreateBackup();
     if (!backup.ok()) Die(backup.status());
@@ -103,7 +110,8 @@ int main(int argc, char** argv) {
     auto a = Provider(argv[3]);
     auto b = Provider(argv[4]);
     auto store = OpenStore(argv[2], a);
-    if (auto info = store->GetTenantInfo("w"); absl::IsNotFound(info.status())) {
+    if (auto info = store->GetTenantInfo("w");
+        absl::IsNotFound(info.status())) {
       if (auto c = store->CreateTenant("w"); !c.ok()) Die(c.status());
     }
     auto tenant = store->OpenTenant("w");
@@ -111,7 +119,8 @@ int main(int argc, char** argv) {
     Ack("READY");
     std::thread writer([&] {
       for (int i = 0;; ++i) {
-        absl::Status s = (*tenant)->Put(absl::StrCat("k", i), absl::StrCat("v", i));
+        absl::Status s =
+            (*tenant)->Put(absl::StrCat("k", i), absl::StrCat("v", i));
         if (!s.ok()) Die(s);
         Ack(absl::StrCat("W ", i));
       }

@@ -8,9 +8,10 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "gtest/gtest.h"
+#include "rocksdb/db.h"
+
 #include "lib/crypto/sodium.h"
 #include "lib/rocks/status.h"
-#include "rocksdb/db.h"
 #include "tests/test/test_util.h"
 
 namespace leyser::internal {
@@ -18,13 +19,15 @@ namespace {
 
 using test::IsOk;
 
-std::unique_ptr<rocksdb::BlockAccessCipherStream> Stream(rocksdb::EncryptionProvider& provider,
-                                                         std::string* prefix) {
+std::unique_ptr<rocksdb::BlockAccessCipherStream> Stream(
+    rocksdb::EncryptionProvider& provider, std::string* prefix) {
   prefix->assign(kFilePrefixBytes, '\0');
-  EXPECT_TRUE(provider.CreateNewPrefix("f", prefix->data(), prefix->size()).ok());
+  EXPECT_TRUE(
+      provider.CreateNewPrefix("f", prefix->data(), prefix->size()).ok());
   rocksdb::Slice slice(*prefix);
   std::unique_ptr<rocksdb::BlockAccessCipherStream> stream;
-  rocksdb::Status s = provider.CreateCipherStream("f", rocksdb::EnvOptions(), slice, &stream);
+  rocksdb::Status s =
+      provider.CreateCipherStream("f", rocksdb::EnvOptions(), slice, &stream);
   EXPECT_TRUE(s.ok()) << s.ToString();
   return stream;
 }
@@ -35,7 +38,8 @@ TEST(FileCipherTest, PiecewiseEncryptionEqualsOneShot) {
   std::string prefix;
   auto stream = Stream(*env->provider, &prefix);
   std::string plain(1000, '\0');
-  for (std::size_t i = 0; i < plain.size(); ++i) plain[i] = static_cast<char>(i * 13 + 7);
+  for (std::size_t i = 0; i < plain.size(); ++i)
+    plain[i] = static_cast<char>(i * 13 + 7);
   for (std::uint64_t base : {0ull, 4096ull, 4096ull + 5, 1ull << 33}) {
     std::string whole = plain;
     ASSERT_TRUE(stream->Encrypt(base, whole.data(), whole.size()).ok());
@@ -43,7 +47,8 @@ TEST(FileCipherTest, PiecewiseEncryptionEqualsOneShot) {
     std::string pieces = plain;
     std::size_t offset = 0;
     for (std::size_t len : {1, 63, 64, 65, 200, 607}) {
-      ASSERT_TRUE(stream->Encrypt(base + offset, pieces.data() + offset, len).ok());
+      ASSERT_TRUE(
+          stream->Encrypt(base + offset, pieces.data() + offset, len).ok());
       offset += len;
     }
     ASSERT_EQ(offset, plain.size());
@@ -64,12 +69,16 @@ TEST(FileCipherTest, PrefixNamesFormatAndRejectsOtherKeys) {
   EXPECT_EQ(prefix.substr(8, 4), std::string("\0\0\0\x07", 4));
   rocksdb::Slice slice(prefix);
   std::unique_ptr<rocksdb::BlockAccessCipherStream> stream;
-  EXPECT_TRUE(other->provider->CreateCipherStream("f", rocksdb::EnvOptions(), slice, &stream)
-                  .IsCorruption());
+  EXPECT_TRUE(
+      other->provider
+          ->CreateCipherStream("f", rocksdb::EnvOptions(), slice, &stream)
+          .IsCorruption());
   std::string plain_file(kFilePrefixBytes, 'x');
   rocksdb::Slice plain(plain_file);
-  EXPECT_TRUE(env->provider->CreateCipherStream("f", rocksdb::EnvOptions(), plain, &stream)
-                  .IsCorruption());
+  EXPECT_TRUE(
+      env->provider
+          ->CreateCipherStream("f", rocksdb::EnvOptions(), plain, &stream)
+          .IsCorruption());
   EXPECT_FALSE(env->provider->AddCipher("d", "key", 3, true).ok());
 }
 
@@ -80,7 +89,8 @@ TEST(FileCipherTest, TwoToTheTwentyFilePrefixesHaveDistinctNonces) {
   nonces.reserve(1 << 20);
   std::string prefix(kFilePrefixBytes, '\0');
   for (int i = 0; i < (1 << 20); ++i) {
-    ASSERT_TRUE(env->provider->CreateNewPrefix("f", prefix.data(), prefix.size()).ok());
+    ASSERT_TRUE(
+        env->provider->CreateNewPrefix("f", prefix.data(), prefix.size()).ok());
     nonces.insert(prefix.substr(12, 24));
   }
   EXPECT_EQ(nonces.size(), std::size_t{1} << 20);
@@ -99,17 +109,23 @@ TEST(FileCipherTest, DatabaseFilesAreEncryptedAndNeedTheirKey) {
     rocksdb::Options options;
     options.create_if_missing = true;
     options.env = env->env.get();
-    auto log = NewEncryptedInfoLog(env->env.get(), (std::filesystem::create_directories(dir), dir));
+    auto log = NewEncryptedInfoLog(
+        env->env.get(), (std::filesystem::create_directories(dir), dir));
     ASSERT_THAT(log, IsOk());
     options.info_log = *log;
-    options.info_log_level = rocksdb::InfoLogLevel::DEBUG_LEVEL;  // Logs keys of compactions.
+    options.info_log_level =
+        rocksdb::InfoLogLevel::DEBUG_LEVEL;  // Logs keys of compactions.
     rocksdb::DB* db = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(options, dir, &db).ok());
     for (int i = 0; i < 100; ++i) {
-      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), marker + std::to_string(i), marker).ok());
+      ASSERT_TRUE(
+          db->Put(rocksdb::WriteOptions(), marker + std::to_string(i), marker)
+              .ok());
     }
     ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
-    ASSERT_TRUE(db->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr).ok());
+    ASSERT_TRUE(
+        db->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr)
+            .ok());
     delete db;
   }
   for (const auto& [name, content] : test::SnapshotFiles(dir)) {
@@ -138,8 +154,10 @@ TEST(FileCipherTest, DatabaseFilesAreEncryptedAndNeedTheirKey) {
     rocksdb::DB* db = nullptr;
     rocksdb::Status s = rocksdb::DB::Open(options, dir, &db);
     EXPECT_FALSE(s.ok());
-    EXPECT_NE(s.ToString().find(kFileLayerRejection), std::string::npos) << s.ToString();
-    EXPECT_THAT(FromRocks(s, "opening"), test::StatusIs(absl::StatusCode::kDataLoss));
+    EXPECT_NE(s.ToString().find(kFileLayerRejection), std::string::npos)
+        << s.ToString();
+    EXPECT_THAT(FromRocks(s, "opening"),
+                test::StatusIs(absl::StatusCode::kDataLoss));
   }
 }
 

@@ -5,7 +5,9 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "gtest/gtest.h"
+
 #include "leyser/secret.h"
+
 #include "tests/test/test_util.h"
 
 namespace leyser::internal {
@@ -32,12 +34,14 @@ TEST(SecretBytesTest, AllocatesZeroedAndMoves) {
   SecretBytes c;
   EXPECT_TRUE(c.empty());
   c = std::move(b);
-  EXPECT_TRUE(b.empty());  // NOLINT(bugprone-use-after-move): moved-from is specified empty.
+  EXPECT_TRUE(b.empty());  // NOLINT(bugprone-use-after-move): moved-from is
+                           // specified empty.
   EXPECT_EQ(c.data()[0], 7);
 }
 
 TEST(SecretBytesTest, RejectsZeroSize) {
-  EXPECT_THAT(SecretBytes::Allocate(0), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(SecretBytes::Allocate(0),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(SecretBytesTest, EqualsComparesContent) {
@@ -76,11 +80,13 @@ TEST(AeadTest, EveryFlippedBitAndEveryTruncationFails) {
     for (int bit = 0; bit < 8; ++bit) {
       std::string bad = sealed;
       bad[i] = static_cast<char>(bad[i] ^ (1 << bit));
-      EXPECT_FALSE(Open(key, bad, "ad", &out)) << "byte " << i << " bit " << bit;
+      EXPECT_FALSE(Open(key, bad, "ad", &out))
+          << "byte " << i << " bit " << bit;
     }
   }
   for (std::size_t len = 0; len < sealed.size(); ++len) {
-    EXPECT_FALSE(Open(key, sealed.substr(0, len), "ad", &out)) << "length " << len;
+    EXPECT_FALSE(Open(key, sealed.substr(0, len), "ad", &out))
+        << "length " << len;
   }
   EXPECT_FALSE(Open(key, sealed + '\0', "ad", &out));
 }
@@ -89,14 +95,19 @@ TEST(AeadTest, OpenSecretUnwrapsIntoSecureMemory) {
   SecretBytes key = Key();
   SecretBytes inner = Key();
   std::string sealed;
-  SealAppend(key, std::string_view(reinterpret_cast<const char*>(inner.data()), inner.size()), "w",
-             &sealed);
+  SealAppend(key,
+             std::string_view(reinterpret_cast<const char*>(inner.data()),
+                              inner.size()),
+             "w", &sealed);
   absl::StatusOr<SecretBytes> out = OpenSecret(key, sealed, "w");
   ASSERT_THAT(out, IsOk());
   EXPECT_TRUE(out->Equals(inner));
-  EXPECT_THAT(OpenSecret(key, sealed, "v"), StatusIs(absl::StatusCode::kDataLoss));
-  EXPECT_THAT(OpenSecret(Key(), sealed, "w"), StatusIs(absl::StatusCode::kDataLoss));
-  EXPECT_THAT(OpenSecret(key, "short", "w"), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(OpenSecret(key, sealed, "v"),
+              StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(OpenSecret(Key(), sealed, "w"),
+              StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(OpenSecret(key, "short", "w"),
+              StatusIs(absl::StatusCode::kDataLoss));
 }
 
 TEST(NonceTest, TwoToTheTwentyNoncesAreDistinct) {
@@ -115,24 +126,30 @@ TEST(NonceTest, ThreadsDrawDifferentPrefixes) {
   unsigned char b[kAeadNonceBytes];
   NextNonce(a);
   std::thread([&b] { NextNonce(b); }).join();
-  EXPECT_NE(std::string(reinterpret_cast<char*>(a), 16), std::string(reinterpret_cast<char*>(b), 16));
+  EXPECT_NE(std::string(reinterpret_cast<char*>(a), 16),
+            std::string(reinterpret_cast<char*>(b), 16));
 }
 
 TEST(HexTest, DecodesAndEncodes) {
   const std::string hex = "00ff10abCD";
-  absl::StatusOr<SecretBytes> bin =
-      DecodeHexSecret(reinterpret_cast<const unsigned char*>(hex.data()), hex.size());
+  absl::StatusOr<SecretBytes> bin = DecodeHexSecret(
+      reinterpret_cast<const unsigned char*>(hex.data()), hex.size());
   ASSERT_THAT(bin, IsOk());
   ASSERT_EQ(bin->size(), 5u);
   EXPECT_EQ(bin->data()[1], 0xff);
   absl::StatusOr<SecretBytes> back = EncodeHexSecret(*bin);
   ASSERT_THAT(back, IsOk());
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(back->data()), back->size()), "00ff10abcd");
+  EXPECT_EQ(
+      std::string(reinterpret_cast<const char*>(back->data()), back->size()),
+      "00ff10abcd");
   const std::string bad = "0g";
-  EXPECT_THAT(DecodeHexSecret(reinterpret_cast<const unsigned char*>(bad.data()), bad.size()),
-              StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(DecodeHexSecret(reinterpret_cast<const unsigned char*>(hex.data()), 3),
-              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(
+      DecodeHexSecret(reinterpret_cast<const unsigned char*>(bad.data()),
+                      bad.size()),
+      StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(
+      DecodeHexSecret(reinterpret_cast<const unsigned char*>(hex.data()), 3),
+      StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

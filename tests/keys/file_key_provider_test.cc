@@ -1,10 +1,11 @@
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <string>
 
 #include "gtest/gtest.h"
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "leyser/key_provider.h"
+
 #include "tests/test/test_util.h"
 
 namespace leyser {
@@ -38,7 +39,8 @@ TEST(FileKeyProviderTest, CreatedKeyFileIsPrivateHexAndReadable) {
   EXPECT_EQ(key->size(), kMasterKeyBytes);
 
   ASSERT_THAT(CreateKeyFile(dir.Sub("k2")), IsOk());
-  absl::StatusOr<SecretBytes> other = (*NewFileKeyProvider(dir.Sub("k2")))->GetMasterKey();
+  absl::StatusOr<SecretBytes> other =
+      (*NewFileKeyProvider(dir.Sub("k2")))->GetMasterKey();
   ASSERT_THAT(other, IsOk());
   EXPECT_FALSE(key->Equals(*other));
 }
@@ -53,7 +55,8 @@ TEST(FileKeyProviderTest, NeverOverwritesAKeyFile) {
   ASSERT_THAT(after, IsOk());
   EXPECT_TRUE(before->Equals(*after));
   EXPECT_THAT(CreateKeyFile(""), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(CreateKeyFile(dir.Sub("no/such/dir/k")), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(CreateKeyFile(dir.Sub("no/such/dir/k")),
+              StatusIs(absl::StatusCode::kUnavailable));
 }
 
 TEST(FileKeyProviderTest, AcceptsRawAndHexForms) {
@@ -98,7 +101,8 @@ TEST(FileKeyProviderTest, RejectsMalformedContent) {
     auto provider = NewFileKeyProvider(path);
     EXPECT_THAT(provider, StatusIs(absl::StatusCode::kInvalidArgument));
     // No key bytes in the message.
-    EXPECT_EQ(std::string(provider.status().message()).find(c.content.empty() ? "\x01" : c.content),
+    EXPECT_EQ(std::string(provider.status().message())
+                  .find(c.content.empty() ? "\x01" : c.content),
               std::string::npos);
   }
 }
@@ -106,15 +110,21 @@ TEST(FileKeyProviderTest, RejectsMalformedContent) {
 TEST(FileKeyProviderTest, RefusesUnsafeOrMissingFiles) {
   test::TempDir dir;
   test::WriteFile(dir.Sub("group"), Raw32(), 0640);
-  EXPECT_THAT(NewFileKeyProvider(dir.Sub("group")), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(NewFileKeyProvider(dir.Sub("group")),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
   test::WriteFile(dir.Sub("world"), Raw32(), 0604);
-  EXPECT_THAT(NewFileKeyProvider(dir.Sub("world")), StatusIs(absl::StatusCode::kFailedPrecondition));
-  EXPECT_THAT(NewFileKeyProvider(dir.Sub("missing")), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(NewFileKeyProvider(""), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(NewFileKeyProvider(dir.path()), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(NewFileKeyProvider(dir.Sub("world")),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(NewFileKeyProvider(dir.Sub("missing")),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(NewFileKeyProvider(""),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(NewFileKeyProvider(dir.path()),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
   test::WriteFile(dir.Sub("target"), Raw32(), 0600);
   ASSERT_EQ(symlink(dir.Sub("target").c_str(), dir.Sub("link").c_str()), 0);
-  EXPECT_THAT(NewFileKeyProvider(dir.Sub("link")), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(NewFileKeyProvider(dir.Sub("link")),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 TEST(FileKeyProviderTest, RechecksTheFileOnEveryRequest) {
@@ -124,9 +134,11 @@ TEST(FileKeyProviderTest, RechecksTheFileOnEveryRequest) {
   auto provider = NewFileKeyProvider(path);
   ASSERT_THAT(provider, IsOk());
   ASSERT_EQ(chmod(path.c_str(), 0644), 0);
-  EXPECT_THAT((*provider)->GetMasterKey(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT((*provider)->GetMasterKey(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
   ASSERT_EQ(unlink(path.c_str()), 0);
-  EXPECT_THAT((*provider)->GetMasterKey(), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT((*provider)->GetMasterKey(),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 }  // namespace

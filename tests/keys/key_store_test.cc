@@ -5,10 +5,11 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "rocksdb/db.h"
+
 #include "lib/crypto/sodium.h"
 #include "lib/proto/keystore.pb.h"
 #include "lib/store/key_encoding.h"
-#include "rocksdb/db.h"
 #include "tests/test/test_util.h"
 
 namespace leyser::internal {
@@ -27,7 +28,8 @@ class KeyStoreTest : public testing::Test {
  protected:
   KeyStoreTest() : master_(RandomKey().value()), dir_(tmp_.Sub("keys")) {}
 
-  absl::StatusOr<std::unique_ptr<KeyStore>> OpenStore(const SecretBytes& master, bool create) {
+  absl::StatusOr<std::unique_ptr<KeyStore>> OpenStore(const SecretBytes& master,
+                                                      bool create) {
     return KeyStore::Open(dir_, Copy(master), create, test::SomeInstant());
   }
 
@@ -50,7 +52,8 @@ TEST_F(KeyStoreTest, CreatesStoresAndReopens) {
     EXPECT_EQ(created->key.size(), 32u);
     EXPECT_EQ(created->version, 1u);
     first = std::move(created->key);
-    EXPECT_THAT((*store)->GetTenantKey(6), StatusIs(absl::StatusCode::kNotFound));
+    EXPECT_THAT((*store)->GetTenantKey(6),
+                StatusIs(absl::StatusCode::kNotFound));
   }
   auto store = OpenStore(master_, false);
   ASSERT_THAT(store, IsOk());
@@ -67,8 +70,10 @@ TEST_F(KeyStoreTest, WrongMasterKeyIsDeniedAndChangesNoFile) {
   }
   const auto before = test::SnapshotFiles(dir_);
   SecretBytes wrong = RandomKey().value();
-  EXPECT_THAT(OpenStore(wrong, false), StatusIs(absl::StatusCode::kPermissionDenied));
-  EXPECT_THAT(OpenStore(wrong, true), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(OpenStore(wrong, false),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(OpenStore(wrong, true),
+              StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_EQ(test::SnapshotFiles(dir_), before);
 }
 
@@ -79,7 +84,8 @@ TEST_F(KeyStoreTest, TamperedWrappedKeyIsDataLoss) {
     ASSERT_THAT((*store)->CreateTenantKeys(1, 2), IsOk());
   }
   {
-    // Swap tenant 2's wrapped key into tenant 1's slot, and flip a byte of tenant 2's.
+    // Swap tenant 2's wrapped key into tenant 1's slot, and flip a byte of
+    // tenant 2's.
     rocksdb::DB* raw = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_, &raw).ok());
     std::unique_ptr<rocksdb::DB> owner(raw);
@@ -91,8 +97,12 @@ TEST_F(KeyStoreTest, TamperedWrappedKeyIsDataLoss) {
     std::string sealed = wrapped.sealed();
     sealed[30] ^= 1;
     wrapped.set_sealed(sealed);
-    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), k2, wrapped.SerializeAsString()).ok());
-    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), "d/" + TenantPrefix(3), "garbage").ok());
+    ASSERT_TRUE(
+        raw->Put(rocksdb::WriteOptions(), k2, wrapped.SerializeAsString())
+            .ok());
+    ASSERT_TRUE(
+        raw->Put(rocksdb::WriteOptions(), "d/" + TenantPrefix(3), "garbage")
+            .ok());
   }
   auto store = OpenStore(master_, false);
   ASSERT_THAT(store, IsOk());
@@ -108,11 +118,13 @@ TEST_F(KeyStoreTest, DropKeysFromRemovesOnlyHigherNumbers) {
   // Every key is distinct.
   for (std::uint64_t a = 1; a <= 5; ++a) {
     for (std::uint64_t b = a + 1; b <= 5; ++b) {
-      EXPECT_FALSE((*store)->GetTenantKey(a)->key.Equals((*store)->GetTenantKey(b)->key));
+      EXPECT_FALSE((*store)->GetTenantKey(a)->key.Equals(
+          (*store)->GetTenantKey(b)->key));
     }
   }
   ASSERT_THAT((*store)->DropKeysFrom(4), IsOk());
-  for (std::uint64_t n = 1; n <= 3; ++n) EXPECT_THAT((*store)->GetTenantKey(n), IsOk());
+  for (std::uint64_t n = 1; n <= 3; ++n)
+    EXPECT_THAT((*store)->GetTenantKey(n), IsOk());
   EXPECT_THAT((*store)->GetTenantKey(4), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT((*store)->GetTenantKey(5), StatusIs(absl::StatusCode::kNotFound));
   ASSERT_THAT((*store)->DropKeysFrom(10), IsOk());  // Nothing to drop.
@@ -120,8 +132,9 @@ TEST_F(KeyStoreTest, DropKeysFromRemovesOnlyHigherNumbers) {
 
 TEST_F(KeyStoreTest, RejectsShortMasterKey) {
   SecretBytes short_key = SecretBytes::Allocate(31).value();
-  EXPECT_THAT(KeyStore::Open(dir_, std::move(short_key), true, test::SomeInstant()),
-              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(
+      KeyStore::Open(dir_, std::move(short_key), true, test::SomeInstant()),
+      StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

@@ -1,8 +1,6 @@
-// The tenant lifecycle on a manual clock and real RocksDB: contract end, purge, shred, deletion
-// certificates, legal holds, crashes, a clock stepping back, and physical removal.
-
-#include <signal.h>
-#include <sys/wait.h>
+// The tenant lifecycle on a manual clock and real RocksDB: contract end, purge,
+// shred, deletion certificates, legal holds, crashes, a clock stepping back,
+// and physical removal.
 
 #include <filesystem>
 #include <map>
@@ -14,12 +12,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "rocksdb/env.h"
+#include "rocksdb/sst_file_reader.h"
+#include <signal.h>
+#include <sys/wait.h>
+
 #include "leyser/store.h"
+
 #include "lib/crypto/file_cipher.h"
 #include "lib/keys/key_store.h"
 #include "lib/store/key_encoding.h"
-#include "rocksdb/env.h"
-#include "rocksdb/sst_file_reader.h"
 #include "tests/test/raw_db.h"
 #include "tests/test/spawn.h"
 #include "tests/test/test_util.h"
@@ -36,7 +38,8 @@ constexpr absl::Duration kDay = absl::Hours(24);
 class LifecycleTest : public testing::Test {
  protected:
   LifecycleTest()
-      : clock_(std::make_shared<ManualClock>(test::SomeInstant() + absl::Hours(1))),
+      : clock_(std::make_shared<ManualClock>(test::SomeInstant() +
+                                             absl::Hours(1))),
         provider_(test::NewTestKeyProvider(tmp_)),
         options_(test::TestOptions(tmp_, provider_, clock_)) {
     options_.backup_dir = tmp_.Sub("backups");
@@ -52,7 +55,9 @@ class LifecycleTest : public testing::Test {
     auto t = store.OpenTenant(id);
     ASSERT_THAT(t, IsOk());
     for (int i = 0; i < keys; ++i) {
-      ASSERT_THAT((*t)->Put(absl::StrCat("key-", i), absl::StrCat(id, "-value-", i)), IsOk());
+      ASSERT_THAT(
+          (*t)->Put(absl::StrCat("key-", i), absl::StrCat(id, "-value-", i)),
+          IsOk());
     }
   }
 
@@ -68,17 +73,20 @@ class LifecycleTest : public testing::Test {
   Options options_;
 };
 
-// Issue 5, test 1: the boundaries of purge and shred, checked in the backups too.
+// Issue 5, test 1: the boundaries of purge and shred, checked in the backups
+// too.
 TEST_F(LifecycleTest, PurgeAndShredHappenExactlyAtTheirBoundaries) {
-  // Ten generations, so pre-purge generations outlive the shred deadline unless the shred itself
-  // removes them (with seven daily ones, the last would age out on the same day).
+  // Ten generations, so pre-purge generations outlive the shred deadline unless
+  // the shred itself removes them (with seven daily ones, the last would age
+  // out on the same day).
   options_.backup_generations = 10;
   auto store = OpenStore();
   for (const char* id : {"gone", "stay"}) {
     ASSERT_THAT(store->CreateTenant(id), IsOk());
     Fill(*store, id, 50);
   }
-  ASSERT_THAT(store->RunMaintenance(), IsOk());  // A first backup, both tenants active.
+  ASSERT_THAT(store->RunMaintenance(),
+              IsOk());  // A first backup, both tenants active.
   const absl::Time end = clock_->Now() + absl::Hours(5);
   ASSERT_THAT(store->EndContract("gone", end), IsOk());
   auto info = store->GetTenantInfo("gone");
@@ -90,11 +98,15 @@ TEST_F(LifecycleTest, PurgeAndShredHappenExactlyAtTheirBoundaries) {
   ASSERT_THAT(handle, IsOk());
   EXPECT_THAT((*handle)->Get("key-1"), IsOk());
 
-  // The contract end passes: reads and writes stop at once, even before maintenance runs.
+  // The contract end passes: reads and writes stop at once, even before
+  // maintenance runs.
   clock_->Set(end);
-  EXPECT_THAT((*handle)->Get("key-1"), StatusIs(absl::StatusCode::kFailedPrecondition));
-  EXPECT_THAT((*handle)->Put("k", "v"), StatusIs(absl::StatusCode::kFailedPrecondition));
-  EXPECT_THAT(store->OpenTenant("gone"), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT((*handle)->Get("key-1"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT((*handle)->Put("k", "v"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(store->OpenTenant("gone"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
   auto report = store->RunMaintenance();
   ASSERT_THAT(report, IsOk());
   EXPECT_EQ(report->ended, std::vector<std::string>{"gone"});
@@ -120,9 +132,11 @@ TEST_F(LifecycleTest, PurgeAndShredHappenExactlyAtTheirBoundaries) {
   EXPECT_EQ(info->state, TenantState::kPurged);
   EXPECT_EQ(info->purged, purge_due);
   EXPECT_EQ(info->shred_due, purge_due + 7 * kDay);
-  EXPECT_THAT(store->Reinstate("gone"), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(store->Reinstate("gone"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
 
-  // Up to one minute before the shred, a generation taken before the purge still restores it.
+  // Up to one minute before the shred, a generation taken before the purge
+  // still restores it.
   const absl::Time shred_due = purge_due + 7 * kDay;
   while (clock_->Now() + kDay < shred_due) {
     clock_->Advance(kDay);
@@ -142,7 +156,8 @@ TEST_F(LifecycleTest, PurgeAndShredHappenExactlyAtTheirBoundaries) {
     ASSERT_THAT(Store::RestoreStore(target, b.id), IsOk());
     auto restored = Store::Open(target);
     ASSERT_THAT(restored, IsOk());
-    ASSERT_THAT((*restored)->Reinstate("gone"), IsOk());  // It was ENDED in that generation.
+    ASSERT_THAT((*restored)->Reinstate("gone"),
+                IsOk());  // It was ENDED in that generation.
     auto t = (*restored)->OpenTenant("gone");
     ASSERT_THAT(t, IsOk());
     EXPECT_THAT((*t)->Get("key-7"), IsOkAndHolds(std::string("gone-value-7")));
@@ -169,15 +184,19 @@ TEST_F(LifecycleTest, PurgeAndShredHappenExactlyAtTheirBoundaries) {
     {
       auto restored = Store::Open(target);
       ASSERT_THAT(restored, IsOk());
-      EXPECT_THAT((*restored)->OpenTenant("gone"), StatusIs(absl::StatusCode::kFailedPrecondition));
-      EXPECT_THAT((*restored)->Reinstate("gone"), StatusIs(absl::StatusCode::kFailedPrecondition));
+      EXPECT_THAT((*restored)->OpenTenant("gone"),
+                  StatusIs(absl::StatusCode::kFailedPrecondition));
+      EXPECT_THAT((*restored)->Reinstate("gone"),
+                  StatusIs(absl::StatusCode::kFailedPrecondition));
       auto stay = (*restored)->OpenTenant("stay");
       ASSERT_THAT(stay, IsOk());
-      EXPECT_THAT((*stay)->Get("key-7"), IsOkAndHolds(std::string("stay-value-7")));
+      EXPECT_THAT((*stay)->Get("key-7"),
+                  IsOkAndHolds(std::string("stay-value-7")));
     }
     // Below the API: not one record in its key range, and no key for it.
     test::RawDataDb raw(target.data_dir, *provider_);
-    std::unique_ptr<rocksdb::Iterator> it(raw.db()->NewIterator(rocksdb::ReadOptions(), raw.data()));
+    std::unique_ptr<rocksdb::Iterator> it(
+        raw.db()->NewIterator(rocksdb::ReadOptions(), raw.data()));
     const std::string prefix = internal::TenantPrefix(number);
     it->Seek(prefix);
     EXPECT_TRUE(!it->Valid() || !it->key().starts_with(prefix));
@@ -197,14 +216,16 @@ TEST_F(LifecycleTest, PurgeAndShredHappenExactlyAtTheirBoundaries) {
   EXPECT_FALSE(certificate->generations_deleted.empty());
   EXPECT_FALSE(certificate->generations_kept.empty());
   EXPECT_NE(certificate->method.find("cryptographic erase"), std::string::npos);
-  EXPECT_NE(DeletionCertificateToJson(*certificate).find("\"tenant_id\": \"gone\""),
-            std::string::npos);
+  EXPECT_NE(
+      DeletionCertificateToJson(*certificate).find("\"tenant_id\": \"gone\""),
+      std::string::npos);
   // Exactly once: later runs change nothing.
   clock_->Advance(kDay);
   report = store->RunMaintenance();
   ASSERT_THAT(report, IsOk());
   EXPECT_TRUE(report->shredded.empty());
-  EXPECT_EQ(store->GetDeletionCertificate("gone")->signature, certificate->signature);
+  EXPECT_EQ(store->GetDeletionCertificate("gone")->signature,
+            certificate->signature);
   EXPECT_THAT(store->OpenTenant("stay").value()->Get("key-49"),
               IsOkAndHolds(std::string("stay-value-49")));
 }
@@ -216,11 +237,15 @@ TEST_F(LifecycleTest, ReinstateAndLegalHold) {
     ASSERT_THAT(store->CreateTenant(id), IsOk());
     Fill(*store, id, 20);
   }
-  EXPECT_THAT(store->Reinstate("back"), StatusIs(absl::StatusCode::kFailedPrecondition));
-  ASSERT_THAT(store->EndContract("back", clock_->Now() - absl::Hours(1)), IsOk());  // In the past.
+  EXPECT_THAT(store->Reinstate("back"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_THAT(store->EndContract("back", clock_->Now() - absl::Hours(1)),
+              IsOk());  // In the past.
   EXPECT_EQ(State(*store, "back"), TenantState::kEnded);
-  EXPECT_THAT(store->OpenTenant("back"), StatusIs(absl::StatusCode::kFailedPrecondition));
-  EXPECT_THAT(store->EndContract("back", clock_->Now()), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(store->OpenTenant("back"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(store->EndContract("back", clock_->Now()),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
   clock_->Advance(10 * kDay);
   ASSERT_THAT(store->RunMaintenance(), IsOk());
   ASSERT_THAT(store->Reinstate("back"), IsOk());
@@ -231,7 +256,8 @@ TEST_F(LifecycleTest, ReinstateAndLegalHold) {
   auto back = store->OpenTenant("back");
   ASSERT_THAT(back, IsOk());
   for (int i = 0; i < 20; ++i) {
-    EXPECT_THAT((*back)->Get(absl::StrCat("key-", i)), IsOkAndHolds(absl::StrCat("back-value-", i)));
+    EXPECT_THAT((*back)->Get(absl::StrCat("key-", i)),
+                IsOkAndHolds(absl::StrCat("back-value-", i)));
   }
   // A scheduled end can be cancelled before it passes.
   ASSERT_THAT(store->EndContract("back", clock_->Now() + kDay), IsOk());
@@ -241,7 +267,8 @@ TEST_F(LifecycleTest, ReinstateAndLegalHold) {
   EXPECT_EQ(State(*store, "back"), TenantState::kActive);
   EXPECT_THAT((*back)->Get("key-1"), IsOk());
 
-  // Legal hold: the purge waits, and runs at the first maintenance after the release.
+  // Legal hold: the purge waits, and runs at the first maintenance after the
+  // release.
   ASSERT_THAT(store->EndContract("held", clock_->Now()), IsOk());
   ASSERT_THAT(store->SetLegalHold("held", true), IsOk());
   EXPECT_TRUE(store->GetTenantInfo("held")->legal_hold);
@@ -254,7 +281,8 @@ TEST_F(LifecycleTest, ReinstateAndLegalHold) {
   report = store->RunMaintenance();
   ASSERT_THAT(report, IsOk());
   EXPECT_EQ(report->purged, std::vector<std::string>{"held"});
-  EXPECT_THAT(store->Reinstate("held"), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(store->Reinstate("held"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
   // The hold also stops the shred.
   ASSERT_THAT(store->SetLegalHold("held", true), IsOk());
   clock_->Advance(8 * kDay);
@@ -264,13 +292,18 @@ TEST_F(LifecycleTest, ReinstateAndLegalHold) {
   ASSERT_THAT(store->SetLegalHold("held", false), IsOk());
   report = store->RunMaintenance();
   EXPECT_EQ(report->shredded, std::vector<std::string>{"held"});
-  EXPECT_THAT(store->SetLegalHold("held", true), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(store->SetLegalHold("held", true),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
 
   // Bad input.
-  EXPECT_THAT(store->EndContract("nobody", clock_->Now()), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(store->Reinstate("bad id"), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(store->SetLegalHold("nobody", true), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(store->GetDeletionCertificate("back"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store->EndContract("nobody", clock_->Now()),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store->Reinstate("bad id"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(store->SetLegalHold("nobody", true),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store->GetDeletionCertificate("back"),
+              StatusIs(absl::StatusCode::kNotFound));
   Options bad = options_;
   bad.purge_after = -absl::Seconds(1);
   store.reset();
@@ -293,7 +326,9 @@ TEST_F(LifecycleTest, ZeroDelaysPurgeAndShredAtOnce) {
   auto certificate = store->GetDeletionCertificate("now");
   ASSERT_THAT(certificate, IsOk());
   EXPECT_EQ(certificate->generations_deleted.size(), 1u);
-  EXPECT_THAT(VerifyDeletionCertificate(*certificate, *store->SigningPublicKey()), IsOk());
+  EXPECT_THAT(
+      VerifyDeletionCertificate(*certificate, *store->SigningPublicKey()),
+      IsOk());
 }
 
 // Issue 5, test 6: any changed field, or another key, fails verification.
@@ -309,37 +344,51 @@ TEST_F(LifecycleTest, TamperedCertificatesFailVerification) {
   const DeletionCertificate good = store->GetDeletionCertificate("t").value();
   const std::string key = store->SigningPublicKey().value();
   ASSERT_THAT(VerifyDeletionCertificate(good, key), IsOk());
-  std::vector<std::pair<const char*, std::function<void(DeletionCertificate&)>>> edits = {
-      {"tenant_id", [](DeletionCertificate& c) { c.tenant_id += "x"; }},
-      {"tenant_number", [](DeletionCertificate& c) { ++c.tenant_number; }},
-      {"contract_end", [](DeletionCertificate& c) { c.contract_end += absl::Seconds(1); }},
-      {"purged", [](DeletionCertificate& c) { c.purged -= absl::Nanoseconds(1); }},
-      {"shredded", [](DeletionCertificate& c) { c.shredded += kDay; }},
-      {"issued", [](DeletionCertificate& c) { c.issued += kDay; }},
-      {"method", [](DeletionCertificate& c) { c.method = "overwritten with zeros"; }},
-      {"keys_removed", [](DeletionCertificate& c) { c.keys_removed = 0; }},
-      {"bytes_removed", [](DeletionCertificate& c) { c.bytes_removed += 1; }},
-      {"generations_deleted", [](DeletionCertificate& c) { c.generations_deleted.clear(); }},
-      {"generations_kept", [](DeletionCertificate& c) { c.generations_kept.push_back(99); }},
-      {"audit_chain_head", [](DeletionCertificate& c) { c.audit_chain_head = "x"; }},
-      {"signature", [](DeletionCertificate& c) { c.signature[10] ^= 1; }},
-  };
+  std::vector<std::pair<const char*, std::function<void(DeletionCertificate&)>>>
+      edits = {
+          {"tenant_id", [](DeletionCertificate& c) { c.tenant_id += "x"; }},
+          {"tenant_number", [](DeletionCertificate& c) { ++c.tenant_number; }},
+          {"contract_end",
+           [](DeletionCertificate& c) { c.contract_end += absl::Seconds(1); }},
+          {"purged",
+           [](DeletionCertificate& c) { c.purged -= absl::Nanoseconds(1); }},
+          {"shredded", [](DeletionCertificate& c) { c.shredded += kDay; }},
+          {"issued", [](DeletionCertificate& c) { c.issued += kDay; }},
+          {"method",
+           [](DeletionCertificate& c) { c.method = "overwritten with zeros"; }},
+          {"keys_removed", [](DeletionCertificate& c) { c.keys_removed = 0; }},
+          {"bytes_removed",
+           [](DeletionCertificate& c) { c.bytes_removed += 1; }},
+          {"generations_deleted",
+           [](DeletionCertificate& c) { c.generations_deleted.clear(); }},
+          {"generations_kept",
+           [](DeletionCertificate& c) { c.generations_kept.push_back(99); }},
+          {"audit_chain_head",
+           [](DeletionCertificate& c) { c.audit_chain_head = "x"; }},
+          {"signature", [](DeletionCertificate& c) { c.signature[10] ^= 1; }},
+      };
   for (auto& [name, edit] : edits) {
     DeletionCertificate bad = good;
     edit(bad);
-    EXPECT_THAT(VerifyDeletionCertificate(bad, key), StatusIs(absl::StatusCode::kDataLoss)) << name;
+    EXPECT_THAT(VerifyDeletionCertificate(bad, key),
+                StatusIs(absl::StatusCode::kDataLoss))
+        << name;
   }
   // Another key: a different signer, or a key pretending to be the signer.
   std::string other = key;
   other[0] ^= 1;
-  EXPECT_THAT(VerifyDeletionCertificate(good, other), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(VerifyDeletionCertificate(good, other),
+              StatusIs(absl::StatusCode::kDataLoss));
   DeletionCertificate claimed = good;
   claimed.signer_public_key = other;
-  EXPECT_THAT(VerifyDeletionCertificate(claimed, other), StatusIs(absl::StatusCode::kDataLoss));
-  EXPECT_THAT(VerifyDeletionCertificate(good, "short"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(VerifyDeletionCertificate(claimed, other),
+              StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(VerifyDeletionCertificate(good, "short"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
-// Issue 5, test 7: the clock steps back an hour, then a day: nothing early, nothing twice.
+// Issue 5, test 7: the clock steps back an hour, then a day: nothing early,
+// nothing twice.
 TEST_F(LifecycleTest, ClockSteppingBackNeverCausesEarlyOrRepeatedSteps) {
   auto store = OpenStore();
   for (const char* id : {"a", "b"}) {
@@ -359,10 +408,12 @@ TEST_F(LifecycleTest, ClockSteppingBackNeverCausesEarlyOrRepeatedSteps) {
     report = store->RunMaintenance();
     ASSERT_THAT(report, IsOk());
     EXPECT_TRUE(report->clock_behind);
-    EXPECT_TRUE(report->purged.empty() && report->shredded.empty() && report->ended.empty());
+    EXPECT_TRUE(report->purged.empty() && report->shredded.empty() &&
+                report->ended.empty());
     EXPECT_EQ(store->GetTenantInfo("a")->purged, purged_at);
   }
-  // Back at (and past) the high-water mark, b is still not early: its purge is due at day 32.
+  // Back at (and past) the high-water mark, b is still not early: its purge is
+  // due at day 32.
   clock_->Set(start + 32 * kDay - absl::Minutes(1));
   report = store->RunMaintenance();
   EXPECT_FALSE(report->clock_behind);
@@ -371,7 +422,8 @@ TEST_F(LifecycleTest, ClockSteppingBackNeverCausesEarlyOrRepeatedSteps) {
   clock_->Set(start + 32 * kDay);
   report = store->RunMaintenance();
   EXPECT_EQ(report->purged, std::vector<std::string>{"b"});
-  // a's shred is due at day 37; a step back from day 37 + 1 h does not repeat it.
+  // a's shred is due at day 37; a step back from day 37 + 1 h does not repeat
+  // it.
   clock_->Set(start + 37 * kDay + absl::Hours(1));
   report = store->RunMaintenance();
   EXPECT_EQ(report->shredded, std::vector<std::string>{"a"});
@@ -388,7 +440,8 @@ TEST_F(LifecycleTest, ClockSteppingBackNeverCausesEarlyOrRepeatedSteps) {
 // Decrypted contents of a database file, read through the store's file layer.
 std::string DecryptedFile(rocksdb::Env* env, const std::string& path) {
   std::unique_ptr<rocksdb::SequentialFile> file;
-  EXPECT_TRUE(env->NewSequentialFile(path, &file, rocksdb::EnvOptions()).ok()) << path;
+  EXPECT_TRUE(env->NewSequentialFile(path, &file, rocksdb::EnvOptions()).ok())
+      << path;
   std::string out;
   std::string scratch(1 << 16, '\0');
   while (true) {
@@ -400,8 +453,9 @@ std::string DecryptedFile(rocksdb::Env* env, const std::string& path) {
   return out;
 }
 
-// Decoded scan of every SST, WAL and MANIFEST of a closed store: records of `prefix`, and
-// occurrences of any of `keys` (full RocksDB keys) in WAL and MANIFEST bytes.
+// Decoded scan of every SST, WAL and MANIFEST of a closed store: records of
+// `prefix`, and occurrences of any of `keys` (full RocksDB keys) in WAL and
+// MANIFEST bytes.
 struct Found {
   int sst_records = 0;
   int wal_hits = 0;
@@ -409,20 +463,25 @@ struct Found {
 };
 
 // The store's file layer, built from its key store (which must not be open).
-internal::EncryptedEnv FileLayer(const Options& options, const KeyProvider& provider) {
-  auto keystore = internal::KeyStore::Open(options.data_dir + "/keys", provider.GetMasterKey().value(),
+internal::EncryptedEnv FileLayer(const Options& options,
+                                 const KeyProvider& provider) {
+  auto keystore = internal::KeyStore::Open(options.data_dir + "/keys",
+                                           provider.GetMasterKey().value(),
                                            false, absl::UnixEpoch());
   EXPECT_THAT(keystore, IsOk());
   auto file_key = (*keystore)->GetFileKey();
   EXPECT_THAT(file_key, IsOk());
-  return internal::NewEncryptedEnv(std::move(file_key->key), file_key->version).value();
+  return internal::NewEncryptedEnv(std::move(file_key->key), file_key->version)
+      .value();
 }
 
 // Works while the store is open (it only reads the files).
 Found DecodedScan(const Options& options, const internal::EncryptedEnv& env,
-                  const std::string& prefix, const std::vector<std::string>& keys) {
+                  const std::string& prefix,
+                  const std::vector<std::string>& keys) {
   Found found;
-  for (const auto& entry : std::filesystem::directory_iterator(options.data_dir + "/db")) {
+  for (const auto& entry :
+       std::filesystem::directory_iterator(options.data_dir + "/db")) {
     const std::string name = entry.path().filename().string();
     const std::string path = entry.path().string();
     if (absl::EndsWith(name, ".sst")) {
@@ -430,15 +489,18 @@ Found DecodedScan(const Options& options, const internal::EncryptedEnv& env,
       o.env = env.env.get();
       rocksdb::SstFileReader reader(o);
       EXPECT_TRUE(reader.Open(path).ok()) << path;
-      std::unique_ptr<rocksdb::Iterator> it(reader.NewIterator(rocksdb::ReadOptions()));
+      std::unique_ptr<rocksdb::Iterator> it(
+          reader.NewIterator(rocksdb::ReadOptions()));
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
         if (it->key().starts_with(prefix)) ++found.sst_records;
       }
-    } else if (absl::EndsWith(name, ".log") || absl::StartsWith(name, "MANIFEST")) {
+    } else if (absl::EndsWith(name, ".log") ||
+               absl::StartsWith(name, "MANIFEST")) {
       const std::string bytes = DecryptedFile(env.env.get(), path);
       for (const std::string& k : keys) {
         if (bytes.find(k) != std::string::npos) {
-          (absl::EndsWith(name, ".log") ? found.wal_hits : found.manifest_hits)++;
+          (absl::EndsWith(name, ".log") ? found.wal_hits
+                                        : found.manifest_hits)++;
         }
       }
     }
@@ -446,15 +508,18 @@ Found DecodedScan(const Options& options, const internal::EncryptedEnv& env,
   return found;
 }
 
-// Issue 5, test 4: after the purge no live SST, WAL or MANIFEST holds any of the tenant's records.
+// Issue 5, test 4: after the purge no live SST, WAL or MANIFEST holds any of
+// the tenant's records.
 TEST_F(LifecycleTest, PurgeLeavesNoRecordInAnyLiveFile) {
   options_.backup_dir = "";  // No backup flushes anything for the purge.
   std::vector<std::string> keys;
   std::uint64_t number = 0;
   {
     auto store = OpenStore();
-    // "gone" first: its keys bound the shared SST files, so they appear in the MANIFEST.
-    for (const char* id : {"gone", "a", "z"}) ASSERT_THAT(store->CreateTenant(id), IsOk());
+    // "gone" first: its keys bound the shared SST files, so they appear in the
+    // MANIFEST.
+    for (const char* id : {"gone", "a", "z"})
+      ASSERT_THAT(store->CreateTenant(id), IsOk());
     number = store->GetTenantInfo("gone")->number;
     auto gone = store->OpenTenant("gone").value();
     auto a = store->OpenTenant("a").value();
@@ -473,40 +538,50 @@ TEST_F(LifecycleTest, PurgeLeavesNoRecordInAnyLiveFile) {
     auto gone = store->OpenTenant("gone").value();
     auto a = store->OpenTenant("a").value();
     // Recent writes that live in the WAL and the memtable when the purge comes.
-    for (int i = 0; i < 3000; i += 7) ASSERT_THAT(gone->Put(absl::StrCat("user-", i), "again"), IsOk());
+    for (int i = 0; i < 3000; i += 7)
+      ASSERT_THAT(gone->Put(absl::StrCat("user-", i), "again"), IsOk());
     keys.push_back(internal::DataKey(number, "user-7"));
-    // Test the test: before the purge, the scan finds the tenant in SSTs and in the WAL.
-    Found before = DecodedScan(options_, env, internal::TenantPrefix(number), keys);
+    // Test the test: before the purge, the scan finds the tenant in SSTs and in
+    // the WAL.
+    Found before =
+        DecodedScan(options_, env, internal::TenantPrefix(number), keys);
     EXPECT_GT(before.sst_records, 0);
     EXPECT_GT(before.wal_hits, 0);
     EXPECT_GT(before.manifest_hits, 0);
-    // An iterator of another tenant, and one of the purged tenant, are open during the purge.
+    // An iterator of another tenant, and one of the purged tenant, are open
+    // during the purge.
     auto a_it = a->NewIterator();
     a_it->SeekToFirst();
     ASSERT_TRUE(a_it->Valid());
     auto gone_it = gone->NewIterator();
     gone_it->SeekToFirst();
     ASSERT_TRUE(gone_it->Valid());
-    const std::string_view held_key = gone_it->key();  // A view held across the purge.
+    const std::string_view held_key =
+        gone_it->key();  // A view held across the purge.
     ASSERT_THAT(store->EndContract("gone", clock_->Now()), IsOk());
-    EXPECT_THAT(gone->Get("user-1"), StatusIs(absl::StatusCode::kFailedPrecondition));
+    EXPECT_THAT(gone->Get("user-1"),
+                StatusIs(absl::StatusCode::kFailedPrecondition));
     clock_->Advance(30 * kDay);
     auto report = store->RunMaintenance();
     ASSERT_THAT(report, IsOk());
     ASSERT_EQ(report->purged, std::vector<std::string>{"gone"});
-    // Open iterators were stopped (they pinned files holding the purged records); views they
-    // handed out stay readable.
+    // Open iterators were stopped (they pinned files holding the purged
+    // records); views they handed out stay readable.
     EXPECT_FALSE(a_it->Valid());
     EXPECT_THAT(a_it->status(), StatusIs(absl::StatusCode::kAborted));
     EXPECT_FALSE(gone_it->Valid());
     EXPECT_EQ(held_key, "user-0");
     // Everyone else is intact.
     EXPECT_THAT(a->Get("user-2999"), IsOkAndHolds(std::string("a")));
-    EXPECT_THAT(store->OpenTenant("z").value()->Get("user-0"), IsOkAndHolds(std::string("z")));
+    EXPECT_THAT(store->OpenTenant("z").value()->Get("user-0"),
+                IsOkAndHolds(std::string("z")));
     // The purged tenant's handle stays refused.
-    EXPECT_THAT(gone->Put("k", "v"), StatusIs(absl::StatusCode::kFailedPrecondition));
-    // The decoded scan, with the store still open: every live SST, WAL and MANIFEST.
-    Found after = DecodedScan(options_, env, internal::TenantPrefix(number), keys);
+    EXPECT_THAT(gone->Put("k", "v"),
+                StatusIs(absl::StatusCode::kFailedPrecondition));
+    // The decoded scan, with the store still open: every live SST, WAL and
+    // MANIFEST.
+    Found after =
+        DecodedScan(options_, env, internal::TenantPrefix(number), keys);
     EXPECT_EQ(after.sst_records, 0);
     EXPECT_EQ(after.wal_hits, 0);
     EXPECT_EQ(after.manifest_hits, 0);
@@ -516,18 +591,22 @@ TEST_F(LifecycleTest, PurgeLeavesNoRecordInAnyLiveFile) {
     a_it.reset();
     gone_it.reset();
   }
-  Found closed = DecodedScan(options_, env, internal::TenantPrefix(number), keys);
+  Found closed =
+      DecodedScan(options_, env, internal::TenantPrefix(number), keys);
   EXPECT_EQ(closed.sst_records + closed.wal_hits + closed.manifest_hits, 0);
   // The data key is gone from the key store, and its files.
   auto keystore = internal::KeyStore::Open(options_.data_dir + "/keys",
-                                           provider_->GetMasterKey().value(), false,
-                                           absl::UnixEpoch());
+                                           provider_->GetMasterKey().value(),
+                                           false, absl::UnixEpoch());
   ASSERT_THAT(keystore, IsOk());
-  EXPECT_THAT((*keystore)->GetTenantKey(number), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT((*keystore)->GetTenantKey(number),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
-// Issue 5, test 3: 1,000 tenants with staggered contract ends over 60 simulated days.
-TEST_F(LifecycleTest, ThousandStaggeredTenantsAreEachPurgedAndShreddedOnceOnTime) {
+// Issue 5, test 3: 1,000 tenants with staggered contract ends over 60 simulated
+// days.
+TEST_F(LifecycleTest,
+       ThousandStaggeredTenantsAreEachPurgedAndShreddedOnceOnTime) {
   const std::uint64_t seed = test::TestSeed();
   std::mt19937_64 rng(seed);
   constexpr int kEnding = 1000, kStaying = 20;
@@ -540,7 +619,9 @@ TEST_F(LifecycleTest, ThousandStaggeredTenantsAreEachPurgedAndShreddedOnceOnTime
     ASSERT_THAT(t->Put("k", id), IsOk());
     if (i < kEnding) {
       // Contract ends spread over the first 22 days, at random times of day.
-      const absl::Time end = clock_->Now() + absl::Seconds(static_cast<int64_t>(rng() % (22 * 86400)));
+      const absl::Time end =
+          clock_->Now() +
+          absl::Seconds(static_cast<int64_t>(rng() % (22 * 86400)));
       ASSERT_THAT(store->EndContract(id, end), IsOk());
       ends[id] = end;
     }
@@ -581,23 +662,30 @@ TEST_F(LifecycleTest, ThousandStaggeredTenantsAreEachPurgedAndShreddedOnceOnTime
   }
 }
 
-// Issue 5, test 5: a child killed at each step of purge and shred; the next run finishes the step.
+// Issue 5, test 5: a child killed at each step of purge and shred; the next run
+// finishes the step.
 TEST_F(LifecycleTest, CrashAtEachStepOfPurgeAndShredResumes) {
   const std::string key_path = tmp_.Sub("crash.key");
   ASSERT_THAT(CreateKeyFile(key_path), IsOk());
-  const char* purge_points[] = {"purge.after_mark", "purge.after_compact", "purge.after_key_delete",
-                                "purge.after_record", "purge.after_flush", "scrub.before"};
-  const char* shred_points[] = {"shred.after_unlist", "shred.after_backups", "shred.after_record"};
+  const char* purge_points[] = {"purge.after_mark",       "purge.after_compact",
+                                "purge.after_key_delete", "purge.after_record",
+                                "purge.after_flush",      "scrub.before"};
+  const char* shred_points[] = {"shred.after_unlist", "shred.after_backups",
+                                "shred.after_record"};
   int case_number = 0;
   for (bool shred : {false, true}) {
-    for (const char* point : shred ? std::vector<const char*>(std::begin(shred_points), std::end(shred_points))
-                                   : std::vector<const char*>(std::begin(purge_points), std::end(purge_points))) {
+    for (const char* point :
+         shred ? std::vector<const char*>(std::begin(shred_points),
+                                          std::end(shred_points))
+               : std::vector<const char*>(std::begin(purge_points),
+                                          std::end(purge_points))) {
       SCOPED_TRACE(point);
       Options o = options_;
       o.data_dir = tmp_.Sub(absl::StrCat("store-", case_number));
       o.backup_dir = tmp_.Sub(absl::StrCat("backups-", case_number++));
       o.key_provider = NewFileKeyProvider(key_path).value();
-      auto clock = std::make_shared<ManualClock>(absl::FromUnixSeconds(1'800'000'000));
+      auto clock =
+          std::make_shared<ManualClock>(absl::FromUnixSeconds(1'800'000'000));
       o.clock = clock;
       std::uint64_t number = 0;
       {
@@ -606,10 +694,12 @@ TEST_F(LifecycleTest, CrashAtEachStepOfPurgeAndShredResumes) {
         for (const char* id : {"gone", "stay"}) {
           ASSERT_THAT((*store)->CreateTenant(id), IsOk());
           auto t = (*store)->OpenTenant(id).value();
-          for (int i = 0; i < 200; ++i) ASSERT_THAT(t->Put(absl::StrCat("k", i), id), IsOk());
+          for (int i = 0; i < 200; ++i)
+            ASSERT_THAT(t->Put(absl::StrCat("k", i), id), IsOk());
         }
         number = (*store)->GetTenantInfo("gone")->number;
-        ASSERT_THAT((*store)->RunMaintenance(), IsOk());  // A backup with the tenant.
+        ASSERT_THAT((*store)->RunMaintenance(),
+                    IsOk());  // A backup with the tenant.
         ASSERT_THAT((*store)->EndContract("gone", clock->Now()), IsOk());
         clock->Advance(30 * kDay);
         if (shred) {
@@ -619,10 +709,13 @@ TEST_F(LifecycleTest, CrashAtEachStepOfPurgeAndShredResumes) {
           clock->Advance(7 * kDay);
         }
       }
-      test::Child child({test::CrashChildPath(), "maintain", o.data_dir, key_path, o.backup_dir,
-                         absl::StrCat(absl::ToUnixSeconds(clock->Now())), point});
+      test::Child child({test::CrashChildPath(), "maintain", o.data_dir,
+                         key_path, o.backup_dir,
+                         absl::StrCat(absl::ToUnixSeconds(clock->Now())),
+                         point});
       const int status = child.Wait();
-      ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
+      ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+          << "status " << status;
       auto store = Store::Open(o);
       ASSERT_THAT(store, IsOk());
       ASSERT_THAT((*store)->RunMaintenance(), IsOk());
@@ -634,12 +727,16 @@ TEST_F(LifecycleTest, CrashAtEachStepOfPurgeAndShredResumes) {
       if (shred) {
         auto certificate = (*store)->GetDeletionCertificate("gone");
         ASSERT_THAT(certificate, IsOk());
-        EXPECT_THAT(VerifyDeletionCertificate(*certificate, *(*store)->SigningPublicKey()), IsOk());
+        EXPECT_THAT(VerifyDeletionCertificate(*certificate,
+                                              *(*store)->SigningPublicKey()),
+                    IsOk());
         EXPECT_EQ(certificate->keys_removed, 200u);
-        EXPECT_FALSE(certificate->generations_deleted.empty()) << "the pre-purge backup";
+        EXPECT_FALSE(certificate->generations_deleted.empty())
+            << "the pre-purge backup";
       }
       store->reset();
-      Found found = DecodedScan(o, FileLayer(o, *o.key_provider), internal::TenantPrefix(number), {});
+      Found found = DecodedScan(o, FileLayer(o, *o.key_provider),
+                                internal::TenantPrefix(number), {});
       EXPECT_EQ(found.sst_records, 0);
     }
   }

@@ -1,8 +1,6 @@
-// Encryption at rest through the store: no marker in any file, wrong keys refused without a file
-// changing, online master-key rotation (concurrent writers, crashes at every step).
-
-#include <signal.h>
-#include <sys/wait.h>
+// Encryption at rest through the store: no marker in any file, wrong keys
+// refused without a file changing, online master-key rotation (concurrent
+// writers, crashes at every step).
 
 #include <atomic>
 #include <map>
@@ -16,11 +14,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "rocksdb/db.h"
+#include <signal.h>
+#include <sys/wait.h>
+
 #include "leyser/store.h"
+
 #include "lib/crypto/file_cipher.h"
 #include "lib/proto/keystore.pb.h"
 #include "lib/store/store_impl.h"
-#include "rocksdb/db.h"
 #include "tests/test/raw_db.h"
 #include "tests/test/spawn.h"
 #include "tests/test/test_util.h"
@@ -32,8 +34,10 @@ using test::IsOk;
 using test::IsOkAndHolds;
 using test::StatusIs;
 
-// A key file holding 32 known raw bytes, so tests can derive related wrong keys.
-std::string RawKeyFile(const test::TempDir& tmp, const std::string& name, const std::string& raw) {
+// A key file holding 32 known raw bytes, so tests can derive related wrong
+// keys.
+std::string RawKeyFile(const test::TempDir& tmp, const std::string& name,
+                       const std::string& raw) {
   const std::string path = tmp.Sub(name);
   test::WriteFile(path, raw, 0600);
   return path;
@@ -105,7 +109,8 @@ class AtRestTest : public testing::Test {
     options_ = test::TestOptions(tmp_, FileProvider(path_a_));
   }
 
-  absl::StatusOr<std::unique_ptr<Store>> OpenWith(std::shared_ptr<KeyProvider> provider) {
+  absl::StatusOr<std::unique_ptr<Store>> OpenWith(
+      std::shared_ptr<KeyProvider> provider) {
     Options o = options_;
     o.key_provider = std::move(provider);
     return Store::Open(o);
@@ -117,7 +122,8 @@ class AtRestTest : public testing::Test {
   Options options_;
 };
 
-// Issue 3, tests 1 and 2: raw scan and decoded check, before and after a reopen and a rotation.
+// Issue 3, tests 1 and 2: raw scan and decoded check, before and after a reopen
+// and a rotation.
 TEST_F(AtRestTest, NoKeyOrValueMarkerInAnyFileAndEverythingReadsBack) {
   std::vector<std::string> markers;
   std::map<std::string, std::map<std::string, std::string>> expected;
@@ -134,28 +140,35 @@ TEST_F(AtRestTest, NoKeyOrValueMarkerInAnyFileAndEverythingReadsBack) {
         const std::string value = "VALMARK" + RandomLetters(rng_, 16);
         markers.push_back(key);
         markers.push_back(value);
-        ASSERT_THAT((*tenant)->Put(key, value + std::string(64, '.') + value), IsOk());
+        ASSERT_THAT((*tenant)->Put(key, value + std::string(64, '.') + value),
+                    IsOk());
         expected[id][key] = value + std::string(64, '.') + value;
       }
     }
   }
   {
-    // Flush and compact through the file layer, so markers passed through SST, WAL, MANIFEST.
+    // Flush and compact through the file layer, so markers passed through SST,
+    // WAL, MANIFEST.
     test::RawDataDb raw(options_.data_dir, *FileProvider(path_a_));
     ASSERT_TRUE(raw.db()->Flush(rocksdb::FlushOptions(), raw.data()).ok());
     rocksdb::CompactRangeOptions compact;
-    compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    ASSERT_TRUE(raw.db()->CompactRange(compact, raw.data(), nullptr, nullptr).ok());
+    compact.bottommost_level_compaction =
+        rocksdb::BottommostLevelCompaction::kForce;
+    ASSERT_TRUE(
+        raw.db()->CompactRange(compact, raw.data(), nullptr, nullptr).ok());
   }
   auto check_files = [&](const char* when) {
     SCOPED_TRACE(when);
     std::string where;
-    EXPECT_EQ(CountHits(options_.data_dir, markers, &where), 0) << "a marker is in " << where;
+    EXPECT_EQ(CountHits(options_.data_dir, markers, &where), 0)
+        << "a marker is in " << where;
     int sst = 0;
-    for (const auto& [name, content] : test::SnapshotFiles(options_.data_dir + "/db")) {
+    for (const auto& [name, content] :
+         test::SnapshotFiles(options_.data_dir + "/db")) {
       if (name == "LOCK") continue;  // Empty lock file.
       if (name.size() > 4 && name.substr(name.size() - 4) == ".sst") ++sst;
-      EXPECT_EQ(content.substr(0, 8), "LEYSXC20") << name << " is not encrypted";
+      EXPECT_EQ(content.substr(0, 8), "LEYSXC20")
+          << name << " is not encrypted";
     }
     EXPECT_GE(sst, 1);
   };
@@ -163,7 +176,8 @@ TEST_F(AtRestTest, NoKeyOrValueMarkerInAnyFileAndEverythingReadsBack) {
     for (const auto& [id, entries] : expected) {
       auto tenant = store.OpenTenant(id);
       ASSERT_THAT(tenant, IsOk());
-      for (const auto& [k, v] : entries) EXPECT_THAT((*tenant)->Get(k), IsOkAndHolds(v));
+      for (const auto& [k, v] : entries)
+        EXPECT_THAT((*tenant)->Get(k), IsOkAndHolds(v));
     }
   };
   check_files("after flush and compaction");
@@ -185,7 +199,8 @@ TEST_F(AtRestTest, NoKeyOrValueMarkerInAnyFileAndEverythingReadsBack) {
   check_reads(**store);
 }
 
-// Issue 3, test 3: wrong keys are refused, no file changes, no key bytes in messages.
+// Issue 3, test 3: wrong keys are refused, no file changes, no key bytes in
+// messages.
 TEST_F(AtRestTest, WrongKeysAreRefusedAndChangeNoFile) {
   {
     auto store = Store::Open(options_);
@@ -228,7 +243,8 @@ TEST_F(AtRestTest, WrongKeysAreRefusedAndChangeNoFile) {
   }
   // Key files of wrong sizes are refused by the provider already.
   test::WriteFile(tmp_.Sub("short.key"), key_b_.substr(0, 31));
-  EXPECT_THAT(NewFileKeyProvider(tmp_.Sub("short.key")), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(NewFileKeyProvider(tmp_.Sub("short.key")),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(test::SnapshotFiles(options_.data_dir), before);
   EXPECT_THAT(OpenWith(FileProvider(path_b_)), IsOk());
 }
@@ -237,7 +253,8 @@ TEST_F(AtRestTest, WrongKeysAreRefusedAndChangeNoFile) {
 TEST_F(AtRestTest, RotationUnderConcurrentWritersLosesNothing) {
   std::vector<std::string> key_paths = {path_a_, path_b_};
   for (int i = 0; i < 4; ++i) {
-    key_paths.push_back(RawKeyFile(tmp_, absl::StrCat("k", i, ".key"), RandomBytes(rng_, 32)));
+    key_paths.push_back(
+        RawKeyFile(tmp_, absl::StrCat("k", i, ".key"), RandomBytes(rng_, 32)));
   }
   constexpr int kTenants = 4;
   std::vector<int> written(kTenants, 0);
@@ -256,14 +273,17 @@ TEST_F(AtRestTest, RotationUnderConcurrentWritersLosesNothing) {
       writers.emplace_back([&, t] {
         int i = 0;
         for (; !stop.load() || i < 200; ++i) {
-          if (!tenants[t]->Put(absl::StrCat("k", i), absl::StrCat("v", i)).ok()) ++failures;
-          if (i % 50 == 0 && !tenants[t]->Get(absl::StrCat("k", i)).ok()) ++failures;
+          if (!tenants[t]->Put(absl::StrCat("k", i), absl::StrCat("v", i)).ok())
+            ++failures;
+          if (i % 50 == 0 && !tenants[t]->Get(absl::StrCat("k", i)).ok())
+            ++failures;
         }
         written[t] = i;
       });
     }
     for (std::size_t r = 1; r < key_paths.size(); ++r) {
-      ASSERT_THAT((*store)->RotateMasterKey(FileProvider(key_paths[r])), IsOk());
+      ASSERT_THAT((*store)->RotateMasterKey(FileProvider(key_paths[r])),
+                  IsOk());
       // Tenant creation and opening interleave with rotations too.
       ASSERT_THAT((*store)->CreateTenant(absl::StrCat("late", r)), IsOk());
       ASSERT_THAT((*store)->OpenTenant(absl::StrCat("late", r)), IsOk());
@@ -273,7 +293,8 @@ TEST_F(AtRestTest, RotationUnderConcurrentWritersLosesNothing) {
     EXPECT_EQ(failures.load(), 0);
   }
   for (std::size_t r = 0; r + 1 < key_paths.size(); ++r) {
-    EXPECT_THAT(OpenWith(FileProvider(key_paths[r])), StatusIs(absl::StatusCode::kPermissionDenied))
+    EXPECT_THAT(OpenWith(FileProvider(key_paths[r])),
+                StatusIs(absl::StatusCode::kPermissionDenied))
         << "old key " << r;
   }
   auto store = OpenWith(FileProvider(key_paths.back()));
@@ -282,7 +303,8 @@ TEST_F(AtRestTest, RotationUnderConcurrentWritersLosesNothing) {
     auto tenant = (*store)->OpenTenant(absl::StrCat("t", t));
     ASSERT_THAT(tenant, IsOk());
     for (int i = 0; i < written[t]; ++i) {
-      ASSERT_THAT((*tenant)->Get(absl::StrCat("k", i)), IsOkAndHolds(absl::StrCat("v", i)));
+      ASSERT_THAT((*tenant)->Get(absl::StrCat("k", i)),
+                  IsOkAndHolds(absl::StrCat("v", i)));
     }
   }
 }
@@ -297,12 +319,16 @@ TEST_F(AtRestTest, RotationLeavesNoOldWrapInTheKeyStore) {
   auto read_wrapped = [&](std::map<std::string, proto::WrappedKey>* out) {
     rocksdb::DB* raw = nullptr;
     rocksdb::Options o;
-    ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(o, options_.data_dir + "/keys", &raw).ok());
+    ASSERT_TRUE(
+        rocksdb::DB::OpenForReadOnly(o, options_.data_dir + "/keys", &raw)
+            .ok());
     std::unique_ptr<rocksdb::DB> owner(raw);
-    std::unique_ptr<rocksdb::Iterator> it(raw->NewIterator(rocksdb::ReadOptions()));
+    std::unique_ptr<rocksdb::Iterator> it(
+        raw->NewIterator(rocksdb::ReadOptions()));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       if (it->key().starts_with("m/")) continue;
-      ASSERT_TRUE((*out)[it->key().ToString()].ParseFromString(it->value().ToString()));
+      ASSERT_TRUE(
+          (*out)[it->key().ToString()].ParseFromString(it->value().ToString()));
     }
   };
   std::map<std::string, proto::WrappedKey> before, after;
@@ -311,11 +337,13 @@ TEST_F(AtRestTest, RotationLeavesNoOldWrapInTheKeyStore) {
   {
     auto store = Store::Open(options_);
     ASSERT_THAT(store, IsOk());
-    EXPECT_THAT((*store)->RotateMasterKey(nullptr), StatusIs(absl::StatusCode::kInvalidArgument));
+    EXPECT_THAT((*store)->RotateMasterKey(nullptr),
+                StatusIs(absl::StatusCode::kInvalidArgument));
     EXPECT_THAT((*store)->RotateMasterKey(FileProvider(path_a_)),
                 StatusIs(absl::StatusCode::kInvalidArgument));  // Same key.
-    EXPECT_THAT((*store)->RotateMasterKey(std::make_shared<FixedKeyProvider>("short")),
-                StatusIs(absl::StatusCode::kInvalidArgument));
+    EXPECT_THAT(
+        (*store)->RotateMasterKey(std::make_shared<FixedKeyProvider>("short")),
+        StatusIs(absl::StatusCode::kInvalidArgument));
     ASSERT_THAT((*store)->RotateMasterKey(FileProvider(path_b_)), IsOk());
   }
   read_wrapped(&after);
@@ -337,7 +365,8 @@ TEST_F(AtRestTest, StoresWithAndWithoutTheFileLayerDoNotMix) {
     ASSERT_THAT(plain, IsOk());
     ASSERT_THAT((*plain)->CreateTenant("t"), IsOk());
   }
-  EXPECT_THAT(Store::Open(options_), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(Store::Open(options_),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
   Options other = options_;
   other.data_dir = tmp_.Sub("encrypted");
   ASSERT_THAT(Store::Open(other), IsOk());
@@ -345,8 +374,8 @@ TEST_F(AtRestTest, StoresWithAndWithoutTheFileLayerDoNotMix) {
               StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
-// Issue 3, test 5: a child killed at each step of a rotation; the store opens with the
-// documented key, the other key is refused, all data intact.
+// Issue 3, test 5: a child killed at each step of a rotation; the store opens
+// with the documented key, the other key is refused, all data intact.
 TEST_F(AtRestTest, CrashAtEachRotationStepLeavesExactlyOneWorkingKey) {
   struct Case {
     const char* point;
@@ -367,17 +396,21 @@ TEST_F(AtRestTest, CrashAtEachRotationStepLeavesExactlyOneWorkingKey) {
       for (int t = 0; t < 3; ++t) {
         ASSERT_THAT((*store)->CreateTenant(absl::StrCat("t", t)), IsOk());
         auto tenant = (*store)->OpenTenant(absl::StrCat("t", t));
-        for (int i = 0; i < 100; ++i) ASSERT_THAT((*tenant)->Put(absl::StrCat("k", i), "v"), IsOk());
+        for (int i = 0; i < 100; ++i)
+          ASSERT_THAT((*tenant)->Put(absl::StrCat("k", i), "v"), IsOk());
       }
     }
-    test::Child child({test::CrashChildPath(), "rotate", o.data_dir, path_a_, path_b_, c.point});
+    test::Child child({test::CrashChildPath(), "rotate", o.data_dir, path_a_,
+                       path_b_, c.point});
     const int status = child.Wait();
-    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        << "status " << status;
     const std::string good = c.new_key_expected ? path_b_ : path_a_;
     const std::string bad = c.new_key_expected ? path_a_ : path_b_;
     Options with_bad = o;
     with_bad.key_provider = FileProvider(bad);
-    EXPECT_THAT(Store::Open(with_bad), StatusIs(absl::StatusCode::kPermissionDenied));
+    EXPECT_THAT(Store::Open(with_bad),
+                StatusIs(absl::StatusCode::kPermissionDenied));
     Options with_good = o;
     with_good.key_provider = FileProvider(good);
     auto store = Store::Open(with_good);
@@ -386,30 +419,36 @@ TEST_F(AtRestTest, CrashAtEachRotationStepLeavesExactlyOneWorkingKey) {
       auto tenant = (*store)->OpenTenant(absl::StrCat("t", t));
       ASSERT_THAT(tenant, IsOk());
       for (int i = 0; i < 100; ++i) {
-        ASSERT_THAT((*tenant)->Get(absl::StrCat("k", i)), IsOkAndHolds(std::string("v")));
+        ASSERT_THAT((*tenant)->Get(absl::StrCat("k", i)),
+                    IsOkAndHolds(std::string("v")));
       }
     }
   }
 }
 
-// Blackbox variant: a child rotating back and forth while writing, killed at random moments.
+// Blackbox variant: a child rotating back and forth while writing, killed at
+// random moments.
 TEST_F(AtRestTest, KilledWhileRotatingAndWritingLosesNoAcknowledgedWrite) {
   const std::string dir = tmp_.Sub("loop");
   options_.data_dir = dir;
   for (int round = 0; round < 8; ++round) {
     SCOPED_TRACE(absl::StrCat("round ", round));
-    test::Child child({test::CrashChildPath(), "rotate-loop", dir, path_a_, path_b_});
+    test::Child child(
+        {test::CrashChildPath(), "rotate-loop", dir, path_a_, path_b_});
     std::string line;
     ASSERT_TRUE(child.ReadLine(&line)) << "child did not start";
     ASSERT_EQ(line, "READY");
     int last_write = -1, rotations = 0;
-    const absl::Time kill_at = absl::Now() + absl::Milliseconds(20 + rng_() % 300);
-    while (absl::Now() < kill_at && child.ReadLine(&line, kill_at - absl::Now())) {
+    const absl::Time kill_at =
+        absl::Now() + absl::Milliseconds(20 + rng_() % 300);
+    while (absl::Now() < kill_at &&
+           child.ReadLine(&line, kill_at - absl::Now())) {
       if (line.rfind("W ", 0) == 0) last_write = std::stoi(line.substr(2));
       if (line.rfind("R ", 0) == 0) rotations = std::stoi(line.substr(2));
     }
     child.Kill();
-    while (child.ReadLine(&line, absl::Milliseconds(100))) {  // Acks flushed before the kill.
+    while (child.ReadLine(
+        &line, absl::Milliseconds(100))) {  // Acks flushed before the kill.
       if (line.rfind("W ", 0) == 0) last_write = std::stoi(line.substr(2));
       if (line.rfind("R ", 0) == 0) rotations = std::stoi(line.substr(2));
     }
@@ -418,7 +457,8 @@ TEST_F(AtRestTest, KilledWhileRotatingAndWritingLosesNoAcknowledgedWrite) {
     std::unique_ptr<Store> store;
     if (with_a.ok()) {
       store = std::move(with_a).value();
-      EXPECT_THAT(OpenWith(FileProvider(path_b_)), StatusIs(absl::StatusCode::kFailedPrecondition))
+      EXPECT_THAT(OpenWith(FileProvider(path_b_)),
+                  StatusIs(absl::StatusCode::kFailedPrecondition))
           << "store is open; the lock answers first";
     } else {
       EXPECT_THAT(with_a, StatusIs(absl::StatusCode::kPermissionDenied));
@@ -429,14 +469,16 @@ TEST_F(AtRestTest, KilledWhileRotatingAndWritingLosesNoAcknowledgedWrite) {
     auto tenant = store->OpenTenant("w");
     ASSERT_THAT(tenant, IsOk());
     for (int i = 0; i <= last_write; ++i) {
-      ASSERT_THAT((*tenant)->Get(absl::StrCat("k", i)), IsOkAndHolds(absl::StrCat("v", i)));
+      ASSERT_THAT((*tenant)->Get(absl::StrCat("k", i)),
+                  IsOkAndHolds(absl::StrCat("v", i)));
     }
-    // The next round's child opens with path_a_: make it name the key that works now.
+    // The next round's child opens with path_a_: make it name the key that
+    // works now.
     tenant->reset();
     store.reset();
     if (!OpenWith(FileProvider(path_a_)).ok()) std::swap(path_a_, path_b_);
-    std::cout << "round " << round << ": " << last_write + 1 << " writes, " << rotations
-              << " rotations acknowledged\n";
+    std::cout << "round " << round << ": " << last_write + 1 << " writes, "
+              << rotations << " rotations acknowledged\n";
   }
 }
 

@@ -1,6 +1,7 @@
 #include "lib/store/envelope.h"
 
 #include "gtest/gtest.h"
+
 #include "lib/crypto/sodium.h"
 #include "lib/store/key_encoding.h"
 #include "tests/test/test_util.h"
@@ -40,7 +41,8 @@ TEST(EnvelopeTest, IsBoundToKeyTenantVersionAndContent) {
     EXPECT_TRUE(out.empty());
   }
   for (std::size_t len = 0; len < sealed.size(); ++len) {
-    EXPECT_FALSE(OpenValue(key, 1, full_key, sealed.substr(0, len), &out)) << "length " << len;
+    EXPECT_FALSE(OpenValue(key, 1, full_key, sealed.substr(0, len), &out))
+        << "length " << len;
   }
   // A forged header claiming version 2 does not open either.
   std::string forged = sealed;

@@ -1,4 +1,5 @@
-// Tenant isolation: prefix-related tenant ids, and a random model test against std::map.
+// Tenant isolation: prefix-related tenant ids, and a random model test against
+// std::map.
 
 #include <map>
 #include <random>
@@ -7,7 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+
 #include "leyser/store.h"
+
 #include "tests/test/test_util.h"
 
 namespace leyser {
@@ -17,12 +20,35 @@ using test::IsOk;
 using test::IsOkAndHolds;
 using test::StatusIs;
 
-// 50 ids, many of them prefixes of one another or differing only in case or punctuation.
+// 50 ids, many of them prefixes of one another or differing only in case or
+// punctuation.
 std::vector<std::string> FiftyIds() {
-  std::vector<std::string> ids = {"a",  "ab", "abc", "abcd", "A",   "AB",  "a.", "a.b",
-                                  "a-", "a_", "a0",  "a00",  "0",   "00",  "000", "b",
-                                  "ba", "bb", "z",   "zz",   "-",   "--",  ".",   "_",
-                                  std::string(128, 'x'), std::string(127, 'x')};
+  std::vector<std::string> ids = {"a",
+                                  "ab",
+                                  "abc",
+                                  "abcd",
+                                  "A",
+                                  "AB",
+                                  "a.",
+                                  "a.b",
+                                  "a-",
+                                  "a_",
+                                  "a0",
+                                  "a00",
+                                  "0",
+                                  "00",
+                                  "000",
+                                  "b",
+                                  "ba",
+                                  "bb",
+                                  "z",
+                                  "zz",
+                                  "-",
+                                  "--",
+                                  ".",
+                                  "_",
+                                  std::string(128, 'x'),
+                                  std::string(127, 'x')};
   for (int i = 0; ids.size() < 50; ++i) ids.push_back(absl::StrCat("t", i));
   return ids;
 }
@@ -40,17 +66,19 @@ TEST(IsolationTest, FiftyPrefixRelatedTenantsSeeOnlyTheirOwnKeys) {
     ASSERT_THAT(t, IsOk());
     tenants.push_back(std::move(t).value());
   }
-  // Every tenant writes the same user keys, with values naming the owner; keys that look like
-  // other tenants' ids and their raw prefixes too.
+  // Every tenant writes the same user keys, with values naming the owner; keys
+  // that look like other tenants' ids and their raw prefixes too.
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    for (const std::string& k : {std::string("shared"), ids[(i + 1) % ids.size()],
-                                 std::string("\0\0\0\0\0\0\0\x01", 8), std::string("\xff", 1)}) {
+    for (const std::string& k :
+         {std::string("shared"), ids[(i + 1) % ids.size()],
+          std::string("\0\0\0\0\0\0\0\x01", 8), std::string("\xff", 1)}) {
       ASSERT_THAT(tenants[i]->Put(k, absl::StrCat("owner=", ids[i])), IsOk());
     }
   }
   for (std::size_t i = 0; i < ids.size(); ++i) {
     SCOPED_TRACE(ids[i]);
-    EXPECT_THAT(tenants[i]->Get("shared"), IsOkAndHolds(absl::StrCat("owner=", ids[i])));
+    EXPECT_THAT(tenants[i]->Get("shared"),
+                IsOkAndHolds(absl::StrCat("owner=", ids[i])));
     auto it = tenants[i]->NewIterator();
     int count = 0;
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -74,7 +102,8 @@ TEST(IsolationTest, RandomOperationsMatchAModel) {
   auto store = Store::Open(options);
   ASSERT_THAT(store, IsOk());
 
-  const std::vector<std::string> ids = {"a", "ab", "abc", "b", "a.b", "A", "a-", "a0"};
+  const std::vector<std::string> ids = {"a",   "ab", "abc", "b",
+                                        "a.b", "A",  "a-",  "a0"};
   std::map<std::string, std::map<std::string, std::string>> model;
   std::map<std::string, std::unique_ptr<Tenant>> handles;
   auto reopen_handles = [&] {
@@ -85,11 +114,13 @@ TEST(IsolationTest, RandomOperationsMatchAModel) {
       handles[id] = std::move(t).value();
     }
   };
-  for (const std::string& id : ids) ASSERT_THAT((*store)->CreateTenant(id), IsOk());
+  for (const std::string& id : ids)
+    ASSERT_THAT((*store)->CreateTenant(id), IsOk());
   reopen_handles();
 
   auto random_key = [&] {
-    // Small key space so overwrites and deletes hit; keys include other ids and binary bytes.
+    // Small key space so overwrites and deletes hit; keys include other ids and
+    // binary bytes.
     switch (rng() % 4) {
       case 0:
         return ids[rng() % ids.size()];
@@ -120,7 +151,8 @@ TEST(IsolationTest, RandomOperationsMatchAModel) {
       std::string k = random_key();
       auto got = t.Get(k);
       auto want = m.find(k);
-      if (want == m.end() ? !absl::IsNotFound(got.status()) : (!got.ok() || *got != want->second)) {
+      if (want == m.end() ? !absl::IsNotFound(got.status())
+                          : (!got.ok() || *got != want->second)) {
         ++divergences;
       }
     } else if (op < 93) {
@@ -154,12 +186,14 @@ TEST(IsolationTest, RandomOperationsMatchAModel) {
       for (; it->Valid(); it->Next(), ++want) {
         const std::string value(it->value());
         if (value.rfind(id + ":", 0) != 0) ++foreign;
-        if (want == m.end() || it->key() != want->first || value != want->second) {
+        if (want == m.end() || it->key() != want->first ||
+            value != want->second) {
           ++divergences;
           break;
         }
       }
-      if (!it->status().ok() || (want != m.end() && !it->Valid())) ++divergences;
+      if (!it->status().ok() || (want != m.end() && !it->Valid()))
+        ++divergences;
     } else {
       // Reopen the whole store now and then.
       handles.clear();

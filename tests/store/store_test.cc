@@ -1,12 +1,13 @@
-// Store and tenant behaviour through the public API: CRUD, iteration, batches, persistence,
-// tampering, wrong master key, plaintext scan, concurrency and the bad-input catalogue.
+// Store and tenant behaviour through the public API: CRUD, iteration, batches,
+// persistence, tampering, wrong master key, plaintext scan, concurrency and the
+// bad-input catalogue.
 
 #include "leyser/store.h"
 
 #include <atomic>
 #include <filesystem>
-#include <random>
 #include <map>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+
 #include "lib/crypto/sodium.h"
 #include "lib/keys/key_store.h"
 #include "lib/store/key_encoding.h"
@@ -49,7 +51,8 @@ class StoreTest : public testing::Test {
     return tenant.ok() ? std::move(tenant).value() : nullptr;
   }
 
-  static std::vector<std::pair<std::string, std::string>> Scan(const Tenant& tenant) {
+  static std::vector<std::pair<std::string, std::string>> Scan(
+      const Tenant& tenant) {
     std::vector<std::pair<std::string, std::string>> out;
     auto it = tenant.NewIterator();
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -89,11 +92,14 @@ TEST_F(StoreTest, IteratesInOrderWithSeek) {
   auto store = OpenStore();
   auto t = NewTenant(*store, "acme");
   auto neighbour = NewTenant(*store, "acme2");
-  for (const char* k : {"b", "a", "d", "c", "aa"}) ASSERT_THAT(t->Put(k, absl::StrCat("v-", k)), IsOk());
+  for (const char* k : {"b", "a", "d", "c", "aa"})
+    ASSERT_THAT(t->Put(k, absl::StrCat("v-", k)), IsOk());
   ASSERT_THAT(neighbour->Put("a0", "x"), IsOk());
-  ASSERT_THAT(neighbour->Put("", "x"), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(Scan(*t), ElementsAre(Pair("a", "v-a"), Pair("aa", "v-aa"), Pair("b", "v-b"),
-                                    Pair("c", "v-c"), Pair("d", "v-d")));
+  ASSERT_THAT(neighbour->Put("", "x"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Scan(*t), ElementsAre(Pair("a", "v-a"), Pair("aa", "v-aa"),
+                                    Pair("b", "v-b"), Pair("c", "v-c"),
+                                    Pair("d", "v-d")));
   auto it = t->NewIterator();
   it->Seek("ab");
   ASSERT_TRUE(it->Valid());
@@ -146,11 +152,13 @@ TEST_F(StoreTest, BatchIsAtomic) {
   bad.Put(std::string(options_.max_key_bytes + 1, 'k'), "v");
   absl::Status s = t->Write(bad);
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_NE(std::string(s.message()).find("operation 2"), std::string::npos) << s;
+  EXPECT_NE(std::string(s.message()).find("operation 2"), std::string::npos)
+      << s;
   EXPECT_THAT(Scan(*t), ElementsAre(Pair("x", "3"), Pair("y", "2")));
   WriteBatch empty_key;
   empty_key.Delete("");
-  EXPECT_THAT(t->Write(empty_key), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(t->Write(empty_key),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   batch.Clear();
   EXPECT_EQ(batch.Count(), 0u);
   EXPECT_THAT(t->Write(batch), IsOk());
@@ -207,11 +215,16 @@ TEST_F(StoreTest, CreateTenantsIsAllOrNothing) {
       EXPECT_EQ((*created)[i].id, ids[i]);
       EXPECT_EQ((*created)[i].number, 2u + i);
     }
-    EXPECT_THAT(store->CreateTenants({}), StatusIs(absl::StatusCode::kInvalidArgument));
-    EXPECT_THAT(store->CreateTenants({"x", "y", "x"}), StatusIs(absl::StatusCode::kInvalidArgument));
-    EXPECT_THAT(store->CreateTenants({"x", "bad id"}), StatusIs(absl::StatusCode::kInvalidArgument));
-    EXPECT_THAT(store->CreateTenants({"x", "bulk-7"}), StatusIs(absl::StatusCode::kAlreadyExists));
-    EXPECT_THAT(store->GetTenantInfo("x"), StatusIs(absl::StatusCode::kNotFound));  // Nothing made.
+    EXPECT_THAT(store->CreateTenants({}),
+                StatusIs(absl::StatusCode::kInvalidArgument));
+    EXPECT_THAT(store->CreateTenants({"x", "y", "x"}),
+                StatusIs(absl::StatusCode::kInvalidArgument));
+    EXPECT_THAT(store->CreateTenants({"x", "bad id"}),
+                StatusIs(absl::StatusCode::kInvalidArgument));
+    EXPECT_THAT(store->CreateTenants({"x", "bulk-7"}),
+                StatusIs(absl::StatusCode::kAlreadyExists));
+    EXPECT_THAT(store->GetTenantInfo("x"),
+                StatusIs(absl::StatusCode::kNotFound));  // Nothing made.
   }
   auto store = OpenStore();
   EXPECT_EQ(store->ListTenants()->size(), 501u);
@@ -247,7 +260,8 @@ TEST_F(StoreTest, HandlesOutliveTheStoreObject) {
   ASSERT_THAT(t->Put("k", "v"), IsOk());
   EXPECT_THAT(t->Get("k"), IsOkAndHolds(std::string("v")));
   // The files stay open (and locked) until the last handle is gone.
-  EXPECT_THAT(Store::Open(options_), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(Store::Open(options_),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
   it.reset();
   t.reset();
   EXPECT_THAT(Store::Open(options_), IsOk());
@@ -273,9 +287,12 @@ TEST_F(StoreTest, TamperedOrMovedCiphertextIsDataLoss) {
   {
     test::RawDataDb raw(options_.data_dir, *provider_);
     const std::string a_k1 = raw.Get(internal::DataKey(1, "k1"));
-    raw.Put(internal::DataKey(1, "k2"), a_k1);  // Moved to another key of the same tenant.
-    raw.Put(internal::DataKey(2, "k1"), a_k1);  // Moved to the same key of another tenant.
-    raw.Put(internal::DataKey(2, "new"), a_k1);  // Planted under a new key of another tenant.
+    raw.Put(internal::DataKey(1, "k2"),
+            a_k1);  // Moved to another key of the same tenant.
+    raw.Put(internal::DataKey(2, "k1"),
+            a_k1);  // Moved to the same key of another tenant.
+    raw.Put(internal::DataKey(2, "new"),
+            a_k1);  // Planted under a new key of another tenant.
     std::string flipped = raw.Get(internal::DataKey(1, "flip"));
     flipped[flipped.size() / 2] ^= 0x01;
     raw.Put(internal::DataKey(1, "flip"), flipped);
@@ -340,7 +357,8 @@ TEST_F(StoreTest, ValueMarkersNeverReachAnyFile) {
         for (char& c : marker) c = static_cast<char>('A' + rng() % 26);
         marker = "MARK" + marker;
         markers.push_back(marker);
-        ASSERT_THAT(tenant->Put(absl::StrCat("key", i), marker + std::string(100, '.') + marker),
+        ASSERT_THAT(tenant->Put(absl::StrCat("key", i),
+                                marker + std::string(100, '.') + marker),
                     IsOk());
       }
     }
@@ -349,15 +367,20 @@ TEST_F(StoreTest, ValueMarkersNeverReachAnyFile) {
     // Flush to SST and compact, so the markers went through every kind of file.
     test::RawDataDb raw(options_.data_dir, *provider_);
     ASSERT_TRUE(raw.db()->Flush(rocksdb::FlushOptions(), raw.data()).ok());
-    ASSERT_TRUE(raw.db()->CompactRange(rocksdb::CompactRangeOptions(), raw.data(), nullptr, nullptr).ok());
+    ASSERT_TRUE(raw.db()
+                    ->CompactRange(rocksdb::CompactRangeOptions(), raw.data(),
+                                   nullptr, nullptr)
+                    .ok());
   }
   const auto files = test::SnapshotFiles(options_.data_dir);
   int sst_files = 0;
   for (const auto& [name, content] : files) {
     if (name.size() > 4 && name.substr(name.size() - 4) == ".sst") ++sst_files;
     for (const std::string& m : markers) {
-      for (const std::string& form : {m, absl::BytesToHexString(m), absl::Base64Escape(m)}) {
-        ASSERT_EQ(content.find(form), std::string::npos) << "marker found in " << name;
+      for (const std::string& form :
+           {m, absl::BytesToHexString(m), absl::Base64Escape(m)}) {
+        ASSERT_EQ(content.find(form), std::string::npos)
+            << "marker found in " << name;
       }
     }
   }
@@ -366,7 +389,8 @@ TEST_F(StoreTest, ValueMarkersNeverReachAnyFile) {
   auto store = OpenStore();
   auto t = store->OpenTenant("tenant0");
   ASSERT_THAT(t, IsOk());
-  EXPECT_THAT((*t)->Get("key0"), IsOkAndHolds(markers[0] + std::string(100, '.') + markers[0]));
+  EXPECT_THAT((*t)->Get("key0"),
+              IsOkAndHolds(markers[0] + std::string(100, '.') + markers[0]));
 }
 
 // Test 6: several threads on several tenants; nothing lost.
@@ -374,7 +398,8 @@ TEST_F(StoreTest, ConcurrentWritersOnSeveralTenantsLoseNothing) {
   auto store = OpenStore();
   constexpr int kTenants = 4, kThreadsPerTenant = 2, kWrites = 1000;
   std::vector<std::unique_ptr<Tenant>> tenants;
-  for (int t = 0; t < kTenants; ++t) tenants.push_back(NewTenant(*store, absl::StrCat("t", t)));
+  for (int t = 0; t < kTenants; ++t)
+    tenants.push_back(NewTenant(*store, absl::StrCat("t", t)));
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kTenants; ++t) {
@@ -406,7 +431,8 @@ TEST_F(StoreTest, ConcurrentWritersOnSeveralTenantsLoseNothing) {
   EXPECT_EQ(failures.load(), 0);
   for (int t = 0; t < kTenants; ++t) {
     auto all = Scan(*tenants[t]);
-    EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreadsPerTenant * (kWrites + kWrites / 10)));
+    EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreadsPerTenant *
+                                                   (kWrites + kWrites / 10)));
     for (const auto& [k, v] : all) {
       if (k.back() != 'b') {
         EXPECT_EQ(v, absl::StrCat(t, "/", k));
@@ -428,16 +454,20 @@ TEST_F(StoreTest, BadInputGetsItsCode) {
   constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
 
   for (const std::string& bad_id :
-       {std::string(""), std::string(129, 'a'), std::string("a b"), std::string("a/b"),
-        std::string("ü"), std::string("a\0b", 3), std::string("tab\t")}) {
+       {std::string(""), std::string(129, 'a'), std::string("a b"),
+        std::string("a/b"), std::string("ü"), std::string("a\0b", 3),
+        std::string("tab\t")}) {
     SCOPED_TRACE(absl::CEscape(bad_id));
     EXPECT_THAT(store->CreateTenant(bad_id), StatusIs(kInvalid));
     EXPECT_THAT(store->OpenTenant(bad_id), StatusIs(kInvalid));
     EXPECT_THAT(store->GetTenantInfo(bad_id), StatusIs(kInvalid));
   }
-  EXPECT_THAT(store->CreateTenant("acme"), StatusIs(absl::StatusCode::kAlreadyExists));
-  EXPECT_THAT(store->OpenTenant("nobody"), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(store->GetTenantInfo("nobody"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store->CreateTenant("acme"),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(store->OpenTenant("nobody"),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store->GetTenantInfo("nobody"),
+              StatusIs(absl::StatusCode::kNotFound));
 
   EXPECT_THAT(t->Put("", "v"), StatusIs(kInvalid));
   EXPECT_THAT(t->Get(""), StatusIs(kInvalid));
@@ -477,7 +507,8 @@ TEST_F(StoreTest, BadInputGetsItsCode) {
 
 class FailingKeyProvider final : public KeyProvider {
  public:
-  explicit FailingKeyProvider(absl::Status status) : status_(std::move(status)) {}
+  explicit FailingKeyProvider(absl::Status status)
+      : status_(std::move(status)) {}
   absl::StatusOr<SecretBytes> GetMasterKey() const override {
     if (!status_.ok()) return status_;
     return SecretBytes::Allocate(16);  // Wrong size.
@@ -489,7 +520,8 @@ class FailingKeyProvider final : public KeyProvider {
 
 TEST_F(StoreTest, KeyProviderErrorsReachTheCaller) {
   Options o = options_;
-  o.key_provider = std::make_shared<FailingKeyProvider>(absl::UnavailableError("kms down"));
+  o.key_provider =
+      std::make_shared<FailingKeyProvider>(absl::UnavailableError("kms down"));
   EXPECT_THAT(Store::Open(o), StatusIs(absl::StatusCode::kUnavailable));
   o.key_provider = std::make_shared<FailingKeyProvider>(absl::OkStatus());
   EXPECT_THAT(Store::Open(o), StatusIs(absl::StatusCode::kInvalidArgument));
@@ -506,22 +538,26 @@ TEST_F(StoreTest, KeyOrphanedByAnInterruptedCreationIsRemoved) {
     auto store = OpenStore();
     ASSERT_THAT(store->CreateTenant("one"), IsOk());
   }
-  // Simulate a crash after the key was stored but before the registry write: a key for number 2.
+  // Simulate a crash after the key was stored but before the registry write: a
+  // key for number 2.
   {
     SecretBytes master = provider_->GetMasterKey().value();
-    auto keys = internal::KeyStore::Open(options_.data_dir + "/keys", std::move(master), false,
-                                         test::SomeInstant());
+    auto keys =
+        internal::KeyStore::Open(options_.data_dir + "/keys", std::move(master),
+                                 false, test::SomeInstant());
     ASSERT_THAT(keys, IsOk());
     ASSERT_THAT((*keys)->CreateTenantKeys(2, 1), IsOk());
   }
   { auto store = OpenStore(); }  // Opening removes the orphan.
   {
     SecretBytes master = provider_->GetMasterKey().value();
-    auto keys = internal::KeyStore::Open(options_.data_dir + "/keys", std::move(master), false,
-                                         test::SomeInstant());
+    auto keys =
+        internal::KeyStore::Open(options_.data_dir + "/keys", std::move(master),
+                                 false, test::SomeInstant());
     ASSERT_THAT(keys, IsOk());
     EXPECT_THAT((*keys)->GetTenantKey(1), IsOk());
-    EXPECT_THAT((*keys)->GetTenantKey(2), StatusIs(absl::StatusCode::kNotFound));
+    EXPECT_THAT((*keys)->GetTenantKey(2),
+                StatusIs(absl::StatusCode::kNotFound));
   }
   auto store = OpenStore();
   auto two = store->CreateTenant("two");

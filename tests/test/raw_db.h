@@ -1,4 +1,5 @@
-// Raw access to a closed store's data database, for tests that tamper with or inspect it.
+// Raw access to a closed store's data database, for tests that tamper with or
+// inspect it.
 
 #ifndef LEYSER_TESTS_TEST_RAW_DB_H_
 #define LEYSER_TESTS_TEST_RAW_DB_H_
@@ -8,26 +9,31 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "rocksdb/db.h"
+
 #include "leyser/key_provider.h"
+
 #include "lib/crypto/file_cipher.h"
 #include "lib/keys/key_store.h"
 #include "lib/rocks/options.h"
 #include "lib/store/db_core.h"
-#include "rocksdb/db.h"
 
 namespace leyser::test {
 
 class RawDataDb {
  public:
-  // Opens `store_dir`/db through the store's file layer (the file key is unwrapped with the
-  // master key from `provider`). The store must be closed.
+  // Opens `store_dir`/db through the store's file layer (the file key is
+  // unwrapped with the master key from `provider`). The store must be closed.
   RawDataDb(const std::string& store_dir, const KeyProvider& provider) {
-    auto keys = internal::KeyStore::Open(store_dir + "/keys", provider.GetMasterKey().value(), false,
+    auto keys = internal::KeyStore::Open(store_dir + "/keys",
+                                         provider.GetMasterKey().value(), false,
                                          absl::UnixEpoch());
     EXPECT_TRUE(keys.ok()) << keys.status();
     auto file_key = (*keys)->GetFileKey();
     EXPECT_TRUE(file_key.ok()) << file_key.status();
-    env_ = internal::NewEncryptedEnv(std::move(file_key->key), file_key->version).value();
+    env_ =
+        internal::NewEncryptedEnv(std::move(file_key->key), file_key->version)
+            .value();
     rocksdb::DBOptions options = internal::DataDbOptions();
     options.env = env_.env.get();
     options.info_log = internal::NullRocksLogger();
@@ -41,7 +47,8 @@ class RawDataDb {
     EXPECT_TRUE(s.ok()) << s.ToString();
   }
   ~RawDataDb() {
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    for (auto* h : handles_)
+      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     delete db_;
   }
   rocksdb::DB* db() { return db_; }

@@ -1,15 +1,14 @@
-// Crash-test children: started with posix_spawn (never fork() after RocksDB is in use), their
-// standard output read line by line through a pipe.
+// Crash-test children: started with posix_spawn (never fork() after RocksDB is
+// in use), their standard output read line by line through a pipe.
 
 #ifndef LEYSER_TESTS_TEST_SPAWN_H_
 #define LEYSER_TESTS_TEST_SPAWN_H_
-
-#include <sys/types.h>
 
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
+#include <sys/types.h>
 
 namespace leyser::test {
 
@@ -21,7 +20,8 @@ class Child {
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
 
-  // Reads the next line (without the newline). False at end of output or after `timeout`.
+  // Reads the next line (without the newline). False at end of output or after
+  // `timeout`.
   bool ReadLine(std::string* line, absl::Duration timeout = absl::Seconds(60));
 
   // Sends SIGKILL (if still running) and waits. Returns the wait status.

@@ -1,9 +1,5 @@
 #include "tests/test/test_util.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +7,9 @@
 #include <sstream>
 
 #include "absl/time/civil_time.h"
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace leyser::test {
 
@@ -33,14 +32,17 @@ TempDir::~TempDir() {
 }
 
 absl::Time SomeInstant() {
-  return absl::FromCivil(absl::CivilSecond(2026, 1, 1, 0, 0, 0), absl::UTCTimeZone());
+  return absl::FromCivil(absl::CivilSecond(2026, 1, 1, 0, 0, 0),
+                         absl::UTCTimeZone());
 }
 
-std::shared_ptr<KeyProvider> NewTestKeyProvider(const TempDir& dir, const std::string& name) {
+std::shared_ptr<KeyProvider> NewTestKeyProvider(const TempDir& dir,
+                                                const std::string& name) {
   const std::string path = dir.Sub(name);
   absl::Status created = CreateKeyFile(path);
   EXPECT_TRUE(created.ok()) << created;
-  absl::StatusOr<std::shared_ptr<KeyProvider>> provider = NewFileKeyProvider(path);
+  absl::StatusOr<std::shared_ptr<KeyProvider>> provider =
+      NewFileKeyProvider(path);
   EXPECT_TRUE(provider.ok()) << provider.status();
   return provider.ok() ? *provider : nullptr;
 }
@@ -61,7 +63,8 @@ Options TestOptions(const TempDir& dir, std::shared_ptr<KeyProvider> provider,
 
 std::map<std::string, std::string> SnapshotFiles(const std::string& root) {
   std::map<std::string, std::string> out;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(root)) {
     if (!entry.is_regular_file()) {
       continue;
     }
@@ -75,22 +78,26 @@ std::map<std::string, std::string> SnapshotFiles(const std::string& root) {
 
 std::uint64_t TestSeed() {
   std::uint64_t seed;
-  if (const char* env = std::getenv("LEYSER_TEST_SEED"); env != nullptr && *env != '\0') {
+  if (const char* env = std::getenv("LEYSER_TEST_SEED");
+      env != nullptr && *env != '\0') {
     seed = std::strtoull(env, nullptr, 10);
   } else {
     seed = std::random_device{}();
     seed = (seed << 32) ^ std::random_device{}();
   }
   testing::Test::RecordProperty("seed", std::to_string(seed));
-  std::cout << "[ seed     ] " << seed << " (rerun with LEYSER_TEST_SEED=" << seed << ")\n";
+  std::cout << "[ seed     ] " << seed
+            << " (rerun with LEYSER_TEST_SEED=" << seed << ")\n";
   return seed;
 }
 
-void WriteFile(const std::string& path, const std::string& bytes, unsigned mode) {
+void WriteFile(const std::string& path, const std::string& bytes,
+               unsigned mode) {
   unlink(path.c_str());
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode);
   ASSERT_GE(fd, 0) << path;
-  ASSERT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  ASSERT_EQ(write(fd, bytes.data(), bytes.size()),
+            static_cast<ssize_t>(bytes.size()));
   fchmod(fd, mode);
   close(fd);
 }

@@ -1,4 +1,5 @@
-// Test helpers: status matchers, temporary directories, key files, file snapshots, seeds.
+// Test helpers: status matchers, temporary directories, key files, file
+// snapshots, seeds.
 
 #ifndef LEYSER_TESTS_TEST_TEST_UTIL_H_
 #define LEYSER_TESTS_TEST_TEST_UTIL_H_
@@ -12,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "leyser/key_provider.h"
 #include "leyser/options.h"
 #include "leyser/store.h"
@@ -38,7 +40,8 @@ MATCHER_P(StatusIs, code, "has status code " + testing::PrintToString(code)) {
   return s.code() == code;
 }
 
-MATCHER_P(IsOkAndHolds, matcher, "is OK and holds a value that " + testing::PrintToString(matcher)) {
+MATCHER_P(IsOkAndHolds, matcher,
+          "is OK and holds a value that " + testing::PrintToString(matcher)) {
   if (!arg.ok()) {
     *result_listener << "status: " << arg.status();
     return false;
@@ -46,7 +49,8 @@ MATCHER_P(IsOkAndHolds, matcher, "is OK and holds a value that " + testing::Prin
   return testing::ExplainMatchResult(matcher, *arg, result_listener);
 }
 
-// A fresh directory under $LEYSER_TEST_TMPDIR (or /tmp), removed when destroyed.
+// A fresh directory under $LEYSER_TEST_TMPDIR (or /tmp), removed when
+// destroyed.
 class TempDir {
  public:
   TempDir();
@@ -64,21 +68,25 @@ class TempDir {
 absl::Time SomeInstant();
 
 // Creates a key file in `dir` and returns a provider for it.
-std::shared_ptr<KeyProvider> NewTestKeyProvider(const TempDir& dir, const std::string& name = "master.key");
+std::shared_ptr<KeyProvider> NewTestKeyProvider(
+    const TempDir& dir, const std::string& name = "master.key");
 
-// Options for a store in `dir.Sub("store")` with `provider`, creating it, unsynced writes for
-// speed unless the test asks otherwise.
+// Options for a store in `dir.Sub("store")` with `provider`, creating it,
+// unsynced writes for speed unless the test asks otherwise.
 Options TestOptions(const TempDir& dir, std::shared_ptr<KeyProvider> provider,
                     std::shared_ptr<const Clock> clock = nullptr);
 
-// Every regular file under `root` (recursively), path relative to root -> content.
+// Every regular file under `root` (recursively), path relative to root ->
+// content.
 std::map<std::string, std::string> SnapshotFiles(const std::string& root);
 
-// A seed for random tests: $LEYSER_TEST_SEED if set, else a random one. Printed via gtest.
+// A seed for random tests: $LEYSER_TEST_SEED if set, else a random one. Printed
+// via gtest.
 std::uint64_t TestSeed();
 
 // Writes `bytes` to `path` with `mode`.
-void WriteFile(const std::string& path, const std::string& bytes, unsigned mode = 0600);
+void WriteFile(const std::string& path, const std::string& bytes,
+               unsigned mode = 0600);
 
 }  // namespace leyser::test
 

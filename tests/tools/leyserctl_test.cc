@@ -1,11 +1,11 @@
 // leyserctl end to end: the real binary, spawned, on a real store.
 
-#include <sys/wait.h>
-
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include <sys/wait.h>
+
 #include "tests/test/spawn.h"
 #include "tests/test/test_util.h"
 
@@ -37,8 +37,10 @@ TEST(LeyserctlTest, ManagesTenantsAndRotatesTheMasterKey) {
   ASSERT_EQ(Ctl({"keygen", key2}).exit_code, 0);
   EXPECT_EQ(Ctl({"keygen", key}).exit_code, 1);  // Never overwrites.
 
-  EXPECT_EQ(Ctl({store, "--key_file=" + key, "tenants"}).exit_code, 1);  // No store yet.
-  CtlResult created = Ctl({store, "--key_file=" + key, "--create", "create-tenant", "acme", "beta"});
+  EXPECT_EQ(Ctl({store, "--key_file=" + key, "tenants"}).exit_code,
+            1);  // No store yet.
+  CtlResult created = Ctl({store, "--key_file=" + key, "--create",
+                           "create-tenant", "acme", "beta"});
   ASSERT_EQ(created.exit_code, 0);
   EXPECT_NE(created.out.find("acme"), std::string::npos);
   CtlResult list = Ctl({store, "--key_file=" + key, "tenants"});
@@ -48,9 +50,13 @@ TEST(LeyserctlTest, ManagesTenantsAndRotatesTheMasterKey) {
   EXPECT_NE(list.out.find("ACTIVE"), std::string::npos);
   EXPECT_EQ(Ctl({store, "--key_file=" + key, "tenant", "acme"}).exit_code, 0);
   EXPECT_EQ(Ctl({store, "--key_file=" + key, "tenant", "nobody"}).exit_code, 1);
-  EXPECT_EQ(Ctl({store, "--key_file=" + key, "create-tenant", "bad id"}).exit_code, 1);
+  EXPECT_EQ(
+      Ctl({store, "--key_file=" + key, "create-tenant", "bad id"}).exit_code,
+      1);
 
-  ASSERT_EQ(Ctl({store, "--key_file=" + key, "rotate-master-key", key2}).exit_code, 0);
+  ASSERT_EQ(
+      Ctl({store, "--key_file=" + key, "rotate-master-key", key2}).exit_code,
+      0);
   EXPECT_EQ(Ctl({store, "--key_file=" + key, "tenants"}).exit_code, 1);
   EXPECT_EQ(Ctl({store, "--key_file=" + key2, "tenants"}).exit_code, 0);
 
@@ -61,46 +67,69 @@ TEST(LeyserctlTest, ManagesTenantsAndRotatesTheMasterKey) {
   CtlResult listed = Ctl({store, "--key_file=" + key2, backups, "backups"});
   ASSERT_EQ(listed.exit_code, 0);
   EXPECT_NE(listed.out.find("2 tenants"), std::string::npos) << listed.out;
-  const std::string first_id(1, listed.out[listed.out.find_first_of("0123456789")]);
-  EXPECT_EQ(Ctl({store, "--key_file=" + key2, backups, "verify-backup", first_id}).exit_code, 0);
-  EXPECT_EQ(Ctl({store, "--key_file=" + key2, backups, "verify-backup", "999"}).exit_code, 1);
-  EXPECT_EQ(Ctl({store, "--key_file=" + key2, backups, "restore-tenant", "acme", first_id}).exit_code, 0);
-  CtlResult maintenance = Ctl({store, "--key_file=" + key2, backups, "maintenance"});
+  const std::string first_id(
+      1, listed.out[listed.out.find_first_of("0123456789")]);
+  EXPECT_EQ(
+      Ctl({store, "--key_file=" + key2, backups, "verify-backup", first_id})
+          .exit_code,
+      0);
+  EXPECT_EQ(Ctl({store, "--key_file=" + key2, backups, "verify-backup", "999"})
+                .exit_code,
+            1);
+  EXPECT_EQ(Ctl({store, "--key_file=" + key2, backups, "restore-tenant", "acme",
+                 first_id})
+                .exit_code,
+            0);
+  CtlResult maintenance =
+      Ctl({store, "--key_file=" + key2, backups, "maintenance"});
   EXPECT_EQ(maintenance.exit_code, 0);
   EXPECT_NE(maintenance.out.find("maintenance at"), std::string::npos);
   const std::string restored = "--data_dir=" + tmp.Sub("restored");
-  ASSERT_EQ(Ctl({restored, "--key_file=" + key2, backups, "restore-store", first_id}).exit_code, 0);
+  ASSERT_EQ(
+      Ctl({restored, "--key_file=" + key2, backups, "restore-store", first_id})
+          .exit_code,
+      0);
   CtlResult restored_list = Ctl({restored, "--key_file=" + key2, "tenants"});
   EXPECT_EQ(restored_list.exit_code, 0);
   EXPECT_NE(restored_list.out.find("beta"), std::string::npos);
-  EXPECT_EQ(Ctl({restored, "--key_file=" + key2, backups, "restore-store", first_id}).exit_code, 1);
+  EXPECT_EQ(
+      Ctl({restored, "--key_file=" + key2, backups, "restore-store", first_id})
+          .exit_code,
+      1);
 
   // Lifecycle, with zero delays so one maintenance run purges and shreds.
-  const std::vector<std::string> now_policy = {store, "--key_file=" + key2, backups,
-                                               "--purge_after=0s", "--backup_purge_after=0s"};
+  const std::vector<std::string> now_policy = {store, "--key_file=" + key2,
+                                               backups, "--purge_after=0s",
+                                               "--backup_purge_after=0s"};
   auto with = [&](std::vector<std::string> args) {
     std::vector<std::string> all = now_policy;
     all.insert(all.end(), args.begin(), args.end());
     return Ctl(all);
   };
-  EXPECT_EQ(with({"end-contract", "beta", "2030-01-01T00:00:00Z"}).exit_code, 0);
-  EXPECT_NE(with({"tenant", "beta"}).out.find("end=2030-01-01T00:00:00Z"), std::string::npos);
+  EXPECT_EQ(with({"end-contract", "beta", "2030-01-01T00:00:00Z"}).exit_code,
+            0);
+  EXPECT_NE(with({"tenant", "beta"}).out.find("end=2030-01-01T00:00:00Z"),
+            std::string::npos);
   EXPECT_EQ(with({"reinstate", "beta"}).exit_code, 0);
   EXPECT_EQ(with({"end-contract", "beta", "yesterday"}).exit_code, 2);
   EXPECT_EQ(with({"end-contract", "beta"}).exit_code, 0);
   EXPECT_EQ(with({"hold", "beta"}).exit_code, 0);
   CtlResult held = with({"maintenance"});
-  EXPECT_NE(held.out.find("waiting for a legal hold: beta"), std::string::npos) << held.out;
+  EXPECT_NE(held.out.find("waiting for a legal hold: beta"), std::string::npos)
+      << held.out;
   EXPECT_EQ(with({"release", "beta"}).exit_code, 0);
   CtlResult run = with({"maintenance"});
   EXPECT_NE(run.out.find("purged: beta"), std::string::npos) << run.out;
-  EXPECT_NE(run.out.find("shredded (certificate issued): beta"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("shredded (certificate issued): beta"),
+            std::string::npos)
+      << run.out;
   CtlResult certificate = with({"certificate", "beta"});
   ASSERT_EQ(certificate.exit_code, 0);
   EXPECT_NE(certificate.out.find("\"tenant_id\": \"beta\""), std::string::npos);
   CtlResult public_key = with({"public-key"});
   ASSERT_EQ(public_key.exit_code, 0);
-  const std::string key_hex = public_key.out.substr(0, public_key.out.find('\n'));
+  const std::string key_hex =
+      public_key.out.substr(0, public_key.out.find('\n'));
   EXPECT_EQ(key_hex.size(), 64u);
   const std::string cert_file = tmp.Sub("beta.json");
   test::WriteFile(cert_file, certificate.out);

@@ -1,18 +1,22 @@
-// leyserctl: administer a leyser store from the command line. Uses the public API only.
+// leyserctl: administer a leyser store from the command line. Uses the public
+// API only.
 //
 //   leyserctl keygen KEY_FILE
 //   leyserctl --data_dir=DIR --key_file=FILE [--create] create-tenant ID...
 //   leyserctl --data_dir=DIR --key_file=FILE tenants
 //   leyserctl --data_dir=DIR --key_file=FILE tenant ID
 //   leyserctl --data_dir=DIR --key_file=FILE rotate-master-key NEW_KEY_FILE
-//   leyserctl --data_dir=DIR --key_file=FILE --backup_dir=B backup | backups | verify-backup ID |
+//   leyserctl --data_dir=DIR --key_file=FILE --backup_dir=B backup | backups |
+//   verify-backup ID |
 //             restore-tenant TENANT ID | maintenance
-//   leyserctl --data_dir=NEW_DIR --key_file=FILE --backup_dir=B restore-store ID
-//   leyserctl --data_dir=DIR --key_file=FILE end-contract TENANT [UTC_TIME] | reinstate TENANT |
+//   leyserctl --data_dir=NEW_DIR --key_file=FILE --backup_dir=B restore-store
+//   ID leyserctl --data_dir=DIR --key_file=FILE end-contract TENANT [UTC_TIME]
+//   | reinstate TENANT |
 //             hold TENANT | release TENANT | certificate TENANT | public-key
 //   leyserctl verify-certificate CERT_JSON_FILE PUBLIC_KEY_HEX
 //
-// Exit status: 0 on success, 1 on an error (printed with its status code), 2 on bad usage.
+// Exit status: 0 on success, 1 on an error (printed with its status code), 2 on
+// bad usage.
 
 #include <cstdio>
 #include <fstream>
@@ -27,10 +31,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+
 #include "leyser/leyser.h"
 
 ABSL_FLAG(std::string, data_dir, "", "Directory of the store");
-ABSL_FLAG(std::string, key_file, "", "Master key file (32 raw bytes or 64 hex characters, mode 0600)");
+ABSL_FLAG(std::string, key_file, "",
+          "Master key file (32 raw bytes or 64 hex characters, mode 0600)");
 ABSL_FLAG(bool, create, false, "Create the store if it does not exist");
 ABSL_FLAG(std::string, backup_dir, "", "Directory of the backup generations");
 ABSL_FLAG(int, backup_generations, 7, "Backup generations to keep");
@@ -43,24 +49,33 @@ namespace {
 
 constexpr char kUsage[] =
     "administers a leyser store.\n"
-    "  leyserctl keygen KEY_FILE                     create a new master key file (mode 0600)\n"
+    "  leyserctl keygen KEY_FILE                     create a new master key "
+    "file (mode 0600)\n"
     "  leyserctl --data_dir=D --key_file=K [--create] create-tenant ID...\n"
     "  leyserctl --data_dir=D --key_file=K tenants    list tenants\n"
     "  leyserctl --data_dir=D --key_file=K tenant ID  show one tenant\n"
     "  leyserctl --data_dir=D --key_file=K rotate-master-key NEW_KEY_FILE\n"
-    "                                               re-wrap every key under a new master key\n"
+    "                                               re-wrap every key under a "
+    "new master key\n"
     "  with --backup_dir=B:\n"
-    "    backup                   take a verified backup generation now (then prune)\n"
+    "    backup                   take a verified backup generation now (then "
+    "prune)\n"
     "    backups                  list the generations\n"
-    "    verify-backup ID         re-read every file of a generation against its checksums\n"
-    "    restore-tenant TENANT ID replace one tenant's data with its data in generation ID\n"
-    "    maintenance              run what is due now (the daily backup, clean-up)\n"
-    "    restore-store ID         restore generation ID as a new store in --data_dir\n"
+    "    verify-backup ID         re-read every file of a generation against "
+    "its checksums\n"
+    "    restore-tenant TENANT ID replace one tenant's data with its data in "
+    "generation ID\n"
+    "    maintenance              run what is due now (the daily backup, "
+    "clean-up)\n"
+    "    restore-store ID         restore generation ID as a new store in "
+    "--data_dir\n"
     "  lifecycle:\n"
-    "    end-contract TENANT [TIME]  end the contract now or at TIME (RFC 3339, UTC)\n"
+    "    end-contract TENANT [TIME]  end the contract now or at TIME (RFC "
+    "3339, UTC)\n"
     "    reinstate TENANT         undo a contract end before the purge\n"
     "    hold TENANT | release TENANT  set or release a legal hold\n"
-    "    certificate TENANT       print the signed deletion certificate (JSON)\n"
+    "    certificate TENANT       print the signed deletion certificate "
+    "(JSON)\n"
     "    public-key               print the certificate signing key (hex)";
 
 int Fail(const absl::Status& s) {
@@ -91,11 +106,13 @@ void PrintTenant(const leyser::TenantInfo& t) {
   if (t.shredded) extra += " shredded=" + UtcTime(*t.shredded);
   if (t.legal_hold) extra += " LEGAL-HOLD";
   absl::PrintF("%-32s %10d  %-8s  %s%s\n", t.id, t.number,
-               std::string(leyser::TenantStateName(t.state)), UtcTime(t.created), extra);
+               std::string(leyser::TenantStateName(t.state)),
+               UtcTime(t.created), extra);
 }
 
 absl::StatusOr<std::unique_ptr<leyser::Store>> OpenStore() {
-  if (absl::GetFlag(FLAGS_data_dir).empty() || absl::GetFlag(FLAGS_key_file).empty()) {
+  if (absl::GetFlag(FLAGS_data_dir).empty() ||
+      absl::GetFlag(FLAGS_key_file).empty()) {
     return absl::InvalidArgumentError("--data_dir and --key_file are required");
   }
   leyser::Options options;
@@ -116,16 +133,19 @@ absl::StatusOr<std::unique_ptr<leyser::Store>> OpenStore() {
 
 void PrintBackup(const leyser::BackupInfo& b) {
   if (b.manifest_readable) {
-    absl::PrintF("%6d  %s  %3d tenants  %8d keys  %10d bytes  master key gen %d\n", b.id,
-                 UtcTime(b.created), b.tenants.size(), b.keys, b.data_bytes,
-                 b.master_key_generation);
+    absl::PrintF(
+        "%6d  %s  %3d tenants  %8d keys  %10d bytes  master key gen %d\n", b.id,
+        UtcTime(b.created), b.tenants.size(), b.keys, b.data_bytes,
+        b.master_key_generation);
   } else {
-    absl::PrintF("%6d  %s  (sealed under master key generation %d)\n", b.id, UtcTime(b.created),
-                 b.master_key_generation);
+    absl::PrintF("%6d  %s  (sealed under master key generation %d)\n", b.id,
+                 UtcTime(b.created), b.master_key_generation);
   }
 }
 
-bool ParseId(const char* text, leyser::BackupId* id) { return absl::SimpleAtoi(text, id); }
+bool ParseId(const char* text, leyser::BackupId* id) {
+  return absl::SimpleAtoi(text, id);
+}
 
 }  // namespace
 
@@ -143,12 +163,15 @@ int main(int argc, char** argv) {
     if (absl::Status s = leyser::CreateKeyFile(args[2]); !s.ok()) {
       return Fail(s);
     }
-    absl::PrintF("created master key file %s (mode 0600); keep a copy somewhere safe\n", args[2]);
+    absl::PrintF(
+        "created master key file %s (mode 0600); keep a copy somewhere safe\n",
+        args[2]);
     return 0;
   }
   if (command == "verify-certificate") {
     if (args.size() != 4) {
-      return Usage("verify-certificate takes a CERT_JSON_FILE and a PUBLIC_KEY_HEX");
+      return Usage(
+          "verify-certificate takes a CERT_JSON_FILE and a PUBLIC_KEY_HEX");
     }
     std::ifstream in(args[2]);
     std::stringstream json;
@@ -158,12 +181,13 @@ int main(int argc, char** argv) {
     if (!c.ok()) {
       return Fail(c.status());
     }
-    if (absl::Status s = leyser::VerifyDeletionCertificate(*c, absl::HexStringToBytes(args[3]));
+    if (absl::Status s = leyser::VerifyDeletionCertificate(
+            *c, absl::HexStringToBytes(args[3]));
         !s.ok()) {
       return Fail(s);
     }
-    absl::PrintF("valid: tenant %s (number %d) shredded %s, signed by %s\n", c->tenant_id,
-                 c->tenant_number, UtcTime(c->shredded), args[3]);
+    absl::PrintF("valid: tenant %s (number %d) shredded %s, signed by %s\n",
+                 c->tenant_id, c->tenant_number, UtcTime(c->shredded), args[3]);
     return 0;
   }
   if (command == "restore-store") {
@@ -187,9 +211,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   static const char* const kStoreCommands[] = {
-      "create-tenant", "tenants",      "tenant",    "rotate-master-key", "backup",
-      "backups",       "verify-backup", "restore-tenant", "maintenance", "end-contract",
-      "reinstate",     "hold",         "release",   "certificate",       "public-key"};
+      "create-tenant", "tenants",      "tenant",        "rotate-master-key",
+      "backup",        "backups",      "verify-backup", "restore-tenant",
+      "maintenance",   "end-contract", "reinstate",     "hold",
+      "release",       "certificate",  "public-key"};
   bool known = false;
   for (const char* c : kStoreCommands) known = known || command == c;
   if (!known) {
@@ -216,15 +241,18 @@ int main(int argc, char** argv) {
     if (args.size() != 3) {
       return Usage("rotate-master-key takes one NEW_KEY_FILE");
     }
-    absl::StatusOr<std::shared_ptr<leyser::KeyProvider>> next = leyser::NewFileKeyProvider(args[2]);
+    absl::StatusOr<std::shared_ptr<leyser::KeyProvider>> next =
+        leyser::NewFileKeyProvider(args[2]);
     if (!next.ok()) {
       return Fail(next.status());
     }
     if (absl::Status s = (*store)->RotateMasterKey(*next); !s.ok()) {
       return Fail(s);
     }
-    absl::PrintF("rotated: the store now opens only with %s; the old key no longer works\n",
-                 args[2]);
+    absl::PrintF(
+        "rotated: the store now opens only with %s; the old key no longer "
+        "works\n",
+        args[2]);
     return 0;
   }
   if (command == "backup") {
@@ -236,7 +264,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "backups") {
-    absl::StatusOr<std::vector<leyser::BackupInfo>> list = (*store)->ListBackups();
+    absl::StatusOr<std::vector<leyser::BackupInfo>> list =
+        (*store)->ListBackups();
     if (!list.ok()) {
       return Fail(list.status());
     }
@@ -253,7 +282,8 @@ int main(int argc, char** argv) {
     if (absl::Status s = (*store)->VerifyBackup(id); !s.ok()) {
       return Fail(s);
     }
-    absl::PrintF("generation %d verified: every file matches its checksum\n", id);
+    absl::PrintF("generation %d verified: every file matches its checksum\n",
+                 id);
     return 0;
   }
   if (command == "restore-tenant") {
@@ -268,7 +298,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "maintenance") {
-    absl::StatusOr<leyser::MaintenanceReport> report = (*store)->RunMaintenance();
+    absl::StatusOr<leyser::MaintenanceReport> report =
+        (*store)->RunMaintenance();
     if (!report.ok()) {
       return Fail(report.status());
     }
@@ -281,13 +312,20 @@ int main(int argc, char** argv) {
     } else {
       absl::PrintF("  no backup due\n");
     }
-    for (leyser::BackupId id : report->pruned) absl::PrintF("  pruned generation %d\n", id);
-    for (const std::string& r : report->repaired) absl::PrintF("  repaired: %s\n", r);
-    if (report->clock_behind) absl::PrintF("  the clock stepped back: lifecycle steps wait\n");
-    for (const std::string& t : report->ended) absl::PrintF("  contract ended: %s\n", t);
-    for (const std::string& t : report->purged) absl::PrintF("  purged: %s\n", t);
-    for (const std::string& t : report->shredded) absl::PrintF("  shredded (certificate issued): %s\n", t);
-    for (const std::string& t : report->held) absl::PrintF("  waiting for a legal hold: %s\n", t);
+    for (leyser::BackupId id : report->pruned)
+      absl::PrintF("  pruned generation %d\n", id);
+    for (const std::string& r : report->repaired)
+      absl::PrintF("  repaired: %s\n", r);
+    if (report->clock_behind)
+      absl::PrintF("  the clock stepped back: lifecycle steps wait\n");
+    for (const std::string& t : report->ended)
+      absl::PrintF("  contract ended: %s\n", t);
+    for (const std::string& t : report->purged)
+      absl::PrintF("  purged: %s\n", t);
+    for (const std::string& t : report->shredded)
+      absl::PrintF("  shredded (certificate issued): %s\n", t);
+    for (const std::string& t : report->held)
+      absl::PrintF("  waiting for a legal hold: %s\n", t);
     return 0;
   }
   if (command == "end-contract") {
@@ -296,8 +334,11 @@ int main(int argc, char** argv) {
     }
     absl::Time end = absl::Now();
     std::string error;
-    if (args.size() == 4 && !absl::ParseTime(absl::RFC3339_full, args[3], &end, &error)) {
-      return Usage("the contract end must be an RFC 3339 time, e.g. 2026-12-31T23:59:59Z");
+    if (args.size() == 4 &&
+        !absl::ParseTime(absl::RFC3339_full, args[3], &end, &error)) {
+      return Usage(
+          "the contract end must be an RFC 3339 time, e.g. "
+          "2026-12-31T23:59:59Z");
     }
     if (absl::Status s = (*store)->EndContract(args[2], end); !s.ok()) {
       return Fail(s);
@@ -309,8 +350,9 @@ int main(int argc, char** argv) {
     if (args.size() != 3) {
       return Usage("this command takes one TENANT");
     }
-    absl::Status s = command == "reinstate" ? (*store)->Reinstate(args[2])
-                                            : (*store)->SetLegalHold(args[2], command == "hold");
+    absl::Status s = command == "reinstate"
+                         ? (*store)->Reinstate(args[2])
+                         : (*store)->SetLegalHold(args[2], command == "hold");
     if (!s.ok()) {
       return Fail(s);
     }
@@ -321,7 +363,8 @@ int main(int argc, char** argv) {
     if (args.size() != 3) {
       return Usage("certificate takes one TENANT");
     }
-    absl::StatusOr<leyser::DeletionCertificate> c = (*store)->GetDeletionCertificate(args[2]);
+    absl::StatusOr<leyser::DeletionCertificate> c =
+        (*store)->GetDeletionCertificate(args[2]);
     if (!c.ok()) {
       return Fail(c.status());
     }
@@ -337,11 +380,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "tenants") {
-    absl::StatusOr<std::vector<leyser::TenantInfo>> list = (*store)->ListTenants();
+    absl::StatusOr<std::vector<leyser::TenantInfo>> list =
+        (*store)->ListTenants();
     if (!list.ok()) {
       return Fail(list.status());
     }
-    absl::PrintF("%-32s %10s  %-8s  %s\n", "ID", "NUMBER", "STATE", "CREATED (UTC)");
+    absl::PrintF("%-32s %10s  %-8s  %s\n", "ID", "NUMBER", "STATE",
+                 "CREATED (UTC)");
     for (const leyser::TenantInfo& t : *list) {
       PrintTenant(t);
     }
