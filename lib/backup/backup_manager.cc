@@ -19,6 +19,7 @@
 #include "lib/rocks/options.h"
 #include "lib/rocks/status.h"
 #include "lib/store/key_encoding.h"
+#include "lib/store/registry.h"
 #include "lib/util/crash_point.h"
 #include "lib/util/files.h"
 #include "lib/util/status_macros.h"
@@ -85,6 +86,20 @@ absl::StatusOr<proto::GenerationFile> ReadGeneration(const std::string& dir,
         absl::StrCat("backup generation ", id, " has a damaged header"));
   }
   return file;
+}
+
+// Opens the sealed part of `file` with the store's current master key.
+absl::StatusOr<proto::BackupGeneration> OpenGeneration(
+    const proto::GenerationFile& file, const KeyStore& keys) {
+  LEYSER_ASSIGN_OR_RETURN(
+      std::string payload,
+      keys.OpenWithCurrentMasterKey(file, GenerationContext(file.id())));
+  proto::BackupGeneration generation;
+  if (!generation.ParseFromString(payload)) {
+    return absl::DataLossError(absl::StrCat("backup generation ", file.id(),
+                                            " has a damaged manifest"));
+  }
+  return generation;
 }
 
 // Ids of the listed generations (their .gen files), ascending.
@@ -193,23 +208,16 @@ absl::Status BuildManifest(OpenedBackup& backup,
     }
     LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading a backup"));
   }
-  std::unique_ptr<rocksdb::Iterator> it(
-      backup.db()->NewIterator(ro, backup.registry()));
-  for (it->Seek(kRegistryTenantPrefix);
-       it->Valid() && it->key().starts_with(kRegistryTenantPrefix);
-       it->Next()) {
-    proto::TenantRecord record;
-    if (!record.ParseFromArray(it->value().data(),
-                               static_cast<int>(it->value().size()))) {
-      return absl::DataLossError("a tenant record in a backup is damaged");
-    }
-    proto::ManifestTenant* t = generation->add_tenants();
-    t->set_id(record.id());
-    t->set_number(record.number());
-    t->set_state(record.state());
-    t->set_keys(counts[record.number()]);
-  }
-  LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading a backup"));
+  LEYSER_RETURN_IF_ERROR(ForEachTenantRecord(
+      backup.db(), backup.registry(),
+      [&](proto::TenantRecord record) -> absl::Status {
+        proto::ManifestTenant* t = generation->add_tenants();
+        t->set_id(record.id());
+        t->set_number(record.number());
+        t->set_state(record.state());
+        t->set_keys(counts[record.number()]);
+        return absl::OkStatus();
+      }));
   generation->set_keys(total);
   generation->set_data_bytes(backup.info().size);
   generation->set_data_files(backup.info().number_files);
@@ -361,11 +369,12 @@ absl::StatusOr<std::vector<BackupInfo>> BackupManager::List() const {
     if (absl::IsNotFound(file.status())) continue;  // Pruned meanwhile.
     LEYSER_RETURN_IF_ERROR(file.status());
     BackupInfo info = InfoFromFile(*file);
-    absl::StatusOr<std::string> payload =
-        keys_->OpenWithCurrentMasterKey(*file, GenerationContext(id));
-    proto::BackupGeneration generation;
-    if (payload.ok() && generation.ParseFromString(*payload)) {
-      AddManifest(generation, &info);
+    // Sealed under an earlier master key (or damaged): listed without its
+    // manifest.
+    if (absl::StatusOr<proto::BackupGeneration> generation =
+            OpenGeneration(*file, *keys_);
+        generation.ok()) {
+      AddManifest(*generation, &info);
     }
     out.push_back(std::move(info));
   }
@@ -386,14 +395,8 @@ absl::Status BackupManager::Verify(BackupId id) const {
     return absl::DataLossError(absl::StrCat(
         "backup generation ", id, " failed verification: ", s.ToString()));
   }
-  LEYSER_ASSIGN_OR_RETURN(
-      std::string payload,
-      keys_->OpenWithCurrentMasterKey(file, GenerationContext(id)));
-  proto::BackupGeneration generation;
-  if (!generation.ParseFromString(payload)) {
-    return absl::DataLossError(
-        absl::StrCat("backup generation ", id, " has a damaged manifest"));
-  }
+  LEYSER_ASSIGN_OR_RETURN(proto::BackupGeneration generation,
+                          OpenGeneration(file, *keys_));
   return KeyStore::MetaFromCopy(generation.key_store()).status();
 }
 
@@ -405,14 +408,8 @@ absl::StatusOr<BackupTenant> BackupManager::ExportTenant(
   }
   LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile file,
                           ReadGeneration(generations_dir_, id));
-  LEYSER_ASSIGN_OR_RETURN(
-      std::string payload,
-      keys_->OpenWithCurrentMasterKey(file, GenerationContext(id)));
-  proto::BackupGeneration generation;
-  if (!generation.ParseFromString(payload)) {
-    return absl::DataLossError(
-        absl::StrCat("backup generation ", id, " has a damaged manifest"));
-  }
+  LEYSER_ASSIGN_OR_RETURN(proto::BackupGeneration generation,
+                          OpenGeneration(file, *keys_));
   const proto::ManifestTenant* found = nullptr;
   for (const proto::ManifestTenant& t : generation.tenants()) {
     if (t.number() == number) found = &t;
@@ -486,9 +483,10 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
           ReadGeneration(generations_dir_, id);
       LEYSER_RETURN_IF_ERROR(read.status());
       file = *std::move(read);
-      absl::StatusOr<std::string> payload =
-          keys_->OpenWithCurrentMasterKey(file, GenerationContext(id));
-      readable = payload.ok() && generation.ParseFromString(*payload);
+      absl::StatusOr<proto::BackupGeneration> opened =
+          OpenGeneration(file, *keys_);
+      readable = opened.ok();
+      if (readable) generation = *std::move(opened);
       if (readable) {
         for (const proto::ManifestTenant& t : generation.tenants()) {
           if (t.number() == number && t.state() != proto::TENANT_STATE_PURGED &&

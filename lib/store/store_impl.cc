@@ -30,6 +30,7 @@
 #include "lib/rocks/status.h"
 #include "lib/store/db_core.h"
 #include "lib/store/key_encoding.h"
+#include "lib/store/registry.h"
 #include "lib/store/tenant_impl.h"
 #include "lib/util/crash_point.h"
 #include "lib/util/files.h"
@@ -213,26 +214,18 @@ class StoreImpl final : public Store {
       }
     }
     absl::flat_hash_map<std::string, proto::TenantRecord> tenants;
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->db->NewIterator(rocksdb::ReadOptions(), db_->registry_cf));
-    for (it->Seek(kRegistryTenantPrefix);
-         it->Valid() && it->key().starts_with(kRegistryTenantPrefix);
-         it->Next()) {
-      proto::TenantRecord record;
-      if (!record.ParseFromArray(it->value().data(),
-                                 static_cast<int>(it->value().size()))) {
-        return absl::DataLossError("a tenant registry record is damaged");
-      }
-      LEYSER_RETURN_IF_ERROR(InfoFromRecord(record).status());
-      if (record.number() >= meta.next_tenant_number()) {
-        return absl::DataLossError(
-            "a tenant registry record has a number not yet assigned");
-      }
-      std::string id = record.id();
-      tenants.emplace(std::move(id), std::move(record));
-    }
-    LEYSER_RETURN_IF_ERROR(
-        FromRocks(it->status(), "reading the tenant registry"));
+    LEYSER_RETURN_IF_ERROR(ForEachTenantRecord(
+        db_->db, db_->registry_cf,
+        [&](proto::TenantRecord record) -> absl::Status {
+          LEYSER_RETURN_IF_ERROR(InfoFromRecord(record).status());
+          if (record.number() >= meta.next_tenant_number()) {
+            return absl::DataLossError(
+                "a tenant registry record has a number not yet assigned");
+          }
+          std::string id = record.id();
+          tenants.emplace(std::move(id), std::move(record));
+          return absl::OkStatus();
+        }));
     {
       absl::MutexLock lock(&mu_);
       meta_ = std::move(meta);

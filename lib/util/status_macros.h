@@ -10,10 +10,13 @@
 #define LEYSER_CONCAT_(a, b) LEYSER_CONCAT_INNER_(a, b)
 
 // Returns the status of `expr` from the current function if it is not OK.
-#define LEYSER_RETURN_IF_ERROR(expr)                 \
-  do {                                               \
-    ::absl::Status leyser_status_ = (expr);          \
-    if (!leyser_status_.ok()) return leyser_status_; \
+#define LEYSER_RETURN_IF_ERROR(expr) \
+  LEYSER_RETURN_IF_ERROR_IMPL_(LEYSER_CONCAT_(leyser_status_, __LINE__), expr)
+
+#define LEYSER_RETURN_IF_ERROR_IMPL_(status, expr) \
+  do {                                              \
+    ::absl::Status status = (expr);                 \
+    if (!status.ok()) return status;                \
   } while (false)
 
 // Evaluates the StatusOr `rexpr`; returns its status if not OK, else moves its
