@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <list>
 #include <optional>
 #include <string>
 #include <utility>
@@ -174,6 +175,15 @@ bool Served(const proto::TenantRecord& record, absl::Time now) {
          (!record.has_contract_end() ||
           now < FromProtoTime(record.contract_end()));
 }
+
+// The shared state of one tenant: alive while any handle (or the cache of
+// recently opened tenants) holds it.
+struct CoreSlot {
+  std::weak_ptr<const TenantCore> weak;
+  std::shared_ptr<const TenantCore>
+      cached;  // Set while among the recently opened.
+  std::list<std::uint64_t>::iterator recent;  // Valid while `cached` is set.
+};
 
 class StoreImpl final : public Store {
  public:
@@ -569,7 +579,7 @@ class StoreImpl final : public Store {
   std::shared_ptr<const TenantCore> LiveCore(std::uint64_t number) {
     absl::MutexLock lock(&cores_mu_);
     auto it = cores_.find(number);
-    return it == cores_.end() ? nullptr : it->second.lock();
+    return it == cores_.end() ? nullptr : it->second.weak.lock();
   }
 
   // Makes the tenant's open handles follow `record`: served while ACTIVE, until
@@ -600,8 +610,8 @@ class StoreImpl final : public Store {
               : ""));
     }
     absl::MutexLock lock(&cores_mu_);
-    std::weak_ptr<const TenantCore>& slot = cores_[record.number()];
-    std::shared_ptr<const TenantCore> core = slot.lock();
+    CoreSlot& slot = cores_[record.number()];
+    std::shared_ptr<const TenantCore> core = slot.weak.lock();
     if (core == nullptr) {
       LEYSER_ASSIGN_OR_RETURN(TenantKey key,
                               keys_->GetTenantKey(record.number()));
@@ -618,9 +628,33 @@ class StoreImpl final : public Store {
             absl::ToUnixNanos(FromProtoTime(record.contract_end()));
       }
       core = std::move(fresh);
-      slot = core;
+      slot.weak = core;
     }
+    KeepRecent(record.number(), slot, core);
     return core;
+  }
+
+  // Keeps `core` among the Options::tenant_cache_size most recently opened, so
+  // reopening a tenant needs no key-store read and no unwrap; evicts the least
+  // recently opened beyond that.
+  void KeepRecent(std::uint64_t number, CoreSlot& slot,
+                  const std::shared_ptr<const TenantCore>& core)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(cores_mu_) {
+    if (options_.tenant_cache_size == 0) return;
+    if (slot.cached != nullptr) {
+      recent_.splice(recent_.begin(), recent_, slot.recent);
+      return;
+    }
+    recent_.push_front(number);
+    slot.recent = recent_.begin();
+    slot.cached = core;
+    if (recent_.size() > options_.tenant_cache_size) {
+      const std::uint64_t victim = recent_.back();
+      recent_.pop_back();
+      CoreSlot& old = cores_[victim];
+      old.cached.reset();
+      if (old.weak.expired()) cores_.erase(victim);
+    }
   }
 
   // Every lifecycle step due at `now`, in order: contract ends, purges, shreds.
@@ -719,7 +753,10 @@ class StoreImpl final : public Store {
     LEYSER_RETURN_IF_ERROR(WriteRecord(record, &meta));
     CrashPoint("purge.after_record");
     absl::MutexLock lock(&cores_mu_);
-    cores_.erase(number);
+    if (auto it = cores_.find(number); it != cores_.end()) {
+      if (it->second.cached != nullptr) recent_.erase(it->second.recent);
+      cores_.erase(it);
+    }
     return absl::OkStatus();
   }
 
@@ -791,8 +828,10 @@ class StoreImpl final : public Store {
   absl::Mutex cores_mu_;
   // Unwrapped keys are shared by all open handles of a tenant and released with
   // the last one.
-  absl::flat_hash_map<std::uint64_t, std::weak_ptr<const TenantCore>> cores_
+  absl::flat_hash_map<std::uint64_t, CoreSlot> cores_
       ABSL_GUARDED_BY(cores_mu_);
+  std::list<std::uint64_t> recent_
+      ABSL_GUARDED_BY(cores_mu_);  // Most recent first.
 };
 
 absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(

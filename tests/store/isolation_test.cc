@@ -99,6 +99,8 @@ TEST(IsolationTest, RandomOperationsMatchAModel) {
   std::mt19937_64 rng(seed);
   test::TempDir tmp;
   Options options = test::TestOptions(tmp, test::NewTestKeyProvider(tmp));
+  options.tenant_cache_size =
+      3;  // Fewer than the tenants: evictions all along.
   auto store = Store::Open(options);
   ASSERT_THAT(store, IsOk());
 

@@ -252,6 +252,34 @@ TEST_F(StoreTest, TenantInfoAndStateNames) {
   EXPECT_EQ(TenantStateName(TenantState::kShredded), "SHREDDED");
 }
 
+TEST_F(StoreTest, TenantCacheOfAnySizeServesTheSameData) {
+  for (std::size_t cache : {0u, 1u, 2u, 1000u}) {
+    SCOPED_TRACE(cache);
+    test::TempDir tmp;
+    Options o = test::TestOptions(tmp, test::NewTestKeyProvider(tmp));
+    o.tenant_cache_size = cache;
+    auto store = Store::Open(o);
+    ASSERT_THAT(store, IsOk());
+    for (int t = 0; t < 5; ++t) {
+      ASSERT_THAT((*store)->CreateTenant(absl::StrCat("t", t)), IsOk());
+    }
+    for (int round = 0; round < 3; ++round) {
+      for (int t = 0; t < 5; ++t) {
+        auto tenant =
+            (*store)->OpenTenant(absl::StrCat("t", t));  // Closed at once.
+        ASSERT_THAT(tenant, IsOk());
+        ASSERT_THAT((*tenant)->Put(absl::StrCat("r", round), absl::StrCat(t)),
+                    IsOk());
+        EXPECT_THAT((*tenant)->Get("r0"), IsOkAndHolds(absl::StrCat(t)));
+      }
+    }
+    // A cached tenant still follows its lifecycle.
+    ASSERT_THAT((*store)->EndContract("t4", absl::UnixEpoch()), IsOk());
+    EXPECT_THAT((*store)->OpenTenant("t4"),
+                StatusIs(absl::StatusCode::kFailedPrecondition));
+  }
+}
+
 TEST_F(StoreTest, HandlesOutliveTheStoreObject) {
   auto store = OpenStore();
   auto t = NewTenant(*store, "acme");
