@@ -295,6 +295,7 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngine> engine,
                           OpenEngine(engine_dir_, DataEnv(*db_)));
   LEYSER_RETURN_IF_ERROR(Repair(*engine, generations_dir_, report));
+  repaired_ = true;
 
   // 1. The database, flushed first so no tenant data sits only in a copied WAL.
   rocksdb::CreateBackupOptions create;
@@ -333,6 +334,9 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
   LEYSER_RETURN_IF_ERROR(WriteFileAtomically(
       GenerationPath(generations_dir_, id), file.SerializeAsString()));
   CrashPoint("backup.after_generation");
+  latest_created_ = latest_created_.has_value()
+                        ? std::max(*latest_created_, now)
+                        : std::optional<absl::Time>();
   BackupInfo info = InfoFromFile(file);
   AddManifest(generation, &info);
 
@@ -347,6 +351,7 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
     LEYSER_RETURN_IF_ERROR(RemoveAll(GenerationPath(generations_dir_, victim)));
     LEYSER_RETURN_IF_ERROR(
         SyncParentDir(GenerationPath(generations_dir_, victim)));
+    latest_created_.reset();  // Recomputed when next needed.
     CrashPoint("prune.after_unlist");
     LEYSER_RETURN_IF_ERROR(
         FromRocks(engine->DeleteBackup(victim), "pruning a backup"));
@@ -506,6 +511,7 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
       LEYSER_RETURN_IF_ERROR(RemoveAll(GenerationPath(generations_dir_, id)));
       LEYSER_RETURN_IF_ERROR(
           SyncParentDir(GenerationPath(generations_dir_, id)));
+      latest_created_.reset();
       CrashPoint("shred.after_unlist");
       LEYSER_RETURN_IF_ERROR(
           FromRocks(engine->DeleteBackup(id), "deleting a backup generation"));
@@ -543,6 +549,31 @@ absl::Status BackupManager::RunMaintenance(absl::Time now,
   if (!enabled()) {
     return absl::OkStatus();
   }
+  const absl::Time due = LatestDueInstant(now, time_of_day_);
+  // Due unless a generation exists since the last due instant. A clock that
+  // stepped back behind the newest generation finds one (created > now >= due),
+  // so it never takes an early one.
+  LEYSER_ASSIGN_OR_RETURN(absl::Time latest, LatestCreated());
+  if (latest < due) {
+    LEYSER_ASSIGN_OR_RETURN(report.backup, CreateBackup(now, &report));
+    return absl::OkStatus();
+  }
+  // Nothing due: clean up what an earlier process left, once per process (a
+  // backup repairs anyway); later calls cost no I/O.
+  absl::MutexLock lock(&mu_);
+  if (repaired_) return absl::OkStatus();
+  LEYSER_RETURN_IF_ERROR(EnsureDir(backup_dir_));
+  LEYSER_RETURN_IF_ERROR(EnsureDir(generations_dir_));
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngine> engine,
+                          OpenEngine(engine_dir_, DataEnv(*db_)));
+  LEYSER_RETURN_IF_ERROR(Repair(*engine, generations_dir_, &report));
+  repaired_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::Time> BackupManager::LatestCreated() {
+  absl::MutexLock lock(&mu_);
+  if (latest_created_.has_value()) return *latest_created_;
   LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids,
                           ListedIds(generations_dir_));
   absl::Time latest = absl::InfinitePast();
@@ -551,21 +582,8 @@ absl::Status BackupManager::RunMaintenance(absl::Time now,
         ReadGeneration(generations_dir_, id);
     if (file.ok()) latest = std::max(latest, FromProtoTime(file->created()));
   }
-  const absl::Time due = LatestDueInstant(now, time_of_day_);
-  // Due unless a generation exists since the last due instant. A clock that
-  // stepped back behind the newest generation finds one (created > now >= due),
-  // so it never takes an early one.
-  if (latest < due) {
-    LEYSER_ASSIGN_OR_RETURN(report.backup, CreateBackup(now, &report));
-  } else {
-    absl::MutexLock lock(&mu_);
-    LEYSER_RETURN_IF_ERROR(EnsureDir(backup_dir_));
-    LEYSER_RETURN_IF_ERROR(EnsureDir(generations_dir_));
-    LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngine> engine,
-                            OpenEngine(engine_dir_, DataEnv(*db_)));
-    LEYSER_RETURN_IF_ERROR(Repair(*engine, generations_dir_, &report));
-  }
-  return absl::OkStatus();
+  latest_created_ = latest;
+  return latest;
 }
 
 absl::Status BackupManager::RestoreStore(const Options& options, BackupId id) {

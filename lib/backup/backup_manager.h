@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -103,7 +104,14 @@ class BackupManager {
   const absl::Duration time_of_day_;
   const std::shared_ptr<DbCore> db_;
   const KeyStore* const keys_;
+  // Creation time of the newest listed generation (InfinitePast if none),
+  // read from the generation files once and then kept up to date.
+  absl::StatusOr<absl::Time> LatestCreated();
+
   mutable absl::Mutex mu_;  // Serialises writers of the backup directory.
+  std::optional<absl::Time> latest_created_ ABSL_GUARDED_BY(mu_);
+  bool repaired_ ABSL_GUARDED_BY(mu_) =
+      false;  // Leftovers cleaned this process.
 };
 
 // The most recent instant at or before `now` at which a daily backup fell due.

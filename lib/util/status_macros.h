@@ -14,9 +14,9 @@
   LEYSER_RETURN_IF_ERROR_IMPL_(LEYSER_CONCAT_(leyser_status_, __LINE__), expr)
 
 #define LEYSER_RETURN_IF_ERROR_IMPL_(status, expr) \
-  do {                                              \
-    ::absl::Status status = (expr);                 \
-    if (!status.ok()) return status;                \
+  do {                                             \
+    ::absl::Status status = (expr);                \
+    if (!status.ok()) return status;               \
   } while (false)
 
 // Evaluates the StatusOr `rexpr`; returns its status if not OK, else moves its
