@@ -168,6 +168,21 @@ absl::StatusOr<SecretBytes> EncodeHexSecret(const SecretBytes& secret) {
   return out;
 }
 
+void Sha256(std::initializer_list<std::string_view> parts, unsigned char* out) {
+  crypto_hash_sha256_state state;
+  crypto_hash_sha256_init(&state);
+  for (std::string_view part : parts) {
+    crypto_hash_sha256_update(&state, Bytes(part), part.size());
+  }
+  crypto_hash_sha256_final(&state, out);
+}
+
+void KeyedHash(const SecretBytes& key, std::string_view data,
+               unsigned char* out, std::size_t out_size) {
+  crypto_generichash(out, out_size, Bytes(data), data.size(), key.data(),
+                     key.size());
+}
+
 absl::StatusOr<SecretBytes> DeriveKey(const SecretBytes& key, std::uint64_t id,
                                       std::string_view context) {
   static_assert(crypto_kdf_KEYBYTES == 32 && crypto_kdf_CONTEXTBYTES == 8);

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -66,6 +67,16 @@ absl::StatusOr<SecretBytes> EncodeHexSecret(const SecretBytes& secret);
 // (BLAKE2b KDF).
 absl::StatusOr<SecretBytes> DeriveKey(const SecretBytes& key, std::uint64_t id,
                                       std::string_view context);
+
+inline constexpr std::size_t kSha256Bytes = 32;
+
+// SHA-256 of the concatenation of `parts`, written to `out` (32 bytes).
+void Sha256(std::initializer_list<std::string_view> parts, unsigned char* out);
+
+// Keyed BLAKE2b of `data` under `key` (16..64 bytes), `out_size` (16..64)
+// bytes written to `out`.
+void KeyedHash(const SecretBytes& key, std::string_view data,
+               unsigned char* out, std::size_t out_size);
 
 inline constexpr std::size_t kSigningSeedBytes = 32;
 inline constexpr std::size_t kSigningPublicKeyBytes = 32;
