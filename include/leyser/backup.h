@@ -68,6 +68,8 @@ struct MaintenanceReport {
       pruned;  // Generations removed to keep Options::backup_generations.
   std::vector<std::string>
       repaired;  // Leftovers of interrupted runs that were cleaned up.
+  // Audit entries pruned (older than Options::audit_retention), all logs.
+  std::uint64_t audit_entries_pruned = 0;
 };
 
 }  // namespace leyser

@@ -3,6 +3,7 @@
 #ifndef LEYSER_LEYSER_H_
 #define LEYSER_LEYSER_H_
 
+#include "leyser/audit.h"
 #include "leyser/backup.h"
 #include "leyser/clock.h"
 #include "leyser/iterator.h"

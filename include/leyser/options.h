@@ -12,6 +12,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/time/time.h"
+
+#include "leyser/audit.h"
 #include "leyser/clock.h"
 #include "leyser/key_provider.h"
 
@@ -83,6 +86,31 @@ struct Options {
   // most recent such instant; after downtime it takes one, not one per missed
   // day.
   absl::Duration backup_time_of_day = absl::ZeroDuration();
+
+  // Audit log (leyser/audit.h).
+
+  // Receives every signed checkpoint of every audit log. Null (the default):
+  // checkpoints stay in the store only, which cannot reveal truncation or a
+  // rollback, and no audit entry is ever pruned. Shared.
+  std::shared_ptr<AuditSink> audit_sink;
+
+  // A checkpoint is signed once a log has this many entries not covered by
+  // one (1 ..= 10000), default 1000 ...
+  std::uint64_t audit_checkpoint_entries = 1000;
+
+  // ... or when its oldest uncovered entry is this old (1 s ..= 1 h; checked
+  // at every append and RunMaintenance), default 60 s. Close() covers the
+  // rest.
+  absl::Duration audit_checkpoint_interval = absl::Seconds(60);
+
+  // Audit entries are kept at least this long (default and minimum 184 days,
+  // six months); RunMaintenance prunes older ones behind an anchored
+  // checkpoint and a signed RETENTION entry.
+  absl::Duration audit_retention = absl::Hours(24 * 184);
+
+  // The actor recorded for calls of this store's API (tenant handles from
+  // OpenTenantAs name their own). Default "host".
+  std::string audit_actor = "host";
 
   // Performance.
 

@@ -35,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
+#include "leyser/audit.h"
 #include "leyser/backup.h"
 #include "leyser/options.h"
 #include "leyser/store_types.h"
@@ -76,6 +77,13 @@ class Store {
   // failed authentication).
   virtual absl::StatusOr<std::unique_ptr<Tenant>> OpenTenant(
       std::string_view id) = 0;
+
+  // Like OpenTenant, but the handle's calls are recorded in the audit log
+  // with `actor` (for example the end user's id; 1..256 bytes) instead of
+  // Options::audit_actor. Errors: those of OpenTenant; InvalidArgument (bad
+  // actor).
+  virtual absl::StatusOr<std::unique_ptr<Tenant>> OpenTenantAs(
+      std::string_view id, std::string_view actor) = 0;
 
   // Returns what the store knows about tenant `id`.
   // Errors: InvalidArgument (malformed id); NotFound.
@@ -197,6 +205,49 @@ class Store {
   // every few minutes) from a background thread of the host. Errors: those of
   // CreateBackup. Work done before an error is kept.
   virtual absl::StatusOr<MaintenanceReport> RunMaintenance() = 0;
+
+  // Audit log (leyser/audit.h). `log` is kSystemAuditLog or a tenant id (also
+  // of a purged or shredded tenant: its log is kept for the retention period).
+
+  // Switches access auditing of tenant `tenant_id` (recorded as
+  // ACCESS_AUDIT_CHANGED; takes effect for open handles at once).
+  // Errors: InvalidArgument; NotFound; FailedPrecondition (not active).
+  [[nodiscard]] virtual absl::Status SetAccessAudit(std::string_view tenant_id,
+                                                    AccessAudit mode) = 0;
+
+  // Returns up to `max_entries` entries of `log` from sequence number
+  // `from_seq` on (entries pruned by retention are skipped).
+  // Errors: InvalidArgument (bad log name); NotFound (no such tenant);
+  // DataLoss (an entry is damaged).
+  virtual absl::StatusOr<std::vector<AuditEntry>> ReadAuditLog(
+      std::string_view log, std::uint64_t from_seq,
+      std::size_t max_entries) const = 0;
+
+  // Size, retained range and checkpoint state of `log`.
+  virtual absl::StatusOr<AuditLogInfo> GetAuditLogInfo(
+      std::string_view log) = 0;
+
+  // Verifies the whole retained log: every entry is in place and unchanged,
+  // the kept hashes of pruned entries match their RETENTION entry, every
+  // stored checkpoint is signed and reproduced, and every trusted checkpoint
+  // of `options` is reproduced (a log shorter than one was truncated or
+  // rolled back). Tampering is reported in the result, not as an error.
+  // Errors: InvalidArgument (malformed key or trusted checkpoint); NotFound.
+  virtual absl::StatusOr<AuditVerification> VerifyAuditLog(
+      std::string_view log, const AuditVerifyOptions& options) const = 0;
+
+  // Exports entries [from_seq, to_seq) of `log` (clamped to what is kept) as
+  // JSON Lines with a signed checkpoint and the proof that ties them to it;
+  // VerifyAuditExport checks it with the public key alone. Signs a checkpoint
+  // first if entries are uncovered. Errors: InvalidArgument; NotFound.
+  virtual absl::StatusOr<std::string> ExportAuditLog(std::string_view log,
+                                                     std::uint64_t from_seq,
+                                                     std::uint64_t to_seq) = 0;
+
+  // Signs a checkpoint of every audit log with uncovered entries and hands
+  // pending checkpoints to the sink; the store stays usable. The destructor
+  // does the same (ignoring errors). Errors: Unavailable (I/O).
+  [[nodiscard]] virtual absl::Status Close() = 0;
 
  protected:
   Store() = default;

@@ -42,6 +42,9 @@ struct TenantInfo {
       contract_end;  // Set by EndContract; may lie in the future.
   std::optional<absl::Time> purge_due;  // contract_end + Options::purge_after.
   bool legal_hold = false;  // While set, neither purge nor shred runs.
+  // Per-tenant access auditing (Store::SetAccessAudit): 0 off, 1 writes, 2
+  // reads and writes (leyser::AccessAudit).
+  int access_audit = 0;
   std::optional<absl::Time> purged;
   std::optional<absl::Time> shred_due;  // purged + Options::backup_purge_after.
   std::optional<absl::Time> shredded;
@@ -70,8 +73,10 @@ struct DeletionCertificate {
   std::vector<std::uint32_t>
       generations_deleted;  // Backup generations that held its data.
   std::vector<std::uint32_t>
-      generations_kept;           // Generations checked: taken after the purge.
-  std::string audit_chain_head;   // Empty until leyser has an audit log.
+      generations_kept;  // Generations checked: taken after the purge.
+  // The signed checkpoint note of the tenant's audit log just before the
+  // certificate was issued (its PURGED entry and everything before it).
+  std::string audit_chain_head;
   std::string signer_public_key;  // 32 bytes (Ed25519).
   std::string signature;  // 64 bytes (Ed25519) over the certificate's canonical
                           // encoding.

@@ -6,6 +6,12 @@
 // sealed with the tenant's own data key and bound to the tenant and the key, so
 // bytes copied from elsewhere fail with DataLoss, never yielding other data.
 //
+// With access auditing on (Store::SetAccessAudit), every write (and read, if
+// asked) is recorded in the tenant's audit log in the same atomic write as
+// the change, with the handle's actor and the keyed hash of each user key; if
+// the entry cannot be written the call fails and nothing changes. Any
+// DataLoss a call returns is recorded too.
+//
 // Thread safety: thread-safe; share one handle between threads freely.
 // Ownership: created by `Store::OpenTenant`. A handle keeps the store's files
 // open until it is destroyed (so it may outlive the `Store` object, but the
@@ -60,8 +66,13 @@ class Tenant {
   [[nodiscard]] virtual absl::Status Write(const WriteBatch& batch) = 0;
 
   // Returns an iterator over this tenant's keys at the current point in time.
-  // Never null.
+  // Never null. With read auditing (AccessAudit::kReadsAndWrites) its creation
+  // is recorded; if that fails, the iterator reports the error.
   virtual std::unique_ptr<Iterator> NewIterator() const = 0;
+
+  // The keyed hash (16 bytes) under which access auditing records `key` in
+  // this tenant's audit log, to find the entries about a key.
+  virtual std::string AuditKeyHash(std::string_view key) const = 0;
 
  protected:
   Tenant() = default;

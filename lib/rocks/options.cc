@@ -87,6 +87,12 @@ rocksdb::ColumnFamilyOptions RegistryCfOptions() {
   return o;
 }
 
+rocksdb::ColumnFamilyOptions AuditCfOptions() {
+  rocksdb::ColumnFamilyOptions o;
+  o.write_buffer_size = 16 << 20;
+  return o;
+}
+
 const rocksdb::WriteOptions& SyncWrite() {
   static const rocksdb::WriteOptions* options = [] {
     auto* w = new rocksdb::WriteOptions();

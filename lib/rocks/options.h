@@ -29,6 +29,9 @@ rocksdb::ColumnFamilyOptions TenantDataCfOptions(std::size_t block_cache_bytes);
 // Options of the small registry column family.
 rocksdb::ColumnFamilyOptions RegistryCfOptions();
 
+// The audit log column family: small, append-mostly records.
+rocksdb::ColumnFamilyOptions AuditCfOptions();
+
 // WriteOptions with sync on.
 const rocksdb::WriteOptions& SyncWrite();
 

@@ -31,6 +31,8 @@ namespace leyser::internal {
 inline constexpr char kTenantDataCf[] = "tenant_data";
 inline constexpr char kRegistryCf[] = "registry";
 
+class AuditLogs;
+
 // An open iterator that a purge can stop: it releases its RocksDB iterator (and
 // so the files that iterator pins) and reports `reason` from then on.
 class KillableIterator {
@@ -54,6 +56,9 @@ struct DbCore {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::ColumnFamilyHandle* data_cf = nullptr;
   rocksdb::ColumnFamilyHandle* registry_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* audit_cf = nullptr;
+  // The audit logs; set once while the store opens, before any handle exists.
+  std::shared_ptr<AuditLogs> audit;
   rocksdb::WriteOptions write_options;
   std::size_t max_key_bytes = 0;
   std::size_t max_value_bytes = 0;
@@ -81,6 +86,9 @@ struct TenantCore {
   std::string next_prefix;  // Exclusive upper bound of the keyspace.
   SecretBytes key;
   std::uint32_t key_version = 0;
+  SecretBytes audit_key;  // Keys the hashes of user keys in audit entries.
+  // leyser::AccessAudit of the tenant, followed by open handles.
+  mutable std::atomic<int> access_audit{0};
   // False once the tenant is ENDED or PURGED: every call gets
   // FailedPrecondition.
   mutable std::atomic<bool> served{true};

@@ -14,12 +14,20 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "leyser/store.h"
 
+#include "lib/audit/audit_log.h"
+#include "lib/audit/checkpoint.h"
 #include "lib/backup/backup_manager.h"
 #include "lib/crypto/file_cipher.h"
 #include "lib/crypto/sodium.h"
@@ -27,6 +35,7 @@
 #include "lib/lifecycle/certificate.h"
 #include "lib/lifecycle/purge.h"
 #include "lib/proto/registry.pb.h"
+#include "lib/rocks/fault_injection.h"
 #include "lib/rocks/options.h"
 #include "lib/rocks/status.h"
 #include "lib/store/db_core.h"
@@ -86,6 +95,21 @@ DbCore::~DbCore() {
 namespace {
 
 constexpr std::uint32_t kRegistryFormatVersion = 1;
+constexpr absl::Duration kMinAuditRetention = absl::Hours(24 * 184);
+constexpr std::size_t kInstallationIdBytes = 16;
+// Wrong-master-key attempts wait here (outside the encrypted database, which
+// they cannot open) until the next successful Open records them.
+constexpr char kPendingAuditFile[] = "audit-pending";
+
+using absl::Status;
+
+absl::Status ValidateActor(std::string_view actor, std::string_view what) {
+  if (actor.empty() || actor.size() > 256) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ToAbsl(what), " must be 1..256 bytes, not ", actor.size()));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<TenantInfo> InfoFromRecord(const proto::TenantRecord& record) {
   if (record.state() < proto::TENANT_STATE_ACTIVE ||
@@ -161,6 +185,27 @@ absl::Status ValidateOptions(const Options& options) {
         absl::StrCat("Options::backup_generations must be 1..1000, not ",
                      options.backup_generations));
   }
+  if (options.audit_checkpoint_entries < 1 ||
+      options.audit_checkpoint_entries > 10000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Options::audit_checkpoint_entries must be 1..10000, not ",
+                     options.audit_checkpoint_entries));
+  }
+  if (options.audit_checkpoint_interval < absl::Seconds(1) ||
+      options.audit_checkpoint_interval > absl::Hours(1)) {
+    return absl::InvalidArgumentError(
+        "Options::audit_checkpoint_interval must lie in [1s, 1h]");
+  }
+  if (options.audit_retention < kMinAuditRetention) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Options::audit_retention is ",
+                     absl::FormatDuration(options.audit_retention),
+                     "; audit entries must be kept at least 184 days (4416h)"));
+  }
+  if (Status actor = ValidateActor(options.audit_actor, "Options::audit_actor");
+      !actor.ok()) {
+    return actor;
+  }
   if (options.backup_time_of_day < absl::ZeroDuration() ||
       options.backup_time_of_day >= absl::Hours(24)) {
     return absl::InvalidArgumentError(
@@ -210,6 +255,9 @@ class StoreImpl final : public Store {
       meta.set_format_version(kRegistryFormatVersion);
       meta.set_next_tenant_number(kFirstTenantNumber);
       ToProtoTime(options_.clock->Now(), meta.mutable_created());
+      std::string id(kInstallationIdBytes, '\0');
+      RandomBytes(id.data(), id.size());
+      meta.set_installation_id(id);
       LEYSER_RETURN_IF_ERROR(
           FromRocks(db_->db->Put(SyncWrite(), db_->registry_cf,
                                  kRegistryMetaKey, meta.SerializeAsString()),
@@ -221,6 +269,16 @@ class StoreImpl final : public Store {
           meta.next_tenant_number() < kFirstTenantNumber) {
         return absl::DataLossError(
             "the tenant registry metadata is damaged or of an unknown format");
+      }
+      if (meta.installation_id()
+              .empty()) {  // A store from before the audit log.
+        std::string id(kInstallationIdBytes, '\0');
+        RandomBytes(id.data(), id.size());
+        meta.set_installation_id(id);
+        LEYSER_RETURN_IF_ERROR(
+            FromRocks(db_->db->Put(SyncWrite(), db_->registry_cf,
+                                   kRegistryMetaKey, meta.SerializeAsString()),
+                      "updating the tenant registry"));
       }
     }
     absl::flat_hash_map<std::string, proto::TenantRecord> tenants;
@@ -242,6 +300,70 @@ class StoreImpl final : public Store {
       tenants_ = std::move(tenants);
     }
     return keys_->DropKeysFrom(Meta().next_tenant_number());
+  }
+
+  // Opens the audit logs (signing key from the key provider) and records what
+  // waited for this open: wrong-master-key attempts.
+  absl::Status StartAudit() {
+    LEYSER_ASSIGN_OR_RETURN(SecretBytes seed,
+                            options_.key_provider->GetSigningKey());
+    LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const CheckpointSigner> signer,
+                            CheckpointSigner::Create(std::move(seed)));
+    const proto::RegistryMeta meta = Meta();
+    AuditConfig config;
+    config.installation_id = absl::BytesToHexString(meta.installation_id());
+    config.checkpoint_entries = options_.audit_checkpoint_entries;
+    config.checkpoint_interval = options_.audit_checkpoint_interval;
+    config.retention = options_.audit_retention;
+    config.sink = options_.audit_sink;
+    config.clock = options_.clock;
+    audit_ = std::make_shared<AuditLogs>(std::move(config), db_->db,
+                                         db_->audit_cf, signer);
+    for (const std::string& key : meta.checkpoint_keys()) {
+      audit_->AddKnownKey(key);
+    }
+    if (meta.has_high_water()) {
+      audit_->SeedClock(FromProtoTime(meta.high_water()));
+    }
+    db_->audit = audit_;
+    const std::string pending = options_.data_dir + "/" + kPendingAuditFile;
+    absl::StatusOr<std::string> attempts = ReadFileToString(pending);
+    if (attempts.ok()) {
+      for (absl::string_view line : absl::StrSplit(*attempts, '\n')) {
+        std::int64_t micros = 0;
+        if (!absl::SimpleAtoi(line, &micros)) continue;
+        proto::AuditEntry entry =
+            NewAuditEntry(kSystemLogNumber, proto::AUDIT_EVENT_WRONG_MASTER_KEY,
+                          "unknown", options_.data_dir);
+        SetAuditOutcome(absl::PermissionDeniedError("wrong master key"),
+                        &entry);
+        (*entry.mutable_details())["attempted_at"] =
+            absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ",
+                             absl::FromUnixMicros(micros), absl::UTCTimeZone());
+        LEYSER_RETURN_IF_ERROR(audit_->Record(std::move(entry)));
+      }
+      LEYSER_RETURN_IF_ERROR(RemoveAll(pending));
+    } else if (!absl::IsNotFound(attempts.status())) {
+      return attempts.status();
+    }
+    return absl::OkStatus();
+  }
+
+  ~StoreImpl() override { Close().IgnoreError(); }
+
+  absl::Status RecordStoreRestored(BackupId id) {
+    proto::AuditEntry entry =
+        NewAuditEntry(kSystemLogNumber, proto::AUDIT_EVENT_STORE_RESTORED,
+                      options_.audit_actor, options_.data_dir);
+    (*entry.mutable_details())["generation"] = absl::StrCat(id);
+    (*entry.mutable_details())["backup_dir"] = options_.backup_dir;
+    LEYSER_RETURN_IF_ERROR(audit_->Record(std::move(entry)));
+    return Close();
+  }
+
+  absl::Status Close() override {
+    if (audit_ == nullptr) return absl::OkStatus();
+    return audit_->CheckpointLogs(/*all=*/true);
   }
 
   absl::StatusOr<TenantInfo> CreateTenant(std::string_view id) override {
@@ -304,8 +426,15 @@ class StoreImpl final : public Store {
     LEYSER_RETURN_IF_ERROR(FromRocks(
         batch.Put(db_->registry_cf, kRegistryMetaKey, meta.SerializeAsString()),
         "creating tenants"));
+    std::vector<proto::AuditEntry> entries;
+    entries.reserve(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      entries.push_back(NewAuditEntry(first + i,
+                                      proto::AUDIT_EVENT_TENANT_CREATED,
+                                      options_.audit_actor, ids[i]));
+    }
     LEYSER_RETURN_IF_ERROR(
-        FromRocks(db_->db->Write(SyncWrite(), &batch), "creating tenants"));
+        audit_->Commit(&batch, std::move(entries), SyncWrite()));
     std::vector<TenantInfo> infos;
     infos.reserve(records.size());
     absl::MutexLock lock(&mu_);
@@ -321,9 +450,15 @@ class StoreImpl final : public Store {
 
   absl::StatusOr<std::unique_ptr<Tenant>> OpenTenant(
       std::string_view id) override {
+    return OpenTenantAs(id, options_.audit_actor);
+  }
+
+  absl::StatusOr<std::unique_ptr<Tenant>> OpenTenantAs(
+      std::string_view id, std::string_view actor) override {
+    LEYSER_RETURN_IF_ERROR(ValidateActor(actor, "the actor"));
     LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const TenantCore> core,
                             ActiveCore(id));
-    return NewTenantHandle(std::move(core));
+    return NewTenantHandle(std::move(core), std::string(actor));
   }
 
   absl::StatusOr<TenantInfo> GetTenantInfo(std::string_view id) const override {
@@ -359,7 +494,31 @@ class StoreImpl final : public Store {
           absl::StrCat("the new key provider returned a ", new_key.size(),
                        "-byte master key; it must be 32 bytes"));
     }
-    LEYSER_RETURN_IF_ERROR(keys_->RotateMasterKey(std::move(new_key)));
+    // The new signing key must be available before anything changes.
+    LEYSER_ASSIGN_OR_RETURN(SecretBytes new_seed,
+                            new_provider->GetSigningKey());
+    LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const CheckpointSigner> signer,
+                            CheckpointSigner::Create(std::move(new_seed)));
+    proto::AuditEntry entry =
+        NewAuditEntry(kSystemLogNumber, proto::AUDIT_EVENT_MASTER_KEY_ROTATED,
+                      options_.audit_actor, "master key");
+    const absl::Status rotated = keys_->RotateMasterKey(std::move(new_key));
+    SetAuditOutcome(rotated, &entry);
+    (*entry.mutable_details())["checkpoint_key"] =
+        absl::BytesToHexString(signer->public_key());
+    LEYSER_RETURN_IF_ERROR(audit_->Record(std::move(entry)));
+    LEYSER_RETURN_IF_ERROR(rotated);
+    {
+      absl::MutexLock lifecycle(&lifecycle_mu_);
+      proto::RegistryMeta meta = Meta();
+      meta.add_checkpoint_keys(audit_->public_key());
+      meta.add_checkpoint_keys(signer->public_key());
+      LEYSER_RETURN_IF_ERROR(WriteMeta(meta));
+    }
+    audit_->AddKnownKey(audit_->public_key());
+    audit_->AddKnownKey(signer->public_key());
+    // One checkpoint signed by both keys vouches for the new one.
+    LEYSER_RETURN_IF_ERROR(audit_->RotateSigner(std::move(signer)));
     absl::MutexLock lock(&provider_mu_);
     provider_ = std::move(new_provider);  // Signs certificates from now on.
     return absl::OkStatus();
@@ -370,7 +529,13 @@ class StoreImpl final : public Store {
   absl::StatusOr<BackupInfo> CreateBackup() override {
     absl::MutexLock maintenance(
         &maintenance_mu_);  // Never during a purge or shred.
-    return backups_.CreateBackup(options_.clock->Now(), nullptr);
+    MaintenanceReport report;
+    absl::StatusOr<BackupInfo> info =
+        backups_.CreateBackup(options_.clock->Now(), &report);
+    LEYSER_RETURN_IF_ERROR(RecordBackup(info.status(),
+                                        info.ok() ? &*info : nullptr, report,
+                                        options_.audit_actor));
+    return info;
   }
 
   absl::StatusOr<std::vector<BackupInfo>> ListBackups() const override {
@@ -378,13 +543,35 @@ class StoreImpl final : public Store {
   }
 
   absl::Status VerifyBackup(BackupId id) const override {
-    return backups_.Verify(id);
+    const absl::Status verified = backups_.Verify(id);
+    proto::AuditEntry entry =
+        NewAuditEntry(kSystemLogNumber,
+                      verified.ok() ? proto::AUDIT_EVENT_BACKUP_VERIFIED
+                                    : proto::AUDIT_EVENT_BACKUP_FAILED,
+                      options_.audit_actor, absl::StrCat("generation ", id));
+    SetAuditOutcome(verified, &entry);
+    (*entry.mutable_details())["operation"] = "verify";
+    LEYSER_RETURN_IF_ERROR(audit_->Record(std::move(entry)));
+    return verified;
   }
 
   absl::Status RestoreTenant(std::string_view tenant_id, BackupId id) override {
     absl::MutexLock maintenance(&maintenance_mu_);
     LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const TenantCore> core,
                             ActiveCore(tenant_id));
+    const absl::Status restored = RestoreTenantData(core, id);
+    proto::AuditEntry entry =
+        NewAuditEntry(core->number, proto::AUDIT_EVENT_TENANT_RESTORED,
+                      options_.audit_actor, core->id);
+    SetAuditOutcome(restored, &entry);
+    (*entry.mutable_details())["generation"] = absl::StrCat(id);
+    LEYSER_RETURN_IF_ERROR(audit_->Record(std::move(entry)));
+    return restored;
+  }
+
+  absl::Status RestoreTenantData(const std::shared_ptr<const TenantCore>& core,
+                                 BackupId id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_) {
     const std::string tmp_dir = options_.data_dir + "/tmp";
     LEYSER_RETURN_IF_ERROR(EnsureDir(tmp_dir));
     const std::string sst =
@@ -424,19 +611,30 @@ class StoreImpl final : public Store {
     absl::MutexLock lifecycle(&lifecycle_mu_);
     LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, Record(tenant_id));
     const absl::Time now = options_.clock->Now();
+    const bool now_or_past = contract_end <= now;
+    proto::AuditEntry entry =
+        NewAuditEntry(record.number(),
+                      now_or_past ? proto::AUDIT_EVENT_CONTRACT_ENDED
+                                  : proto::AUDIT_EVENT_CONTRACT_END_SCHEDULED,
+                      options_.audit_actor, record.id());
+    (*entry.mutable_details())["contract_end"] = Rfc3339(contract_end);
     if (!Served(record, now)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "tenant ", record.id(), "'s contract has already ended (state ",
-          ToAbsl(TenantStateName(static_cast<TenantState>(record.state()))),
-          ")"));
+      return Denied(
+          std::move(entry),
+          absl::FailedPreconditionError(absl::StrCat(
+              "tenant ", record.id(), "'s contract has already ended (state ",
+              ToAbsl(TenantStateName(static_cast<TenantState>(record.state()))),
+              ")")));
     }
     ToProtoTime(contract_end, record.mutable_contract_end());
     ToProtoTime(contract_end + options_.purge_after,
                 record.mutable_purge_due());
-    if (contract_end <= now) {
+    if (now_or_past) {
       record.set_state(proto::TENANT_STATE_ENDED);
     }
-    LEYSER_RETURN_IF_ERROR(WriteRecord(record, nullptr));
+    (*entry.mutable_details())["purge_due"] =
+        Rfc3339(contract_end + options_.purge_after);
+    LEYSER_RETURN_IF_ERROR(WriteRecord(record, nullptr, {std::move(entry)}));
     ApplyServing(record);
     return absl::OkStatus();
   }
@@ -444,21 +642,27 @@ class StoreImpl final : public Store {
   absl::Status Reinstate(std::string_view tenant_id) override {
     absl::MutexLock lifecycle(&lifecycle_mu_);
     LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, Record(tenant_id));
+    proto::AuditEntry entry =
+        NewAuditEntry(record.number(), proto::AUDIT_EVENT_REINSTATED,
+                      options_.audit_actor, record.id());
     if (record.state() == proto::TENANT_STATE_PURGED ||
         record.state() == proto::TENANT_STATE_SHREDDED || record.has_purge()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "tenant ", record.id(),
-          " has been purged; its data is gone and cannot be reinstated"));
+      return Denied(
+          std::move(entry),
+          absl::FailedPreconditionError(absl::StrCat(
+              "tenant ", record.id(),
+              " has been purged; its data is gone and cannot be reinstated")));
     }
     if (!record.has_contract_end()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("tenant ", record.id(),
-                       " is active and has no contract end to undo"));
+      return Denied(std::move(entry),
+                    absl::FailedPreconditionError(absl::StrCat(
+                        "tenant ", record.id(),
+                        " is active and has no contract end to undo")));
     }
     record.set_state(proto::TENANT_STATE_ACTIVE);
     record.clear_contract_end();
     record.clear_purge_due();
-    LEYSER_RETURN_IF_ERROR(WriteRecord(record, nullptr));
+    LEYSER_RETURN_IF_ERROR(WriteRecord(record, nullptr, {std::move(entry)}));
     ApplyServing(record);
     return absl::OkStatus();
   }
@@ -466,13 +670,85 @@ class StoreImpl final : public Store {
   absl::Status SetLegalHold(std::string_view tenant_id, bool hold) override {
     absl::MutexLock lifecycle(&lifecycle_mu_);
     LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, Record(tenant_id));
+    proto::AuditEntry entry =
+        NewAuditEntry(record.number(),
+                      hold ? proto::AUDIT_EVENT_LEGAL_HOLD_SET
+                           : proto::AUDIT_EVENT_LEGAL_HOLD_RELEASED,
+                      options_.audit_actor, record.id());
     if (record.state() == proto::TENANT_STATE_SHREDDED) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("tenant ", record.id(),
-                       " is shredded; there is nothing left to hold"));
+      return Denied(std::move(entry),
+                    absl::FailedPreconditionError(absl::StrCat(
+                        "tenant ", record.id(),
+                        " is shredded; there is nothing left to hold")));
     }
     record.set_legal_hold(hold);
-    return WriteRecord(record, nullptr);
+    return WriteRecord(record, nullptr, {std::move(entry)});
+  }
+
+  absl::Status SetAccessAudit(std::string_view tenant_id,
+                              AccessAudit mode) override {
+    const int value = static_cast<int>(mode);
+    if (value < 0 || value > 2) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown access audit mode ", value));
+    }
+    absl::MutexLock lifecycle(&lifecycle_mu_);
+    LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, Record(tenant_id));
+    proto::AuditEntry entry =
+        NewAuditEntry(record.number(), proto::AUDIT_EVENT_ACCESS_AUDIT_CHANGED,
+                      options_.audit_actor, record.id());
+    static constexpr const char* kNames[] = {"off", "writes",
+                                             "reads_and_writes"};
+    (*entry.mutable_details())["from"] =
+        kNames[std::clamp(record.access_audit(), 0, 2)];
+    (*entry.mutable_details())["to"] = kNames[value];
+    if (record.state() != proto::TENANT_STATE_ACTIVE) {
+      return Denied(std::move(entry),
+                    absl::FailedPreconditionError(absl::StrCat(
+                        "tenant ", record.id(), " is not active")));
+    }
+    record.set_access_audit(value);
+    LEYSER_RETURN_IF_ERROR(WriteRecord(record, nullptr, {std::move(entry)}));
+    if (std::shared_ptr<const TenantCore> core = LiveCore(record.number())) {
+      core->access_audit.store(value, std::memory_order_release);
+    }
+    return absl::OkStatus();
+  }
+
+  // Audit log reading, verification, export.
+
+  absl::StatusOr<std::vector<AuditEntry>> ReadAuditLog(
+      std::string_view log, std::uint64_t from_seq,
+      std::size_t max_entries) const override {
+    LEYSER_ASSIGN_OR_RETURN(std::uint64_t number, LogNumber(log));
+    LEYSER_ASSIGN_OR_RETURN(auto entries,
+                            audit_->Read(number, from_seq, max_entries));
+    std::vector<AuditEntry> out;
+    out.reserve(entries.size());
+    for (const auto& [entry, stored] : entries) {
+      out.push_back(ToPublicAuditEntry(entry, std::string(log)));
+    }
+    return out;
+  }
+
+  absl::StatusOr<AuditLogInfo> GetAuditLogInfo(std::string_view log) override {
+    LEYSER_ASSIGN_OR_RETURN(std::uint64_t number, LogNumber(log));
+    LEYSER_ASSIGN_OR_RETURN(AuditLogInfo info, audit_->Info(number));
+    info.log = std::string(log);
+    return info;
+  }
+
+  absl::StatusOr<AuditVerification> VerifyAuditLog(
+      std::string_view log, const AuditVerifyOptions& options) const override {
+    LEYSER_ASSIGN_OR_RETURN(std::uint64_t number, LogNumber(log));
+    return audit_->Verify(number, options);
+  }
+
+  absl::StatusOr<std::string> ExportAuditLog(std::string_view log,
+                                             std::uint64_t from_seq,
+                                             std::uint64_t to_seq) override {
+    LEYSER_ASSIGN_OR_RETURN(std::uint64_t number, LogNumber(log));
+    return audit_->Export(number, log, from_seq, to_seq);
   }
 
   absl::StatusOr<DeletionCertificate> GetDeletionCertificate(
@@ -497,18 +773,69 @@ class StoreImpl final : public Store {
     MaintenanceReport report;
     const absl::Time now = options_.clock->Now();
     report.now = now;
+    audit_->ObserveClock(now);  // A step back is recorded as CLOCK_SKEW.
+    absl::Status s = RunMaintenanceSteps(now, &report);
+    if (!s.ok()) {
+      proto::AuditEntry entry =
+          NewAuditEntry(kSystemLogNumber, proto::AUDIT_EVENT_MAINTENANCE_ERROR,
+                        "maintenance", "RunMaintenance");
+      SetAuditOutcome(s, &entry);
+      audit_->Record(std::move(entry)).IgnoreError();  // The error is returned.
+      return s;
+    }
+    return report;
+  }
+
+  absl::Status RunMaintenanceSteps(absl::Time now, MaintenanceReport* report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_) {
     proto::RegistryMeta meta = Meta();
     if (meta.has_high_water() && now < FromProtoTime(meta.high_water())) {
-      report.clock_behind =
+      report->clock_behind =
           true;  // Lifecycle steps wait until the clock catches up.
     } else {
       absl::MutexLock lifecycle(&lifecycle_mu_);
       ToProtoTime(now, meta.mutable_high_water());
       LEYSER_RETURN_IF_ERROR(WriteMeta(meta));
-      LEYSER_RETURN_IF_ERROR(RunLifecycle(now, &report));
+      LEYSER_RETURN_IF_ERROR(RunLifecycle(now, report));
     }
-    LEYSER_RETURN_IF_ERROR(backups_.RunMaintenance(now, &report));
-    return report;
+    MaintenanceReport backup_report;
+    const absl::Status backed_up = backups_.RunMaintenance(now, &backup_report);
+    report->backups_enabled = backup_report.backups_enabled;
+    report->backup = backup_report.backup;
+    report->pruned = backup_report.pruned;
+    report->repaired = backup_report.repaired;
+    if (!backed_up.ok() || backup_report.backup.has_value() ||
+        !backup_report.pruned.empty()) {
+      LEYSER_RETURN_IF_ERROR(RecordBackup(
+          backed_up,
+          backup_report.backup.has_value() ? &*backup_report.backup : nullptr,
+          backup_report, "maintenance"));
+    }
+    LEYSER_RETURN_IF_ERROR(backed_up);
+    // Audit: checkpoints of logs quiet for the interval, retention once a day.
+    LEYSER_RETURN_IF_ERROR(audit_->CheckpointLogs(/*all=*/false));
+    if (!last_retention_run_.has_value() ||
+        now - *last_retention_run_ >= absl::Hours(24) ||
+        now < *last_retention_run_) {
+      std::vector<std::uint64_t> logs = {kSystemLogNumber};
+      {
+        absl::ReaderMutexLock lock(&mu_);
+        for (const auto& [id, record] : tenants_) {
+          logs.push_back(record.number());
+        }
+      }
+      std::sort(logs.begin(), logs.end());
+      for (std::uint64_t log : logs) {
+        std::uint64_t pruned = 0;
+        LEYSER_RETURN_IF_ERROR(audit_->Prune(log, now, &pruned));
+        report->audit_entries_pruned += pruned;
+      }
+      if (report->audit_entries_pruned > 0) {
+        LEYSER_RETURN_IF_ERROR(audit_->CompactPruned());
+      }
+      last_retention_run_ = now;
+    }
+    return absl::OkStatus();
   }
 
   absl::Status CompactAll() {
@@ -521,6 +848,56 @@ class StoreImpl final : public Store {
   }
 
  private:
+  static std::string Rfc3339(absl::Time t) {
+    return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
+  }
+
+  // Records `entry` as refused with `status`, and returns `status`.
+  absl::Status Denied(proto::AuditEntry entry, absl::Status status) {
+    SetAuditOutcome(status, &entry);
+    LEYSER_RETURN_IF_ERROR(audit_->Record(std::move(entry)));
+    return status;
+  }
+
+  // Records what a backup run did: the generation created (or the failure),
+  // and each generation pruned.
+  absl::Status RecordBackup(const absl::Status& status, const BackupInfo* info,
+                            const MaintenanceReport& report,
+                            std::string_view actor) const {
+    std::vector<proto::AuditEntry> entries;
+    if (!status.ok()) {
+      entries.push_back(NewAuditEntry(
+          kSystemLogNumber, proto::AUDIT_EVENT_BACKUP_FAILED, actor, "backup"));
+      SetAuditOutcome(status, &entries.back());
+      (*entries.back().mutable_details())["operation"] = "create";
+    } else if (info != nullptr) {
+      entries.push_back(NewAuditEntry(kSystemLogNumber,
+                                      proto::AUDIT_EVENT_BACKUP_CREATED, actor,
+                                      absl::StrCat("generation ", info->id)));
+      auto& details = *entries.back().mutable_details();
+      details["verified"] = "true";
+      details["tenants"] = absl::StrCat(info->tenants.size());
+      details["keys"] = absl::StrCat(info->keys);
+      details["bytes"] = absl::StrCat(info->data_bytes);
+    }
+    for (BackupId id : report.pruned) {
+      entries.push_back(NewAuditEntry(kSystemLogNumber,
+                                      proto::AUDIT_EVENT_BACKUP_PRUNED, actor,
+                                      absl::StrCat("generation ", id)));
+      (*entries.back().mutable_details())["reason"] = "generations limit";
+    }
+    if (entries.empty()) return absl::OkStatus();
+    rocksdb::WriteBatch batch;
+    return audit_->Commit(&batch, std::move(entries), SyncWrite());
+  }
+
+  // The number of the log named `log`.
+  absl::StatusOr<std::uint64_t> LogNumber(std::string_view log) const {
+    if (log == kSystemAuditLog) return kSystemLogNumber;
+    LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, Record(log));
+    return record.number();
+  }
+
   // A copy of the registry metadata.
   proto::RegistryMeta Meta() const {
     absl::ReaderMutexLock lock(&mu_);
@@ -542,10 +919,11 @@ class StoreImpl final : public Store {
     return it->second;
   }
 
-  // Writes `record` (and `meta`, if given) in one synced batch, then updates
-  // the memory copy.
+  // Writes `record` (and `meta`, if given) with the audit `entries` in one
+  // synced batch, then updates the memory copy.
   absl::Status WriteRecord(const proto::TenantRecord& record,
-                           const proto::RegistryMeta* meta) {
+                           const proto::RegistryMeta* meta,
+                           std::vector<proto::AuditEntry> entries = {}) {
     rocksdb::WriteBatch batch;
     LEYSER_RETURN_IF_ERROR(
         FromRocks(batch.Put(db_->registry_cf, RegistryTenantKey(record.id()),
@@ -557,8 +935,8 @@ class StoreImpl final : public Store {
                               meta->SerializeAsString()),
                     "updating the tenant registry"));
     }
-    LEYSER_RETURN_IF_ERROR(FromRocks(db_->db->Write(SyncWrite(), &batch),
-                                     "updating the tenant registry"));
+    LEYSER_RETURN_IF_ERROR(
+        audit_->Commit(&batch, std::move(entries), SyncWrite()));
     absl::MutexLock lock(&mu_);
     tenants_[record.id()] = record;
     if (meta != nullptr) meta_ = *meta;
@@ -613,9 +991,23 @@ class StoreImpl final : public Store {
     CoreSlot& slot = cores_[record.number()];
     std::shared_ptr<const TenantCore> core = slot.weak.lock();
     if (core == nullptr) {
-      LEYSER_ASSIGN_OR_RETURN(TenantKey key,
-                              keys_->GetTenantKey(record.number()));
+      absl::StatusOr<TenantKey> unwrapped =
+          keys_->GetTenantKey(record.number());
+      if (unwrapped.status().code() == absl::StatusCode::kDataLoss) {
+        proto::AuditEntry entry =
+            NewAuditEntry(record.number(), proto::AUDIT_EVENT_DATA_LOSS,
+                          options_.audit_actor, record.id());
+        SetAuditOutcome(unwrapped.status(), &entry);
+        (*entry.mutable_details())["what"] = "tenant data key";
+        audit_->Record(std::move(entry)).IgnoreError();
+      }
+      LEYSER_RETURN_IF_ERROR(unwrapped.status());
+      TenantKey key = *std::move(unwrapped);
+      LEYSER_ASSIGN_OR_RETURN(SecretBytes audit_key,
+                              DeriveKey(key.key, 0, "leyser-a"));
       auto fresh = std::make_shared<TenantCore>();
+      fresh->audit_key = std::move(audit_key);
+      fresh->access_audit = record.access_audit();
       fresh->db = db_;
       fresh->id = record.id();
       fresh->number = record.number();
@@ -676,7 +1068,13 @@ class StoreImpl final : public Store {
           record.has_contract_end() &&
           FromProtoTime(record.contract_end()) <= now) {
         record.set_state(proto::TENANT_STATE_ENDED);
-        LEYSER_RETURN_IF_ERROR(WriteRecord(record, nullptr));
+        proto::AuditEntry entry =
+            NewAuditEntry(record.number(), proto::AUDIT_EVENT_CONTRACT_ENDED,
+                          "maintenance", record.id());
+        (*entry.mutable_details())["contract_end"] =
+            Rfc3339(FromProtoTime(record.contract_end()));
+        LEYSER_RETURN_IF_ERROR(
+            WriteRecord(record, nullptr, {std::move(entry)}));
         ApplyServing(record);
         report->ended.push_back(record.id());
       }
@@ -750,7 +1148,13 @@ class StoreImpl final : public Store {
     ToProtoTime(now + options_.backup_purge_after, record.mutable_shred_due());
     proto::RegistryMeta meta = Meta();
     meta.set_scrub_pending(true);
-    LEYSER_RETURN_IF_ERROR(WriteRecord(record, &meta));
+    proto::AuditEntry entry = NewAuditEntry(number, proto::AUDIT_EVENT_PURGED,
+                                            "maintenance", record.id());
+    (*entry.mutable_details())["keys_removed"] =
+        absl::StrCat(record.purge().keys());
+    (*entry.mutable_details())["bytes_removed"] =
+        absl::StrCat(record.purge().bytes());
+    LEYSER_RETURN_IF_ERROR(WriteRecord(record, &meta, {std::move(entry)}));
     CrashPoint("purge.after_record");
     absl::MutexLock lock(&cores_mu_);
     if (auto it = cores_.find(number); it != cores_.end()) {
@@ -766,14 +1170,19 @@ class StoreImpl final : public Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_mu_) {
     LEYSER_ASSIGN_OR_RETURN(
         BackupManager::ShredResult result,
-        backups_.ShredTenant(record.number(),
-                             record.purge().last_generation_before(),
-                             [&](BackupId id) -> absl::Status {
-                               // Recorded before the generation is deleted, so
-                               // a resumed shred still names it.
-                               record.add_generations_deleted(id);
-                               return WriteRecord(record, nullptr);
-                             }));
+        backups_.ShredTenant(
+            record.number(), record.purge().last_generation_before(),
+            [&](BackupId id) -> absl::Status {
+              // Recorded before the generation is deleted, so
+              // a resumed shred still names it.
+              record.add_generations_deleted(id);
+              proto::AuditEntry entry = NewAuditEntry(
+                  kSystemLogNumber, proto::AUDIT_EVENT_BACKUP_PRUNED,
+                  "maintenance", absl::StrCat("generation ", id));
+              (*entry.mutable_details())["reason"] =
+                  absl::StrCat("shred of tenant ", record.id());
+              return WriteRecord(record, nullptr, {std::move(entry)});
+            }));
     CrashPoint("shred.after_backups");
     DeletionCertificate certificate;
     certificate.tenant_id = record.id();
@@ -792,13 +1201,30 @@ class StoreImpl final : public Store {
     std::sort(certificate.generations_deleted.begin(),
               certificate.generations_deleted.end());
     certificate.generations_kept.assign(result.kept.begin(), result.kept.end());
+    // The tenant's audit log up to here (its PURGED entry included), signed.
+    LEYSER_ASSIGN_OR_RETURN(certificate.audit_chain_head,
+                            audit_->LatestCheckpoint(record.number()));
     LEYSER_ASSIGN_OR_RETURN(SecretBytes seed, provider()->GetSigningKey());
     LEYSER_ASSIGN_OR_RETURN(std::string stored,
                             SignCertificate(&certificate, seed));
     record.set_state(proto::TENANT_STATE_SHREDDED);
     ToProtoTime(now, record.mutable_shredded());
     record.set_certificate(std::move(stored));
-    LEYSER_RETURN_IF_ERROR(WriteRecord(record, nullptr));
+    std::vector<proto::AuditEntry> entries;
+    entries.push_back(NewAuditEntry(record.number(),
+                                    proto::AUDIT_EVENT_SHREDDED, "maintenance",
+                                    record.id()));
+    (*entries.back().mutable_details())["generations_deleted"] =
+        absl::StrJoin(certificate.generations_deleted, ",");
+    entries.push_back(NewAuditEntry(record.number(),
+                                    proto::AUDIT_EVENT_CERTIFICATE_ISSUED,
+                                    "maintenance", record.id()));
+    unsigned char digest[kSha256Bytes];
+    Sha256({record.certificate()}, digest);
+    (*entries.back().mutable_details())["certificate_sha256"] =
+        absl::BytesToHexString(absl::string_view(
+            reinterpret_cast<const char*>(digest), sizeof(digest)));
+    LEYSER_RETURN_IF_ERROR(WriteRecord(record, nullptr, std::move(entries)));
     CrashPoint("shred.after_record");
     return absl::OkStatus();
   }
@@ -807,6 +1233,10 @@ class StoreImpl final : public Store {
   const std::shared_ptr<DbCore> db_;
   const std::unique_ptr<KeyStore> keys_;
   BackupManager backups_;
+  std::shared_ptr<AuditLogs> audit_;  // Set by StartAudit.
+  // When RunMaintenance last pruned the audit logs (once a day).
+  std::optional<absl::Time> last_retention_run_
+      ABSL_GUARDED_BY(maintenance_mu_);
 
   mutable absl::Mutex provider_mu_;
   std::shared_ptr<KeyProvider> provider_
@@ -841,13 +1271,18 @@ absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(
   core->lock = std::move(lock);
   rocksdb::DBOptions db_options = DataDbOptions();
   db_options.create_if_missing = create;
-  db_options.create_missing_column_families = create;
+  // Stores from before the audit log get its column family on their next open.
+  db_options.create_missing_column_families = true;
   if (!keys.plain_files()) {
     // Every file of the data database goes through the file layer, the info LOG
     // included.
     LEYSER_ASSIGN_OR_RETURN(TenantKey file_key, keys.GetFileKey());
     LEYSER_ASSIGN_OR_RETURN(
         core->env, NewEncryptedEnv(std::move(file_key.key), file_key.version));
+    if (FileSystemWrapper wrap = DataFileSystemWrapper()) {
+      core->env.fs = wrap(core->env.fs);
+      core->env.env = rocksdb::NewCompositeEnv(core->env.fs);
+    }
     LEYSER_RETURN_IF_ERROR(EnsureDir(dir));
     LEYSER_ASSIGN_OR_RETURN(core->info_log,
                             NewEncryptedInfoLog(core->env.env.get(), dir));
@@ -858,17 +1293,34 @@ absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
       {kTenantDataCf, TenantDataCfOptions(options.block_cache_bytes)},
       {kRegistryCf, RegistryCfOptions()},
+      {kAuditCf, AuditCfOptions()},
   };
   rocksdb::Status s =
       rocksdb::DB::Open(db_options, dir, cfs, &core->handles, &core->db);
   LEYSER_RETURN_IF_ERROR(FromRocks(s, "opening the data database"));
   core->data_cf = core->handles[1];
   core->registry_cf = core->handles[2];
+  core->audit_cf = core->handles[3];
   core->write_options.sync = options.sync_writes;
   core->max_key_bytes = options.max_key_bytes;
   core->max_value_bytes = options.max_value_bytes;
   core->clock = options.clock;
   return core;
+}
+
+// Appends the time of a wrong-master-key attempt to the pending file.
+void NotePendingWrongKey(const std::string& dir, absl::Time now) {
+  const std::string path = dir + "/" + kPendingAuditFile;
+  const int fd =
+      ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  FdCloser closer(fd);
+  const std::string line = absl::StrCat(absl::ToUnixMicros(now), "\n");
+  if (WriteAll(fd, reinterpret_cast<const unsigned char*>(line.data()),
+               line.size(), path)
+          .ok()) {
+    (void)::fsync(fd);
+  }
 }
 
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& options,
@@ -901,10 +1353,16 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& options,
         absl::StrCat("the key provider returned a ", master_key.size(),
                      "-byte master key; it must be 32 bytes"));
   }
-  LEYSER_ASSIGN_OR_RETURN(
-      std::unique_ptr<KeyStore> keys,
+  absl::StatusOr<std::unique_ptr<KeyStore>> opened =
       KeyStore::Open(keys_dir, std::move(master_key), options.create_if_missing,
-                     options.clock->Now(), /*plain_files=*/!file_encryption));
+                     options.clock->Now(), /*plain_files=*/!file_encryption);
+  if (opened.status().code() == absl::StatusCode::kPermissionDenied) {
+    // Recorded in the audit log at the next successful open (the encrypted
+    // database cannot be written without the right key).
+    NotePendingWrongKey(dir, options.clock->Now());
+  }
+  LEYSER_RETURN_IF_ERROR(opened.status());
+  std::unique_ptr<KeyStore> keys = *std::move(opened);
   if (keys->plain_files() == file_encryption) {
     return absl::FailedPreconditionError(
         keys->plain_files() ? "this store was made for tests without file "
@@ -923,6 +1381,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& options,
   auto store =
       std::make_unique<StoreImpl>(options, std::move(db), std::move(keys));
   LEYSER_RETURN_IF_ERROR(store->Load(create_db));
+  LEYSER_RETURN_IF_ERROR(store->StartAudit());
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -946,7 +1405,14 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
 absl::Status Store::RestoreStore(const Options& options, BackupId id) {
   LEYSER_RETURN_IF_ERROR(internal::ValidateOptions(options));
   LEYSER_RETURN_IF_ERROR(internal::EnsureSodium());
-  return internal::BackupManager::RestoreStore(options, id);
+  LEYSER_RETURN_IF_ERROR(internal::BackupManager::RestoreStore(options, id));
+  // The restored store's system log records the restore. Its audit logs are
+  // those of the generation: checkpoints anchored since then show what the
+  // restore rolled back.
+  Options open = options;
+  open.create_if_missing = false;
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(open));
+  return static_cast<internal::StoreImpl&>(*store).RecordStoreRestored(id);
 }
 
 }  // namespace leyser

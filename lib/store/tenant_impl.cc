@@ -8,6 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 
+#include "lib/audit/audit_log.h"
+#include "lib/crypto/sodium.h"
+#include "lib/rocks/options.h"
 #include "lib/rocks/status.h"
 #include "lib/store/envelope.h"
 #include "lib/store/key_encoding.h"
@@ -47,10 +50,28 @@ absl::Status CheckValue(const DbCore& db, std::string_view value) {
   return absl::OkStatus();
 }
 
+std::string KeyHash(const TenantCore& core, std::string_view key) {
+  std::string out(16, '\0');
+  KeyedHash(core.audit_key, key, reinterpret_cast<unsigned char*>(out.data()),
+            out.size());
+  return out;
+}
+
+// Records that a DataLoss error about `key` is being returned (best effort:
+// the caller returns the DataLoss either way).
+void RecordDataLoss(const TenantCore& core, const std::string& actor,
+                    std::string_view key, const absl::Status& status) {
+  proto::AuditEntry entry =
+      NewAuditEntry(core.number, proto::AUDIT_EVENT_DATA_LOSS, actor, core.id);
+  entry.add_key_hashes(KeyHash(core, key));
+  SetAuditOutcome(status, &entry);
+  core.db->audit->Record(std::move(entry)).IgnoreError();
+}
+
 class IteratorImpl final : public Iterator, public KillableIterator {
  public:
-  explicit IteratorImpl(std::shared_ptr<const TenantCore> core)
-      : core_(std::move(core)) {
+  IteratorImpl(std::shared_ptr<const TenantCore> core, std::string actor)
+      : core_(std::move(core)), actor_(std::move(actor)) {
     lower_ = core_->prefix;
     upper_ = core_->next_prefix;
     rocksdb::ReadOptions ro;
@@ -118,6 +139,9 @@ class IteratorImpl final : public Iterator, public KillableIterator {
                      std::string_view(v.data(), v.size()), &value_)) {
         status_ = ValueAuthFailure();
         valid_ = false;
+        RecordDataLoss(*core_, actor_,
+                       std::string_view(key_).substr(kTenantPrefixBytes),
+                       status_);
         return {};
       }
       value_ready_ = true;
@@ -147,6 +171,7 @@ class IteratorImpl final : public Iterator, public KillableIterator {
   // Declared first so it is destroyed last: the RocksDB iterator must go before
   // the database.
   const std::shared_ptr<const TenantCore> core_;
+  const std::string actor_;
   rocksdb::Slice lower_;
   rocksdb::Slice upper_;
   // A purge may Kill the iterator from another thread; every call takes the
@@ -182,8 +207,8 @@ absl::Status CheckServed(const TenantCore& core) {
 
 class TenantImpl final : public Tenant {
  public:
-  explicit TenantImpl(std::shared_ptr<const TenantCore> core)
-      : core_(std::move(core)) {}
+  TenantImpl(std::shared_ptr<const TenantCore> core, std::string actor)
+      : core_(std::move(core)), actor_(std::move(actor)) {}
 
   const std::string& id() const override { return core_->id; }
   std::uint64_t number() const override { return core_->number; }
@@ -197,6 +222,12 @@ class TenantImpl final : public Tenant {
     std::string full_key = FullKey(key);
     std::string sealed;
     SealValue(core_->key, core_->key_version, full_key, value, &sealed);
+    if (WritesAudited()) {
+      rocksdb::WriteBatch batch;
+      LEYSER_RETURN_IF_ERROR(FromRocks(batch.Put(db.data_cf, full_key, sealed),
+                                       "writing a value"));
+      return Audited(&batch, AccessEntry(proto::AUDIT_EVENT_DATA_PUT, key));
+    }
     return FromRocks(db.db->Put(db.write_options, db.data_cf, full_key, sealed),
                      "writing a value");
   }
@@ -206,18 +237,14 @@ class TenantImpl final : public Tenant {
     LEYSER_RETURN_IF_ERROR(CheckServed(*core_));
     const DbCore& db = *core_->db;
     LEYSER_RETURN_IF_ERROR(CheckKey(db, key));
-    std::string full_key = FullKey(key);
-    rocksdb::PinnableSlice sealed;
-    rocksdb::Status s =
-        db.db->Get(rocksdb::ReadOptions(), db.data_cf, full_key, &sealed);
-    if (s.IsNotFound()) {
-      return absl::NotFoundError("no such key in this tenant");
-    }
-    LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading a value"));
-    std::string value;
-    if (!OpenValue(core_->key, core_->key_version, full_key,
-                   std::string_view(sealed.data(), sealed.size()), &value)) {
-      return ValueAuthFailure();
+    absl::StatusOr<std::string> value = Read(db, key);
+    if (value.status().code() == absl::StatusCode::kDataLoss) {
+      RecordDataLoss(*core_, actor_, key, value.status());
+    } else if (ReadsAudited()) {
+      proto::AuditEntry entry = AccessEntry(proto::AUDIT_EVENT_DATA_GET, key);
+      SetAuditOutcome(value.status(), &entry);
+      rocksdb::WriteBatch batch;
+      LEYSER_RETURN_IF_ERROR(Audited(&batch, std::move(entry)));
     }
     return value;
   }
@@ -227,6 +254,12 @@ class TenantImpl final : public Tenant {
     LEYSER_RETURN_IF_ERROR(CheckServed(*core_));
     const DbCore& db = *core_->db;
     LEYSER_RETURN_IF_ERROR(CheckKey(db, key));
+    if (WritesAudited()) {
+      rocksdb::WriteBatch batch;
+      LEYSER_RETURN_IF_ERROR(
+          FromRocks(batch.Delete(db.data_cf, FullKey(key)), "deleting a key"));
+      return Audited(&batch, AccessEntry(proto::AUDIT_EVENT_DATA_DELETE, key));
+    }
     return FromRocks(db.db->Delete(db.write_options, db.data_cf, FullKey(key)),
                      "deleting a key");
   }
@@ -263,20 +296,83 @@ class TenantImpl final : public Tenant {
       }
       LEYSER_RETURN_IF_ERROR(FromRocks(s, "building a write batch"));
     }
+    if (WritesAudited()) {
+      proto::AuditEntry entry = NewAuditEntry(
+          core_->number, proto::AUDIT_EVENT_DATA_BATCH, actor_, core_->id);
+      for (std::size_t i = 0; i < count; ++i) {
+        entry.add_key_hashes(
+            KeyHash(*core_, WriteBatchAccess::Get(batch, i).key));
+      }
+      entry.set_count(count);
+      return Audited(&rocks_batch, std::move(entry));
+    }
     return FromRocks(db.db->Write(db.write_options, &rocks_batch),
                      "writing a batch");
   }
 
   std::unique_ptr<Iterator> NewIterator() const override {
     std::shared_lock<std::shared_mutex> gate(core_->gate);
-    auto it = std::make_unique<IteratorImpl>(core_);
+    auto it = std::make_unique<IteratorImpl>(core_, actor_);
     if (absl::Status served = CheckServed(*core_); !served.ok()) {
       it->Kill(served);
+    } else if (ReadsAudited()) {
+      rocksdb::WriteBatch batch;
+      proto::AuditEntry entry = NewAuditEntry(
+          core_->number, proto::AUDIT_EVENT_DATA_SCAN, actor_, core_->id);
+      if (absl::Status s = Audited(&batch, std::move(entry)); !s.ok()) {
+        it->Kill(s);
+      }
     }
     return it;
   }
 
+  std::string AuditKeyHash(std::string_view key) const override {
+    return KeyHash(*core_, key);
+  }
+
  private:
+  bool WritesAudited() const {
+    return core_->access_audit.load(std::memory_order_acquire) >= 1;
+  }
+  bool ReadsAudited() const {
+    return core_->access_audit.load(std::memory_order_acquire) >= 2;
+  }
+
+  proto::AuditEntry AccessEntry(proto::AuditEventType event,
+                                std::string_view key) const {
+    proto::AuditEntry entry =
+        NewAuditEntry(core_->number, event, actor_, core_->id);
+    entry.add_key_hashes(KeyHash(*core_, key));
+    return entry;
+  }
+
+  // Writes `batch` with `entry` in the tenant's audit log, atomically.
+  absl::Status Audited(rocksdb::WriteBatch* batch,
+                       proto::AuditEntry entry) const {
+    std::vector<proto::AuditEntry> entries;
+    entries.push_back(std::move(entry));
+    return core_->db->audit->Commit(batch, std::move(entries),
+                                    core_->db->write_options);
+  }
+
+  absl::StatusOr<std::string> Read(const DbCore& db,
+                                   std::string_view key) const {
+    std::string full_key = FullKey(key);
+    rocksdb::PinnableSlice sealed;
+    rocksdb::Status s =
+        db.db->Get(rocksdb::ReadOptions(), db.data_cf, full_key, &sealed);
+    if (s.IsNotFound()) {
+      return absl::NotFoundError("no such key in this tenant");
+    }
+    LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading a value"));
+    std::string value;
+    if (!OpenValue(core_->key, core_->key_version, full_key,
+                   std::string_view(sealed.data(), sealed.size()), &value)) {
+      return ValueAuthFailure();
+    }
+    return value;
+  }
+
   std::string FullKey(std::string_view key) const {
     std::string out;
     out.reserve(kTenantPrefixBytes + key.size());
@@ -286,13 +382,14 @@ class TenantImpl final : public Tenant {
   }
 
   const std::shared_ptr<const TenantCore> core_;
+  const std::string actor_;
 };
 
 }  // namespace
 
-std::unique_ptr<Tenant> NewTenantHandle(
-    std::shared_ptr<const TenantCore> core) {
-  return std::make_unique<TenantImpl>(std::move(core));
+std::unique_ptr<Tenant> NewTenantHandle(std::shared_ptr<const TenantCore> core,
+                                        std::string actor) {
+  return std::make_unique<TenantImpl>(std::move(core), std::move(actor));
 }
 
 }  // namespace leyser::internal

@@ -11,8 +11,9 @@
 
 namespace leyser::internal {
 
-// Returns a handle over `core`.
-std::unique_ptr<Tenant> NewTenantHandle(std::shared_ptr<const TenantCore> core);
+// Returns a handle over `core` whose calls are audited as `actor`.
+std::unique_ptr<Tenant> NewTenantHandle(std::shared_ptr<const TenantCore> core,
+                                        std::string actor);
 
 // Reads the operations of a public WriteBatch.
 class WriteBatchAccess {

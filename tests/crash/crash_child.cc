@@ -16,6 +16,12 @@
 //       Opens with KEY_A; a writer thread puts "k<i>" into tenant "w" (synced),
 //       printing "W <i>"; the main thread rotates A->B->A... printing "R <n>"
 //       after rotation n. Runs until killed.
+//   crash_child audit DIR KEY START
+//       Opens the store; tenant "a" has write auditing on, tenant "b" exists.
+//       For i = START, START+1, ...: i % 4 in {0, 1}: puts "k<i>" into "a"
+//       ("P <i>"); 2: toggles the legal hold of "b" ("H <i> <0|1>"); 3:
+//       creates tenant "c<i>" ("C <i>"). Prints "READY" first; runs until
+//       killed.
 
 #include <atomic>
 #include <cstdio>
@@ -129,6 +135,46 @@ int main(int argc, char** argv) {
       absl::Status s = store->RotateMasterKey(n % 2 == 1 ? b : a);
       if (!s.ok()) Die(s);
       Ack(absl::StrCat("R ", n));
+    }
+  }
+  if (mode == "audit" && argc == 5) {
+    auto store = OpenStore(argv[2], Provider(argv[3]));
+    for (const char* id : {"a", "b"}) {
+      if (absl::IsNotFound(store->GetTenantInfo(id).status())) {
+        if (auto c = store->CreateTenant(id); !c.ok()) Die(c.status());
+      }
+    }
+    if (absl::Status s =
+            store->SetAccessAudit("a", leyser::AccessAudit::kWrites);
+        !s.ok()) {
+      Die(s);
+    }
+    auto tenant = store->OpenTenant("a");
+    if (!tenant.ok()) Die(tenant.status());
+    Ack("READY");
+    for (long i = std::strtol(argv[4], nullptr, 10);; ++i) {
+      switch (i % 4) {
+        case 0:
+        case 1: {
+          absl::Status s = (*tenant)->Put(absl::StrCat("k", i), "value");
+          if (!s.ok()) Die(s);
+          Ack(absl::StrCat("P ", i));
+          break;
+        }
+        case 2: {
+          auto info = store->GetTenantInfo("b");
+          if (!info.ok()) Die(info.status());
+          const bool hold = !info->legal_hold;
+          if (absl::Status s = store->SetLegalHold("b", hold); !s.ok()) Die(s);
+          Ack(absl::StrCat("H ", i, " ", hold ? 1 : 0));
+          break;
+        }
+        default: {
+          auto c = store->CreateTenant(absl::StrCat("c", i));
+          if (!c.ok()) Die(c.status());
+          Ack(absl::StrCat("C ", i));
+        }
+      }
     }
   }
   std::fprintf(stderr, "crash_child: bad arguments\n");

@@ -41,6 +41,7 @@ class RawDataDb {
         {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
         {internal::kTenantDataCf, internal::TenantDataCfOptions(1 << 20)},
         {internal::kRegistryCf, internal::RegistryCfOptions()},
+        {"audit", internal::AuditCfOptions()},
     };
     rocksdb::Status s =
         rocksdb::DB::Open(options, store_dir + "/db", cfs, &handles_, &db_);
@@ -54,6 +55,8 @@ class RawDataDb {
   rocksdb::DB* db() { return db_; }
   rocksdb::Env* env() { return env_.env.get(); }
   rocksdb::ColumnFamilyHandle* data() { return handles_[1]; }
+  rocksdb::ColumnFamilyHandle* registry() { return handles_[2]; }
+  rocksdb::ColumnFamilyHandle* audit() { return handles_[3]; }
 
   std::string Get(const std::string& key) {
     std::string v;

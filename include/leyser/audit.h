@@ -1,0 +1,201 @@
+// leyser/audit.h: the tamper-evident audit log.
+//
+// Every store keeps a system log (store-level events: backups, restores, key
+// rotation, wrong master keys, maintenance errors, clock steps) and one log per
+// tenant (its lifecycle, restores, and with access auditing its reads and
+// writes), so a tenant's log can be handed to that tenant. Each log is an RFC
+// 6962 Merkle log: entry i is leaf i, hashed exactly as stored. An entry is
+// written in the same RocksDB write batch as the change it records; if it
+// cannot be written, the change fails and nothing changes.
+//
+// The store signs a checkpoint (a C2SP tlog-checkpoint note: origin, size,
+// root, time, Ed25519 signature) of each log every
+// Options::audit_checkpoint_entries entries or
+// Options::audit_checkpoint_interval of activity, at every RunMaintenance and
+// at Close, and hands it to the host's AuditSink. A checkpoint kept outside the
+// store is what makes truncation, a rollback to an older backup, or a rewrite
+// by someone holding the store's files detectable (VerifyAuditLog with trusted
+// checkpoints).
+//
+// Entries never hold a value or key material; user keys appear only as keyed
+// BLAKE2b hashes under a key derived from the tenant's data key (so they
+// become unlinkable once the tenant is purged).
+//
+// Thread safety: AuditSink implementations must be thread-safe; the functions
+// here are. Value types are copyable.
+
+#ifndef LEYSER_AUDIT_H_
+#define LEYSER_AUDIT_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace leyser {
+
+// Name of the system log wherever a log is named (tenant ids cannot contain
+// '@').
+inline constexpr std::string_view kSystemAuditLog = "@system";
+
+// What an entry records. Values are persisted; never renumbered.
+enum class AuditEvent {
+  kTenantCreated = 1,
+  kContractEndScheduled = 2,  // EndContract with a future end.
+  kContractEnded = 3,         // The end took effect (now, or when it passed).
+  kReinstated = 4,
+  kLegalHoldSet = 5,
+  kLegalHoldReleased = 6,
+  kPurged = 7,
+  kShredded = 8,
+  kCertificateIssued = 9,
+  kBackupCreated = 10,
+  kBackupVerified = 11,
+  kBackupFailed = 12,
+  kBackupPruned = 13,
+  kStoreRestored = 14,
+  kTenantRestored = 15,
+  kMasterKeyRotated = 16,
+  kWrongMasterKey = 17,  // Recorded at the next successful Open.
+  kDataLoss = 18,        // A DataLoss error was returned.
+  kMaintenanceError = 19,
+  kClockSkew = 20,  // The clock read earlier than before.
+  kAccessAuditChanged = 21,
+  kDataPut = 22,
+  kDataDelete = 23,
+  kDataBatch = 24,
+  kDataGet = 25,
+  kDataScan = 26,
+  kRetention = 27,      // Entries older than the retention period were pruned.
+  kAnchorFailure = 28,  // The AuditSink refused a checkpoint.
+};
+
+// Returns the event's name, e.g. "TENANT_CREATED".
+std::string_view AuditEventName(AuditEvent event);
+
+enum class AuditOutcome {
+  kOk = 1,
+  kFailed = 2,  // Attempted and failed; `status_code` says why.
+  kDenied = 3,  // Refused: a precondition did not hold.
+};
+
+// Per-tenant access auditing (Store::SetAccessAudit). Off by default.
+enum class AccessAudit {
+  kOff = 0,
+  kWrites = 1,          // Every Put, Delete and Write: one entry each.
+  kReadsAndWrites = 2,  // Also every Get and every iterator created.
+};
+
+// One audit entry, as read back. All times UTC.
+struct AuditEntry {
+  std::string log;  // kSystemAuditLog or the tenant id.
+  std::uint64_t seq = 0;
+  absl::Time time;
+  std::string actor;
+  AuditEvent event = AuditEvent::kTenantCreated;
+  std::string target;
+  AuditOutcome outcome = AuditOutcome::kOk;
+  absl::StatusCode status_code = absl::StatusCode::kOk;
+  std::string message;
+  std::vector<std::string> key_hashes;  // 16 bytes each.
+  std::uint64_t count = 0;
+  std::map<std::string, std::string> details;
+};
+
+// A signed checkpoint: the note text and what it says. `note` is what a sink
+// keeps and what VerifyAuditLog takes as trusted.
+struct AuditCheckpoint {
+  std::string origin;  // "leyser/<installation id>/system" or ".../tenant/<n>".
+  std::uint64_t size = 0;
+  std::string root;  // 32 bytes.
+  absl::Time time;
+  std::string note;  // C2SP tlog-checkpoint note with Ed25519 signature lines.
+};
+
+// Receives every checkpoint, in order per log. Store it outside the store
+// (write-once storage, a SIEM, another machine). An error leaves the checkpoint
+// pending: it is offered again, in order, at the next checkpoint or
+// RunMaintenance, and an ANCHOR_FAILURE entry is recorded (once per failing
+// streak). Must be thread-safe; may be called with different logs
+// concurrently.
+class AuditSink {
+ public:
+  virtual ~AuditSink() = default;
+  virtual absl::Status Publish(const AuditCheckpoint& checkpoint) = 0;
+};
+
+// A sink that appends each checkpoint as one JSON line to the file at `path`
+// (created with mode 0600 if missing) and fsyncs it before returning.
+// InvalidArgument for an empty path.
+absl::StatusOr<std::shared_ptr<AuditSink>> NewFileAuditSink(
+    const std::string& path);
+
+// Reads the checkpoint notes written by a file sink, in file order. NotFound if
+// the file does not exist; DataLoss if a line is not such JSON.
+absl::StatusOr<std::vector<std::string>> ReadAuditCheckpointFile(
+    const std::string& path);
+
+// Parses a checkpoint note (without checking its signature).
+// InvalidArgument if it is not one.
+absl::StatusOr<AuditCheckpoint> ParseAuditCheckpoint(std::string_view note);
+
+// What VerifyAuditLog and VerifyAuditExport check against.
+struct AuditVerifyOptions {
+  // Checkpoint notes kept outside the store (for example
+  // ReadAuditCheckpointFile of the sink's file). Notes of other logs are
+  // ignored. Each must carry a valid signature by one of `public_keys` (or,
+  // when that is empty, by the store's current signing key), and the log must
+  // reproduce its root.
+  std::vector<std::string> trusted_checkpoints;
+  // Ed25519 public keys (32 bytes) accepted as signers. Empty: the store's
+  // current key (VerifyAuditLog); required for VerifyAuditExport.
+  std::vector<std::string> public_keys;
+};
+
+// The result of a verification. `intact` is false when anything does not
+// check out; `first_bad_seq` then names the first entry that is damaged,
+// missing, out of place, or (when only a checkpoint disagrees) the first entry
+// of the span that the checkpoint shows was changed.
+struct AuditVerification {
+  bool intact = true;
+  std::uint64_t first_bad_seq = 0;   // Meaningful when !intact.
+  std::string problem;               // What is wrong, when !intact.
+  std::uint64_t size = 0;            // Entries ever appended (next seq).
+  std::uint64_t first_retained = 0;  // Older entries were pruned.
+  std::uint64_t entries_checked = 0;
+  std::uint64_t checkpoints_checked = 0;
+};
+
+// Describes a log.
+struct AuditLogInfo {
+  std::string log;
+  std::string origin;
+  std::uint64_t size = 0;
+  std::uint64_t first_retained = 0;
+  std::uint64_t checkpoint_size = 0;  // Newest signed checkpoint.
+  std::uint64_t anchored_size = 0;    // Newest checkpoint the sink accepted.
+};
+
+// Verifies an export written by Store::ExportAuditLog with the public key(s)
+// alone: each line's readable entry matches its stored bytes, the sequence is
+// complete, and the entries with the export's proof reproduce the root of its
+// signed checkpoint; `options.trusted_checkpoints` of the same log are checked
+// for consistency with it where their size lies in the exported range's
+// tree. InvalidArgument if `jsonl` is not an export or no public key is given.
+absl::StatusOr<AuditVerification> VerifyAuditExport(
+    std::string_view jsonl, const AuditVerifyOptions& options);
+
+// Returns `entry` as one line of JSON (protobuf JSON mapping; no raw control
+// characters).
+std::string AuditEntryToJson(const AuditEntry& entry);
+
+}  // namespace leyser
+
+#endif  // LEYSER_AUDIT_H_

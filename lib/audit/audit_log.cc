@@ -1,0 +1,761 @@
+#include "lib/audit/audit_log.h"
+
+#include <algorithm>
+#include <climits>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/util/json_util.h"
+
+#include "lib/crypto/sodium.h"
+#include "lib/rocks/options.h"
+#include "lib/rocks/status.h"
+#include "lib/store/key_encoding.h"
+#include "lib/util/status_macros.h"
+#include "lib/util/strings.h"
+
+namespace leyser::internal {
+namespace {
+using ::leyser::internal::AuditLogKey;
+
+constexpr char kLibraryVersion[] = "leyser/0.2.0";
+constexpr char kExportFormat[] = "leyser-audit-export/1";
+// Concurrent threads may read the clock slightly out of order; a step back
+// smaller than this is not reported.
+constexpr absl::Duration kClockSkewTolerance = absl::Seconds(1);
+
+std::string CheckpointKey(std::uint64_t log, std::uint64_t size) {
+  std::string key = AuditLogKey(log, 'c');
+  AppendBigEndian64(size, &key);
+  return key;
+}
+
+std::string MetaKey(std::uint64_t log) { return AuditLogKey(log, 'm'); }
+
+std::string HashBytes(const merkle::Hash& h) {
+  return std::string(reinterpret_cast<const char*>(h.data()), h.size());
+}
+
+std::string HashHex(const merkle::Hash& h) {
+  return absl::BytesToHexString(HashBytes(h));
+}
+
+std::optional<merkle::Hash> HashFrom(std::string_view bytes) {
+  if (bytes.size() != 32) return std::nullopt;
+  merkle::Hash h;
+  std::copy(bytes.begin(), bytes.end(), h.begin());
+  return h;
+}
+
+std::string SerializeDeterministic(const google::protobuf::Message& m) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    m.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
+
+absl::Time FromMicros(std::int64_t micros) {
+  return absl::FromUnixMicros(micros);
+}
+
+std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
+}
+
+absl::Status Damaged(std::uint64_t log, std::string_view what) {
+  return absl::DataLossError(absl::StrCat(
+      "the audit log ", log == kSystemLogNumber ? "of the store" : "of tenant ",
+      log == kSystemLogNumber ? "" : absl::StrCat("number ", log),
+      " is damaged (", ToAbsl(what),
+      "); run VerifyAuditLog to find the first bad entry"));
+}
+
+// True if the note of a checkpoint parses and names `origin`, `size` and
+// `root`.
+bool CheckpointMatches(const std::string& note, std::string_view origin,
+                       std::uint64_t size, const merkle::Hash& root) {
+  absl::StatusOr<AuditCheckpoint> cp = ParseAuditCheckpoint(note);
+  return cp.ok() && cp->origin == origin && cp->size == size &&
+         cp->root == HashBytes(root);
+}
+
+thread_local bool in_publish = false;
+
+}  // namespace
+
+std::string AuditLogKey(std::uint64_t log, char kind) {
+  std::string key;
+  key.reserve(19);
+  // 0x80 first: no tenant data key starts with it (tenant numbers < 2^63), so
+  // a tenant's audit records never look like its data.
+  key.push_back('\x80');
+  AppendBigEndian64(log, &key);
+  key.push_back(kind);
+  return key;
+}
+
+std::string AuditEntryKey(std::uint64_t log, std::uint64_t seq) {
+  std::string key = AuditLogKey(log, 'e');
+  AppendBigEndian64(seq, &key);
+  return key;
+}
+
+std::string AuditNodeKey(std::uint64_t log, int level, std::uint64_t index) {
+  std::string key = AuditLogKey(log, 'n');
+  key.push_back(static_cast<char>(level));
+  AppendBigEndian64(index, &key);
+  return key;
+}
+
+proto::AuditEntry NewAuditEntry(std::uint64_t log, proto::AuditEventType event,
+                                std::string_view actor,
+                                std::string_view target) {
+  proto::AuditEntry entry;
+  entry.set_log(log);
+  entry.set_event(event);
+  entry.set_actor(std::string(actor));
+  entry.set_target(std::string(target));
+  entry.set_outcome(proto::AUDIT_OUTCOME_OK);
+  return entry;
+}
+
+void SetAuditOutcome(const absl::Status& status, proto::AuditEntry* entry) {
+  if (status.ok()) {
+    entry->set_outcome(proto::AUDIT_OUTCOME_OK);
+    entry->set_status_code(0);
+    entry->clear_message();
+    return;
+  }
+  entry->set_outcome(status.code() == absl::StatusCode::kFailedPrecondition
+                         ? proto::AUDIT_OUTCOME_DENIED
+                         : proto::AUDIT_OUTCOME_FAILED);
+  entry->set_status_code(static_cast<int>(status.code()));
+  entry->set_message(std::string(status.message()));
+}
+
+struct AuditLogs::LogState {
+  absl::Mutex mu;
+  bool loaded ABSL_GUARDED_BY(mu) = false;
+  std::uint64_t size ABSL_GUARDED_BY(mu) = 0;
+  merkle::CompactRange frontier ABSL_GUARDED_BY(mu);
+  proto::AuditLogMeta meta ABSL_GUARDED_BY(mu);
+  // Clock reading when the oldest entry not covered by a checkpoint was added
+  // (or the log was loaded with such entries); INT64_MAX if none.
+  std::int64_t first_uncovered_micros ABSL_GUARDED_BY(mu) = INT64_MAX;
+};
+
+struct AuditLogs::Staged {
+  std::uint64_t size = 0;
+  merkle::CompactRange frontier;
+  proto::AuditLogMeta meta;
+  std::int64_t first_uncovered_micros = INT64_MAX;
+  bool checkpointed = false;
+};
+
+AuditLogs::AuditLogs(AuditConfig config, rocksdb::DB* db,
+                     rocksdb::ColumnFamilyHandle* cf,
+                     std::shared_ptr<const CheckpointSigner> signer)
+    : config_(std::move(config)),
+      db_(db),
+      cf_(cf),
+      signer_(std::move(signer)) {}
+
+std::string AuditLogs::Origin(std::uint64_t log) const {
+  return log == kSystemLogNumber
+             ? absl::StrCat("leyser/", config_.installation_id, "/system")
+             : absl::StrCat("leyser/", config_.installation_id, "/tenant/",
+                            log);
+}
+
+std::string AuditLogs::public_key() const {
+  absl::MutexLock lock(&signer_mu_);
+  return signer_->public_key();
+}
+
+std::vector<std::string> AuditLogs::known_keys() const {
+  absl::MutexLock lock(&signer_mu_);
+  std::vector<std::string> keys = known_keys_;
+  if (std::find(keys.begin(), keys.end(), signer_->public_key()) ==
+      keys.end()) {
+    keys.push_back(signer_->public_key());
+  }
+  return keys;
+}
+
+void AuditLogs::AddKnownKey(std::string public_key) {
+  absl::MutexLock lock(&signer_mu_);
+  if (std::find(known_keys_.begin(), known_keys_.end(), public_key) ==
+      known_keys_.end()) {
+    known_keys_.push_back(std::move(public_key));
+  }
+}
+
+std::vector<std::shared_ptr<const CheckpointSigner>> AuditLogs::Signers()
+    const {
+  absl::MutexLock lock(&signer_mu_);
+  return {signer_};
+}
+
+absl::StatusOr<merkle::Hash> AuditLogs::ReadNode(std::uint64_t log, int level,
+                                                 std::uint64_t index) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf_,
+                               AuditNodeKey(log, level, index), &value);
+  if (s.IsNotFound()) {
+    return Damaged(
+        log, absl::StrCat("tree node ", level, "/", index, " is missing"));
+  }
+  LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the audit log"));
+  std::optional<merkle::Hash> h = HashFrom(value);
+  if (!h) return Damaged(log, "a tree node has the wrong size");
+  return *h;
+}
+
+merkle::NodeReader AuditLogs::Reader(std::uint64_t log) const {
+  return [this, log](int level, std::uint64_t index) {
+    return ReadNode(log, level, index);
+  };
+}
+
+absl::StatusOr<std::shared_ptr<AuditLogs::LogState>> AuditLogs::State(
+    std::uint64_t log) {
+  absl::MutexLock lock(&states_mu_);
+  std::shared_ptr<LogState>& state = states_[log];
+  if (state == nullptr) state = std::make_shared<LogState>();
+  return state;
+}
+
+absl::Status AuditLogs::Load(std::uint64_t log, LogState& state) const
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  std::string bytes;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf_, MetaKey(log), &bytes);
+  proto::AuditLogMeta meta;
+  if (!s.IsNotFound()) {
+    LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the audit log"));
+    if (!meta.ParseFromString(bytes)) return Damaged(log, "its state record");
+  }
+  std::uint64_t size = 0;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cf_));
+    const std::string prefix = AuditLogKey(log, 'e');
+    it->SeekForPrev(AuditEntryKey(log, UINT64_MAX));
+    LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the audit log"));
+    if (it->Valid() && it->key().starts_with(prefix) &&
+        it->key().size() == prefix.size() + 8) {
+      size = DecodeBigEndian64(
+                 std::string_view(it->key().data() + prefix.size(), 8)) +
+             1;
+    }
+  }
+  if (size < meta.first_retained() || size < meta.checkpoint_size()) {
+    return Damaged(log, "its newest entries are missing");
+  }
+  LEYSER_ASSIGN_OR_RETURN(merkle::CompactRange frontier,
+                          merkle::ReadCompactRange(size, Reader(log)));
+  if (meta.checkpoint_size() > 0) {
+    // The newest checkpoint must match the stored tree (O(log n) reads).
+    std::string note;
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(db_->Get(rocksdb::ReadOptions(), cf_,
+                           CheckpointKey(log, meta.checkpoint_size()), &note),
+                  "reading the audit log's newest checkpoint"));
+    LEYSER_ASSIGN_OR_RETURN(
+        merkle::CompactRange at_checkpoint,
+        merkle::ReadCompactRange(meta.checkpoint_size(), Reader(log)));
+    if (!CheckpointMatches(note, Origin(log), meta.checkpoint_size(),
+                           at_checkpoint.Root())) {
+      return Damaged(log,
+                     "the stored tree does not match its newest checkpoint");
+    }
+  }
+  state.size = size;
+  state.frontier = std::move(frontier);
+  state.meta = std::move(meta);
+  state.first_uncovered_micros = size > state.meta.checkpoint_size()
+                                     ? absl::ToUnixMicros(config_.clock->Now())
+                                     : INT64_MAX;
+  state.loaded = true;
+  return absl::OkStatus();
+}
+
+void AuditLogs::StageEntry(std::uint64_t log, proto::AuditEntry& entry,
+                           std::int64_t now_micros, Staged& staged,
+                           rocksdb::WriteBatch* batch) const {
+  entry.set_log(log);
+  entry.set_seq(staged.size);
+  entry.set_time_micros(now_micros);
+  entry.set_library_version(kLibraryVersion);
+  const std::string bytes = SerializeDeterministic(entry);
+  batch->Put(cf_, AuditEntryKey(log, staged.size), bytes)
+      .PermitUncheckedError();
+  staged.frontier.Append(merkle::LeafHash(bytes), [&](int level,
+                                                      std::uint64_t index,
+                                                      const merkle::Hash& h) {
+    batch
+        ->Put(cf_, AuditNodeKey(log, level, index),
+              rocksdb::Slice(reinterpret_cast<const char*>(h.data()), h.size()))
+        .PermitUncheckedError();
+  });
+  ++staged.size;
+  staged.first_uncovered_micros =
+      std::min(staged.first_uncovered_micros, now_micros);
+}
+
+absl::Status AuditLogs::StageCheckpoint(std::uint64_t log, absl::Time now,
+                                        Staged& staged,
+                                        rocksdb::WriteBatch* batch) const {
+  // Checkpoint times strictly increase, whatever the clock does.
+  const std::int64_t micros = std::max(
+      absl::ToUnixMicros(now), staged.meta.checkpoint_time_micros() + 1);
+  const std::string body = CheckpointBody(
+      Origin(log), staged.size, staged.frontier.Root(), FromMicros(micros));
+  LEYSER_ASSIGN_OR_RETURN(std::string note, SignCheckpoint(body, Signers()));
+  LEYSER_RETURN_IF_ERROR(FromRocks(
+      batch->Put(cf_, CheckpointKey(log, staged.size), note), "checkpointing"));
+  staged.meta.set_checkpoint_size(staged.size);
+  staged.meta.set_checkpoint_time_micros(micros);
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(batch->Put(cf_, MetaKey(log), staged.meta.SerializeAsString()),
+                "checkpointing"));
+  staged.first_uncovered_micros = INT64_MAX;
+  staged.checkpointed = true;
+  return absl::OkStatus();
+}
+
+absl::Status AuditLogs::Commit(rocksdb::WriteBatch* batch,
+                               std::vector<proto::AuditEntry> entries,
+                               const rocksdb::WriteOptions& write_options) {
+  std::vector<std::uint64_t> logs;
+  for (const proto::AuditEntry& e : entries) logs.push_back(e.log());
+  std::sort(logs.begin(), logs.end());
+  logs.erase(std::unique(logs.begin(), logs.end()), logs.end());
+  std::vector<std::shared_ptr<LogState>> states;
+  for (std::uint64_t log : logs) {
+    LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
+    states.push_back(std::move(state));
+  }
+  for (auto& state : states) state->mu.Lock();
+  struct Unlock {
+    std::vector<std::shared_ptr<LogState>>& states;
+    ~Unlock() {
+      for (auto it = states.rbegin(); it != states.rend(); ++it) {
+        (*it)->mu.Unlock();
+      }
+    }
+  };
+  std::vector<Staged> staged(states.size());
+  bool any_checkpoint = false;
+  const absl::Time now = config_.clock->Now();
+  {
+    Unlock unlock{states};
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      LogState& s = *states[i];
+      s.mu.AssertHeld();
+      if (!s.loaded) LEYSER_RETURN_IF_ERROR(Load(logs[i], s));
+      staged[i] =
+          Staged{s.size, s.frontier, s.meta, s.first_uncovered_micros, false};
+    }
+    const std::int64_t now_micros = absl::ToUnixMicros(now);
+    for (proto::AuditEntry& e : entries) {
+      const std::size_t i =
+          std::lower_bound(logs.begin(), logs.end(), e.log()) - logs.begin();
+      StageEntry(logs[i], e, now_micros, staged[i], batch);
+    }
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      Staged& st = staged[i];
+      const bool by_count =
+          st.size - st.meta.checkpoint_size() >= config_.checkpoint_entries;
+      const bool by_time =
+          st.size > st.meta.checkpoint_size() &&
+          now_micros - st.first_uncovered_micros >=
+              absl::ToInt64Microseconds(config_.checkpoint_interval);
+      if (by_count || by_time) {
+        LEYSER_RETURN_IF_ERROR(StageCheckpoint(logs[i], now, st, batch));
+        any_checkpoint = true;
+      }
+    }
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(db_->Write(write_options, batch), "writing the audit log"));
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      LogState& s = *states[i];
+      s.mu.AssertHeld();
+      s.size = staged[i].size;
+      s.frontier = std::move(staged[i].frontier);
+      s.meta = std::move(staged[i].meta);
+      s.first_uncovered_micros = staged[i].first_uncovered_micros;
+    }
+  }
+  ObserveClock(now);
+  if (any_checkpoint && !in_publish) {
+    for (std::size_t i = 0; i < logs.size(); ++i) {
+      if (staged[i].checkpointed) PublishPending(logs[i]).IgnoreError();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AuditLogs::Record(proto::AuditEntry entry) {
+  rocksdb::WriteBatch batch;
+  std::vector<proto::AuditEntry> entries;
+  entries.push_back(std::move(entry));
+  return Commit(&batch, std::move(entries), SyncWrite());
+}
+
+void AuditLogs::SeedClock(absl::Time t) {
+  const std::int64_t micros = absl::ToUnixMicros(t);
+  std::int64_t seen = latest_clock_micros_.load();
+  while (micros > seen &&
+         !latest_clock_micros_.compare_exchange_weak(seen, micros)) {
+  }
+}
+
+void AuditLogs::ObserveClock(absl::Time now) {
+  const std::int64_t micros = absl::ToUnixMicros(now);
+  const std::int64_t tolerance = absl::ToInt64Microseconds(kClockSkewTolerance);
+  std::int64_t seen = latest_clock_micros_.load();
+  while (true) {
+    if (seen != INT64_MIN && micros < seen - tolerance) {
+      if (!latest_clock_micros_.compare_exchange_weak(seen, micros)) continue;
+      proto::AuditEntry entry = NewAuditEntry(
+          kSystemLogNumber, proto::AUDIT_EVENT_CLOCK_SKEW, "store", "clock");
+      (*entry.mutable_details())["previous"] = Rfc3339(FromMicros(seen));
+      (*entry.mutable_details())["now"] = Rfc3339(now);
+      Record(std::move(entry)).IgnoreError();  // Best effort: a report.
+      return;
+    }
+    if (micros <= seen) return;
+    if (latest_clock_micros_.compare_exchange_weak(seen, micros)) return;
+  }
+}
+
+absl::Status AuditLogs::PublishPending(std::uint64_t log) {
+  if (config_.sink == nullptr) return absl::OkStatus();
+  std::lock_guard<std::mutex> publishing(publish_mu_);
+  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
+  std::uint64_t anchored = 0;
+  std::uint64_t newest = 0;
+  {
+    absl::MutexLock lock(&state->mu);
+    if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
+    anchored = state->meta.anchored_size();
+    newest = state->meta.checkpoint_size();
+  }
+  if (anchored >= newest) return absl::OkStatus();
+  absl::Status failure;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cf_));
+    const std::string prefix = AuditLogKey(log, 'c');
+    for (it->Seek(CheckpointKey(log, anchored + 1));
+         it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      absl::StatusOr<AuditCheckpoint> cp =
+          ParseAuditCheckpoint(it->value().ToString());
+      if (!cp.ok()) {
+        failure = Damaged(log, "a stored checkpoint does not parse");
+        break;
+      }
+      if (cp->size > newest) break;
+      failure = config_.sink->Publish(*cp);
+      if (!failure.ok()) break;
+      anchored = cp->size;
+    }
+    if (failure.ok()) failure = FromRocks(it->status(), "reading checkpoints");
+  }
+  bool report_failure = false;
+  {
+    absl::MutexLock lock(&state->mu);
+    if (anchored > state->meta.anchored_size()) {
+      proto::AuditLogMeta meta = state->meta;
+      meta.set_anchored_size(anchored);
+      LEYSER_RETURN_IF_ERROR(FromRocks(
+          db_->Put(SyncWrite(), cf_, MetaKey(log), meta.SerializeAsString()),
+          "recording an anchored checkpoint"));
+      state->meta = std::move(meta);
+    }
+    // One ANCHOR_FAILURE entry per failing streak of the sink.
+    report_failure =
+        anchor_failing_.exchange(!failure.ok()) == false && !failure.ok();
+  }
+  if (report_failure) {
+    proto::AuditEntry entry = NewAuditEntry(
+        kSystemLogNumber, proto::AUDIT_EVENT_ANCHOR_FAILURE, "store",
+        log == kSystemLogNumber ? std::string(kSystemAuditLog)
+                                : absl::StrCat("tenant/", log));
+    SetAuditOutcome(failure, &entry);
+    in_publish = true;
+    absl::Status recorded = Record(std::move(entry));
+    in_publish = false;
+    recorded.IgnoreError();
+  }
+  return failure;
+}
+
+absl::Status AuditLogs::CheckpointLogs(bool all) {
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<LogState>>> states;
+  {
+    absl::MutexLock lock(&states_mu_);
+    states.assign(states_.begin(), states_.end());
+  }
+  std::sort(states.begin(), states.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  const absl::Time now = config_.clock->Now();
+  const std::int64_t now_micros = absl::ToUnixMicros(now);
+  absl::Status first_error;
+  std::vector<std::uint64_t> to_publish;
+  for (auto& [log, state] : states) {
+    absl::MutexLock lock(&state->mu);
+    if (!state->loaded) continue;
+    if (state->size > state->meta.checkpoint_size() &&
+        (all || now_micros - state->first_uncovered_micros >=
+                    absl::ToInt64Microseconds(config_.checkpoint_interval))) {
+      Staged st{state->size, state->frontier, state->meta,
+                state->first_uncovered_micros, false};
+      rocksdb::WriteBatch batch;
+      absl::Status s = StageCheckpoint(log, now, st, &batch);
+      if (s.ok())
+        s = FromRocks(db_->Write(SyncWrite(), &batch), "checkpointing");
+      if (!s.ok()) {
+        if (first_error.ok()) first_error = s;
+        continue;
+      }
+      state->meta = st.meta;
+      state->first_uncovered_micros = INT64_MAX;
+    }
+    if (config_.sink != nullptr &&
+        state->meta.anchored_size() < state->meta.checkpoint_size()) {
+      to_publish.push_back(log);
+    }
+  }
+  for (std::uint64_t log : to_publish) {
+    PublishPending(log).IgnoreError();  // Recorded as ANCHOR_FAILURE.
+  }
+  return first_error;
+}
+
+absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
+                              std::uint64_t* pruned) {
+  *pruned = 0;
+  if (config_.sink == nullptr) return absl::OkStatus();
+  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
+  const std::int64_t cutoff = absl::ToUnixMicros(now - config_.retention);
+  std::uint64_t boundary = 0;
+  std::int64_t last_pruned_micros = 0;
+  bool need_anchor = false;
+  {
+    absl::MutexLock lock(&state->mu);
+    if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
+    boundary = state->meta.first_retained();
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cf_));
+    const std::string prefix = AuditLogKey(log, 'e');
+    for (it->Seek(AuditEntryKey(log, boundary));
+         it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      proto::AuditEntry entry;
+      if (!entry.ParseFromArray(it->value().data(),
+                                static_cast<int>(it->value().size()))) {
+        return Damaged(log, "an entry does not parse");
+      }
+      if (entry.time_micros() >= cutoff) break;
+      boundary = entry.seq() + 1;
+      last_pruned_micros = entry.time_micros();
+    }
+    LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the audit log"));
+    if (boundary <= state->meta.first_retained()) return absl::OkStatus();
+    need_anchor = state->meta.anchored_size() < boundary;
+  }
+  if (need_anchor) {
+    // Only behind a checkpoint the sink holds.
+    LEYSER_RETURN_IF_ERROR(CheckpointLogs(/*all=*/true));
+    absl::MutexLock lock(&state->mu);
+    if (state->meta.anchored_size() < boundary) return absl::OkStatus();
+  }
+  absl::MutexLock lock(&state->mu);
+  const std::uint64_t old_first = state->meta.first_retained();
+  const std::uint64_t anchored = state->meta.anchored_size();
+  LEYSER_ASSIGN_OR_RETURN(merkle::CompactRange kept,
+                          merkle::ReadCompactRange(boundary, Reader(log)));
+  std::string anchored_note;
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(db_->Get(rocksdb::ReadOptions(), cf_,
+                         CheckpointKey(log, anchored), &anchored_note),
+                "reading the anchored checkpoint"));
+  unsigned char note_hash[kSha256Bytes];
+  Sha256({anchored_note}, note_hash);
+
+  proto::AuditEntry entry =
+      NewAuditEntry(log, proto::AUDIT_EVENT_RETENTION, "maintenance",
+                    log == kSystemLogNumber ? std::string(kSystemAuditLog)
+                                            : absl::StrCat("tenant/", log));
+  auto& details = *entry.mutable_details();
+  details["first_retained"] = absl::StrCat(boundary);
+  details["pruned_root"] = HashHex(kept.Root());
+  std::vector<std::string> frontier_hex;
+  for (const merkle::Hash& h : kept.hashes())
+    frontier_hex.push_back(HashHex(h));
+  details["frontier"] = absl::StrJoin(frontier_hex, ",");
+  details["anchored_size"] = absl::StrCat(anchored);
+  details["anchored_checkpoint_sha256"] =
+      absl::BytesToHexString(absl::string_view(
+          reinterpret_cast<const char*>(note_hash), kSha256Bytes));
+  details["last_pruned_time"] = Rfc3339(FromMicros(last_pruned_micros));
+  details["retention_seconds"] =
+      absl::StrCat(absl::ToInt64Seconds(config_.retention));
+  entry.set_count(boundary - old_first);
+
+  rocksdb::WriteBatch batch;
+  auto remove = [&](const std::string& from, const std::string& to) {
+    return FromRocks(batch.DeleteRange(cf_, from, to), "pruning the audit log");
+  };
+  LEYSER_RETURN_IF_ERROR(
+      remove(AuditEntryKey(log, 0), AuditEntryKey(log, boundary)));
+  LEYSER_RETURN_IF_ERROR(
+      remove(CheckpointKey(log, 0), CheckpointKey(log, boundary)));
+  for (int level = 0; level < 64; ++level) {
+    const std::uint64_t whole = boundary >> level;  // Nodes inside [0, M).
+    const std::uint64_t end = whole - (whole & 1);  // Keep the frontier's.
+    if (end == 0) continue;
+    LEYSER_RETURN_IF_ERROR(
+        remove(AuditNodeKey(log, level, 0), AuditNodeKey(log, level, end)));
+  }
+  Staged st{state->size, state->frontier, state->meta,
+            state->first_uncovered_micros, false};
+  st.meta.set_first_retained(boundary);
+  LEYSER_RETURN_IF_ERROR(FromRocks(
+      batch.Put(cf_, MetaKey(log), st.meta.SerializeAsString()), "pruning"));
+  StageEntry(log, entry, absl::ToUnixMicros(now), st, &batch);
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(db_->Write(SyncWrite(), &batch), "pruning the audit log"));
+  state->size = st.size;
+  state->frontier = std::move(st.frontier);
+  state->meta = std::move(st.meta);
+  state->first_uncovered_micros = st.first_uncovered_micros;
+  *pruned = boundary - old_first;
+  return absl::OkStatus();
+}
+
+absl::Status AuditLogs::CompactPruned() {
+  rocksdb::CompactRangeOptions options;
+  options.bottommost_level_compaction =
+      rocksdb::BottommostLevelCompaction::kForce;
+  return FromRocks(db_->CompactRange(options, cf_, nullptr, nullptr),
+                   "compacting the audit log");
+}
+
+absl::Status AuditLogs::RotateSigner(
+    std::shared_ptr<const CheckpointSigner> next) {
+  // One checkpoint of the system log signed by both keys vouches for the
+  // new key.
+  std::shared_ptr<const CheckpointSigner> previous;
+  {
+    absl::MutexLock lock(&signer_mu_);
+    previous = signer_;
+  }
+  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state,
+                          State(kSystemLogNumber));
+  {
+    absl::MutexLock lock(&state->mu);
+    if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(kSystemLogNumber, *state));
+    Staged st{state->size, state->frontier, state->meta,
+              state->first_uncovered_micros, false};
+    const std::int64_t micros =
+        std::max(absl::ToUnixMicros(config_.clock->Now()),
+                 st.meta.checkpoint_time_micros() + 1);
+    const std::string body =
+        CheckpointBody(Origin(kSystemLogNumber), st.size, st.frontier.Root(),
+                       FromMicros(micros));
+    LEYSER_ASSIGN_OR_RETURN(std::string note,
+                            SignCheckpoint(body, {previous, next}));
+    rocksdb::WriteBatch batch;
+    batch.Put(cf_, CheckpointKey(kSystemLogNumber, st.size), note)
+        .PermitUncheckedError();
+    st.meta.set_checkpoint_size(st.size);
+    st.meta.set_checkpoint_time_micros(micros);
+    batch.Put(cf_, MetaKey(kSystemLogNumber), st.meta.SerializeAsString())
+        .PermitUncheckedError();
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(db_->Write(SyncWrite(), &batch), "checkpointing"));
+    state->meta = st.meta;
+    state->first_uncovered_micros = INT64_MAX;
+  }
+  {
+    absl::MutexLock lock(&signer_mu_);
+    signer_ = std::move(next);
+  }
+  PublishPending(kSystemLogNumber).IgnoreError();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::pair<proto::AuditEntry, std::string>>>
+AuditLogs::Read(std::uint64_t log, std::uint64_t from, std::size_t max) const {
+  std::vector<std::pair<proto::AuditEntry, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), cf_));
+  const std::string prefix = AuditLogKey(log, 'e');
+  for (it->Seek(AuditEntryKey(log, from));
+       it->Valid() && it->key().starts_with(prefix) && out.size() < max;
+       it->Next()) {
+    proto::AuditEntry entry;
+    if (!entry.ParseFromArray(it->value().data(),
+                              static_cast<int>(it->value().size()))) {
+      return Damaged(log, "an entry does not parse");
+    }
+    out.emplace_back(std::move(entry), it->value().ToString());
+  }
+  LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the audit log"));
+  return out;
+}
+
+absl::StatusOr<AuditLogInfo> AuditLogs::Info(std::uint64_t log) {
+  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
+  absl::MutexLock lock(&state->mu);
+  if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
+  AuditLogInfo info;
+  info.origin = Origin(log);
+  info.size = state->size;
+  info.first_retained = state->meta.first_retained();
+  info.checkpoint_size = state->meta.checkpoint_size();
+  info.anchored_size = state->meta.anchored_size();
+  return info;
+}
+
+absl::StatusOr<std::string> AuditLogs::LatestCheckpoint(std::uint64_t log) {
+  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
+  std::uint64_t size = 0;
+  {
+    absl::MutexLock lock(&state->mu);
+    if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
+    if (state->size > state->meta.checkpoint_size() || state->size == 0) {
+      Staged st{state->size, state->frontier, state->meta,
+                state->first_uncovered_micros, false};
+      rocksdb::WriteBatch batch;
+      LEYSER_RETURN_IF_ERROR(
+          StageCheckpoint(log, config_.clock->Now(), st, &batch));
+      LEYSER_RETURN_IF_ERROR(
+          FromRocks(db_->Write(SyncWrite(), &batch), "checkpointing"));
+      state->meta = st.meta;
+      state->first_uncovered_micros = INT64_MAX;
+    }
+    size = state->meta.checkpoint_size();
+  }
+  PublishPending(log).IgnoreError();
+  std::string note;
+  LEYSER_RETURN_IF_ERROR(FromRocks(
+      db_->Get(rocksdb::ReadOptions(), cf_, CheckpointKey(log, size), &note),
+      "reading a checkpoint"));
+  return note;
+}
+
+}  // namespace leyser::internal

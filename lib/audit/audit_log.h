@@ -1,0 +1,173 @@
+// The audit logs of a store: one Merkle log per tenant and a system log, kept
+// in the "audit" column family of the data database (layout in
+// lib/proto/audit.proto). Appends go into the caller's write batch, so an
+// entry commits with the change it records or not at all.
+//
+// Thread safety: thread-safe. Appends to one log are serialised (its lock is
+// held across the write, so sequence numbers never have holes); appends to
+// different logs run in parallel. Locks: callers' locks first, then log locks
+// (ascending log number), then the publish lock.
+
+#ifndef LEYSER_LIB_AUDIT_AUDIT_LOG_H_
+#define LEYSER_LIB_AUDIT_AUDIT_LOG_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "rocksdb/db.h"
+
+#include "leyser/audit.h"
+#include "leyser/clock.h"
+
+#include "lib/audit/checkpoint.h"
+#include "lib/audit/merkle.h"
+#include "lib/proto/audit.pb.h"
+
+namespace leyser::internal {
+
+inline constexpr char kAuditCf[] = "audit";
+inline constexpr std::uint64_t kSystemLogNumber = 0;
+
+// Returns a new entry of `event` for log `log` (OK outcome).
+proto::AuditEntry NewAuditEntry(std::uint64_t log, proto::AuditEventType event,
+                                std::string_view actor,
+                                std::string_view target);
+
+// Sets the outcome of `entry` from `status`: OK, or FAILED with its code and
+// message (DENIED for FailedPrecondition).
+void SetAuditOutcome(const absl::Status& status, proto::AuditEntry* entry);
+
+struct AuditConfig {
+  std::string installation_id;  // Hex; part of every origin.
+  std::uint64_t checkpoint_entries = 1000;
+  absl::Duration checkpoint_interval = absl::Seconds(60);
+  absl::Duration retention = absl::Hours(24 * 184);
+  std::shared_ptr<AuditSink> sink;  // May be null.
+  std::shared_ptr<const Clock> clock;
+};
+
+class AuditLogs {
+ public:
+  // `db` and `cf` must outlive the object (the store closes the database only
+  // after Close()).
+  AuditLogs(AuditConfig config, rocksdb::DB* db,
+            rocksdb::ColumnFamilyHandle* cf,
+            std::shared_ptr<const CheckpointSigner> signer);
+
+  // The origin line of log `log`'s checkpoints.
+  std::string Origin(std::uint64_t log) const;
+
+  // Adds `entries` (log, event, actor, target, outcome, ... filled in; seq,
+  // time and version are assigned here) to `batch` and writes it. Signs a
+  // checkpoint into the same batch when one is due, and hands new checkpoints
+  // to the sink after the write. Either the batch commits with every entry or
+  // the error is returned and nothing changed.
+  absl::Status Commit(rocksdb::WriteBatch* batch,
+                      std::vector<proto::AuditEntry> entries,
+                      const rocksdb::WriteOptions& write_options);
+
+  // Commits `entry` alone (synced).
+  absl::Status Record(proto::AuditEntry entry);
+
+  // Raises the latest clock reading seen to `t` (a persisted high-water mark).
+  void SeedClock(absl::Time t);
+
+  // Records a CLOCK_SKEW entry if `now` is earlier than the latest reading
+  // seen.
+  void ObserveClock(absl::Time now);
+
+  // Signs a checkpoint of every log with entries not yet covered by one (all
+  // such logs when `all`, else those whose oldest uncovered entry is older
+  // than the interval), then offers every pending checkpoint to the sink.
+  absl::Status CheckpointLogs(bool all);
+
+  // Prunes entries of log `log` older than the retention period at `now`,
+  // behind an anchored checkpoint and a RETENTION entry. Sets *pruned to the
+  // number of entries removed. Without a sink nothing is ever pruned.
+  absl::Status Prune(std::uint64_t log, absl::Time now, std::uint64_t* pruned);
+
+  // Compacts the audit column family, so pruned entries leave the files.
+  absl::Status CompactPruned();
+
+  // Replaces the signer; while `also` is set, checkpoints carry both
+  // signatures (a key transition). Signs one checkpoint of every log with
+  // both.
+  absl::Status RotateSigner(std::shared_ptr<const CheckpointSigner> next);
+  std::string public_key() const;
+  // Public keys whose checkpoint signatures Verify accepts by default: the
+  // current one and those added here (keys used before a rotation).
+  std::vector<std::string> known_keys() const;
+  void AddKnownKey(std::string public_key);
+
+  // Reading, verification, export.
+  absl::StatusOr<std::vector<std::pair<proto::AuditEntry, std::string>>> Read(
+      std::uint64_t log, std::uint64_t from, std::size_t max) const;
+  absl::StatusOr<AuditLogInfo> Info(std::uint64_t log);
+  absl::StatusOr<AuditVerification> Verify(
+      std::uint64_t log, const AuditVerifyOptions& options) const;
+  // Exports entries [from, to) of `log` (named `name` in the export).
+  absl::StatusOr<std::string> Export(std::uint64_t log, std::string_view name,
+                                     std::uint64_t from, std::uint64_t to);
+  // The signed note of the newest checkpoint of `log` (signing one first if
+  // entries are uncovered).
+  absl::StatusOr<std::string> LatestCheckpoint(std::uint64_t log);
+
+ private:
+  struct LogState;
+  struct Staged;
+
+  absl::StatusOr<std::shared_ptr<LogState>> State(std::uint64_t log);
+  absl::Status Load(std::uint64_t log, LogState& state) const;
+  void StageEntry(std::uint64_t log, proto::AuditEntry& entry,
+                  std::int64_t now_micros, Staged& staged,
+                  rocksdb::WriteBatch* batch) const;
+  absl::Status StageCheckpoint(std::uint64_t log, absl::Time now,
+                               Staged& staged,
+                               rocksdb::WriteBatch* batch) const;
+  absl::Status PublishPending(std::uint64_t log);
+  absl::StatusOr<merkle::Hash> ReadNode(std::uint64_t log, int level,
+                                        std::uint64_t index) const;
+  merkle::NodeReader Reader(std::uint64_t log) const;
+  std::vector<std::shared_ptr<const CheckpointSigner>> Signers() const;
+
+  const AuditConfig config_;
+  rocksdb::DB* const db_;
+  rocksdb::ColumnFamilyHandle* const cf_;
+
+  mutable absl::Mutex signer_mu_;
+  std::shared_ptr<const CheckpointSigner> signer_ ABSL_GUARDED_BY(signer_mu_);
+  std::vector<std::string> known_keys_ ABSL_GUARDED_BY(signer_mu_);
+
+  absl::Mutex states_mu_;
+  absl::flat_hash_map<std::uint64_t, std::shared_ptr<LogState>> states_
+      ABSL_GUARDED_BY(states_mu_);
+
+  std::mutex publish_mu_;  // Keeps each log's checkpoints in order at the sink.
+  std::atomic<std::int64_t> latest_clock_micros_{INT64_MIN};
+  std::atomic<bool> anchor_failing_{false};
+};
+
+// The public form of `entry`, in the log named `log_name`.
+AuditEntry ToPublicAuditEntry(const proto::AuditEntry& entry,
+                              std::string log_name);
+
+// Key prefix of log `log`'s records of `kind` ('e', 'n', 'c', 'm').
+std::string AuditLogKey(std::uint64_t log, char kind);
+// Key of entry `seq` of log `log`.
+std::string AuditEntryKey(std::uint64_t log, std::uint64_t seq);
+// Key of node (level, index) of log `log`.
+std::string AuditNodeKey(std::uint64_t log, int level, std::uint64_t index);
+
+}  // namespace leyser::internal
+
+#endif  // LEYSER_LIB_AUDIT_AUDIT_LOG_H_

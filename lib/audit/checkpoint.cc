@@ -1,0 +1,153 @@
+#include "lib/audit/checkpoint.h"
+
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+#include "lib/crypto/sodium.h"
+#include "lib/util/status_macros.h"
+#include "lib/util/strings.h"
+
+namespace leyser {
+namespace internal {
+namespace {
+
+constexpr std::string_view kEmDash = "\xe2\x80\x94";
+constexpr char kTimeFormat[] = "%Y-%m-%dT%H:%M:%E6SZ";
+
+std::string KeyHint(std::string_view public_key) {
+  unsigned char digest[kSha256Bytes];
+  const char alg = 0x01;  // Ed25519 in the C2SP signed-note key id.
+  Sha256({kCheckpointKeyName, "\n", std::string_view(&alg, 1), public_key},
+         digest);
+  return std::string(reinterpret_cast<const char*>(digest), 4);
+}
+
+// Splits a note into its signed body and its signature lines.
+bool SplitNote(std::string_view note, std::string_view* body,
+               std::vector<std::string_view>* signatures) {
+  const std::size_t blank = note.find("\n\n");
+  if (blank == std::string_view::npos) return false;
+  *body = note.substr(0, blank + 1);
+  std::string_view rest = note.substr(blank + 2);
+  signatures->clear();
+  while (!rest.empty()) {
+    const std::size_t end = rest.find('\n');
+    if (end == std::string_view::npos) return false;
+    signatures->push_back(rest.substr(0, end));
+    rest.remove_prefix(end + 1);
+  }
+  return !signatures->empty();
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const CheckpointSigner>>
+CheckpointSigner::Create(SecretBytes seed) {
+  if (seed.size() != kSigningSeedBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the signing key must be 32 bytes, not ", seed.size()));
+  }
+  LEYSER_ASSIGN_OR_RETURN(std::string public_key,
+                          SigningPublicKeyFromSeed(seed));
+  auto signer = std::shared_ptr<CheckpointSigner>(new CheckpointSigner());
+  signer->seed_ = std::move(seed);
+  signer->public_key_ = std::move(public_key);
+  return std::shared_ptr<const CheckpointSigner>(std::move(signer));
+}
+
+absl::StatusOr<std::string> CheckpointSigner::SignatureLine(
+    std::string_view body) const {
+  LEYSER_ASSIGN_OR_RETURN(std::string signature, SignDetached(seed_, body));
+  return absl::StrCat(ToAbsl(kEmDash), " ", ToAbsl(kCheckpointKeyName), " ",
+                      absl::Base64Escape(KeyHint(public_key_) + signature),
+                      "\n");
+}
+
+std::string CheckpointBody(std::string_view origin, std::uint64_t size,
+                           const merkle::Hash& root, absl::Time time) {
+  return absl::StrCat(
+      ToAbsl(origin), "\n", size, "\n",
+      absl::Base64Escape(absl::string_view(
+          reinterpret_cast<const char*>(root.data()), root.size())),
+      "\ntime ", absl::FormatTime(kTimeFormat, time, absl::UTCTimeZone()),
+      "\n");
+}
+
+absl::StatusOr<std::string> SignCheckpoint(
+    std::string_view body,
+    const std::vector<std::shared_ptr<const CheckpointSigner>>& signers) {
+  if (signers.empty()) {
+    return absl::InternalError("a checkpoint needs at least one signer");
+  }
+  std::string note = absl::StrCat(ToAbsl(body), "\n");
+  for (const auto& signer : signers) {
+    LEYSER_ASSIGN_OR_RETURN(std::string line, signer->SignatureLine(body));
+    note += line;
+  }
+  return note;
+}
+
+bool CheckpointSignedByAny(std::string_view note,
+                           const std::vector<std::string>& public_keys) {
+  std::string_view body;
+  std::vector<std::string_view> lines;
+  if (!SplitNote(note, &body, &lines)) return false;
+  const std::string prefix =
+      absl::StrCat(ToAbsl(kEmDash), " ", ToAbsl(kCheckpointKeyName), " ");
+  for (std::string_view line : lines) {
+    if (line.substr(0, prefix.size()) != prefix) continue;  // Other signers.
+    std::string raw;
+    if (!absl::Base64Unescape(ToAbsl(line.substr(prefix.size())), &raw) ||
+        raw.size() != 4 + kSignatureBytes) {
+      continue;
+    }
+    for (const std::string& key : public_keys) {
+      if (raw.compare(0, 4, KeyHint(key)) == 0 &&
+          VerifyDetached(key, body, std::string_view(raw).substr(4))) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace internal
+
+absl::StatusOr<AuditCheckpoint> ParseAuditCheckpoint(std::string_view note) {
+  std::string_view body;
+  std::vector<std::string_view> signatures;
+  auto bad = [](std::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a leyser checkpoint note: ", internal::ToAbsl(why)));
+  };
+  if (!internal::SplitNote(note, &body, &signatures)) {
+    return bad("no signature block");
+  }
+  std::vector<absl::string_view> lines =
+      absl::StrSplit(internal::ToAbsl(body), '\n');
+  // The body ends with a newline, so the last piece is empty.
+  if (lines.size() != 5 || !lines[4].empty()) return bad("expected 4 lines");
+  AuditCheckpoint out;
+  out.origin = std::string(lines[0]);
+  if (out.origin.empty()) return bad("empty origin");
+  if (!absl::SimpleAtoi(lines[1], &out.size)) return bad("size");
+  if (!absl::Base64Unescape(lines[2], &out.root) || out.root.size() != 32) {
+    return bad("root hash");
+  }
+  absl::string_view time = lines[3];
+  std::string error;
+  if (!absl::ConsumePrefix(&time, "time ") ||
+      !absl::ParseTime(internal::kTimeFormat, time, &out.time, &error)) {
+    return bad("time");
+  }
+  out.note = std::string(note);
+  return out;
+}
+
+}  // namespace leyser

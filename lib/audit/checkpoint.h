@@ -1,0 +1,63 @@
+// Signed checkpoints of audit logs: C2SP tlog-checkpoint notes with Ed25519
+// signatures (C2SP signed-note), and the store's signer.
+//
+// A note is
+//   <origin>\n<size>\n<base64 root>\ntime <RFC 3339 UTC>\n\n
+//   — leyser-audit <base64(key hint || signature)>\n   (one line per signer)
+// where the signature covers everything before the blank line (newline
+// included) and the key hint is the first 4 bytes of
+// SHA-256("leyser-audit\n" || 0x01 || public key).
+
+#ifndef LEYSER_LIB_AUDIT_CHECKPOINT_H_
+#define LEYSER_LIB_AUDIT_CHECKPOINT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+#include "leyser/audit.h"
+#include "leyser/secret.h"
+
+#include "lib/audit/merkle.h"
+
+namespace leyser::internal {
+
+inline constexpr std::string_view kCheckpointKeyName = "leyser-audit";
+
+// An Ed25519 signing key (seed in secure memory) and its public key.
+class CheckpointSigner {
+ public:
+  static absl::StatusOr<std::shared_ptr<const CheckpointSigner>> Create(
+      SecretBytes seed);
+  const std::string& public_key() const { return public_key_; }
+  // The signature line for `body`.
+  absl::StatusOr<std::string> SignatureLine(std::string_view body) const;
+
+ private:
+  CheckpointSigner() = default;
+  SecretBytes seed_;
+  std::string public_key_;
+};
+
+// The signed part of a note.
+std::string CheckpointBody(std::string_view origin, std::uint64_t size,
+                           const merkle::Hash& root, absl::Time time);
+
+// A note over `body` signed by every signer of `signers` (at least one).
+absl::StatusOr<std::string> SignCheckpoint(
+    std::string_view body,
+    const std::vector<std::shared_ptr<const CheckpointSigner>>& signers);
+
+// True if some signature line of `note` verifies under some key of
+// `public_keys`.
+bool CheckpointSignedByAny(std::string_view note,
+                           const std::vector<std::string>& public_keys);
+
+}  // namespace leyser::internal
+
+#endif  // LEYSER_LIB_AUDIT_CHECKPOINT_H_

@@ -1,0 +1,554 @@
+// Verification of audit logs (in the store, and of exports offline), exports,
+// and the public helpers of leyser/audit.h.
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "leyser/audit.h"
+
+#include "lib/audit/audit_log.h"
+#include "lib/audit/checkpoint.h"
+#include "lib/audit/merkle.h"
+#include "lib/rocks/status.h"
+#include "lib/store/key_encoding.h"
+#include "lib/util/files.h"
+#include "lib/util/status_macros.h"
+#include "lib/util/strings.h"
+
+namespace leyser {
+namespace internal {
+namespace {
+
+constexpr char kExportFormat[] = "leyser-audit-export/1";
+// The shortest retention a RETENTION entry may state (184 days).
+constexpr std::int64_t kMinRetentionSeconds = 184LL * 24 * 3600;
+
+std::string HashBytes(const merkle::Hash& h) {
+  return std::string(reinterpret_cast<const char*>(h.data()), h.size());
+}
+
+std::optional<merkle::Hash> HashFrom(std::string_view bytes) {
+  if (bytes.size() != 32) return std::nullopt;
+  merkle::Hash h;
+  std::copy(bytes.begin(), bytes.end(), h.begin());
+  return h;
+}
+
+std::string ToJsonLine(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  return out;
+}
+
+struct TrustedRoot {
+  std::uint64_t size;
+  std::string root;
+  std::string source;  // "stored" or "trusted".
+};
+
+// Replays a run of consecutive entries onto a frontier and checks each against
+// what it must be: its position, its stored leaf hash (if known), and every
+// checkpoint that ends inside the run.
+class LogChecker {
+ public:
+  LogChecker(std::uint64_t log, merkle::CompactRange start,
+             std::vector<TrustedRoot> checkpoints, AuditVerification* out)
+      : log_(log),
+        start_(start.size()),
+        frontier_(std::move(start)),
+        checkpoints_(std::move(checkpoints)),
+        out_(out) {
+    std::sort(checkpoints_.begin(), checkpoints_.end(),
+              [](const TrustedRoot& a, const TrustedRoot& b) {
+                return a.size < b.size;
+              });
+    last_good_ = start_;
+    out_->first_retained = start_;
+    CheckCheckpoints();
+  }
+
+  bool ok() const { return out_->intact; }
+
+  // The entry found at position `seq` (as stored), with its stored leaf hash if
+  // there is one. Returns false once something is wrong.
+  bool Add(std::uint64_t seq, std::string_view stored,
+           const std::optional<merkle::Hash>& stored_leaf, bool leaf_known) {
+    if (!ok()) return false;
+    const std::uint64_t expected = frontier_.size();
+    if (seq != expected) {
+      return Fail(expected, absl::StrCat("entry ", expected, " is missing"));
+    }
+    proto::AuditEntry entry;
+    if (!entry.ParseFromArray(stored.data(), static_cast<int>(stored.size()))) {
+      return Fail(seq, absl::StrCat("entry ", seq, " does not parse"));
+    }
+    if (entry.seq() != seq || entry.log() != log_) {
+      return Fail(seq, absl::StrCat("position ", seq, " holds entry ",
+                                    entry.seq(), " of log ", entry.log()));
+    }
+    const merkle::Hash leaf = merkle::LeafHash(stored);
+    if (leaf_known && (!stored_leaf || *stored_leaf != leaf)) {
+      return Fail(seq, absl::StrCat("entry ", seq,
+                                    " was changed after it was written (its "
+                                    "leaf hash differs)"));
+    }
+    if (entry.event() == proto::AUDIT_EVENT_RETENTION &&
+        !CheckRetention(entry)) {
+      return false;
+    }
+    frontier_.Append(leaf);
+    ++out_->entries_checked;
+    return CheckCheckpoints();
+  }
+
+  // The log holds `size` entries (the position after the last one seen).
+  bool Finish() {
+    if (!ok()) return false;
+    const std::uint64_t size = frontier_.size();
+    out_->size = size;
+    if (start_ > 0 && !retention_seen_) {
+      return Fail(start_, absl::StrCat("entries before ", start_,
+                                       " were removed without a RETENTION "
+                                       "entry"));
+    }
+    if (next_ < checkpoints_.size()) {
+      const TrustedRoot& cp = checkpoints_.back();
+      return Fail(
+          size, absl::StrCat("the log ends before entry ", size, " but a ",
+                             cp.source, " checkpoint covers ", cp.size,
+                             " entries: entries were cut off, or the store was "
+                             "rolled back"));
+    }
+    return true;
+  }
+
+  const merkle::CompactRange& frontier() const { return frontier_; }
+
+  bool Fail(std::uint64_t seq, std::string problem) {
+    if (out_->intact) {
+      out_->intact = false;
+      out_->first_bad_seq = seq;
+      out_->problem = std::move(problem);
+    }
+    return false;
+  }
+
+ private:
+  bool CheckCheckpoints() {
+    const std::uint64_t size = frontier_.size();
+    bool any = false;
+    while (next_ < checkpoints_.size() && checkpoints_[next_].size <= size) {
+      const TrustedRoot& cp = checkpoints_[next_++];
+      if (cp.size < size) continue;  // Inside the pruned part: not checkable.
+      if (cp.root != HashBytes(frontier_.Root())) {
+        return Fail(last_good_,
+                    absl::StrCat("entries ", last_good_, "..", size - 1,
+                                 " do not reproduce the root of the ",
+                                 cp.source, " checkpoint of size ", size,
+                                 ": they were changed, removed or reordered"));
+      }
+      ++out_->checkpoints_checked;
+      any = true;
+    }
+    // Only once every checkpoint of this size agrees.
+    if (any) last_good_ = size;
+    return true;
+  }
+
+  bool CheckRetention(const proto::AuditEntry& entry) {
+    const auto& d = entry.details();
+    std::uint64_t first = 0;
+    std::int64_t seconds = 0;
+    absl::Time last_pruned;
+    std::string error;
+    auto get = [&](const char* k) -> std::string {
+      auto it = d.find(k);
+      return it == d.end() ? "" : it->second;
+    };
+    if (!absl::SimpleAtoi(get("first_retained"), &first) ||
+        !absl::SimpleAtoi(get("retention_seconds"), &seconds) ||
+        !absl::ParseTime("%Y-%m-%dT%H:%M:%E6SZ", get("last_pruned_time"),
+                         &last_pruned, &error)) {
+      return Fail(entry.seq(), absl::StrCat("RETENTION entry ", entry.seq(),
+                                            " is malformed"));
+    }
+    if (seconds < kMinRetentionSeconds ||
+        absl::FromUnixMicros(entry.time_micros()) - last_pruned <
+            absl::Seconds(kMinRetentionSeconds)) {
+      return Fail(entry.seq(),
+                  absl::StrCat("RETENTION entry ", entry.seq(),
+                               " pruned entries younger than 184 days"));
+    }
+    if (first == start_) {
+      std::vector<std::string> hex;
+      for (const merkle::Hash& h : start_hashes_) {
+        hex.push_back(absl::BytesToHexString(HashBytes(h)));
+      }
+      if (absl::StrJoin(hex, ",") != get("frontier")) {
+        return Fail(start_, absl::StrCat("the kept hashes of the pruned "
+                                         "entries do not match RETENTION "
+                                         "entry ",
+                                         entry.seq()));
+      }
+      retention_seen_ = true;
+    }
+    return true;
+  }
+
+ public:
+  std::vector<merkle::Hash> start_hashes_;
+
+ private:
+  const std::uint64_t log_;
+  const std::uint64_t start_;
+  merkle::CompactRange frontier_;
+  std::vector<TrustedRoot> checkpoints_;
+  std::size_t next_ = 0;
+  std::uint64_t last_good_ = 0;
+  bool retention_seen_ = false;
+  AuditVerification* out_;
+};
+
+// Parses trusted checkpoint notes of `origin`, each signed by one of `keys`.
+absl::StatusOr<std::vector<TrustedRoot>> TrustedRoots(
+    const std::vector<std::string>& notes, std::string_view origin,
+    const std::vector<std::string>& keys) {
+  std::vector<TrustedRoot> out;
+  for (const std::string& note : notes) {
+    LEYSER_ASSIGN_OR_RETURN(AuditCheckpoint cp, ParseAuditCheckpoint(note));
+    if (cp.origin != origin) continue;
+    if (!CheckpointSignedByAny(note, keys)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "trusted checkpoint of size ", cp.size, " for ", cp.origin,
+          " carries no valid signature by an accepted public key"));
+    }
+    out.push_back(TrustedRoot{cp.size, cp.root, "trusted"});
+  }
+  return out;
+}
+
+absl::Status CheckKeys(const std::vector<std::string>& keys) {
+  for (const std::string& key : keys) {
+    if (key.size() != 32) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a public key is ", key.size(), " bytes, not 32"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<AuditVerification> AuditLogs::Verify(
+    std::uint64_t log, const AuditVerifyOptions& options) const {
+  LEYSER_RETURN_IF_ERROR(CheckKeys(options.public_keys));
+  std::vector<std::string> keys = options.public_keys;
+  if (keys.empty()) keys = known_keys();
+  const std::string origin = Origin(log);
+  LEYSER_ASSIGN_OR_RETURN(
+      std::vector<TrustedRoot> roots,
+      TrustedRoots(options.trusted_checkpoints, origin, keys));
+  AuditVerification out;
+  // One snapshot for everything read.
+  const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
+  struct Release {
+    rocksdb::DB* db;
+    const rocksdb::Snapshot* s;
+    ~Release() { db->ReleaseSnapshot(s); }
+  } release{db_, snapshot};
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot;
+
+  proto::AuditLogMeta meta;
+  {
+    std::string bytes;
+    rocksdb::Status s = db_->Get(read, cf_, AuditLogKey(log, 'm'), &bytes);
+    if (!s.IsNotFound()) {
+      LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the audit log"));
+      if (!meta.ParseFromString(bytes)) {
+        out.intact = false;
+        out.problem = "the log's state record does not parse";
+        return out;
+      }
+    }
+  }
+  // Stored checkpoints: each must be signed and reproduced.
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, cf_));
+    const std::string prefix = AuditLogKey(log, 'c');
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      const std::string note = it->value().ToString();
+      absl::StatusOr<AuditCheckpoint> cp = ParseAuditCheckpoint(note);
+      const std::uint64_t key_size =
+          it->key().size() == prefix.size() + 8
+              ? DecodeBigEndian64(
+                    std::string_view(it->key().data() + prefix.size(), 8))
+              : 0;
+      if (!cp.ok() || cp->origin != origin || cp->size != key_size ||
+          !CheckpointSignedByAny(note, keys)) {
+        out.intact = false;
+        out.first_bad_seq = key_size > 0 ? key_size - 1 : 0;
+        out.problem = absl::StrCat("the stored checkpoint of size ", key_size,
+                                   " is damaged or not signed by an accepted "
+                                   "key");
+        return out;
+      }
+      roots.push_back(TrustedRoot{cp->size, cp->root, "stored"});
+    }
+    LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading checkpoints"));
+  }
+  const std::uint64_t first = meta.first_retained();
+  merkle::CompactRange start;
+  if (first > 0) {
+    absl::StatusOr<merkle::CompactRange> kept =
+        merkle::ReadCompactRange(first, Reader(log));
+    if (!kept.ok()) {
+      out.intact = false;
+      out.first_bad_seq = first;
+      out.problem = "the kept hashes of the pruned entries are missing";
+      return out;
+    }
+    start = *std::move(kept);
+  }
+  LogChecker checker(log, start, std::move(roots), &out);
+  checker.start_hashes_ = start.hashes();
+  {
+    std::unique_ptr<rocksdb::Iterator> entries(db_->NewIterator(read, cf_));
+    std::unique_ptr<rocksdb::Iterator> leaves(db_->NewIterator(read, cf_));
+    const std::string entry_prefix = AuditLogKey(log, 'e');
+    std::string leaf_prefix = AuditNodeKey(log, 0, 0);
+    leaf_prefix.resize(leaf_prefix.size() - 8);
+    const std::size_t at = leaf_prefix.size();
+    leaves->Seek(AuditNodeKey(log, 0, first));
+    for (entries->Seek(AuditEntryKey(log, first));
+         entries->Valid() && entries->key().starts_with(entry_prefix);
+         entries->Next()) {
+      if (entries->key().size() != entry_prefix.size() + 8) {
+        checker.Fail(checker.frontier().size(), "a malformed entry key");
+        break;
+      }
+      const std::uint64_t seq = DecodeBigEndian64(
+          std::string_view(entries->key().data() + entry_prefix.size(), 8));
+      std::optional<merkle::Hash> leaf;
+      while (leaves->Valid() && leaves->key().starts_with(leaf_prefix) &&
+             DecodeBigEndian64(std::string_view(leaves->key().data() + at, 8)) <
+                 seq) {
+        leaves->Next();
+      }
+      if (leaves->Valid() && leaves->key().starts_with(leaf_prefix) &&
+          DecodeBigEndian64(std::string_view(leaves->key().data() + at, 8)) ==
+              seq) {
+        leaf = HashFrom(
+            std::string_view(leaves->value().data(), leaves->value().size()));
+      }
+      const rocksdb::Slice v = entries->value();
+      if (!checker.Add(seq, std::string_view(v.data(), v.size()), leaf,
+                       /*leaf_known=*/true)) {
+        break;
+      }
+    }
+    LEYSER_RETURN_IF_ERROR(FromRocks(entries->status(), "reading entries"));
+    LEYSER_RETURN_IF_ERROR(FromRocks(leaves->status(), "reading entries"));
+  }
+  if (!checker.Finish()) return out;
+  // The stored tree nodes that future appends and proofs build on.
+  absl::StatusOr<merkle::CompactRange> stored =
+      merkle::ReadCompactRange(out.size, Reader(log));
+  if (!stored.ok() || stored->hashes() != checker.frontier().hashes()) {
+    checker.Fail(out.size > 0 ? out.size - 1 : 0,
+                 "the stored tree nodes do not match the entries");
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> AuditLogs::Export(std::uint64_t log,
+                                              std::string_view name,
+                                              std::uint64_t from,
+                                              std::uint64_t to) {
+  LEYSER_ASSIGN_OR_RETURN(AuditLogInfo info, Info(log));
+  from = std::max(from, info.first_retained);
+  to = std::min(to, info.size);
+  if (from >= to) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("nothing to export: the log keeps entries ",
+                     info.first_retained, "..", info.size, " (exclusive)"));
+  }
+  LEYSER_ASSIGN_OR_RETURN(std::string note, LatestCheckpoint(log));
+  LEYSER_ASSIGN_OR_RETURN(AuditCheckpoint cp, ParseAuditCheckpoint(note));
+  LEYSER_ASSIGN_OR_RETURN(merkle::RangeProof proof,
+                          merkle::ProveRange(from, to, cp.size, Reader(log)));
+  proto::AuditExportHeader header;
+  header.set_format(kExportFormat);
+  header.set_origin(Origin(log));
+  header.set_log(std::string(name));
+  header.set_from_seq(from);
+  header.set_to_seq(to);
+  header.set_checkpoint(note);
+  for (const merkle::Hash& h : proof.left) header.add_proof_left(HashBytes(h));
+  for (const merkle::Hash& h : proof.right) {
+    header.add_proof_right(HashBytes(h));
+  }
+  std::string out = ToJsonLine(header) + "\n";
+  std::uint64_t next = from;
+  while (next < to) {
+    LEYSER_ASSIGN_OR_RETURN(
+        auto chunk, Read(log, next, std::min<std::uint64_t>(to - next, 4096)));
+    if (chunk.empty()) break;
+    for (auto& [entry, stored] : chunk) {
+      if (entry.seq() >= to) break;
+      proto::AuditExportLine line;
+      line.set_seq(entry.seq());
+      *line.mutable_entry() = std::move(entry);
+      line.set_stored(std::move(stored));
+      out += ToJsonLine(line);
+      out += "\n";
+      next = line.seq() + 1;
+    }
+  }
+  return out;
+}
+
+}  // namespace internal
+
+absl::StatusOr<AuditVerification> VerifyAuditExport(
+    std::string_view jsonl, const AuditVerifyOptions& options) {
+  using internal::ToAbsl;
+  namespace merkle = internal::merkle;
+  LEYSER_RETURN_IF_ERROR(internal::CheckKeys(options.public_keys));
+  if (options.public_keys.empty()) {
+    return absl::InvalidArgumentError(
+        "VerifyAuditExport needs the signer's public key "
+        "(AuditVerifyOptions::public_keys)");
+  }
+  std::vector<absl::string_view> lines =
+      absl::StrSplit(ToAbsl(jsonl), '\n', absl::SkipEmpty());
+  if (lines.empty()) {
+    return absl::InvalidArgumentError("the export is empty");
+  }
+  proto::AuditExportHeader header;
+  if (!google::protobuf::util::JsonStringToMessage(std::string(lines[0]),
+                                                   &header)
+           .ok() ||
+      header.format() != internal::kExportFormat) {
+    return absl::InvalidArgumentError(
+        "the first line is not a leyser audit export header");
+  }
+  AuditVerification out;
+  out.first_retained = header.from_seq();
+  absl::StatusOr<AuditCheckpoint> cp =
+      ParseAuditCheckpoint(header.checkpoint());
+  if (!cp.ok() || cp->origin != header.origin() ||
+      !internal::CheckpointSignedByAny(header.checkpoint(),
+                                       options.public_keys)) {
+    out.intact = false;
+    out.first_bad_seq = header.from_seq();
+    out.problem =
+        "the export's checkpoint is malformed or not signed by a "
+        "given key";
+    return out;
+  }
+  merkle::RangeProof proof;
+  for (const std::string& h : header.proof_left()) {
+    std::optional<merkle::Hash> hash = internal::HashFrom(h);
+    if (!hash) return absl::InvalidArgumentError("a proof hash is malformed");
+    proof.left.push_back(*hash);
+  }
+  for (const std::string& h : header.proof_right()) {
+    std::optional<merkle::Hash> hash = internal::HashFrom(h);
+    if (!hash) return absl::InvalidArgumentError("a proof hash is malformed");
+    proof.right.push_back(*hash);
+  }
+  absl::StatusOr<merkle::CompactRange> start =
+      merkle::CompactRange::FromHashes(header.from_seq(), proof.left);
+  if (!start.ok()) {
+    out.intact = false;
+    out.first_bad_seq = header.from_seq();
+    out.problem = "the export's proof has the wrong shape";
+    return out;
+  }
+  LEYSER_ASSIGN_OR_RETURN(
+      std::vector<internal::TrustedRoot> roots,
+      internal::TrustedRoots(options.trusted_checkpoints, header.origin(),
+                             options.public_keys));
+  // Only checkpoints ending inside the exported range can be recomputed.
+  roots.erase(std::remove_if(roots.begin(), roots.end(),
+                             [&](const internal::TrustedRoot& r) {
+                               return r.size < header.from_seq() ||
+                                      r.size > header.to_seq();
+                             }),
+              roots.end());
+  // The log number is whatever the entries say; it must not change.
+  std::uint64_t log = 0;
+  std::vector<merkle::Hash> leaves;
+  bool first_line = true;
+  std::optional<internal::LogChecker> checker;
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    proto::AuditExportLine line;
+    const std::uint64_t expected = header.from_seq() + leaves.size();
+    if (!google::protobuf::util::JsonStringToMessage(std::string(lines[i]),
+                                                     &line)
+             .ok()) {
+      out.intact = false;
+      out.first_bad_seq = expected;
+      out.problem = absl::StrCat("line ", i + 1, " is not an export line");
+      return out;
+    }
+    proto::AuditEntry decoded;
+    if (!decoded.ParseFromString(line.stored()) ||
+        !google::protobuf::util::MessageDifferencer::Equals(decoded,
+                                                            line.entry())) {
+      out.intact = false;
+      out.first_bad_seq = line.seq();
+      out.problem = absl::StrCat("entry ", line.seq(),
+                                 ": the readable entry differs from its "
+                                 "stored bytes");
+      return out;
+    }
+    if (first_line) {
+      log = decoded.log();
+      checker.emplace(log, *start, roots, &out);
+      checker->start_hashes_ = start->hashes();
+      first_line = false;
+    }
+    if (!checker->Add(line.seq(), line.stored(), std::nullopt,
+                      /*leaf_known=*/false)) {
+      return out;
+    }
+    leaves.push_back(merkle::LeafHash(line.stored()));
+  }
+  if (!checker) checker.emplace(log, *start, roots, &out);
+  if (header.from_seq() + leaves.size() != header.to_seq()) {
+    checker->Fail(header.from_seq() + leaves.size(),
+                  "the export ends before its last entry");
+    return out;
+  }
+  out.size = header.to_seq();
+  absl::StatusOr<merkle::Hash> root =
+      merkle::RootFromRange(header.from_seq(), leaves, cp->size, proof);
+  if (!root.ok() || internal::HashBytes(*root) != cp->root) {
+    checker->Fail(header.from_seq(),
+                  "the entries and proof do not reproduce the signed "
+                  "checkpoint's root");
+    return out;
+  }
+  ++out.checkpoints_checked;
+  return out;
+}
+
+}  // namespace leyser
