@@ -107,6 +107,7 @@ struct AuditEntry {
   std::vector<std::string> key_hashes;  // 16 bytes each.
   std::uint64_t count = 0;
   std::map<std::string, std::string> details;
+  std::string library_version;  // The leyser version that wrote the entry.
 };
 
 // A signed checkpoint: the note text and what it says. `note` is what a sink
@@ -119,12 +120,14 @@ struct AuditCheckpoint {
   std::string note;  // C2SP tlog-checkpoint note with Ed25519 signature lines.
 };
 
-// Receives every checkpoint, in order per log. Store it outside the store
+// Receives every checkpoint, in order per log, from a background thread of the
+// store (writers never wait for it); RunMaintenance and Store::Close hand over
+// everything pending before they return. Store it outside the store
 // (write-once storage, a SIEM, another machine). An error leaves the checkpoint
 // pending: it is offered again, in order, at the next checkpoint or
 // RunMaintenance, and an ANCHOR_FAILURE entry is recorded (once per failing
-// streak). Must be thread-safe; may be called with different logs
-// concurrently.
+// streak). A checkpoint may be offered more than once (after a crash); keep
+// the first. Must be thread-safe.
 class AuditSink {
  public:
   virtual ~AuditSink() = default;

@@ -144,6 +144,12 @@ class Store {
   // not empty, or no backup_dir); NotFound (no such generation);
   // PermissionDenied (wrong master key); DataLoss (damaged generation);
   // Unavailable (I/O).
+  //
+  // Audit: the restored store's logs are those of the generation, and its
+  // system log records STORE_RESTORED. A restore is a rollback: checkpoints
+  // the old store anchored after the backup show exactly what was lost, and
+  // the restored store's later checkpoints fork from them. Give it a new
+  // Options::audit_sink series (and keep the old one as the record).
   [[nodiscard]] static absl::Status RestoreStore(const Options& options,
                                                  BackupId id);
 

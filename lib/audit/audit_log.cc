@@ -145,14 +145,16 @@ void SetAuditOutcome(const absl::Status& status, proto::AuditEntry* entry) {
 }
 
 struct AuditLogs::LogState {
-  absl::Mutex mu;
-  bool loaded ABSL_GUARDED_BY(mu) = false;
-  std::uint64_t size ABSL_GUARDED_BY(mu) = 0;
-  merkle::CompactRange frontier ABSL_GUARDED_BY(mu);
-  proto::AuditLogMeta meta ABSL_GUARDED_BY(mu);
+  // A std::mutex: absl::Mutex's deadlock detection (on in Debian's build)
+  // costs about a microsecond per lock on this path.
+  std::mutex mu;
+  bool loaded = false;
+  std::uint64_t size = 0;
+  merkle::CompactRange frontier;
+  proto::AuditLogMeta meta;
   // Clock reading when the oldest entry not covered by a checkpoint was added
   // (or the log was loaded with such entries); INT64_MAX if none.
-  std::int64_t first_uncovered_micros ABSL_GUARDED_BY(mu) = INT64_MAX;
+  std::int64_t first_uncovered_micros = INT64_MAX;
 };
 
 struct AuditLogs::Staged {
@@ -166,10 +168,46 @@ struct AuditLogs::Staged {
 AuditLogs::AuditLogs(AuditConfig config, rocksdb::DB* db,
                      rocksdb::ColumnFamilyHandle* cf,
                      std::shared_ptr<const CheckpointSigner> signer)
-    : config_(std::move(config)),
-      db_(db),
-      cf_(cf),
-      signer_(std::move(signer)) {}
+    : config_(std::move(config)), db_(db), cf_(cf), signer_(std::move(signer)) {
+  if (config_.sink != nullptr) {
+    publisher_ = std::thread([this] { PublisherLoop(); });
+  }
+}
+
+AuditLogs::~AuditLogs() { Stop(); }
+
+void AuditLogs::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (publisher_.joinable()) publisher_.join();
+}
+
+void AuditLogs::Schedule(std::uint64_t log) {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (stopping_ || !publisher_.joinable()) return;
+    queue_.insert(log);
+  }
+  queue_cv_.notify_one();
+}
+
+void AuditLogs::PublisherLoop() {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  while (true) {
+    queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    std::set<std::uint64_t> logs;
+    logs.swap(queue_);
+    lock.unlock();
+    for (std::uint64_t log : logs) {
+      PublishPending(log).IgnoreError();  // Recorded as ANCHOR_FAILURE.
+    }
+    lock.lock();
+  }
+}
 
 std::string AuditLogs::Origin(std::uint64_t log) const {
   return log == kSystemLogNumber
@@ -207,11 +245,72 @@ std::vector<std::shared_ptr<const CheckpointSigner>> AuditLogs::Signers()
   return {signer_};
 }
 
+std::string EncodeAuditRecord(std::string_view entry, const AuditNodes& nodes) {
+  std::string out;
+  out.reserve(4 + entry.size() + nodes.size() * 33);
+  const auto n = static_cast<std::uint32_t>(entry.size());
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((n >> shift) & 0xff));
+  }
+  out.append(entry);
+  for (const auto& [level, hash] : nodes) {
+    out.push_back(static_cast<char>(level));
+    out.append(reinterpret_cast<const char*>(hash.data()), hash.size());
+  }
+  return out;
+}
+
+bool DecodeAuditRecord(std::string_view record, std::string_view* entry,
+                       AuditNodes* nodes) {
+  if (record.size() < 4) return false;
+  std::uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) {
+    n = (n << 8) | static_cast<unsigned char>(record[i]);
+  }
+  record.remove_prefix(4);
+  if (record.size() < n || (record.size() - n) % 33 != 0) return false;
+  *entry = record.substr(0, n);
+  record.remove_prefix(n);
+  nodes->clear();
+  while (!record.empty()) {
+    const int level = static_cast<unsigned char>(record[0]);
+    if (level > 63) return false;
+    merkle::Hash h;
+    std::copy(record.begin() + 1, record.begin() + 33, h.begin());
+    nodes->emplace_back(level, h);
+    record.remove_prefix(33);
+  }
+  return true;
+}
+
 absl::StatusOr<merkle::Hash> AuditLogs::ReadNode(std::uint64_t log, int level,
                                                  std::uint64_t index) const {
+  // The node was completed by the append of leaf (index + 1) * 2^level - 1 and
+  // is kept in its record, unless that entry was pruned.
+  if (level < 0 || level > 63 || index >= (std::uint64_t{1} << (63 - level))) {
+    return Damaged(log, "a tree node position is out of range");
+  }
+  const std::uint64_t seq = ((index + 1) << level) - 1;
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf_,
-                               AuditNodeKey(log, level, index), &value);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf_, AuditEntryKey(log, seq), &value);
+  if (s.ok()) {
+    std::string_view entry;
+    AuditNodes nodes;
+    if (!DecodeAuditRecord(value, &entry, &nodes)) {
+      return Damaged(log, absl::StrCat("record ", seq, " is malformed"));
+    }
+    for (const auto& [l, h] : nodes) {
+      if (l == level) return h;
+    }
+    return Damaged(log, absl::StrCat("record ", seq, " lacks tree node ", level,
+                                     "/", index));
+  }
+  if (!s.IsNotFound()) {
+    return FromRocks(s, "reading the audit log");
+  }
+  s = db_->Get(rocksdb::ReadOptions(), cf_, AuditNodeKey(log, level, index),
+               &value);
   if (s.IsNotFound()) {
     return Damaged(
         log, absl::StrCat("tree node ", level, "/", index, " is missing"));
@@ -230,7 +329,7 @@ merkle::NodeReader AuditLogs::Reader(std::uint64_t log) const {
 
 absl::StatusOr<std::shared_ptr<AuditLogs::LogState>> AuditLogs::State(
     std::uint64_t log) {
-  absl::MutexLock lock(&states_mu_);
+  std::lock_guard<std::mutex> lock(states_mu_);
   std::shared_ptr<LogState>& state = states_[log];
   if (state == nullptr) state = std::make_shared<LogState>();
   return state;
@@ -296,19 +395,24 @@ void AuditLogs::StageEntry(std::uint64_t log, proto::AuditEntry& entry,
                            rocksdb::WriteBatch* batch) const {
   entry.set_log(log);
   entry.set_seq(staged.size);
+  // Strings from callers (actors, paths, messages) may be any bytes; entries
+  // must parse back.
+  *entry.mutable_actor() = ValidUtf8(entry.actor());
+  *entry.mutable_target() = ValidUtf8(entry.target());
+  *entry.mutable_message() = ValidUtf8(entry.message());
+  for (auto& [key, value] : *entry.mutable_details()) value = ValidUtf8(value);
   entry.set_time_micros(now_micros);
   entry.set_library_version(kLibraryVersion);
   const std::string bytes = SerializeDeterministic(entry);
-  batch->Put(cf_, AuditEntryKey(log, staged.size), bytes)
+  AuditNodes nodes;
+  staged.frontier.Append(merkle::LeafHash(bytes),
+                         [&](int level, std::uint64_t, const merkle::Hash& h) {
+                           nodes.emplace_back(level, h);
+                         });
+  batch
+      ->Put(cf_, AuditEntryKey(log, staged.size),
+            EncodeAuditRecord(bytes, nodes))
       .PermitUncheckedError();
-  staged.frontier.Append(merkle::LeafHash(bytes), [&](int level,
-                                                      std::uint64_t index,
-                                                      const merkle::Hash& h) {
-    batch
-        ->Put(cf_, AuditNodeKey(log, level, index),
-              rocksdb::Slice(reinterpret_cast<const char*>(h.data()), h.size()))
-        .PermitUncheckedError();
-  });
   ++staged.size;
   staged.first_uncovered_micros =
       std::min(staged.first_uncovered_micros, now_micros);
@@ -337,7 +441,8 @@ absl::Status AuditLogs::StageCheckpoint(std::uint64_t log, absl::Time now,
 
 absl::Status AuditLogs::Commit(rocksdb::WriteBatch* batch,
                                std::vector<proto::AuditEntry> entries,
-                               const rocksdb::WriteOptions& write_options) {
+                               const rocksdb::WriteOptions& write_options,
+                               bool new_logs) {
   std::vector<std::uint64_t> logs;
   for (const proto::AuditEntry& e : entries) logs.push_back(e.log());
   std::sort(logs.begin(), logs.end());
@@ -347,12 +452,12 @@ absl::Status AuditLogs::Commit(rocksdb::WriteBatch* batch,
     LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
     states.push_back(std::move(state));
   }
-  for (auto& state : states) state->mu.Lock();
+  for (auto& state : states) state->mu.lock();
   struct Unlock {
     std::vector<std::shared_ptr<LogState>>& states;
     ~Unlock() {
       for (auto it = states.rbegin(); it != states.rend(); ++it) {
-        (*it)->mu.Unlock();
+        (*it)->mu.unlock();
       }
     }
   };
@@ -363,8 +468,11 @@ absl::Status AuditLogs::Commit(rocksdb::WriteBatch* batch,
     Unlock unlock{states};
     for (std::size_t i = 0; i < states.size(); ++i) {
       LogState& s = *states[i];
-      s.mu.AssertHeld();
-      if (!s.loaded) LEYSER_RETURN_IF_ERROR(Load(logs[i], s));
+      if (!s.loaded && new_logs) {
+        s.loaded = true;  // Empty, as constructed.
+      } else if (!s.loaded) {
+        LEYSER_RETURN_IF_ERROR(Load(logs[i], s));
+      }
       staged[i] =
           Staged{s.size, s.frontier, s.meta, s.first_uncovered_micros, false};
     }
@@ -391,7 +499,6 @@ absl::Status AuditLogs::Commit(rocksdb::WriteBatch* batch,
         FromRocks(db_->Write(write_options, batch), "writing the audit log"));
     for (std::size_t i = 0; i < states.size(); ++i) {
       LogState& s = *states[i];
-      s.mu.AssertHeld();
       s.size = staged[i].size;
       s.frontier = std::move(staged[i].frontier);
       s.meta = std::move(staged[i].meta);
@@ -401,7 +508,7 @@ absl::Status AuditLogs::Commit(rocksdb::WriteBatch* batch,
   ObserveClock(now);
   if (any_checkpoint && !in_publish) {
     for (std::size_t i = 0; i < logs.size(); ++i) {
-      if (staged[i].checkpointed) PublishPending(logs[i]).IgnoreError();
+      if (staged[i].checkpointed) Schedule(logs[i]);
     }
   }
   return absl::OkStatus();
@@ -448,7 +555,7 @@ absl::Status AuditLogs::PublishPending(std::uint64_t log) {
   std::uint64_t anchored = 0;
   std::uint64_t newest = 0;
   {
-    absl::MutexLock lock(&state->mu);
+    std::lock_guard<std::mutex> lock(state->mu);
     if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
     anchored = state->meta.anchored_size();
     newest = state->meta.checkpoint_size();
@@ -476,13 +583,16 @@ absl::Status AuditLogs::PublishPending(std::uint64_t log) {
   }
   bool report_failure = false;
   {
-    absl::MutexLock lock(&state->mu);
+    std::lock_guard<std::mutex> lock(state->mu);
     if (anchored > state->meta.anchored_size()) {
       proto::AuditLogMeta meta = state->meta;
       meta.set_anchored_size(anchored);
-      LEYSER_RETURN_IF_ERROR(FromRocks(
-          db_->Put(SyncWrite(), cf_, MetaKey(log), meta.SerializeAsString()),
-          "recording an anchored checkpoint"));
+      // Not synced: if it is lost, the checkpoints are offered again (sinks
+      // take a checkpoint more than once).
+      LEYSER_RETURN_IF_ERROR(
+          FromRocks(db_->Put(rocksdb::WriteOptions(), cf_, MetaKey(log),
+                             meta.SerializeAsString()),
+                    "recording an anchored checkpoint"));
       state->meta = std::move(meta);
     }
     // One ANCHOR_FAILURE entry per failing streak of the sink.
@@ -506,7 +616,7 @@ absl::Status AuditLogs::PublishPending(std::uint64_t log) {
 absl::Status AuditLogs::CheckpointLogs(bool all) {
   std::vector<std::pair<std::uint64_t, std::shared_ptr<LogState>>> states;
   {
-    absl::MutexLock lock(&states_mu_);
+    std::lock_guard<std::mutex> lock(states_mu_);
     states.assign(states_.begin(), states_.end());
   }
   std::sort(states.begin(), states.end(),
@@ -516,7 +626,7 @@ absl::Status AuditLogs::CheckpointLogs(bool all) {
   absl::Status first_error;
   std::vector<std::uint64_t> to_publish;
   for (auto& [log, state] : states) {
-    absl::MutexLock lock(&state->mu);
+    std::lock_guard<std::mutex> lock(state->mu);
     if (!state->loaded) continue;
     if (state->size > state->meta.checkpoint_size() &&
         (all || now_micros - state->first_uncovered_micros >=
@@ -555,7 +665,7 @@ absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
   std::int64_t last_pruned_micros = 0;
   bool need_anchor = false;
   {
-    absl::MutexLock lock(&state->mu);
+    std::lock_guard<std::mutex> lock(state->mu);
     if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
     boundary = state->meta.first_retained();
     std::unique_ptr<rocksdb::Iterator> it(
@@ -564,8 +674,12 @@ absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
     for (it->Seek(AuditEntryKey(log, boundary));
          it->Valid() && it->key().starts_with(prefix); it->Next()) {
       proto::AuditEntry entry;
-      if (!entry.ParseFromArray(it->value().data(),
-                                static_cast<int>(it->value().size()))) {
+      std::string_view bytes;
+      AuditNodes nodes;
+      if (!DecodeAuditRecord(
+              std::string_view(it->value().data(), it->value().size()), &bytes,
+              &nodes) ||
+          !entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
         return Damaged(log, "an entry does not parse");
       }
       if (entry.time_micros() >= cutoff) break;
@@ -579,10 +693,10 @@ absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
   if (need_anchor) {
     // Only behind a checkpoint the sink holds.
     LEYSER_RETURN_IF_ERROR(CheckpointLogs(/*all=*/true));
-    absl::MutexLock lock(&state->mu);
+    std::lock_guard<std::mutex> lock(state->mu);
     if (state->meta.anchored_size() < boundary) return absl::OkStatus();
   }
-  absl::MutexLock lock(&state->mu);
+  std::lock_guard<std::mutex> lock(state->mu);
   const std::uint64_t old_first = state->meta.first_retained();
   const std::uint64_t anchored = state->meta.anchored_size();
   LEYSER_ASSIGN_OR_RETURN(merkle::CompactRange kept,
@@ -623,12 +737,23 @@ absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
       remove(AuditEntryKey(log, 0), AuditEntryKey(log, boundary)));
   LEYSER_RETURN_IF_ERROR(
       remove(CheckpointKey(log, 0), CheckpointKey(log, boundary)));
-  for (int level = 0; level < 64; ++level) {
-    const std::uint64_t whole = boundary >> level;  // Nodes inside [0, M).
-    const std::uint64_t end = whole - (whole & 1);  // Keep the frontier's.
-    if (end == 0) continue;
-    LEYSER_RETURN_IF_ERROR(
-        remove(AuditNodeKey(log, level, 0), AuditNodeKey(log, level, end)));
+  // The hashes standing for the pruned entries [0, M): the perfect subtrees
+  // of M's binary decomposition, kept on their own (earlier ones replaced).
+  LEYSER_RETURN_IF_ERROR(
+      remove(AuditLogKey(log, 'n'), AuditLogKey(log, 'n' + 1)));
+  {
+    std::uint64_t start = 0;
+    std::size_t i = 0;
+    for (int level = 63; level >= 0; --level) {
+      if ((boundary >> level & 1) == 0) continue;
+      const merkle::Hash& h = kept.hashes()[i++];
+      LEYSER_RETURN_IF_ERROR(FromRocks(
+          batch.Put(cf_, AuditNodeKey(log, level, start >> level),
+                    rocksdb::Slice(reinterpret_cast<const char*>(h.data()),
+                                   h.size())),
+          "pruning the audit log"));
+      start += std::uint64_t{1} << level;
+    }
   }
   Staged st{state->size, state->frontier, state->meta,
             state->first_uncovered_micros, false};
@@ -666,7 +791,7 @@ absl::Status AuditLogs::RotateSigner(
   LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state,
                           State(kSystemLogNumber));
   {
-    absl::MutexLock lock(&state->mu);
+    std::lock_guard<std::mutex> lock(state->mu);
     if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(kSystemLogNumber, *state));
     Staged st{state->size, state->frontier, state->meta,
               state->first_uncovered_micros, false};
@@ -708,11 +833,15 @@ AuditLogs::Read(std::uint64_t log, std::uint64_t from, std::size_t max) const {
        it->Valid() && it->key().starts_with(prefix) && out.size() < max;
        it->Next()) {
     proto::AuditEntry entry;
-    if (!entry.ParseFromArray(it->value().data(),
-                              static_cast<int>(it->value().size()))) {
+    std::string_view bytes;
+    AuditNodes nodes;
+    if (!DecodeAuditRecord(
+            std::string_view(it->value().data(), it->value().size()), &bytes,
+            &nodes) ||
+        !entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
       return Damaged(log, "an entry does not parse");
     }
-    out.emplace_back(std::move(entry), it->value().ToString());
+    out.emplace_back(std::move(entry), std::string(bytes));
   }
   LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the audit log"));
   return out;
@@ -720,7 +849,7 @@ AuditLogs::Read(std::uint64_t log, std::uint64_t from, std::size_t max) const {
 
 absl::StatusOr<AuditLogInfo> AuditLogs::Info(std::uint64_t log) {
   LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
-  absl::MutexLock lock(&state->mu);
+  std::lock_guard<std::mutex> lock(state->mu);
   if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
   AuditLogInfo info;
   info.origin = Origin(log);
@@ -735,7 +864,7 @@ absl::StatusOr<std::string> AuditLogs::LatestCheckpoint(std::uint64_t log) {
   LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
   std::uint64_t size = 0;
   {
-    absl::MutexLock lock(&state->mu);
+    std::lock_guard<std::mutex> lock(state->mu);
     if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
     if (state->size > state->meta.checkpoint_size() || state->size == 0) {
       Staged st{state->size, state->frontier, state->meta,

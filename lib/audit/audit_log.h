@@ -12,11 +12,14 @@
 #define LEYSER_LIB_AUDIT_AUDIT_LOG_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -63,18 +66,29 @@ class AuditLogs {
   AuditLogs(AuditConfig config, rocksdb::DB* db,
             rocksdb::ColumnFamilyHandle* cf,
             std::shared_ptr<const CheckpointSigner> signer);
+  ~AuditLogs();
+  AuditLogs(const AuditLogs&) = delete;
+  AuditLogs& operator=(const AuditLogs&) = delete;
+
+  // Stops the background publisher (checkpoints still pending stay in the
+  // store and are offered again after the next open). Call before the
+  // database closes. Idempotent.
+  void Stop();
 
   // The origin line of log `log`'s checkpoints.
   std::string Origin(std::uint64_t log) const;
 
   // Adds `entries` (log, event, actor, target, outcome, ... filled in; seq,
   // time and version are assigned here) to `batch` and writes it. Signs a
-  // checkpoint into the same batch when one is due, and hands new checkpoints
-  // to the sink after the write. Either the batch commits with every entry or
-  // the error is returned and nothing changed.
+  // checkpoint into the same batch when one is due; a background thread hands
+  // new checkpoints to the sink, so writers never wait for it. Either the batch
+  // commits with every entry or the error is returned and nothing changed.
+  // `new_logs`: the entries start logs that cannot hold anything yet (the
+  // numbers of tenants being created), so nothing is read for them.
   absl::Status Commit(rocksdb::WriteBatch* batch,
                       std::vector<proto::AuditEntry> entries,
-                      const rocksdb::WriteOptions& write_options);
+                      const rocksdb::WriteOptions& write_options,
+                      bool new_logs = false);
 
   // Commits `entry` alone (synced).
   absl::Status Record(proto::AuditEntry entry);
@@ -148,11 +162,18 @@ class AuditLogs {
   std::shared_ptr<const CheckpointSigner> signer_ ABSL_GUARDED_BY(signer_mu_);
   std::vector<std::string> known_keys_ ABSL_GUARDED_BY(signer_mu_);
 
-  absl::Mutex states_mu_;
-  absl::flat_hash_map<std::uint64_t, std::shared_ptr<LogState>> states_
-      ABSL_GUARDED_BY(states_mu_);
+  std::mutex states_mu_;  // Guards states_.
+  absl::flat_hash_map<std::uint64_t, std::shared_ptr<LogState>> states_;
+
+  void Schedule(std::uint64_t log);
+  void PublisherLoop();
 
   std::mutex publish_mu_;  // Keeps each log's checkpoints in order at the sink.
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::set<std::uint64_t> queue_;  // Logs with checkpoints to publish.
+  bool stopping_ = false;
+  std::thread publisher_;
   std::atomic<std::int64_t> latest_clock_micros_{INT64_MIN};
   std::atomic<bool> anchor_failing_{false};
 };
@@ -161,11 +182,34 @@ class AuditLogs {
 AuditEntry ToPublicAuditEntry(const proto::AuditEntry& entry,
                               std::string log_name);
 
+// `entry` as one line of JSON, fields in a fixed order (log, seq, time as RFC
+// 3339 UTC, actor, event, target, outcome, status_code, message, key_hashes in
+// hex, count, details sorted by key, library_version); control characters
+// escaped. The same entry always renders to the same bytes.
+std::string RenderAuditEntryJson(const proto::AuditEntry& entry,
+                                 std::string_view log_name);
+
+// `text` with every byte sequence that is not valid UTF-8 replaced by U+FFFD
+// (entries are protobuf strings, which must be UTF-8).
+std::string ValidUtf8(std::string_view text);
+
+// A stored record: the entry's bytes exactly as the Merkle leaf hashes them,
+// then the hashes of the perfect subtrees its append completed (the leaf
+// first), so one key per append holds the entry and its share of the tree.
+// Encoding: 4-byte big-endian entry length, entry, then per node one level
+// byte and 32 hash bytes.
+using AuditNodes = std::vector<std::pair<int, merkle::Hash>>;
+std::string EncodeAuditRecord(std::string_view entry, const AuditNodes& nodes);
+// False if `record` is not such an encoding.
+bool DecodeAuditRecord(std::string_view record, std::string_view* entry,
+                       AuditNodes* nodes);
+
 // Key prefix of log `log`'s records of `kind` ('e', 'n', 'c', 'm').
 std::string AuditLogKey(std::uint64_t log, char kind);
 // Key of entry `seq` of log `log`.
 std::string AuditEntryKey(std::uint64_t log, std::uint64_t seq);
-// Key of node (level, index) of log `log`.
+// Key of node (level, index) of log `log`, kept on its own only for the
+// hashes that stand for pruned entries.
 std::string AuditNodeKey(std::uint64_t log, int level, std::uint64_t index);
 
 }  // namespace leyser::internal

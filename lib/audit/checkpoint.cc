@@ -53,17 +53,15 @@ CheckpointSigner::Create(SecretBytes seed) {
     return absl::InvalidArgumentError(
         absl::StrCat("the signing key must be 32 bytes, not ", seed.size()));
   }
-  LEYSER_ASSIGN_OR_RETURN(std::string public_key,
-                          SigningPublicKeyFromSeed(seed));
   auto signer = std::shared_ptr<CheckpointSigner>(new CheckpointSigner());
-  signer->seed_ = std::move(seed);
-  signer->public_key_ = std::move(public_key);
+  LEYSER_ASSIGN_OR_RETURN(signer->secret_key_,
+                          ExpandSigningKey(seed, &signer->public_key_));
   return std::shared_ptr<const CheckpointSigner>(std::move(signer));
 }
 
 absl::StatusOr<std::string> CheckpointSigner::SignatureLine(
     std::string_view body) const {
-  LEYSER_ASSIGN_OR_RETURN(std::string signature, SignDetached(seed_, body));
+  const std::string signature = SignWithSecretKey(secret_key_, body);
   return absl::StrCat(ToAbsl(kEmDash), " ", ToAbsl(kCheckpointKeyName), " ",
                       absl::Base64Escape(KeyHint(public_key_) + signature),
                       "\n");

@@ -40,7 +40,7 @@ class CheckpointSigner {
 
  private:
   CheckpointSigner() = default;
-  SecretBytes seed_;
+  SecretBytes secret_key_;  // Expanded Ed25519 key, secure memory.
   std::string public_key_;
 };
 

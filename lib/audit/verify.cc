@@ -13,7 +13,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
-#include "google/protobuf/util/message_differencer.h"
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -55,6 +54,40 @@ std::string ToJsonLine(const google::protobuf::Message& message) {
   return out;
 }
 
+// One exported entry: {"seq":N,"stored":"<base64 of the stored bytes>",
+// "entry":<RenderAuditEntryJson>}.
+std::string ExportLine(std::uint64_t seq, std::string_view stored,
+                       const proto::AuditEntry& entry,
+                       std::string_view log_name) {
+  std::string out =
+      absl::StrCat("{\"seq\":", seq, ",\"stored\":\"",
+                   absl::Base64Escape(ToAbsl(stored)), "\",\"entry\":");
+  out += RenderAuditEntryJson(entry, log_name);
+  out.push_back('}');
+  return out;
+}
+
+// Reads the sequence number and stored bytes of an export line. False if the
+// line does not have the shape ExportLine writes.
+bool ParseExportLine(std::string_view line, std::uint64_t* seq,
+                     std::string* stored) {
+  constexpr std::string_view kSeq = "{\"seq\":";
+  constexpr std::string_view kStored = ",\"stored\":\"";
+  if (line.substr(0, kSeq.size()) != kSeq) return false;
+  line.remove_prefix(kSeq.size());
+  const std::size_t comma = line.find(',');
+  if (comma == std::string_view::npos ||
+      !absl::SimpleAtoi(ToAbsl(line.substr(0, comma)), seq)) {
+    return false;
+  }
+  line.remove_prefix(comma);
+  if (line.substr(0, kStored.size()) != kStored) return false;
+  line.remove_prefix(kStored.size());
+  const std::size_t quote = line.find('"');
+  return quote != std::string_view::npos &&
+         absl::Base64Unescape(ToAbsl(line.substr(0, quote)), stored);
+}
+
 struct TrustedRoot {
   std::uint64_t size;
   std::string root;
@@ -84,10 +117,10 @@ class LogChecker {
 
   bool ok() const { return out_->intact; }
 
-  // The entry found at position `seq` (as stored), with its stored leaf hash if
-  // there is one. Returns false once something is wrong.
+  // The entry found at position `seq` (as stored), with the tree hashes stored
+  // with it, if any. Returns false once something is wrong.
   bool Add(std::uint64_t seq, std::string_view stored,
-           const std::optional<merkle::Hash>& stored_leaf, bool leaf_known) {
+           const AuditNodes* stored_nodes) {
     if (!ok()) return false;
     const std::uint64_t expected = frontier_.size();
     if (seq != expected) {
@@ -101,17 +134,20 @@ class LogChecker {
       return Fail(seq, absl::StrCat("position ", seq, " holds entry ",
                                     entry.seq(), " of log ", entry.log()));
     }
-    const merkle::Hash leaf = merkle::LeafHash(stored);
-    if (leaf_known && (!stored_leaf || *stored_leaf != leaf)) {
+    computed_.clear();
+    frontier_.Append(merkle::LeafHash(stored),
+                     [this](int level, std::uint64_t, const merkle::Hash& h) {
+                       computed_.emplace_back(level, h);
+                     });
+    if (stored_nodes != nullptr && *stored_nodes != computed_) {
       return Fail(seq, absl::StrCat("entry ", seq,
                                     " was changed after it was written (its "
-                                    "leaf hash differs)"));
+                                    "stored tree hashes differ)"));
     }
     if (entry.event() == proto::AUDIT_EVENT_RETENTION &&
         !CheckRetention(entry)) {
       return false;
     }
-    frontier_.Append(leaf);
     ++out_->entries_checked;
     return CheckCheckpoints();
   }
@@ -217,6 +253,7 @@ class LogChecker {
   const std::uint64_t log_;
   const std::uint64_t start_;
   merkle::CompactRange frontier_;
+  AuditNodes computed_;
   std::vector<TrustedRoot> checkpoints_;
   std::size_t next_ = 0;
   std::uint64_t last_good_ = 0;
@@ -330,12 +367,8 @@ absl::StatusOr<AuditVerification> AuditLogs::Verify(
   checker.start_hashes_ = start.hashes();
   {
     std::unique_ptr<rocksdb::Iterator> entries(db_->NewIterator(read, cf_));
-    std::unique_ptr<rocksdb::Iterator> leaves(db_->NewIterator(read, cf_));
     const std::string entry_prefix = AuditLogKey(log, 'e');
-    std::string leaf_prefix = AuditNodeKey(log, 0, 0);
-    leaf_prefix.resize(leaf_prefix.size() - 8);
-    const std::size_t at = leaf_prefix.size();
-    leaves->Seek(AuditNodeKey(log, 0, first));
+    AuditNodes nodes;
     for (entries->Seek(AuditEntryKey(log, first));
          entries->Valid() && entries->key().starts_with(entry_prefix);
          entries->Next()) {
@@ -345,26 +378,17 @@ absl::StatusOr<AuditVerification> AuditLogs::Verify(
       }
       const std::uint64_t seq = DecodeBigEndian64(
           std::string_view(entries->key().data() + entry_prefix.size(), 8));
-      std::optional<merkle::Hash> leaf;
-      while (leaves->Valid() && leaves->key().starts_with(leaf_prefix) &&
-             DecodeBigEndian64(std::string_view(leaves->key().data() + at, 8)) <
-                 seq) {
-        leaves->Next();
-      }
-      if (leaves->Valid() && leaves->key().starts_with(leaf_prefix) &&
-          DecodeBigEndian64(std::string_view(leaves->key().data() + at, 8)) ==
-              seq) {
-        leaf = HashFrom(
-            std::string_view(leaves->value().data(), leaves->value().size()));
-      }
       const rocksdb::Slice v = entries->value();
-      if (!checker.Add(seq, std::string_view(v.data(), v.size()), leaf,
-                       /*leaf_known=*/true)) {
+      std::string_view entry;
+      if (seq == checker.frontier().size() &&
+          !DecodeAuditRecord(std::string_view(v.data(), v.size()), &entry,
+                             &nodes)) {
+        checker.Fail(seq, absl::StrCat("record ", seq, " is malformed"));
         break;
       }
+      if (!checker.Add(seq, entry, &nodes)) break;
     }
     LEYSER_RETURN_IF_ERROR(FromRocks(entries->status(), "reading entries"));
-    LEYSER_RETURN_IF_ERROR(FromRocks(leaves->status(), "reading entries"));
   }
   if (!checker.Finish()) return out;
   // The stored tree nodes that future appends and proofs build on.
@@ -410,15 +434,11 @@ absl::StatusOr<std::string> AuditLogs::Export(std::uint64_t log,
     LEYSER_ASSIGN_OR_RETURN(
         auto chunk, Read(log, next, std::min<std::uint64_t>(to - next, 4096)));
     if (chunk.empty()) break;
-    for (auto& [entry, stored] : chunk) {
+    for (const auto& [entry, stored] : chunk) {
       if (entry.seq() >= to) break;
-      proto::AuditExportLine line;
-      line.set_seq(entry.seq());
-      *line.mutable_entry() = std::move(entry);
-      line.set_stored(std::move(stored));
-      out += ToJsonLine(line);
+      out += ExportLine(entry.seq(), stored, entry, name);
       out += "\n";
-      next = line.seq() + 1;
+      next = entry.seq() + 1;
     }
   }
   return out;
@@ -499,25 +519,25 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
   bool first_line = true;
   std::optional<internal::LogChecker> checker;
   for (std::size_t i = 1; i < lines.size(); ++i) {
-    proto::AuditExportLine line;
     const std::uint64_t expected = header.from_seq() + leaves.size();
-    if (!google::protobuf::util::JsonStringToMessage(std::string(lines[i]),
-                                                     &line)
-             .ok()) {
+    std::uint64_t seq = 0;
+    std::string stored;
+    if (!internal::ParseExportLine(
+            std::string_view(lines[i].data(), lines[i].size()), &seq,
+            &stored)) {
       out.intact = false;
       out.first_bad_seq = expected;
       out.problem = absl::StrCat("line ", i + 1, " is not an export line");
       return out;
     }
     proto::AuditEntry decoded;
-    if (!decoded.ParseFromString(line.stored()) ||
-        !google::protobuf::util::MessageDifferencer::Equals(decoded,
-                                                            line.entry())) {
+    if (!decoded.ParseFromString(stored) ||
+        internal::ExportLine(seq, stored, decoded, header.log()) !=
+            std::string_view(lines[i].data(), lines[i].size())) {
       out.intact = false;
-      out.first_bad_seq = line.seq();
-      out.problem = absl::StrCat("entry ", line.seq(),
-                                 ": the readable entry differs from its "
-                                 "stored bytes");
+      out.first_bad_seq = seq;
+      out.problem = absl::StrCat(
+          "entry ", seq, ": the readable entry differs from its stored bytes");
       return out;
     }
     if (first_line) {
@@ -526,11 +546,10 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
       checker->start_hashes_ = start->hashes();
       first_line = false;
     }
-    if (!checker->Add(line.seq(), line.stored(), std::nullopt,
-                      /*leaf_known=*/false)) {
+    if (!checker->Add(seq, stored, nullptr)) {
       return out;
     }
-    leaves.push_back(merkle::LeafHash(line.stored()));
+    leaves.push_back(merkle::LeafHash(stored));
   }
   if (!checker) checker.emplace(log, *start, roots, &out);
   if (header.from_seq() + leaves.size() != header.to_seq()) {

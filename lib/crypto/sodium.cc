@@ -248,6 +248,22 @@ absl::StatusOr<std::string> SignDetached(const SecretBytes& seed,
   return signature;
 }
 
+absl::StatusOr<SecretBytes> ExpandSigningKey(const SecretBytes& seed,
+                                             std::string* public_key) {
+  public_key->assign(kSigningPublicKeyBytes, '\0');
+  return SigningKeyPair(seed,
+                        reinterpret_cast<unsigned char*>(public_key->data()));
+}
+
+std::string SignWithSecretKey(const SecretBytes& secret_key,
+                              std::string_view message) {
+  std::string signature(kSignatureBytes, '\0');
+  crypto_sign_detached(reinterpret_cast<unsigned char*>(signature.data()),
+                       nullptr, Bytes(message), message.size(),
+                       secret_key.data());
+  return signature;
+}
+
 bool VerifyDetached(std::string_view public_key, std::string_view message,
                     std::string_view signature) {
   if (public_key.size() != kSigningPublicKeyBytes ||

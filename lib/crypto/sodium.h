@@ -89,6 +89,15 @@ absl::StatusOr<std::string> SigningPublicKeyFromSeed(const SecretBytes& seed);
 absl::StatusOr<std::string> SignDetached(const SecretBytes& seed,
                                          std::string_view message);
 
+// Expands `seed` into the 64-byte Ed25519 secret key (secure memory), setting
+// `*public_key`; for signers that sign often.
+absl::StatusOr<SecretBytes> ExpandSigningKey(const SecretBytes& seed,
+                                             std::string* public_key);
+
+// The Ed25519 signature (64 bytes) of `message` by an expanded `secret_key`.
+std::string SignWithSecretKey(const SecretBytes& secret_key,
+                              std::string_view message);
+
 // True if `signature` is a valid Ed25519 signature of `message` by
 // `public_key`.
 bool VerifyDetached(std::string_view public_key, std::string_view message,

@@ -85,6 +85,7 @@ DbCore::~DbCore() {
   if (db == nullptr) {
     return;
   }
+  if (audit != nullptr) audit->Stop();  // Its publisher reads the database.
   for (rocksdb::ColumnFamilyHandle* h : handles) {
     db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   }
@@ -433,8 +434,8 @@ class StoreImpl final : public Store {
                                       proto::AUDIT_EVENT_TENANT_CREATED,
                                       options_.audit_actor, ids[i]));
     }
-    LEYSER_RETURN_IF_ERROR(
-        audit_->Commit(&batch, std::move(entries), SyncWrite()));
+    LEYSER_RETURN_IF_ERROR(audit_->Commit(&batch, std::move(entries),
+                                          SyncWrite(), /*new_logs=*/true));
     std::vector<TenantInfo> infos;
     infos.reserve(records.size());
     absl::MutexLock lock(&mu_);

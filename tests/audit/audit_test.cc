@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <string>
@@ -122,11 +123,19 @@ class FlakySink final : public AuditSink {
  public:
   absl::Status Publish(const AuditCheckpoint& cp) override {
     if (failing) return absl::UnavailableError("sink down");
-    received.push_back(cp);
+    std::lock_guard<std::mutex> lock(mu_);
+    received_.push_back(cp);
     return absl::OkStatus();
   }
+  std::vector<AuditCheckpoint> received() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return received_;
+  }
   std::atomic<bool> failing{false};
-  std::vector<AuditCheckpoint> received;
+
+ private:
+  std::mutex mu_;
+  std::vector<AuditCheckpoint> received_;
 };
 
 // Test 1: every event, triggered through the public API, gives exactly one
@@ -330,6 +339,9 @@ TEST_F(AuditTest, MaintenanceErrorsAndSinkFailuresAreRecorded) {
                for (int i = 0; i < 3; ++i) {
                  ASSERT_THAT(store->CreateTenant(absl::StrCat("s", i)), IsOk());
                }
+               // Hands over what is pending (the background thread may have
+               // tried already): one entry for the failing streak.
+               EXPECT_THAT(store->Close(), IsOk());
              },
              {{AuditEvent::kAnchorFailure, 1}});
   sink->failing = false;
@@ -346,7 +358,7 @@ TEST_F(AuditTest, MaintenanceErrorsAndSinkFailuresAreRecorded) {
   ASSERT_THAT(system, IsOk());
   EXPECT_EQ(system->anchored_size, system->checkpoint_size);
   std::map<std::string, std::uint64_t> last;
-  for (const AuditCheckpoint& cp : sink->received) {
+  for (const AuditCheckpoint& cp : sink->received()) {
     EXPECT_GT(cp.size, last[cp.origin]) << cp.origin;
     last[cp.origin] = cp.size;
   }
@@ -366,25 +378,26 @@ TEST_F(AuditTest, CheckpointsEveryNEntriesAfterTheIntervalAndAtClose) {
   }
   auto count_for = [&](const std::string& suffix) {
     int n = 0;
-    for (const AuditCheckpoint& cp : sink->received) {
+    for (const AuditCheckpoint& cp : sink->received()) {
       if (absl::EndsWith(cp.origin, suffix)) ++n;
     }
     return n;
   };
-  EXPECT_EQ(count_for("/tenant/1"), 2);  // At 1000 and 2000 entries.
+  ASSERT_THAT(store->RunMaintenance(), IsOk());  // Hands over what is pending.
+  EXPECT_EQ(count_for("/tenant/1"), 2);          // At 1000 and 2000 entries.
   // One more entry, then 61 s without activity: RunMaintenance signs one.
   ASSERT_THAT((*t)->Put("late", "v"), IsOk());
   clock_->Advance(absl::Seconds(61));
   ASSERT_THAT(store->RunMaintenance(), IsOk());
   EXPECT_EQ(count_for("/tenant/1"), 3);
-  for (const AuditCheckpoint& cp : sink->received) {
+  for (const AuditCheckpoint& cp : sink->received()) {
     EXPECT_TRUE(internal::CheckpointSignedByAny(
         cp.note, {store->SigningPublicKey().value()}));
   }
   ASSERT_THAT((*t)->Put("last", "v"), IsOk());
   store.reset();  // Close covers the rest.
   EXPECT_EQ(count_for("/tenant/1"), 4);
-  EXPECT_EQ(sink->received.back().size, 2504u);
+  EXPECT_EQ(sink->received().back().size, 2504u);
   EXPECT_THAT(ParseAuditCheckpoint("not a note"),
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
@@ -467,9 +480,10 @@ TEST_F(AuditTest, FailedAuditWritesFailTheChangeAndChangeNothing) {
   store.reset();
   {
     test::RawDataDb raw(options_.data_dir, *provider_);
+    // The record holding tree node 1/0, part of the log's frontier.
     ASSERT_TRUE(raw.db()
-                    ->Delete(rocksdb::WriteOptions(), raw.audit(),
-                             internal::AuditNodeKey(1, 0, 2))
+                    ->Put(rocksdb::WriteOptions(), raw.audit(),
+                          internal::AuditEntryKey(1, 1), "xx")
                     .ok());
   }
   store = OpenStore();
@@ -715,11 +729,18 @@ class RawAuditLog {
       original_.emplace_back(it->key().ToString(), it->value().ToString());
       const std::string entry_prefix = internal::AuditLogKey(log_, 'e');
       if (it->key().starts_with(entry_prefix)) {
-        entries_.push_back(it->value().ToString());
+        records_.push_back(it->value().ToString());
+        std::string_view entry;
+        internal::AuditNodes nodes;
+        EXPECT_TRUE(
+            internal::DecodeAuditRecord(records_.back(), &entry, &nodes));
+        entries_.emplace_back(entry);
       }
     }
   }
 
+  // The stored records (entry + tree hashes), and the entries alone.
+  const std::vector<std::string>& records() const { return records_; }
   const std::vector<std::string>& entries() const { return entries_; }
 
   // Puts everything back as it was.
@@ -732,13 +753,13 @@ class RawAuditLog {
     ASSERT_TRUE(raw_.db()->Write(rocksdb::WriteOptions(), &batch).ok());
   }
 
-  void PutEntry(std::uint64_t seq, const std::string& bytes) {
+  void PutRecord(std::uint64_t seq, const std::string& bytes) {
     ASSERT_TRUE(raw_.db()
                     ->Put(rocksdb::WriteOptions(), raw_.audit(),
                           internal::AuditEntryKey(log_, seq), bytes)
                     .ok());
   }
-  void DeleteEntry(std::uint64_t seq) {
+  void DeleteRecord(std::uint64_t seq) {
     ASSERT_TRUE(raw_.db()
                     ->Delete(rocksdb::WriteOptions(), raw_.audit(),
                              internal::AuditEntryKey(log_, seq))
@@ -754,16 +775,16 @@ class RawAuditLog {
     internal::merkle::CompactRange range;
     const std::string origin = audit_->Origin(log_);
     for (std::size_t i = 0; i < entries.size(); ++i) {
-      batch.Put(raw_.audit(), internal::AuditEntryKey(log_, i), entries[i])
-          .PermitUncheckedError();
+      internal::AuditNodes nodes;
       range.Append(
           internal::merkle::LeafHash(entries[i]),
-          [&](int level, std::uint64_t index, const internal::merkle::Hash& h) {
-            batch
-                .Put(raw_.audit(), internal::AuditNodeKey(log_, level, index),
-                     std::string(h.begin(), h.end()))
-                .PermitUncheckedError();
+          [&](int level, std::uint64_t, const internal::merkle::Hash& h) {
+            nodes.emplace_back(level, h);
           });
+      batch
+          .Put(raw_.audit(), internal::AuditEntryKey(log_, i),
+               internal::EncodeAuditRecord(entries[i], nodes))
+          .PermitUncheckedError();
       const std::string body = internal::CheckpointBody(
           origin, i + 1, range.Root(), absl::FromUnixSeconds(1000 + i));
       batch
@@ -807,6 +828,7 @@ class RawAuditLog {
   std::shared_ptr<const internal::CheckpointSigner> signer_;
   std::unique_ptr<internal::AuditLogs> audit_;
   std::vector<std::pair<std::string, std::string>> original_;
+  std::vector<std::string> records_;
   std::vector<std::string> entries_;
 };
 
@@ -833,7 +855,8 @@ TEST_F(AuditTest, TamperMatrixIsAlwaysDetectedAtTheFirstBadEntry) {
       ReadAuditCheckpointFile(anchors()).value();
   // The tenant's log is number 1.
   RawAuditLog log(options_.data_dir, *provider_, 1);
-  const std::vector<std::string> original = log.entries();
+  const std::vector<std::string> original = log.records();
+  const std::vector<std::string> entries = log.entries();
   const std::uint64_t n = original.size();
   ASSERT_EQ(n, 102u);
   ASSERT_TRUE(log.Verify(anchored).intact);
@@ -847,43 +870,42 @@ TEST_F(AuditTest, TamperMatrixIsAlwaysDetectedAtTheFirstBadEntry) {
     log.Restore();
   };
   for (int round = 0; round < kInstances; ++round) {
-    {  // A flipped bit in entry i.
+    {  // A flipped bit in entry i (its record: the entry and its hashes).
       const std::uint64_t i = pick(n);
       std::string bytes = original[i];
       bytes[pick(bytes.size())] ^= static_cast<char>(1 << pick(8));
-      log.PutEntry(i, bytes);
+      log.PutRecord(i, bytes);
       expect_bad("flipped bit", i, {});
     }
     {  // Entry i deleted.
       const std::uint64_t i = pick(n);
-      log.DeleteEntry(i);
+      log.DeleteRecord(i);
       expect_bad("deleted entry", i, {});
     }
     {  // Entries i and i+1 swapped.
       const std::uint64_t i = pick(n - 1);
-      log.PutEntry(i, original[i + 1]);
-      log.PutEntry(i + 1, original[i]);
+      log.PutRecord(i, original[i + 1]);
+      log.PutRecord(i + 1, original[i]);
       expect_bad("swapped entries", i, {});
     }
     {  // Entry i duplicated (the rest shifted up by one).
       const std::uint64_t i = pick(n);
       for (std::uint64_t j = n - 1; j > i; --j)
-        log.PutEntry(j + 1, original[j]);
-      log.PutEntry(i + 1, original[i]);
+        log.PutRecord(j + 1, original[j]);
+      log.PutRecord(i + 1, original[i]);
       expect_bad("duplicated entry", i + 1, {});
     }
     {  // The last k entries cut off, the rest re-hashed and re-signed: only
        // the anchored checkpoints show it.
       const std::uint64_t k = 1 + pick(n - 1);
-      log.Rebuild(
-          std::vector<std::string>(original.begin(), original.end() - k));
+      log.Rebuild(std::vector<std::string>(entries.begin(), entries.end() - k));
       AuditVerification local = log.Verify({});
       EXPECT_TRUE(local.intact) << local.problem;
       expect_bad("cut-off tail", n - k, anchored);
     }
     {  // A forged tail from entry i, re-hashed and re-signed with the key.
       const std::uint64_t i = pick(n);
-      std::vector<std::string> forged = original;
+      std::vector<std::string> forged = entries;
       for (std::uint64_t j = i; j < n; ++j) {
         proto::AuditEntry e;
         ASSERT_TRUE(e.ParseFromString(forged[j]));
@@ -962,17 +984,20 @@ TEST_F(AuditTest, KilledWritersLeaveEveryChangeWithItsEntryAndNoOther) {
     ASSERT_EQ(line, "READY");
     const int stop_after = 1 + static_cast<int>(rng() % 400);
     long last = next - 1;
-    for (int i = 0; i < stop_after && child.ReadLine(&line); ++i) {
-      std::vector<std::string> parts = absl::StrSplit(line, ' ');
-      ASSERT_GE(parts.size(), 2u) << line;
+    auto ack = [&](const std::string& l) {
+      std::vector<std::string> parts = absl::StrSplit(l, ' ');
+      ASSERT_GE(parts.size(), 2u) << l;
       long op = 0;
       ASSERT_TRUE(absl::SimpleAtoi(parts[1], &op));
       if (parts[0] == "P") acked_puts.insert(absl::StrCat("k", op));
       if (parts[0] == "C") acked_creates.insert(absl::StrCat("c", op));
       last = op;
       ++total;
-    }
+    };
+    for (int i = 0; i < stop_after && child.ReadLine(&line); ++i) ack(line);
     child.Kill();
+    // Acknowledgements written before the kill are still in the pipe.
+    while (child.ReadLine(&line, absl::Seconds(5))) ack(line);
     next = last + 2;  // The op after the last ack may or may not have landed.
 
     auto store = OpenStore(o);

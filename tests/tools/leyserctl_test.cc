@@ -144,5 +144,54 @@ TEST(LeyserctlTest, ManagesTenantsAndRotatesTheMasterKey) {
   EXPECT_EQ(Ctl({store, "--key_file=" + key2, "tenant"}).exit_code, 2);
 }
 
+TEST(LeyserctlTest, ShowsVerifiesAndExportsTheAuditLog) {
+  test::TempDir tmp;
+  const std::string key = tmp.Sub("k");
+  const std::string anchors = tmp.Sub("anchors.jsonl");
+  ASSERT_EQ(Ctl({"keygen", key}).exit_code, 0);
+  const std::vector<std::string> base = {"--data_dir=" + tmp.Sub("store"),
+                                         "--key_file=" + key,
+                                         "--audit_sink=" + anchors};
+  auto ctl = [&](std::vector<std::string> args) {
+    std::vector<std::string> all = base;
+    all.insert(all.end(), args.begin(), args.end());
+    return Ctl(all);
+  };
+  ASSERT_EQ(ctl({"--create", "create-tenant", "acme"}).exit_code, 0);
+  ASSERT_EQ(ctl({"access-audit", "acme", "writes"}).exit_code, 0);
+  EXPECT_EQ(ctl({"access-audit", "acme", "sometimes"}).exit_code, 2);
+  ASSERT_EQ(ctl({"hold", "acme"}).exit_code, 0);
+  CtlResult log = ctl({"audit-log", "acme"});
+  ASSERT_EQ(log.exit_code, 0);
+  EXPECT_NE(log.out.find("\"event\":\"TENANT_CREATED\""), std::string::npos)
+      << log.out;
+  EXPECT_NE(log.out.find("\"event\":\"LEGAL_HOLD_SET\""), std::string::npos);
+  EXPECT_NE(log.out.find("\"actor\":\"leyserctl\""), std::string::npos);
+  CtlResult verified = ctl({"audit-verify", "acme"});
+  EXPECT_EQ(verified.exit_code, 0) << verified.out;
+  EXPECT_NE(verified.out.find("intact"), std::string::npos);
+  EXPECT_EQ(ctl({"audit-info", "@system"}).exit_code, 0);
+  EXPECT_EQ(ctl({"audit-log", "nobody"}).exit_code, 1);
+
+  // An export, verified offline with the public key and the anchors.
+  CtlResult exported = ctl({"audit-export", "acme"});
+  ASSERT_EQ(exported.exit_code, 0);
+  test::WriteFile(tmp.Sub("export.jsonl"), exported.out);
+  CtlResult key_hex = ctl({"public-key"});
+  ASSERT_EQ(key_hex.exit_code, 0);
+  std::string hex = key_hex.out.substr(0, key_hex.out.find('\n'));
+  hex = hex.substr(hex.find_last_of(' ') + 1);
+  CtlResult offline =
+      Ctl({"audit-verify-export", tmp.Sub("export.jsonl"), hex, anchors});
+  EXPECT_EQ(offline.exit_code, 0) << offline.out << hex;
+  // Altered: one readable field changed.
+  std::string altered = exported.out;
+  altered.replace(altered.find("leyserctl"), 9, "someone!!");
+  test::WriteFile(tmp.Sub("altered.jsonl"), altered);
+  CtlResult bad = Ctl({"audit-verify-export", tmp.Sub("altered.jsonl"), hex});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.out.find("NOT INTACT"), std::string::npos) << bad.out;
+}
+
 }  // namespace
 }  // namespace leyser

@@ -14,10 +14,15 @@
 //   | reinstate TENANT |
 //             hold TENANT | release TENANT | certificate TENANT | public-key
 //   leyserctl verify-certificate CERT_JSON_FILE PUBLIC_KEY_HEX
+//   leyserctl --data_dir=DIR --key_file=FILE [--audit_sink=ANCHORS] audit-info
+//             LOG | audit-log LOG [FROM [COUNT]] | audit-verify LOG |
+//             audit-export LOG [FROM [TO]] | access-audit TENANT MODE
+//   leyserctl audit-verify-export EXPORT_FILE PUBLIC_KEY_HEX [ANCHORS]
 //
 // Exit status: 0 on success, 1 on an error (printed with its status code), 2 on
 // bad usage.
 
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -29,6 +34,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 
@@ -44,6 +50,11 @@ ABSL_FLAG(absl::Duration, purge_after, absl::Hours(24 * 30),
           "Time from a contract end to the purge (e.g. 720h, 0s)");
 ABSL_FLAG(absl::Duration, backup_purge_after, absl::Hours(24 * 7),
           "Time from the purge to the shred from backups (e.g. 168h, 0s)");
+ABSL_FLAG(std::string, audit_sink, "",
+          "File that receives every signed audit checkpoint (JSON lines); "
+          "audit-verify trusts the checkpoints in it");
+ABSL_FLAG(std::string, actor, "leyserctl",
+          "Actor recorded in the audit log for this command");
 
 namespace {
 
@@ -76,7 +87,18 @@ constexpr char kUsage[] =
     "    hold TENANT | release TENANT  set or release a legal hold\n"
     "    certificate TENANT       print the signed deletion certificate "
     "(JSON)\n"
-    "    public-key               print the certificate signing key (hex)";
+    "    public-key               print the certificate signing key (hex)\n"
+    "  audit log (LOG: @system or a tenant id; --audit_sink=FILE keeps the "
+    "checkpoints):\n"
+    "    audit-info LOG           size, retained range, checkpoints\n"
+    "    audit-log LOG [FROM [COUNT]]  print entries as JSON lines\n"
+    "    audit-verify LOG         verify the log (against the checkpoints in "
+    "--audit_sink)\n"
+    "    audit-export LOG [FROM [TO]]  print an export with its proof (JSON "
+    "lines)\n"
+    "    access-audit TENANT off|writes|reads  switch access auditing\n"
+    "  leyserctl audit-verify-export EXPORT_FILE PUBLIC_KEY_HEX [ANCHORS]\n"
+    "                             verify an export offline";
 
 int Fail(const absl::Status& s) {
   std::fprintf(stderr, "leyserctl: %s\n", s.ToString().c_str());
@@ -128,6 +150,13 @@ absl::StatusOr<std::unique_ptr<leyser::Store>> OpenStore() {
   options.backup_generations = absl::GetFlag(FLAGS_backup_generations);
   options.purge_after = absl::GetFlag(FLAGS_purge_after);
   options.backup_purge_after = absl::GetFlag(FLAGS_backup_purge_after);
+  options.audit_actor = absl::GetFlag(FLAGS_actor);
+  if (const std::string sink = absl::GetFlag(FLAGS_audit_sink); !sink.empty()) {
+    absl::StatusOr<std::shared_ptr<leyser::AuditSink>> file =
+        leyser::NewFileAuditSink(sink);
+    if (!file.ok()) return file.status();
+    options.audit_sink = *file;
+  }
   return leyser::Store::Open(options);
 }
 
@@ -145,6 +174,27 @@ void PrintBackup(const leyser::BackupInfo& b) {
 
 bool ParseId(const char* text, leyser::BackupId* id) {
   return absl::SimpleAtoi(text, id);
+}
+
+// Prints a verification result; 0 if intact, 1 if not.
+int Report(const leyser::AuditVerification& v) {
+  if (v.intact) {
+    absl::PrintF(
+        "intact: entries %d..%d (%d checked), %d checkpoints reproduced\n",
+        v.first_retained, v.size, v.entries_checked, v.checkpoints_checked);
+    return 0;
+  }
+  absl::PrintF("NOT INTACT: first bad entry %d: %s\n", v.first_bad_seq,
+               v.problem);
+  return 1;
+}
+
+absl::StatusOr<std::string> ReadFile(const char* path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
 }
 
 }  // namespace
@@ -190,6 +240,27 @@ int main(int argc, char** argv) {
                  c->tenant_id, c->tenant_number, UtcTime(c->shredded), args[3]);
     return 0;
   }
+  if (command == "audit-verify-export") {
+    if (args.size() != 4 && args.size() != 5) {
+      return Usage(
+          "audit-verify-export takes an EXPORT_FILE, a PUBLIC_KEY_HEX and "
+          "optionally an ANCHORS file");
+    }
+    absl::StatusOr<std::string> exported = ReadFile(args[2]);
+    if (!exported.ok()) return Fail(exported.status());
+    leyser::AuditVerifyOptions options;
+    options.public_keys = {absl::HexStringToBytes(args[3])};
+    if (args.size() == 5) {
+      absl::StatusOr<std::vector<std::string>> anchors =
+          leyser::ReadAuditCheckpointFile(args[4]);
+      if (!anchors.ok()) return Fail(anchors.status());
+      options.trusted_checkpoints = *anchors;
+    }
+    absl::StatusOr<leyser::AuditVerification> v =
+        leyser::VerifyAuditExport(*exported, options);
+    if (!v.ok()) return Fail(v.status());
+    return Report(*v);
+  }
   if (command == "restore-store") {
     leyser::BackupId id = 0;
     if (args.size() != 3 || !ParseId(args[2], &id)) {
@@ -214,7 +285,8 @@ int main(int argc, char** argv) {
       "create-tenant", "tenants",      "tenant",        "rotate-master-key",
       "backup",        "backups",      "verify-backup", "restore-tenant",
       "maintenance",   "end-contract", "reinstate",     "hold",
-      "release",       "certificate",  "public-key"};
+      "release",       "certificate",  "public-key",    "audit-info",
+      "audit-log",     "audit-verify", "audit-export",  "access-audit"};
   bool known = false;
   for (const char* c : kStoreCommands) known = known || command == c;
   if (!known) {
@@ -377,6 +449,83 @@ int main(int argc, char** argv) {
       return Fail(key.status());
     }
     absl::PrintF("%s\n", absl::BytesToHexString(*key));
+    return 0;
+  }
+  if (command == "access-audit") {
+    static const std::pair<const char*, leyser::AccessAudit> kModes[] = {
+        {"off", leyser::AccessAudit::kOff},
+        {"writes", leyser::AccessAudit::kWrites},
+        {"reads", leyser::AccessAudit::kReadsAndWrites}};
+    const leyser::AccessAudit* mode = nullptr;
+    for (const auto& [name, m] : kModes) {
+      if (args.size() == 4 && std::string(args[3]) == name) mode = &m;
+    }
+    if (mode == nullptr) {
+      return Usage("access-audit takes a TENANT and off, writes or reads");
+    }
+    if (absl::Status s = (*store)->SetAccessAudit(args[2], *mode); !s.ok()) {
+      return Fail(s);
+    }
+    absl::PrintF("access auditing of %s: %s\n", args[2], args[3]);
+    return 0;
+  }
+  if (command == "audit-info") {
+    if (args.size() != 3) return Usage("audit-info takes one LOG");
+    absl::StatusOr<leyser::AuditLogInfo> info =
+        (*store)->GetAuditLogInfo(args[2]);
+    if (!info.ok()) return Fail(info.status());
+    absl::PrintF(
+        "log %s (%s)\n  entries %d..%d kept (next seq %d)\n  newest "
+        "checkpoint: size %d; anchored at the sink: size %d\n",
+        info->log, info->origin, info->first_retained, info->size, info->size,
+        info->checkpoint_size, info->anchored_size);
+    return 0;
+  }
+  if (command == "audit-log") {
+    std::uint64_t from = 0;
+    std::uint64_t count = 1000000;
+    if (args.size() < 3 || args.size() > 5 ||
+        (args.size() >= 4 && !absl::SimpleAtoi(args[3], &from)) ||
+        (args.size() == 5 && !absl::SimpleAtoi(args[4], &count))) {
+      return Usage("audit-log takes a LOG and optionally FROM and COUNT");
+    }
+    absl::StatusOr<std::vector<leyser::AuditEntry>> entries =
+        (*store)->ReadAuditLog(args[2], from, count);
+    if (!entries.ok()) return Fail(entries.status());
+    for (const leyser::AuditEntry& e : *entries) {
+      absl::PrintF("%s\n", leyser::AuditEntryToJson(e));
+    }
+    return 0;
+  }
+  if (command == "audit-verify") {
+    if (args.size() != 3) return Usage("audit-verify takes one LOG");
+    leyser::AuditVerifyOptions options;
+    if (const std::string sink = absl::GetFlag(FLAGS_audit_sink);
+        !sink.empty()) {
+      absl::StatusOr<std::vector<std::string>> anchors =
+          leyser::ReadAuditCheckpointFile(sink);
+      if (!anchors.ok() && !absl::IsNotFound(anchors.status())) {
+        return Fail(anchors.status());
+      }
+      if (anchors.ok()) options.trusted_checkpoints = *anchors;
+    }
+    absl::StatusOr<leyser::AuditVerification> v =
+        (*store)->VerifyAuditLog(args[2], options);
+    if (!v.ok()) return Fail(v.status());
+    return Report(*v);
+  }
+  if (command == "audit-export") {
+    std::uint64_t from = 0;
+    std::uint64_t to = UINT64_MAX;
+    if (args.size() < 3 || args.size() > 5 ||
+        (args.size() >= 4 && !absl::SimpleAtoi(args[3], &from)) ||
+        (args.size() == 5 && !absl::SimpleAtoi(args[4], &to))) {
+      return Usage("audit-export takes a LOG and optionally FROM and TO");
+    }
+    absl::StatusOr<std::string> exported =
+        (*store)->ExportAuditLog(args[2], from, to);
+    if (!exported.ok()) return Fail(exported.status());
+    std::fwrite(exported->data(), 1, exported->size(), stdout);
     return 0;
   }
   if (command == "tenants") {
