@@ -17,17 +17,22 @@ out=${LEYSER_BENCH_OUT:-bench-results}
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DLEYSER_BUILD_TESTS=OFF >/dev/null
 fi
-cmake --build "$build" -j2 --target kv_benchmark tenants_benchmark
+cmake --build "$build" -j2 --target kv_benchmark tenants_benchmark audit_benchmark
 mkdir -p "$out"
 export LEYSER_BENCH_QUICK=$quick
 if [ "$quick" = 1 ]; then
   kv_flags=(--benchmark_min_time=0.02)
+  audit_flags=(--benchmark_min_time=0.05)
 else
   kv_flags=(--benchmark_min_time=0.5 --benchmark_repetitions=3
             --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true)
+  audit_flags=(--benchmark_min_time=0.5 --benchmark_repetitions=5
+               --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true)
 fi
 "$build/bench/kv_benchmark" "${kv_flags[@]}" \
   --benchmark_out="$out/kv_benchmark.json" --benchmark_out_format=json
 "$build/bench/tenants_benchmark" \
   --benchmark_out="$out/tenants_benchmark.json" --benchmark_out_format=json
-echo "JSON: $out/kv_benchmark.json $out/tenants_benchmark.json"
+"$build/bench/audit_benchmark" "${audit_flags[@]}" \
+  --benchmark_out="$out/audit_benchmark.json" --benchmark_out_format=json
+echo "JSON: $out/kv_benchmark.json $out/tenants_benchmark.json $out/audit_benchmark.json"

@@ -625,42 +625,109 @@ absl::Status AuditLogs::CheckpointLogs(bool all) {
   const std::int64_t now_micros = absl::ToUnixMicros(now);
   absl::Status first_error;
   std::vector<std::uint64_t> to_publish;
-  for (auto& [log, state] : states) {
-    std::lock_guard<std::mutex> lock(state->mu);
-    if (!state->loaded) continue;
-    if (state->size > state->meta.checkpoint_size() &&
-        (all || now_micros - state->first_uncovered_micros >=
-                    absl::ToInt64Microseconds(config_.checkpoint_interval))) {
-      Staged st{state->size, state->frontier, state->meta,
-                state->first_uncovered_micros, false};
-      rocksdb::WriteBatch batch;
-      absl::Status s = StageCheckpoint(log, now, st, &batch);
-      if (s.ok())
-        s = FromRocks(db_->Write(SyncWrite(), &batch), "checkpointing");
-      if (!s.ok()) {
-        if (first_error.ok()) first_error = s;
+  // In chunks: one synced write per chunk of logs (each locked, in ascending
+  // order, until its checkpoint is written).
+  constexpr std::size_t kChunk = 1024;
+  for (std::size_t begin = 0; begin < states.size(); begin += kChunk) {
+    const std::size_t end = std::min(states.size(), begin + kChunk);
+    std::vector<std::unique_lock<std::mutex>> locks;
+    std::vector<std::pair<std::size_t, Staged>> staged;
+    rocksdb::WriteBatch batch;
+    absl::Status s;
+    for (std::size_t i = begin; i < end && s.ok(); ++i) {
+      auto& [log, state] = states[i];
+      locks.emplace_back(state->mu);
+      if (!state->loaded || state->size <= state->meta.checkpoint_size() ||
+          (!all &&
+           now_micros - state->first_uncovered_micros <
+               absl::ToInt64Microseconds(config_.checkpoint_interval))) {
         continue;
       }
-      state->meta = st.meta;
-      state->first_uncovered_micros = INT64_MAX;
+      Staged st{state->size, state->frontier, state->meta,
+                state->first_uncovered_micros, false};
+      s = StageCheckpoint(log, now, st, &batch);
+      staged.emplace_back(i, std::move(st));
     }
-    if (config_.sink != nullptr &&
-        state->meta.anchored_size() < state->meta.checkpoint_size()) {
-      to_publish.push_back(log);
+    if (s.ok() && !staged.empty()) {
+      s = FromRocks(db_->Write(SyncWrite(), &batch), "checkpointing");
+    }
+    if (!s.ok()) {
+      if (first_error.ok()) first_error = s;
+      continue;
+    }
+    for (auto& [i, st] : staged) {
+      states[i].second->meta = std::move(st.meta);
+      states[i].second->first_uncovered_micros = INT64_MAX;
+    }
+    for (std::size_t i = begin; i < end; ++i) {
+      const LogState& state = *states[i].second;
+      if (config_.sink != nullptr && state.loaded &&
+          state.meta.anchored_size() < state.meta.checkpoint_size()) {
+        to_publish.push_back(states[i].first);
+      }
     }
   }
   for (std::uint64_t log : to_publish) {
     PublishPending(log).IgnoreError();  // Recorded as ANCHOR_FAILURE.
   }
+  states.clear();
+  EvictCleanStates();
   return first_error;
+}
+
+void AuditLogs::EvictCleanStates() {
+  std::lock_guard<std::mutex> lock(states_mu_);
+  for (auto it = states_.begin(); it != states_.end();) {
+    LogState& state = *it->second;
+    bool clean = false;
+    // Nobody else holds it (State() needs states_mu_ to hand out another).
+    if (it->second.use_count() == 1 && state.mu.try_lock()) {
+      clean = !state.loaded ||
+              (state.size == state.meta.checkpoint_size() &&
+               (config_.sink == nullptr ||
+                state.meta.anchored_size() == state.meta.checkpoint_size()));
+      state.mu.unlock();
+    }
+    if (clean) {
+      states_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
 }
 
 absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
                               std::uint64_t* pruned) {
   *pruned = 0;
   if (config_.sink == nullptr) return absl::OkStatus();
-  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
   const std::int64_t cutoff = absl::ToUnixMicros(now - config_.retention);
+  {
+    // A look at the oldest kept entry first, without loading the log: most
+    // logs have nothing to prune on most days.
+    std::string bytes;
+    rocksdb::ReadOptions peek;
+    peek.fill_cache = false;
+    proto::AuditLogMeta meta;
+    rocksdb::Status s = db_->Get(peek, cf_, MetaKey(log), &bytes);
+    if (s.ok() && !meta.ParseFromString(bytes)) {
+      return Damaged(log, "its state record");
+    }
+    if (!s.ok() && !s.IsNotFound())
+      return FromRocks(s, "reading the audit log");
+    s = db_->Get(peek, cf_, AuditEntryKey(log, meta.first_retained()), &bytes);
+    if (s.IsNotFound()) return absl::OkStatus();  // An empty log.
+    LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the audit log"));
+    std::string_view entry_bytes;
+    AuditNodes nodes;
+    proto::AuditEntry oldest;
+    if (!DecodeAuditRecord(bytes, &entry_bytes, &nodes) ||
+        !oldest.ParseFromArray(entry_bytes.data(),
+                               static_cast<int>(entry_bytes.size()))) {
+      return Damaged(log, "an entry does not parse");
+    }
+    if (oldest.time_micros() >= cutoff) return absl::OkStatus();
+  }
+  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
   std::uint64_t boundary = 0;
   std::int64_t last_pruned_micros = 0;
   bool need_anchor = false;

@@ -165,6 +165,9 @@ class AuditLogs {
   std::mutex states_mu_;  // Guards states_.
   absl::flat_hash_map<std::uint64_t, std::shared_ptr<LogState>> states_;
 
+  // Forgets the state of logs fully checkpointed (and anchored), so memory
+  // follows the logs in use, not all logs ever touched.
+  void EvictCleanStates();
   void Schedule(std::uint64_t log);
   void PublisherLoop();
 

@@ -507,8 +507,16 @@ class StoreImpl final : public Store {
     SetAuditOutcome(rotated, &entry);
     (*entry.mutable_details())["checkpoint_key"] =
         absl::BytesToHexString(signer->public_key());
-    LEYSER_RETURN_IF_ERROR(audit_->Record(std::move(entry)));
-    LEYSER_RETURN_IF_ERROR(rotated);
+    if (!rotated.ok()) {
+      audit_->Record(std::move(entry)).IgnoreError();  // The error is returned.
+      return rotated;
+    }
+    {
+      absl::MutexLock lock(&provider_mu_);
+      provider_ = new_provider;  // Signs certificates from now on.
+    }
+    // The rotation happened: what fails from here is reported, nothing undone.
+    absl::Status recorded = audit_->Record(std::move(entry));
     {
       absl::MutexLock lifecycle(&lifecycle_mu_);
       proto::RegistryMeta meta = Meta();
@@ -519,10 +527,8 @@ class StoreImpl final : public Store {
     audit_->AddKnownKey(audit_->public_key());
     audit_->AddKnownKey(signer->public_key());
     // One checkpoint signed by both keys vouches for the new one.
-    LEYSER_RETURN_IF_ERROR(audit_->RotateSigner(std::move(signer)));
-    absl::MutexLock lock(&provider_mu_);
-    provider_ = std::move(new_provider);  // Signs certificates from now on.
-    return absl::OkStatus();
+    absl::Status resigned = audit_->RotateSigner(std::move(signer));
+    return recorded.ok() ? resigned : recorded;
   }
 
   // Backups.
