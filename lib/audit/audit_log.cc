@@ -25,7 +25,7 @@ namespace leyser::internal {
 namespace {
 using ::leyser::internal::AuditLogKey;
 
-constexpr char kLibraryVersion[] = "leyser/0.2.0";
+constexpr char kLibraryVersion[] = "leyser/" LEYSER_VERSION;
 constexpr char kExportFormat[] = "leyser-audit-export/1";
 // Concurrent threads may read the clock slightly out of order; a step back
 // smaller than this is not reported.

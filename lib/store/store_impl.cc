@@ -102,8 +102,6 @@ constexpr std::size_t kInstallationIdBytes = 16;
 // they cannot open) until the next successful Open records them.
 constexpr char kPendingAuditFile[] = "audit-pending";
 
-using absl::Status;
-
 absl::Status ValidateActor(std::string_view actor, std::string_view what) {
   if (actor.empty() || actor.size() > 256) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -203,10 +201,8 @@ absl::Status ValidateOptions(const Options& options) {
                      absl::FormatDuration(options.audit_retention),
                      "; audit entries must be kept at least 184 days (4416h)"));
   }
-  if (Status actor = ValidateActor(options.audit_actor, "Options::audit_actor");
-      !actor.ok()) {
-    return actor;
-  }
+  LEYSER_RETURN_IF_ERROR(
+      ValidateActor(options.audit_actor, "Options::audit_actor"));
   if (options.backup_time_of_day < absl::ZeroDuration() ||
       options.backup_time_of_day >= absl::Hours(24)) {
     return absl::InvalidArgumentError(
@@ -271,8 +267,8 @@ class StoreImpl final : public Store {
         return absl::DataLossError(
             "the tenant registry metadata is damaged or of an unknown format");
       }
-      if (meta.installation_id()
-              .empty()) {  // A store from before the audit log.
+      // A store from before the audit log gets its installation id now.
+      if (meta.installation_id().empty()) {
         std::string id(kInstallationIdBytes, '\0');
         RandomBytes(id.data(), id.size());
         meta.set_installation_id(id);
