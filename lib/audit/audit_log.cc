@@ -39,19 +39,8 @@ std::string CheckpointKey(std::uint64_t log, std::uint64_t size) {
 
 std::string MetaKey(std::uint64_t log) { return AuditLogKey(log, 'm'); }
 
-std::string HashBytes(const merkle::Hash& h) {
-  return std::string(reinterpret_cast<const char*>(h.data()), h.size());
-}
-
 std::string HashHex(const merkle::Hash& h) {
-  return absl::BytesToHexString(HashBytes(h));
-}
-
-std::optional<merkle::Hash> HashFrom(std::string_view bytes) {
-  if (bytes.size() != 32) return std::nullopt;
-  merkle::Hash h;
-  std::copy(bytes.begin(), bytes.end(), h.begin());
-  return h;
+  return absl::BytesToHexString(HashToBytes(h));
 }
 
 std::string SerializeDeterministic(const google::protobuf::Message& m) {
@@ -87,12 +76,30 @@ bool CheckpointMatches(const std::string& note, std::string_view origin,
                        std::uint64_t size, const merkle::Hash& root) {
   absl::StatusOr<AuditCheckpoint> cp = ParseAuditCheckpoint(note);
   return cp.ok() && cp->origin == origin && cp->size == size &&
-         cp->root == HashBytes(root);
+         cp->root == HashToBytes(root);
 }
 
 thread_local bool in_publish = false;
 
 }  // namespace
+
+std::string HashToBytes(const merkle::Hash& h) {
+  return std::string(reinterpret_cast<const char*>(h.data()), h.size());
+}
+
+std::optional<merkle::Hash> HashFromBytes(std::string_view bytes) {
+  if (bytes.size() != 32) return std::nullopt;
+  merkle::Hash h;
+  std::copy(bytes.begin(), bytes.end(), h.begin());
+  return h;
+}
+
+bool ParseAuditRecord(std::string_view record, proto::AuditEntry* entry,
+                      std::string_view* bytes) {
+  AuditNodes nodes;
+  return DecodeAuditRecord(record, bytes, &nodes) &&
+         entry->ParseFromArray(bytes->data(), static_cast<int>(bytes->size()));
+}
 
 std::string AuditLogKey(std::uint64_t log, char kind) {
   std::string key;
@@ -316,7 +323,7 @@ absl::StatusOr<merkle::Hash> AuditLogs::ReadNode(std::uint64_t log, int level,
         log, absl::StrCat("tree node ", level, "/", index, " is missing"));
   }
   LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the audit log"));
-  std::optional<merkle::Hash> h = HashFrom(value);
+  std::optional<merkle::Hash> h = HashFromBytes(value);
   if (!h) return Damaged(log, "a tree node has the wrong size");
   return *h;
 }
@@ -718,11 +725,8 @@ absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
     if (s.IsNotFound()) return absl::OkStatus();  // An empty log.
     LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the audit log"));
     std::string_view entry_bytes;
-    AuditNodes nodes;
     proto::AuditEntry oldest;
-    if (!DecodeAuditRecord(bytes, &entry_bytes, &nodes) ||
-        !oldest.ParseFromArray(entry_bytes.data(),
-                               static_cast<int>(entry_bytes.size()))) {
+    if (!ParseAuditRecord(bytes, &oldest, &entry_bytes)) {
       return Damaged(log, "an entry does not parse");
     }
     if (oldest.time_micros() >= cutoff) return absl::OkStatus();
@@ -742,11 +746,9 @@ absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
          it->Valid() && it->key().starts_with(prefix); it->Next()) {
       proto::AuditEntry entry;
       std::string_view bytes;
-      AuditNodes nodes;
-      if (!DecodeAuditRecord(
-              std::string_view(it->value().data(), it->value().size()), &bytes,
-              &nodes) ||
-          !entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      if (!ParseAuditRecord(
+              std::string_view(it->value().data(), it->value().size()), &entry,
+              &bytes)) {
         return Damaged(log, "an entry does not parse");
       }
       if (entry.time_micros() >= cutoff) break;
@@ -901,11 +903,9 @@ AuditLogs::Read(std::uint64_t log, std::uint64_t from, std::size_t max) const {
        it->Next()) {
     proto::AuditEntry entry;
     std::string_view bytes;
-    AuditNodes nodes;
-    if (!DecodeAuditRecord(
-            std::string_view(it->value().data(), it->value().size()), &bytes,
-            &nodes) ||
-        !entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    if (!ParseAuditRecord(
+            std::string_view(it->value().data(), it->value().size()), &entry,
+            &bytes)) {
       return Damaged(log, "an entry does not parse");
     }
     out.emplace_back(std::move(entry), std::string(bytes));

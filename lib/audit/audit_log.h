@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -191,6 +192,15 @@ AuditEntry ToPublicAuditEntry(const proto::AuditEntry& entry,
 // escaped. The same entry always renders to the same bytes.
 std::string RenderAuditEntryJson(const proto::AuditEntry& entry,
                                  std::string_view log_name);
+
+// A hash as 32 bytes, and back (nullopt unless exactly 32 bytes).
+std::string HashToBytes(const merkle::Hash& h);
+std::optional<merkle::Hash> HashFromBytes(std::string_view bytes);
+
+// Decodes a stored record and parses its entry; false if either fails.
+// `*bytes` views the entry's stored bytes inside `record`.
+bool ParseAuditRecord(std::string_view record, proto::AuditEntry* entry,
+                      std::string_view* bytes);
 
 // `text` with every byte sequence that is not valid UTF-8 replaced by U+FFFD
 // (entries are protobuf strings, which must be UTF-8).

@@ -35,17 +35,6 @@ constexpr char kExportFormat[] = "leyser-audit-export/1";
 // The shortest retention a RETENTION entry may state (184 days).
 constexpr std::int64_t kMinRetentionSeconds = 184LL * 24 * 3600;
 
-std::string HashBytes(const merkle::Hash& h) {
-  return std::string(reinterpret_cast<const char*>(h.data()), h.size());
-}
-
-std::optional<merkle::Hash> HashFrom(std::string_view bytes) {
-  if (bytes.size() != 32) return std::nullopt;
-  merkle::Hash h;
-  std::copy(bytes.begin(), bytes.end(), h.begin());
-  return h;
-}
-
 std::string ToJsonLine(const google::protobuf::Message& message) {
   std::string out;
   google::protobuf::util::JsonPrintOptions options;
@@ -191,7 +180,7 @@ class LogChecker {
     while (next_ < checkpoints_.size() && checkpoints_[next_].size <= size) {
       const TrustedRoot& cp = checkpoints_[next_++];
       if (cp.size < size) continue;  // Inside the pruned part: not checkable.
-      if (cp.root != HashBytes(frontier_.Root())) {
+      if (cp.root != HashToBytes(frontier_.Root())) {
         return Fail(last_good_,
                     absl::StrCat("entries ", last_good_, "..", size - 1,
                                  " do not reproduce the root of the ",
@@ -233,7 +222,7 @@ class LogChecker {
     if (first == start_) {
       std::vector<std::string> hex;
       for (const merkle::Hash& h : start_hashes_) {
-        hex.push_back(absl::BytesToHexString(HashBytes(h)));
+        hex.push_back(absl::BytesToHexString(HashToBytes(h)));
       }
       if (absl::StrJoin(hex, ",") != get("frontier")) {
         return Fail(start_, absl::StrCat("the kept hashes of the pruned "
@@ -424,9 +413,10 @@ absl::StatusOr<std::string> AuditLogs::Export(std::uint64_t log,
   header.set_from_seq(from);
   header.set_to_seq(to);
   header.set_checkpoint(note);
-  for (const merkle::Hash& h : proof.left) header.add_proof_left(HashBytes(h));
+  for (const merkle::Hash& h : proof.left)
+    header.add_proof_left(HashToBytes(h));
   for (const merkle::Hash& h : proof.right) {
-    header.add_proof_right(HashBytes(h));
+    header.add_proof_right(HashToBytes(h));
   }
   std::string out = ToJsonLine(header) + "\n";
   std::uint64_t next = from;
@@ -485,12 +475,12 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
   }
   merkle::RangeProof proof;
   for (const std::string& h : header.proof_left()) {
-    std::optional<merkle::Hash> hash = internal::HashFrom(h);
+    std::optional<merkle::Hash> hash = internal::HashFromBytes(h);
     if (!hash) return absl::InvalidArgumentError("a proof hash is malformed");
     proof.left.push_back(*hash);
   }
   for (const std::string& h : header.proof_right()) {
-    std::optional<merkle::Hash> hash = internal::HashFrom(h);
+    std::optional<merkle::Hash> hash = internal::HashFromBytes(h);
     if (!hash) return absl::InvalidArgumentError("a proof hash is malformed");
     proof.right.push_back(*hash);
   }
@@ -560,7 +550,7 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
   out.size = header.to_seq();
   absl::StatusOr<merkle::Hash> root =
       merkle::RootFromRange(header.from_seq(), leaves, cp->size, proof);
-  if (!root.ok() || internal::HashBytes(*root) != cp->root) {
+  if (!root.ok() || internal::HashToBytes(*root) != cp->root) {
     checker->Fail(header.from_seq(),
                   "the entries and proof do not reproduce the signed "
                   "checkpoint's root");

@@ -102,6 +102,12 @@ constexpr std::size_t kInstallationIdBytes = 16;
 // they cannot open) until the next successful Open records them.
 constexpr char kPendingAuditFile[] = "audit-pending";
 
+std::string NewInstallationId() {
+  std::string id(kInstallationIdBytes, '\0');
+  RandomBytes(id.data(), id.size());
+  return id;
+}
+
 absl::Status ValidateActor(std::string_view actor, std::string_view what) {
   if (actor.empty() || actor.size() > 256) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -252,9 +258,7 @@ class StoreImpl final : public Store {
       meta.set_format_version(kRegistryFormatVersion);
       meta.set_next_tenant_number(kFirstTenantNumber);
       ToProtoTime(options_.clock->Now(), meta.mutable_created());
-      std::string id(kInstallationIdBytes, '\0');
-      RandomBytes(id.data(), id.size());
-      meta.set_installation_id(id);
+      meta.set_installation_id(NewInstallationId());
       LEYSER_RETURN_IF_ERROR(
           FromRocks(db_->db->Put(SyncWrite(), db_->registry_cf,
                                  kRegistryMetaKey, meta.SerializeAsString()),
@@ -269,9 +273,7 @@ class StoreImpl final : public Store {
       }
       // A store from before the audit log gets its installation id now.
       if (meta.installation_id().empty()) {
-        std::string id(kInstallationIdBytes, '\0');
-        RandomBytes(id.data(), id.size());
-        meta.set_installation_id(id);
+        meta.set_installation_id(NewInstallationId());
         LEYSER_RETURN_IF_ERROR(
             FromRocks(db_->db->Put(SyncWrite(), db_->registry_cf,
                                    kRegistryMetaKey, meta.SerializeAsString()),

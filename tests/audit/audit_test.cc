@@ -97,6 +97,20 @@ class AuditTest : public testing::Test {
     }
   }
 
+  // Creates tenant `id` with write auditing on and puts keys k0..k<puts-1>.
+  std::unique_ptr<Tenant> AuditedTenant(Store& store, const std::string& id,
+                                        int puts) {
+    EXPECT_THAT(store.CreateTenant(id), IsOk());
+    EXPECT_THAT(store.SetAccessAudit(id, AccessAudit::kWrites), IsOk());
+    auto t = store.OpenTenant(id);
+    EXPECT_THAT(t, IsOk());
+    if (!t.ok()) return nullptr;
+    for (int i = 0; i < puts; ++i) {
+      EXPECT_THAT((*t)->Put(absl::StrCat("k", i), "v"), IsOk());
+    }
+    return std::move(t).value();
+  }
+
   AuditVerifyOptions Trusted(Store& store) {
     AuditVerifyOptions v;
     auto notes = ReadAuditCheckpointFile(anchors());
@@ -370,12 +384,8 @@ TEST_F(AuditTest, CheckpointsEveryNEntriesAfterTheIntervalAndAtClose) {
   options_.backup_dir.clear();
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_THAT(store->CreateTenant("t"), IsOk());
-  ASSERT_THAT(store->SetAccessAudit("t", AccessAudit::kWrites), IsOk());
-  auto t = store->OpenTenant("t");
-  for (int i = 0; i < 2500; ++i) {
-    ASSERT_THAT((*t)->Put(absl::StrCat("k", i), "v"), IsOk());
-  }
+  auto t = AuditedTenant(*store, "t", 2500);
+  ASSERT_NE(t, nullptr);
   auto count_for = [&](const std::string& suffix) {
     int n = 0;
     for (const AuditCheckpoint& cp : sink->received()) {
@@ -386,7 +396,7 @@ TEST_F(AuditTest, CheckpointsEveryNEntriesAfterTheIntervalAndAtClose) {
   ASSERT_THAT(store->RunMaintenance(), IsOk());  // Hands over what is pending.
   EXPECT_EQ(count_for("/tenant/1"), 2);          // At 1000 and 2000 entries.
   // One more entry, then 61 s without activity: RunMaintenance signs one.
-  ASSERT_THAT((*t)->Put("late", "v"), IsOk());
+  ASSERT_THAT(t->Put("late", "v"), IsOk());
   clock_->Advance(absl::Seconds(61));
   ASSERT_THAT(store->RunMaintenance(), IsOk());
   EXPECT_EQ(count_for("/tenant/1"), 3);
@@ -394,7 +404,7 @@ TEST_F(AuditTest, CheckpointsEveryNEntriesAfterTheIntervalAndAtClose) {
     EXPECT_TRUE(internal::CheckpointSignedByAny(
         cp.note, {store->SigningPublicKey().value()}));
   }
-  ASSERT_THAT((*t)->Put("last", "v"), IsOk());
+  ASSERT_THAT(t->Put("last", "v"), IsOk());
   store.reset();  // Close covers the rest.
   EXPECT_EQ(count_for("/tenant/1"), 4);
   EXPECT_EQ(sink->received().back().size, 2504u);
@@ -639,12 +649,7 @@ TEST_F(AuditTest, ExportsVerifyOfflineAndNameTheFirstBadEntry) {
   options_.audit_checkpoint_entries = 7;
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_THAT(store->CreateTenant("t"), IsOk());
-  ASSERT_THAT(store->SetAccessAudit("t", AccessAudit::kWrites), IsOk());
-  auto t = store->OpenTenant("t");
-  for (int i = 0; i < 40; ++i) {
-    ASSERT_THAT((*t)->Put(absl::StrCat("k", i), "v"), IsOk());
-  }
+  ASSERT_NE(AuditedTenant(*store, "t", 40), nullptr);
   auto exported = store->ExportAuditLog("t", 5, 30);
   ASSERT_THAT(exported, IsOk());
   AuditVerifyOptions keys;
@@ -844,12 +849,7 @@ TEST_F(AuditTest, TamperMatrixIsAlwaysDetectedAtTheFirstBadEntry) {
   {
     auto store = OpenStore();
     ASSERT_NE(store, nullptr);
-    ASSERT_THAT(store->CreateTenant("t"), IsOk());
-    ASSERT_THAT(store->SetAccessAudit("t", AccessAudit::kWrites), IsOk());
-    auto t = store->OpenTenant("t");
-    for (int i = 0; i < 100; ++i) {
-      ASSERT_THAT((*t)->Put(absl::StrCat("k", i), "v"), IsOk());
-    }
+    ASSERT_NE(AuditedTenant(*store, "t", 100), nullptr);
   }
   const std::vector<std::string> anchored =
       ReadAuditCheckpointFile(anchors()).value();
