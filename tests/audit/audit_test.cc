@@ -209,6 +209,10 @@ TEST_F(AuditTest, EveryEventThroughThePublicApiGivesExactlyOneEntry) {
                                         tenant.AuditKeyHash("b"),
                                         tenant.AuditKeyHash("c")}));
     EXPECT_NE(tenant.AuditKeyHash("a"), tenant.AuditKeyHash("b"));
+    // Keyed per tenant: the same key hashes differently in another tenant.
+    ASSERT_THAT(s.CreateTenant("other"), IsOk());
+    EXPECT_NE(tenant.AuditKeyHash("a"),
+              s.OpenTenant("other").value()->AuditKeyHash("a"));
     EXPECT_EQ(entries.back().actor, "alice");
     EXPECT_EQ(entries.front().actor, "host");
   }
@@ -275,13 +279,15 @@ TEST_F(AuditTest, EveryEventThroughThePublicApiGivesExactlyOneEntry) {
   ExpectIntact(s, "t");
 
   // A DataLoss returned by a read is recorded.
-  ASSERT_THAT(s.CreateTenant("d"), IsOk());
+  auto d_info = s.CreateTenant("d");
+  ASSERT_THAT(d_info, IsOk());
+  const std::uint64_t d_number = d_info->number;
   ASSERT_THAT((*s.OpenTenant("d"))->Put("k", "value"), IsOk());
   t->reset();
   store.reset();
   {
     test::RawDataDb raw(options_.data_dir, *provider_);
-    std::string key = internal::DataKey(2, "k");
+    std::string key = internal::DataKey(d_number, "k");
     std::string v = raw.Get(key);
     v[v.size() / 2] ^= 1;
     raw.Put(key, v);
@@ -414,31 +420,28 @@ TEST_F(AuditTest, CheckpointsEveryNEntriesAfterTheIntervalAndAtClose) {
 
 // Test 4: if the audit entry cannot be written, the change fails and nothing
 // changes.
-class FailingFs final : public rocksdb::FileSystemWrapper {
+// A file system whose write-ahead logs accept `budget` more appends and then
+// fail (-1: no limit).
+class FailingWalFs final : public rocksdb::FileSystemWrapper {
  public:
-  explicit FailingFs(std::shared_ptr<rocksdb::FileSystem> target)
+  explicit FailingWalFs(std::shared_ptr<rocksdb::FileSystem> target)
       : FileSystemWrapper(std::move(target)) {}
-  static const char* kClassName() { return "FailingFs"; }
+  static const char* kClassName() { return "FailingWalFs"; }
   const char* Name() const override { return kClassName(); }
 
   class File final : public rocksdb::FSWritableFileOwnerWrapper {
    public:
-    File(std::unique_ptr<rocksdb::FSWritableFile> f, std::atomic<bool>* fail)
-        : FSWritableFileOwnerWrapper(std::move(f)), fail_(fail) {}
+    explicit File(std::unique_ptr<rocksdb::FSWritableFile> f)
+        : FSWritableFileOwnerWrapper(std::move(f)) {}
     rocksdb::IOStatus Append(const rocksdb::Slice& data,
                              const rocksdb::IOOptions& o,
                              rocksdb::IODebugContext* d) override {
-      if (*fail_) return rocksdb::IOStatus::IOError("injected write failure");
+      int left = budget.load();
+      while (left > 0 && !budget.compare_exchange_weak(left, left - 1)) {
+      }
+      if (left == 0) return rocksdb::IOStatus::IOError("injected WAL failure");
       return FSWritableFileOwnerWrapper::Append(data, o, d);
     }
-    rocksdb::IOStatus Sync(const rocksdb::IOOptions& o,
-                           rocksdb::IODebugContext* d) override {
-      if (*fail_) return rocksdb::IOStatus::IOError("injected sync failure");
-      return FSWritableFileOwnerWrapper::Sync(o, d);
-    }
-
-   private:
-    std::atomic<bool>* fail_;
   };
 
   rocksdb::IOStatus NewWritableFile(
@@ -446,19 +449,27 @@ class FailingFs final : public rocksdb::FileSystemWrapper {
       std::unique_ptr<rocksdb::FSWritableFile>* result,
       rocksdb::IODebugContext* d) override {
     rocksdb::IOStatus s = target()->NewWritableFile(name, o, result, d);
-    if (s.ok()) *result = std::make_unique<File>(std::move(*result), &fail);
+    if (s.ok() && absl::EndsWith(name, ".log")) {
+      *result = std::make_unique<File>(std::move(*result));
+    }
     return s;
   }
 
-  static std::atomic<bool> fail;
+  static std::atomic<int> budget;
 };
-std::atomic<bool> FailingFs::fail{false};
+std::atomic<int> FailingWalFs::budget{-1};
+
+void UseFailingWalFs(bool on) {
+  internal::SetDataFileSystemWrapperForTesting(
+      on ? internal::FileSystemWrapper(
+               [](std::shared_ptr<rocksdb::FileSystem> fs) {
+                 return std::make_shared<FailingWalFs>(std::move(fs));
+               })
+         : nullptr);
+}
 
 TEST_F(AuditTest, FailedAuditWritesFailTheChangeAndChangeNothing) {
-  internal::SetDataFileSystemWrapperForTesting(
-      [](std::shared_ptr<rocksdb::FileSystem> fs) {
-        return std::make_shared<FailingFs>(std::move(fs));
-      });
+  UseFailingWalFs(true);
   options_.sync_writes = true;
   {
     auto store = OpenStore();
@@ -468,13 +479,13 @@ TEST_F(AuditTest, FailedAuditWritesFailTheChangeAndChangeNothing) {
     auto t = store->OpenTenant("t");
     ASSERT_THAT((*t)->Put("k", "old"), IsOk());
     const std::uint64_t size = store->GetAuditLogInfo("t")->size;
-    FailingFs::fail = true;
+    FailingWalFs::budget = 0;
     EXPECT_FALSE((*t)->Put("k", "new").ok());
     EXPECT_FALSE(store->EndContract("t", clock_->Now()).ok());
-    FailingFs::fail = false;
+    FailingWalFs::budget = -1;
     EXPECT_EQ(store->GetAuditLogInfo("t")->size, size);
   }
-  internal::SetDataFileSystemWrapperForTesting(nullptr);
+  UseFailingWalFs(false);
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   auto t = store->OpenTenant("t");
@@ -508,6 +519,65 @@ TEST_F(AuditTest, FailedAuditWritesFailTheChangeAndChangeNothing) {
 }
 
 // Test 5: retention over 400 simulated days.
+// A write that fails part-way (after 0, 1 or 2 WAL appends of the process)
+// leaves the change and its entry together, or neither.
+TEST_F(AuditTest, AWriteFailingPartWayLeavesChangeAndEntryTogether) {
+  options_.sync_writes = true;
+  options_.backup_dir.clear();
+  for (int budget = 0; budget <= 2; ++budget) {
+    SCOPED_TRACE(absl::StrCat("budget ", budget));
+    UseFailingWalFs(true);
+    options_.data_dir = tmp_.Sub(absl::StrCat("data-", budget));
+    {
+      auto store = OpenStore();
+      ASSERT_NE(store, nullptr);
+      auto t = AuditedTenant(*store, "t", 0);
+      ASSERT_NE(t, nullptr);
+      ASSERT_THAT(t->Put("k", "old"), IsOk());
+      FailingWalFs::budget = budget;
+      (void)t->Put("k", "new");
+      FailingWalFs::budget = -1;
+    }
+    UseFailingWalFs(false);
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    auto t = store->OpenTenant("t");
+    ASSERT_THAT(t, IsOk());
+    const bool changed = (*t)->Get("k").value() == "new";
+    EXPECT_EQ(Count(*store, "t")[AuditEvent::kDataPut], changed ? 2 : 1);
+  }
+}
+
+// Retention never prunes past what the sink holds: with the sink down,
+// entries stay however old they get.
+TEST_F(AuditTest, RetentionNeverPrunesPastTheAnchoredCheckpoint) {
+  auto sink = std::make_shared<FlakySink>();
+  options_.audit_sink = sink;
+  options_.backup_dir.clear();
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(store->CreateTenant("t"), IsOk());
+  std::uint64_t anchored_before_failure = 0;
+  for (int day = 1; day <= 220; ++day) {
+    if (day == 10) {
+      sink->failing = true;
+      anchored_before_failure = store->GetAuditLogInfo("t")->anchored_size;
+    }
+    clock_->Advance(kDay);
+    EXPECT_THAT(store->RunMaintenance(), IsOk()) << "day " << day;
+    ASSERT_THAT(store->SetLegalHold("t", day % 2 == 1), IsOk());
+    auto info = store->GetAuditLogInfo("t");
+    ASSERT_THAT(info, IsOk());
+    EXPECT_LE(info->first_retained, info->anchored_size) << "day " << day;
+    if (HasFailure()) break;
+  }
+  // Entries of days 1..35 are older than 184 days by now; only those the sink
+  // held before it failed were pruned.
+  const std::uint64_t first = store->GetAuditLogInfo("t")->first_retained;
+  EXPECT_GT(first, 0u);
+  EXPECT_LE(first, anchored_before_failure);
+}
+
 TEST_F(AuditTest, RetentionKeeps184DaysPrunesOlderAndStaysVerifiable) {
   options_.backup_dir.clear();
   {
@@ -869,6 +939,14 @@ TEST_F(AuditTest, TamperMatrixIsAlwaysDetectedAtTheFirstBadEntry) {
         << kind << ": " << v.problem << " (seed " << seed << ")";
     log.Restore();
   };
+  {
+    // Reordered by someone holding the signing key (re-hashed, re-signed):
+    // without anchors only the entries' own sequence numbers show it.
+    std::vector<std::string> reordered = entries;
+    std::swap(reordered[5], reordered[6]);
+    log.Rebuild(reordered);
+    expect_bad("reordered and re-signed", 5, {});
+  }
   for (int round = 0; round < kInstances; ++round) {
     {  // A flipped bit in entry i (its record: the entry and its hashes).
       const std::uint64_t i = pick(n);
@@ -944,12 +1022,21 @@ TEST_F(AuditTest, RollbackToAnOlderCopyIsDetectedAgainstTheAnchors) {
       ASSERT_THAT((*t)->Put(absl::StrCat("k", key++), "v"), IsOk());
     }
   }
-  for (const auto& [dir, size] : copies) {
+  for (std::size_t c = 0; c < copies.size(); ++c) {
+    const auto& [dir, size] = copies[c];
     Options o = options_;
     o.data_dir = dir;
     o.audit_sink = nullptr;
     auto store = OpenStore(o);
     ASSERT_NE(store, nullptr);
+    if (c % 2 == 1) {
+      // The rolled-back copy goes on being used: its log forks from the
+      // anchored one.
+      auto t = store->OpenTenant("t");
+      for (int i = 0; i < 3; ++i) {
+        ASSERT_THAT((*t)->Put(absl::StrCat("fork", i), "v"), IsOk());
+      }
+    }
     auto local = store->VerifyAuditLog("t", {});
     ASSERT_THAT(local, IsOk());
     EXPECT_TRUE(local->intact);  // Consistent in itself...

@@ -184,6 +184,10 @@ TEST(LeyserctlTest, ShowsVerifiesAndExportsTheAuditLog) {
   CtlResult offline =
       Ctl({"audit-verify-export", tmp.Sub("export.jsonl"), hex, anchors});
   EXPECT_EQ(offline.exit_code, 0) << offline.out << hex;
+  // The right export, checked with another key: refused.
+  CtlResult other_key = Ctl({"audit-verify-export", tmp.Sub("export.jsonl"),
+                             std::string(64, 'a'), anchors});
+  EXPECT_EQ(other_key.exit_code, 1) << other_key.out;
   // Altered: one readable field changed.
   std::string altered = exported.out;
   altered.replace(altered.find("leyserctl"), 9, "someone!!");
