@@ -23,6 +23,8 @@
 //
 // Thread safety: AuditSink implementations must be thread-safe; the functions
 // here are. Value types are copyable.
+// Ownership: sinks are shared (std::shared_ptr); the store keeps its sink
+// alive while it is open. Everything returned is a value the caller owns.
 
 #ifndef LEYSER_AUDIT_H_
 #define LEYSER_AUDIT_H_
@@ -154,11 +156,15 @@ struct AuditVerifyOptions {
   // Checkpoint notes kept outside the store (for example
   // ReadAuditCheckpointFile of the sink's file). Notes of other logs are
   // ignored. Each must carry a valid signature by one of `public_keys` (or,
-  // when that is empty, by the store's current signing key), and the log must
-  // reproduce its root.
+  // when that is empty, by a key the store has signed with: its current key
+  // and those before its master-key rotations), and the log must reproduce
+  // its root.
   std::vector<std::string> trusted_checkpoints;
-  // Ed25519 public keys (32 bytes) accepted as signers. Empty: the store's
-  // current key (VerifyAuditLog); required for VerifyAuditExport.
+  // Ed25519 public keys (32 bytes) accepted as signers. Empty: the keys the
+  // store has signed with (VerifyAuditLog); required for VerifyAuditExport.
+  // A master-key rotation changes the default signing key: pass every key a
+  // verified span was signed with (each MASTER_KEY_ROTATED entry names the
+  // new one, and the rotation's checkpoint carries both signatures).
   std::vector<std::string> public_keys;
 };
 
@@ -187,11 +193,12 @@ struct AuditLogInfo {
 };
 
 // Verifies an export written by Store::ExportAuditLog with the public key(s)
-// alone: each line's readable entry matches its stored bytes, the sequence is
-// complete, and the entries with the export's proof reproduce the root of its
-// signed checkpoint; `options.trusted_checkpoints` of the same log are checked
-// for consistency with it where their size lies in the exported range's
-// tree. InvalidArgument if `jsonl` is not an export or no public key is given.
+// alone: each line's readable entry is exactly what its stored bytes render
+// to, the sequence is complete, and the entries with the export's proof
+// reproduce the root of its signed checkpoint. Trusted checkpoints of the same
+// log whose size lies within [from_seq, to_seq] must be reproduced too; others
+// are ignored. InvalidArgument if `jsonl` is not an export, no public key is
+// given, or a trusted checkpoint is not signed by one of them.
 absl::StatusOr<AuditVerification> VerifyAuditExport(
     std::string_view jsonl, const AuditVerifyOptions& options);
 
