@@ -197,5 +197,21 @@ TEST(LeyserctlTest, ShowsVerifiesAndExportsTheAuditLog) {
   EXPECT_NE(bad.out.find("NOT INTACT"), std::string::npos) << bad.out;
 }
 
+TEST(LeyserctlTest, DemoWalksThroughTheWholeLifecycle) {
+  test::TempDir tmp;
+  CtlResult demo = Ctl({"demo", tmp.Sub("demo")});
+  ASSERT_EQ(demo.exit_code, 0) << demo.out;
+  for (const char* step :
+       {"SHREDDED (certificate issued)", "VerifyDeletionCertificate",
+        "acme2 PURGED", "VerifyAuditLog(acme2) against",
+        "checked offline with the public key: intact",
+        "one actor changed: NOT intact", "Done."}) {
+    EXPECT_NE(demo.out.find(step), std::string::npos) << step << "\n"
+                                                      << demo.out;
+  }
+  EXPECT_EQ(demo.out.find("do not reproduce"), std::string::npos) << demo.out;
+  EXPECT_EQ(Ctl({"demo", "a", "b"}).exit_code, 2);
+}
+
 }  // namespace
 }  // namespace leyser

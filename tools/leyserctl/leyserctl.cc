@@ -1,6 +1,7 @@
 // leyserctl: administer a leyser store from the command line. Uses the public
 // API only.
 //
+//   leyserctl demo [DIR]
 //   leyserctl keygen KEY_FILE
 //   leyserctl --data_dir=DIR --key_file=FILE [--create] create-tenant ID...
 //   leyserctl --data_dir=DIR --key_file=FILE tenants
@@ -37,6 +38,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "tools/leyserctl/demo.h"
 
 #include "leyser/leyser.h"
 
@@ -60,6 +62,8 @@ namespace {
 
 constexpr char kUsage[] =
     "administers a leyser store.\n"
+    "  leyserctl demo [DIR]                          walk through the whole "
+    "lifecycle in DIR (default ./leyser-demo)\n"
     "  leyserctl keygen KEY_FILE                     create a new master key "
     "file (mode 0600)\n"
     "  leyserctl --data_dir=D --key_file=K [--create] create-tenant ID...\n"
@@ -206,6 +210,10 @@ int main(int argc, char** argv) {
     return Usage("no command given");
   }
   const std::string command = args[1];
+  if (command == "demo") {
+    if (args.size() > 3) return Usage("demo takes at most one DIR");
+    return RunDemo(args.size() == 3 ? args[2] : "./leyser-demo");
+  }
   if (command == "keygen") {
     if (args.size() != 3) {
       return Usage("keygen takes one KEY_FILE");

@@ -1,14 +1,17 @@
-// A walk through leyser's whole data lifecycle on a local directory, printing
-// each step.
+// `leyserctl demo`: a walk through leyser's whole data lifecycle on a local
+// directory, printing each step. Public API only.
 //
-//   leyser_walkthrough [DIR]     (default: ./leyser-demo)
+//   leyserctl demo [DIR]     (default: ./leyser-demo)
 //
 // Keeps DIR/master.key (created if missing) and starts a fresh store in
 // DIR/store with backups in DIR/backups on every run. Time runs on a simulated
 // clock that starts at the real time, so the 30-day purge and the 7-day backup
 // purge happen within the run: tenants, encrypted reads and writes, isolation,
 // a daily backup, a single-tenant restore, a master-key rotation, a contract
-// end, the purge, the shred from backups and the signed deletion certificate.
+// end, the purge, the shred from backups and the signed deletion certificate,
+// and the audit log of all of it, verified and exported.
+
+#include "tools/leyserctl/demo.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -70,8 +73,7 @@ void Maintain(leyser::Store& store) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const std::string dir = argc > 1 ? argv[1] : "./leyser-demo";
+int RunDemo(const std::string& dir) {
   std::filesystem::create_directories(dir);
   const std::string key_path = dir + "/master.key";
   std::filesystem::remove_all(dir + "/store");
