@@ -726,8 +726,9 @@ class StoreImpl final : public Store {
       std::string_view log, std::uint64_t from_seq,
       std::size_t max_entries) const override {
     LEYSER_ASSIGN_OR_RETURN(std::uint64_t number, LogNumber(log));
-    LEYSER_ASSIGN_OR_RETURN(auto entries,
-                            audit_->Read(number, from_seq, max_entries));
+    auto read = audit_->Read(number, from_seq, max_entries);
+    NoteDataLoss(read.status(), kSystemLogNumber, log, "audit log");
+    LEYSER_ASSIGN_OR_RETURN(auto entries, std::move(read));
     std::vector<AuditEntry> out;
     out.reserve(entries.size());
     for (const auto& [entry, stored] : entries) {
@@ -738,8 +739,9 @@ class StoreImpl final : public Store {
 
   absl::StatusOr<AuditLogInfo> GetAuditLogInfo(std::string_view log) override {
     LEYSER_ASSIGN_OR_RETURN(std::uint64_t number, LogNumber(log));
-    LEYSER_ASSIGN_OR_RETURN(AuditLogInfo info, audit_->Info(number));
-    info.log = std::string(log);
+    absl::StatusOr<AuditLogInfo> info = audit_->Info(number);
+    NoteDataLoss(info.status(), kSystemLogNumber, log, "audit log");
+    if (info.ok()) info->log = std::string(log);
     return info;
   }
 
@@ -753,7 +755,10 @@ class StoreImpl final : public Store {
                                              std::uint64_t from_seq,
                                              std::uint64_t to_seq) override {
     LEYSER_ASSIGN_OR_RETURN(std::uint64_t number, LogNumber(log));
-    return audit_->Export(number, log, from_seq, to_seq);
+    absl::StatusOr<std::string> exported =
+        audit_->Export(number, log, from_seq, to_seq);
+    NoteDataLoss(exported.status(), kSystemLogNumber, log, "audit log");
+    return exported;
   }
 
   absl::StatusOr<DeletionCertificate> GetDeletionCertificate(
@@ -765,7 +770,11 @@ class StoreImpl final : public Store {
           "tenant ", record.id(),
           " has no deletion certificate yet (it is issued at SHREDDED)"));
     }
-    return DecodeCertificate(record.certificate());
+    absl::StatusOr<DeletionCertificate> certificate =
+        DecodeCertificate(record.certificate());
+    NoteDataLoss(certificate.status(), record.number(), record.id(),
+                 "deletion certificate");
+    return certificate;
   }
 
   absl::StatusOr<std::string> SigningPublicKey() const override {
@@ -855,6 +864,18 @@ class StoreImpl final : public Store {
  private:
   static std::string Rfc3339(absl::Time t) {
     return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
+  }
+
+  // Records that a DataLoss error about `what` of `target` is being returned
+  // (in log `log`; best effort: the caller returns the error either way).
+  void NoteDataLoss(const absl::Status& status, std::uint64_t log,
+                    std::string_view target, std::string_view what) const {
+    if (status.code() != absl::StatusCode::kDataLoss) return;
+    proto::AuditEntry entry = NewAuditEntry(log, proto::AUDIT_EVENT_DATA_LOSS,
+                                            options_.audit_actor, target);
+    SetAuditOutcome(status, &entry);
+    (*entry.mutable_details())["what"] = std::string(what);
+    audit_->Record(std::move(entry)).IgnoreError();
   }
 
   // Records `entry` as refused with `status`, and returns `status`.
@@ -998,14 +1019,8 @@ class StoreImpl final : public Store {
     if (core == nullptr) {
       absl::StatusOr<TenantKey> unwrapped =
           keys_->GetTenantKey(record.number());
-      if (unwrapped.status().code() == absl::StatusCode::kDataLoss) {
-        proto::AuditEntry entry =
-            NewAuditEntry(record.number(), proto::AUDIT_EVENT_DATA_LOSS,
-                          options_.audit_actor, record.id());
-        SetAuditOutcome(unwrapped.status(), &entry);
-        (*entry.mutable_details())["what"] = "tenant data key";
-        audit_->Record(std::move(entry)).IgnoreError();
-      }
+      NoteDataLoss(unwrapped.status(), record.number(), record.id(),
+                   "tenant data key");
       LEYSER_RETURN_IF_ERROR(unwrapped.status());
       TenantKey key = *std::move(unwrapped);
       LEYSER_ASSIGN_OR_RETURN(SecretBytes audit_key,
@@ -1328,9 +1343,27 @@ void NotePendingWrongKey(const std::string& dir, absl::Time now) {
   }
 }
 
-absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& options,
+// `options` with data_dir and backup_dir made absolute (RocksDB's backup
+// engine refuses relative paths, and a later chdir must not move the store).
+absl::StatusOr<Options> WithAbsolutePaths(Options options) {
+  std::error_code ec;
+  for (std::string* dir : {&options.data_dir, &options.backup_dir}) {
+    if (dir->empty()) continue;
+    std::filesystem::path absolute = std::filesystem::absolute(*dir, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot make ", *dir, " an absolute path: ", ec.message()));
+    }
+    *dir = absolute.lexically_normal().string();
+    while (dir->size() > 1 && dir->back() == '/') dir->pop_back();
+  }
+  return options;
+}
+
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& given,
                                                  bool file_encryption) {
-  LEYSER_RETURN_IF_ERROR(ValidateOptions(options));
+  LEYSER_RETURN_IF_ERROR(ValidateOptions(given));
+  LEYSER_ASSIGN_OR_RETURN(const Options options, WithAbsolutePaths(given));
   LEYSER_RETURN_IF_ERROR(EnsureSodium());
   const std::string& dir = options.data_dir;
   const std::string keys_dir = dir + "/keys";
@@ -1407,8 +1440,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
   return internal::OpenStore(options, /*file_encryption=*/true);
 }
 
-absl::Status Store::RestoreStore(const Options& options, BackupId id) {
-  LEYSER_RETURN_IF_ERROR(internal::ValidateOptions(options));
+absl::Status Store::RestoreStore(const Options& given, BackupId id) {
+  LEYSER_RETURN_IF_ERROR(internal::ValidateOptions(given));
+  LEYSER_ASSIGN_OR_RETURN(const Options options,
+                          internal::WithAbsolutePaths(given));
   LEYSER_RETURN_IF_ERROR(internal::EnsureSodium());
   LEYSER_RETURN_IF_ERROR(internal::BackupManager::RestoreStore(options, id));
   // The restored store's system log records the restore. Its audit logs are

@@ -282,6 +282,8 @@ TEST_F(AuditTest, EveryEventThroughThePublicApiGivesExactlyOneEntry) {
   auto d_info = s.CreateTenant("d");
   ASSERT_THAT(d_info, IsOk());
   const std::uint64_t d_number = d_info->number;
+  auto e_info = s.CreateTenant("e");  // Its audit log gets damaged.
+  ASSERT_THAT(e_info, IsOk());
   ASSERT_THAT((*s.OpenTenant("d"))->Put("k", "value"), IsOk());
   t->reset();
   store.reset();
@@ -291,6 +293,10 @@ TEST_F(AuditTest, EveryEventThroughThePublicApiGivesExactlyOneEntry) {
     std::string v = raw.Get(key);
     v[v.size() / 2] ^= 1;
     raw.Put(key, v);
+    ASSERT_TRUE(raw.db()
+                    ->Put(rocksdb::WriteOptions(), raw.audit(),
+                          internal::AuditEntryKey(e_info->number, 0), "xx")
+                    .ok());
   }
   store = OpenStore();
   ASSERT_NE(store, nullptr);
@@ -300,6 +306,17 @@ TEST_F(AuditTest, EveryEventThroughThePublicApiGivesExactlyOneEntry) {
                            StatusIs(absl::StatusCode::kDataLoss));
              },
              {{AuditEvent::kDataLoss, 1}});
+  // So is one from reading a damaged audit log (in the system log).
+  ExpectAdds(*store, kSystemAuditLog,
+             [&] {
+               EXPECT_THAT(store->ReadAuditLog("e", 0, 10),
+                           StatusIs(absl::StatusCode::kDataLoss));
+             },
+             {{AuditEvent::kDataLoss, 1}});
+  auto damaged = store->VerifyAuditLog("e", {});
+  ASSERT_THAT(damaged, IsOk());
+  EXPECT_FALSE(damaged->intact);
+  EXPECT_EQ(damaged->first_bad_seq, 0u);
 
   // A wrong master key, recorded at the next successful open.
   const Counts system_before = Count(*store, kSystemAuditLog);

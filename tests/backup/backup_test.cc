@@ -146,6 +146,33 @@ TEST_F(BackupTest, TenDaysKeepSevenGenerationsThatEachRestoreTheirDay) {
             test::SomeInstant() + absl::Hours(3) + absl::Hours(24 * 3));
 }
 
+// Relative data and backup directories work (RocksDB's backup engine wants
+// absolute paths; the store makes them so), also for a restore.
+TEST_F(BackupTest, RelativeDirectoriesWork) {
+  const std::filesystem::path cwd = std::filesystem::current_path();
+  std::filesystem::current_path(tmp_.path());
+  Options relative = options_;
+  relative.data_dir = "./rel-store/";
+  relative.backup_dir = "rel-backups";
+  {
+    auto store = Store::Open(relative);
+    ASSERT_THAT(store, IsOk());
+    ASSERT_THAT((*store)->CreateTenant("t"), IsOk());
+    ASSERT_THAT((*store)->OpenTenant("t").value()->Put("k", "v"), IsOk());
+    auto backup = (*store)->CreateBackup();
+    ASSERT_THAT(backup, IsOk());
+    EXPECT_THAT((*store)->VerifyBackup(backup->id), IsOk());
+  }
+  Options target = relative;
+  target.data_dir = "rel-restored";
+  EXPECT_THAT(Store::RestoreStore(target, 1), IsOk());
+  target.create_if_missing = false;
+  auto restored = Store::Open(target);
+  ASSERT_THAT(restored, IsOk());
+  EXPECT_EQ((*restored)->OpenTenant("t").value()->Get("k").value(), "v");
+  std::filesystem::current_path(cwd);
+}
+
 TEST_F(BackupTest, CatchesUpWithOneBackupAndNeverRunsEarly) {
   auto store = OpenStore();
   ASSERT_THAT(store->CreateTenant("t"), IsOk());
