@@ -10,7 +10,6 @@
 
 #include "lib/audit/audit_log.h"
 #include "lib/crypto/sodium.h"
-#include "lib/rocks/options.h"
 #include "lib/rocks/status.h"
 #include "lib/store/envelope.h"
 #include "lib/store/key_encoding.h"
