@@ -105,7 +105,8 @@ struct Options {
 
   // Audit entries are kept at least this long (default and minimum 184 days,
   // six months); RunMaintenance prunes older ones behind an anchored
-  // checkpoint and a signed RETENTION entry.
+  // checkpoint and a signed RETENTION entry. A tenant under legal hold keeps
+  // its whole log.
   absl::Duration audit_retention = absl::Hours(24 * 184);
 
   // The actor recorded for calls of this store's API (tenant handles from

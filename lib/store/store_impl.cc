@@ -835,7 +835,8 @@ class StoreImpl final : public Store {
       {
         absl::ReaderMutexLock lock(&mu_);
         for (const auto& [id, record] : tenants_) {
-          logs.push_back(record.number());
+          // A legal hold keeps the tenant's audit log whole too.
+          if (!record.legal_hold()) logs.push_back(record.number());
         }
       }
       std::sort(logs.begin(), logs.end());

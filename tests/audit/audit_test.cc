@@ -606,6 +606,9 @@ TEST_F(AuditTest, RetentionKeeps184DaysPrunesOlderAndStaysVerifiable) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_THAT(store->CreateTenant("t"), IsOk());
+  // A tenant under legal hold keeps its whole audit log.
+  ASSERT_THAT(store->CreateTenant("held"), IsOk());
+  ASSERT_THAT(store->SetLegalHold("held", true), IsOk());
   std::map<std::uint64_t, absl::Time> written;  // seq -> time, tenant log
   std::uint64_t total_pruned = 0;
   for (int day = 1; day <= 400; ++day) {
@@ -631,13 +634,18 @@ TEST_F(AuditTest, RetentionKeeps184DaysPrunesOlderAndStaysVerifiable) {
                                   << " older than 184 days is kept";
       }
     }
-    ASSERT_THAT(store->SetLegalHold("t", day % 2 == 1), IsOk());
+    // One audited change a day (not a legal hold: that keeps the log whole).
+    ASSERT_THAT(store->SetAccessAudit("t", day % 2 == 1 ? AccessAudit::kWrites
+                                                        : AccessAudit::kOff),
+                IsOk());
     if (day % 50 == 0 || day == 185 || day == 186) {
       ExpectIntact(*store, "t");
       ExpectIntact(*store, kSystemAuditLog);
     }
   }
   EXPECT_GT(total_pruned, 200u);
+  EXPECT_EQ(store->GetAuditLogInfo("held")->first_retained, 0u);
+  EXPECT_EQ(Entries(*store, "held").size(), 2u);
   auto info = store->GetAuditLogInfo("t");
   ASSERT_THAT(info, IsOk());
   EXPECT_GT(info->first_retained, 0u);
