@@ -29,7 +29,9 @@ constexpr char kLibraryVersion[] = "leyser/" LEYSER_VERSION;
 constexpr char kExportFormat[] = "leyser-audit-export/1";
 // Concurrent threads may read the clock slightly out of order; a step back
 // smaller than this is not reported.
-constexpr absl::Duration kClockSkewTolerance = absl::Seconds(1);
+// A write stalled for seconds (fsync, write stall) reads its clock early; a
+// step back smaller than this is not reported.
+constexpr absl::Duration kClockSkewTolerance = absl::Seconds(10);
 
 std::string CheckpointKey(std::uint64_t log, std::uint64_t size) {
   std::string key = AuditLogKey(log, 'c');
@@ -38,6 +40,19 @@ std::string CheckpointKey(std::uint64_t log, std::uint64_t size) {
 }
 
 std::string MetaKey(std::uint64_t log) { return AuditLogKey(log, 'm'); }
+
+// Logs that may hold entries not yet covered by a checkpoint, or checkpoints
+// not yet anchored, are listed under this prefix (outside every log's range),
+// so an open after a crash finds them without scanning every log.
+constexpr std::string_view kDirtyPrefix =
+    "\x81"
+    "d";
+
+std::string DirtyKey(std::uint64_t log) {
+  std::string key(kDirtyPrefix);
+  AppendBigEndian64(log, &key);
+  return key;
+}
 
 std::string HashHex(const merkle::Hash& h) {
   return absl::BytesToHexString(HashToBytes(h));
@@ -441,6 +456,10 @@ absl::Status AuditLogs::StageCheckpoint(std::uint64_t log, absl::Time now,
   LEYSER_RETURN_IF_ERROR(
       FromRocks(batch->Put(cf_, MetaKey(log), staged.meta.SerializeAsString()),
                 "checkpointing"));
+  if (config_.sink == nullptr) {  // Nothing left to do for this log.
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(batch->Delete(cf_, DirtyKey(log)), "checkpointing"));
+  }
   staged.first_uncovered_micros = INT64_MAX;
   staged.checkpointed = true;
   return absl::OkStatus();
@@ -484,6 +503,11 @@ absl::Status AuditLogs::Commit(rocksdb::WriteBatch* batch,
           Staged{s.size, s.frontier, s.meta, s.first_uncovered_micros, false};
     }
     const std::int64_t now_micros = absl::ToUnixMicros(now);
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      if (staged[i].size == staged[i].meta.checkpoint_size()) {
+        batch->Put(cf_, DirtyKey(logs[i]), "").PermitUncheckedError();
+      }
+    }
     for (proto::AuditEntry& e : entries) {
       const std::size_t i =
           std::lower_bound(logs.begin(), logs.end(), e.log()) - logs.begin();
@@ -568,6 +592,11 @@ absl::Status AuditLogs::PublishPending(std::uint64_t log) {
     newest = state->meta.checkpoint_size();
   }
   if (anchored >= newest) return absl::OkStatus();
+  // A checkpoint leaves the store only once it is durable here: with unsynced
+  // writes it may still be in an unsynced WAL, and a power loss would then
+  // leave the sink holding a tree this store no longer has.
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(db_->FlushWAL(/*sync=*/true), "syncing checkpoints"));
   absl::Status failure;
   {
     std::unique_ptr<rocksdb::Iterator> it(
@@ -596,9 +625,16 @@ absl::Status AuditLogs::PublishPending(std::uint64_t log) {
       meta.set_anchored_size(anchored);
       // Not synced: if it is lost, the checkpoints are offered again (sinks
       // take a checkpoint more than once).
+      rocksdb::WriteBatch batch;
       LEYSER_RETURN_IF_ERROR(
-          FromRocks(db_->Put(rocksdb::WriteOptions(), cf_, MetaKey(log),
-                             meta.SerializeAsString()),
+          FromRocks(batch.Put(cf_, MetaKey(log), meta.SerializeAsString()),
+                    "recording an anchored checkpoint"));
+      if (state->size == anchored) {
+        LEYSER_RETURN_IF_ERROR(FromRocks(batch.Delete(cf_, DirtyKey(log)),
+                                         "recording an anchored checkpoint"));
+      }
+      LEYSER_RETURN_IF_ERROR(
+          FromRocks(db_->Write(rocksdb::WriteOptions(), &batch),
                     "recording an anchored checkpoint"));
       state->meta = std::move(meta);
     }
@@ -680,6 +716,28 @@ absl::Status AuditLogs::CheckpointLogs(bool all) {
   states.clear();
   EvictCleanStates();
   return first_error;
+}
+
+absl::Status AuditLogs::LoadDirtyLogs() {
+  std::vector<std::uint64_t> logs;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cf_));
+    for (it->Seek(std::string(kDirtyPrefix));
+         it->Valid() && it->key().starts_with(std::string(kDirtyPrefix)) &&
+         it->key().size() == kDirtyPrefix.size() + 8;
+         it->Next()) {
+      logs.push_back(DecodeBigEndian64(
+          std::string_view(it->key().data() + kDirtyPrefix.size(), 8)));
+    }
+    LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the audit logs"));
+  }
+  for (std::uint64_t log : logs) {
+    LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
+    std::lock_guard<std::mutex> lock(state->mu);
+    if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
+  }
+  return absl::OkStatus();
 }
 
 void AuditLogs::EvictCleanStates() {
@@ -859,6 +917,7 @@ absl::Status AuditLogs::RotateSigner(
   }
   LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state,
                           State(kSystemLogNumber));
+  std::optional<AuditCheckpoint> rotation_note;
   {
     std::lock_guard<std::mutex> lock(state->mu);
     if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(kSystemLogNumber, *state));
@@ -872,6 +931,13 @@ absl::Status AuditLogs::RotateSigner(
                        FromMicros(micros));
     LEYSER_ASSIGN_OR_RETURN(std::string note,
                             SignCheckpoint(body, {previous, next}));
+    // If this size was checkpointed (and maybe anchored) already, the sink
+    // would not be offered the new note: offer it here.
+    if (config_.sink != nullptr && st.size == st.meta.checkpoint_size() &&
+        st.size > 0) {
+      LEYSER_ASSIGN_OR_RETURN(AuditCheckpoint cp, ParseAuditCheckpoint(note));
+      rotation_note = std::move(cp);
+    }
     rocksdb::WriteBatch batch;
     batch.Put(cf_, CheckpointKey(kSystemLogNumber, st.size), note)
         .PermitUncheckedError();
@@ -889,6 +955,10 @@ absl::Status AuditLogs::RotateSigner(
     signer_ = std::move(next);
   }
   PublishPending(kSystemLogNumber).IgnoreError();
+  if (rotation_note.has_value()) {
+    std::lock_guard<std::mutex> publishing(publish_mu_);
+    config_.sink->Publish(*rotation_note).IgnoreError();  // Best effort.
+  }
   return absl::OkStatus();
 }
 

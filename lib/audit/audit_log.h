@@ -97,6 +97,11 @@ class AuditLogs {
   // Raises the latest clock reading seen to `t` (a persisted high-water mark).
   void SeedClock(absl::Time t);
 
+  // Loads every log that an earlier run left with entries not covered by a
+  // checkpoint or checkpoints not anchored (a crash), so the next
+  // CheckpointLogs covers and anchors them.
+  absl::Status LoadDirtyLogs();
+
   // Records a CLOCK_SKEW entry if `now` is earlier than the latest reading
   // seen.
   void ObserveClock(absl::Time now);

@@ -496,6 +496,18 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
       std::vector<internal::TrustedRoot> roots,
       internal::TrustedRoots(options.trusted_checkpoints, header.origin(),
                              options.public_keys));
+  // A trusted checkpoint of the export's own size must have its root: else
+  // the export comes from a fork (a rolled-back or rewritten store).
+  for (const internal::TrustedRoot& r : roots) {
+    if (r.size == cp->size && r.root != cp->root) {
+      out.intact = false;
+      out.first_bad_seq = header.from_seq();
+      out.problem = absl::StrCat(
+          "the export's checkpoint of size ", cp->size,
+          " disagrees with a trusted checkpoint of that size: a fork");
+      return out;
+    }
+  }
   // Only checkpoints ending inside the exported range can be recomputed.
   roots.erase(std::remove_if(roots.begin(), roots.end(),
                              [&](const internal::TrustedRoot& r) {

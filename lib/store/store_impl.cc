@@ -325,6 +325,7 @@ class StoreImpl final : public Store {
       audit_->SeedClock(FromProtoTime(meta.high_water()));
     }
     db_->audit = audit_;
+    LEYSER_RETURN_IF_ERROR(audit_->LoadDirtyLogs());
     const std::string pending = options_.data_dir + "/" + kPendingAuditFile;
     absl::StatusOr<std::string> attempts = ReadFileToString(pending);
     if (attempts.ok()) {
@@ -1039,6 +1040,14 @@ class StoreImpl final : public Store {
       if (record.has_contract_end()) {
         fresh->end_unix_nanos =
             absl::ToUnixNanos(FromProtoTime(record.contract_end()));
+      }
+      {
+        // A SetAccessAudit since `record` was read must not be missed (it
+        // found no live core to update).
+        absl::ReaderMutexLock registry(&mu_);
+        if (auto it = tenants_.find(record.id()); it != tenants_.end()) {
+          fresh->access_audit = it->second.access_audit();
+        }
       }
       core = std::move(fresh);
       slot.weak = core;
