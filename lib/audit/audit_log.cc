@@ -828,6 +828,21 @@ absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
   const std::uint64_t anchored = state->meta.anchored_size();
   LEYSER_ASSIGN_OR_RETURN(merkle::CompactRange kept,
                           merkle::ReadCompactRange(boundary, Reader(log)));
+  // The newest pruned entry and its proof go into the RETENTION entry, so a
+  // verifier can check its age against the kept hashes.
+  std::string last_record;
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(db_->Get(rocksdb::ReadOptions(), cf_,
+                         AuditEntryKey(log, boundary - 1), &last_record),
+                "reading the audit log"));
+  std::string_view last_bytes;
+  AuditNodes last_nodes;
+  if (!DecodeAuditRecord(last_record, &last_bytes, &last_nodes)) {
+    return Damaged(log, "an entry does not parse");
+  }
+  LEYSER_ASSIGN_OR_RETURN(
+      std::vector<merkle::Hash> last_proof,
+      merkle::InclusionProof(boundary - 1, boundary, Reader(log)));
   std::string anchored_note;
   LEYSER_RETURN_IF_ERROR(
       FromRocks(db_->Get(rocksdb::ReadOptions(), cf_,
@@ -852,6 +867,10 @@ absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
       absl::BytesToHexString(absl::string_view(
           reinterpret_cast<const char*>(note_hash), kSha256Bytes));
   details["last_pruned_time"] = Rfc3339(FromMicros(last_pruned_micros));
+  details["last_pruned_entry"] = absl::Base64Escape(ToAbsl(last_bytes));
+  std::vector<std::string> proof_hex;
+  for (const merkle::Hash& h : last_proof) proof_hex.push_back(HashHex(h));
+  details["last_pruned_proof"] = absl::StrJoin(proof_hex, ",");
   details["retention_seconds"] =
       absl::StrCat(absl::ToInt64Seconds(config_.retention));
   entry.set_count(boundary - old_first);
@@ -888,6 +907,9 @@ absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
   LEYSER_RETURN_IF_ERROR(FromRocks(
       batch.Put(cf_, MetaKey(log), st.meta.SerializeAsString()), "pruning"));
   StageEntry(log, entry, absl::ToUnixMicros(now), st, &batch);
+  // Signed at once: no later clock step can date the checkpoint covering the
+  // RETENTION entry before the entry itself.
+  LEYSER_RETURN_IF_ERROR(StageCheckpoint(log, now, st, &batch));
   LEYSER_RETURN_IF_ERROR(
       FromRocks(db_->Write(SyncWrite(), &batch), "pruning the audit log"));
   state->size = st.size;
@@ -895,6 +917,7 @@ absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
   state->meta = std::move(st.meta);
   state->first_uncovered_micros = st.first_uncovered_micros;
   *pruned = boundary - old_first;
+  Schedule(log);
   return absl::OkStatus();
 }
 

@@ -21,6 +21,7 @@
 #include "lib/audit/audit_log.h"
 #include "lib/audit/checkpoint.h"
 #include "lib/audit/merkle.h"
+#include "lib/crypto/sodium.h"
 #include "lib/rocks/status.h"
 #include "lib/store/key_encoding.h"
 #include "lib/util/files.h"
@@ -81,7 +82,33 @@ struct TrustedRoot {
   std::uint64_t size;
   std::string root;
   std::string source;  // "stored" or "trusted".
+  absl::Time time;
+  std::string note_sha256;  // Hex.
 };
+
+TrustedRoot RootOf(const AuditCheckpoint& cp, std::string source) {
+  unsigned char digest[kSha256Bytes];
+  Sha256({cp.note}, digest);
+  return TrustedRoot{
+      cp.size, cp.root, std::move(source), cp.time,
+      absl::BytesToHexString(absl::string_view(
+          reinterpret_cast<const char*>(digest), sizeof(digest)))};
+}
+
+std::vector<merkle::Hash> HashesFromHex(std::string_view list, bool* ok) {
+  std::vector<merkle::Hash> out;
+  *ok = true;
+  if (list.empty()) return out;
+  for (absl::string_view hex : absl::StrSplit(ToAbsl(list), ',')) {
+    std::optional<merkle::Hash> h = HashFromBytes(absl::HexStringToBytes(hex));
+    if (!h || hex.size() != 64) {
+      *ok = false;
+      return {};
+    }
+    out.push_back(*h);
+  }
+  return out;
+}
 
 // Replays a run of consecutive entries onto a frontier and checks each against
 // what it must be: its position, its stored leaf hash (if known), and every
@@ -189,42 +216,90 @@ class LogChecker {
       }
       ++out_->checkpoints_checked;
       any = true;
+      // A RETENTION entry cannot be dated after the signed checkpoint that
+      // first covers it (its age claims rest on its date).
+      for (const auto& [seq, time] : retention_dates_) {
+        if (time > cp.time) {
+          return Fail(seq, absl::StrCat("RETENTION entry ", seq,
+                                        " is dated after the checkpoint of "
+                                        "size ",
+                                        size, " that covers it"));
+        }
+      }
+      retention_dates_.clear();
     }
     // Only once every checkpoint of this size agrees.
     if (any) last_good_ = size;
     return true;
   }
 
+  // A RETENTION entry must show that what it removed was old enough: the
+  // newest pruned entry travels with it, with its inclusion proof against the
+  // kept hashes; its age is measured from the entry's date, which no signed
+  // checkpoint covering it may precede. The kept hashes of the current floor
+  // must be the ones stored, and the checkpoint it names as anchored must be
+  // the trusted one of that size, when the caller has it.
   bool CheckRetention(const proto::AuditEntry& entry) {
     const auto& d = entry.details();
-    std::uint64_t first = 0;
-    std::int64_t seconds = 0;
-    absl::Time last_pruned;
-    std::string error;
     auto get = [&](const char* k) -> std::string {
       auto it = d.find(k);
       return it == d.end() ? "" : it->second;
     };
-    if (!absl::SimpleAtoi(get("first_retained"), &first) ||
+    auto malformed = [&](std::string_view why) {
+      return Fail(entry.seq(),
+                  absl::StrCat("RETENTION entry ", entry.seq(),
+                               " is malformed (", ToAbsl(why), ")"));
+    };
+    std::uint64_t first = 0;
+    std::uint64_t anchored = 0;
+    std::int64_t seconds = 0;
+    std::string last_bytes;
+    bool frontier_ok = false;
+    bool proof_ok = false;
+    const std::vector<merkle::Hash> frontier =
+        HashesFromHex(get("frontier"), &frontier_ok);
+    const std::vector<merkle::Hash> proof =
+        HashesFromHex(get("last_pruned_proof"), &proof_ok);
+    if (!absl::SimpleAtoi(get("first_retained"), &first) || first == 0 ||
+        !absl::SimpleAtoi(get("anchored_size"), &anchored) ||
         !absl::SimpleAtoi(get("retention_seconds"), &seconds) ||
-        !absl::ParseTime("%Y-%m-%dT%H:%M:%E6SZ", get("last_pruned_time"),
-                         &last_pruned, &error)) {
+        !absl::Base64Unescape(get("last_pruned_entry"), &last_bytes) ||
+        !frontier_ok || !proof_ok) {
+      return malformed("fields");
+    }
+    absl::StatusOr<merkle::CompactRange> kept =
+        merkle::CompactRange::FromHashes(first, frontier);
+    proto::AuditEntry last;
+    if (!kept.ok() || !last.ParseFromString(last_bytes) ||
+        last.seq() != first - 1 || last.log() != log_ ||
+        !merkle::VerifyInclusion(first - 1, first, merkle::LeafHash(last_bytes),
+                                 proof, kept->Root())) {
+      return malformed("its newest pruned entry does not belong to the log");
+    }
+    if (anchored < first) {
       return Fail(entry.seq(), absl::StrCat("RETENTION entry ", entry.seq(),
-                                            " is malformed"));
+                                            " pruned entries no anchored "
+                                            "checkpoint covered"));
     }
     if (seconds < kMinRetentionSeconds ||
-        absl::FromUnixMicros(entry.time_micros()) - last_pruned <
-            absl::Seconds(kMinRetentionSeconds)) {
+        entry.time_micros() - last.time_micros() <
+            kMinRetentionSeconds * 1000000) {
       return Fail(entry.seq(),
                   absl::StrCat("RETENTION entry ", entry.seq(),
                                " pruned entries younger than 184 days"));
     }
-    if (first == start_) {
-      std::vector<std::string> hex;
-      for (const merkle::Hash& h : start_hashes_) {
-        hex.push_back(absl::BytesToHexString(HashToBytes(h)));
+    for (const TrustedRoot& cp : checkpoints_) {
+      if (cp.source == "trusted" && cp.size == anchored &&
+          cp.note_sha256 != get("anchored_checkpoint_sha256")) {
+        return Fail(entry.seq(), absl::StrCat("RETENTION entry ", entry.seq(),
+                                              " names an anchored checkpoint "
+                                              "the sink does not hold"));
       }
-      if (absl::StrJoin(hex, ",") != get("frontier")) {
+    }
+    retention_dates_.emplace_back(entry.seq(),
+                                  absl::FromUnixMicros(entry.time_micros()));
+    if (first == start_) {
+      if (frontier != start_hashes_) {
         return Fail(start_, absl::StrCat("the kept hashes of the pruned "
                                          "entries do not match RETENTION "
                                          "entry ",
@@ -247,6 +322,8 @@ class LogChecker {
   std::size_t next_ = 0;
   std::uint64_t last_good_ = 0;
   bool retention_seen_ = false;
+  // RETENTION entries not yet covered by a checkpoint, with their dates.
+  std::vector<std::pair<std::uint64_t, absl::Time>> retention_dates_;
   AuditVerification* out_;
 };
 
@@ -263,7 +340,7 @@ absl::StatusOr<std::vector<TrustedRoot>> TrustedRoots(
           "trusted checkpoint of size ", cp.size, " for ", cp.origin,
           " carries no valid signature by an accepted public key"));
     }
-    out.push_back(TrustedRoot{cp.size, cp.root, "trusted"});
+    out.push_back(RootOf(cp, "trusted"));
   }
   return out;
 }
@@ -335,7 +412,7 @@ absl::StatusOr<AuditVerification> AuditLogs::Verify(
                                    "key");
         return out;
       }
-      roots.push_back(TrustedRoot{cp->size, cp->root, "stored"});
+      roots.push_back(RootOf(*cp, "stored"));
     }
     LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading checkpoints"));
   }
