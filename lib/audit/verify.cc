@@ -173,6 +173,13 @@ class LogChecker {
     if (!ok()) return false;
     const std::uint64_t size = frontier_.size();
     out_->size = size;
+    if (!retention_dates_.empty()) {
+      // The store signs a checkpoint with every RETENTION entry it writes.
+      return Fail(
+          retention_dates_.front().first,
+          absl::StrCat("RETENTION entry ", retention_dates_.front().first,
+                       " is not covered by a signed checkpoint"));
+    }
     if (start_ > 0 && !retention_seen_) {
       return Fail(start_, absl::StrCat("entries before ", start_,
                                        " were removed without a RETENTION "
@@ -190,6 +197,11 @@ class LogChecker {
   }
 
   const merkle::CompactRange& frontier() const { return frontier_; }
+
+  // For exports: the export's own checkpoint covers every exported entry.
+  bool CoveredByExportCheckpoint(absl::Time time, std::uint64_t size) {
+    return CoveredBy(time, size);
+  }
 
   bool Fail(std::uint64_t seq, std::string problem) {
     if (out_->intact) {
@@ -216,17 +228,7 @@ class LogChecker {
       }
       ++out_->checkpoints_checked;
       any = true;
-      // A RETENTION entry cannot be dated after the signed checkpoint that
-      // first covers it (its age claims rest on its date).
-      for (const auto& [seq, time] : retention_dates_) {
-        if (time > cp.time) {
-          return Fail(seq, absl::StrCat("RETENTION entry ", seq,
-                                        " is dated after the checkpoint of "
-                                        "size ",
-                                        size, " that covers it"));
-        }
-      }
-      retention_dates_.clear();
+      if (!CoveredBy(cp.time, size)) return false;
     }
     // Only once every checkpoint of this size agrees.
     if (any) last_good_ = size;
@@ -239,6 +241,21 @@ class LogChecker {
   // checkpoint covering it may precede. The kept hashes of the current floor
   // must be the ones stored, and the checkpoint it names as anchored must be
   // the trusted one of that size, when the caller has it.
+  // A RETENTION entry cannot be dated after the signed checkpoint (at `time`,
+  // of `size`) that first covers it: its age claims rest on its date.
+  bool CoveredBy(absl::Time time, std::uint64_t size) {
+    for (const auto& [seq, date] : retention_dates_) {
+      if (date > time) {
+        return Fail(seq, absl::StrCat("RETENTION entry ", seq,
+                                      " is dated after the checkpoint of "
+                                      "size ",
+                                      size, " that covers it"));
+      }
+    }
+    retention_dates_.clear();
+    return true;
+  }
+
   bool CheckRetention(const proto::AuditEntry& entry) {
     const auto& d = entry.details();
     auto get = [&](const char* k) -> std::string {
@@ -646,6 +663,7 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
     return out;
   }
   ++out.checkpoints_checked;
+  checker->CoveredByExportCheckpoint(cp->time, cp->size);
   return out;
 }
 

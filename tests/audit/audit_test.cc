@@ -27,6 +27,7 @@
 #include "lib/audit/audit_log.h"
 #include "lib/audit/checkpoint.h"
 #include "lib/audit/merkle.h"
+#include "lib/crypto/sodium.h"
 #include "lib/proto/audit.pb.h"
 #include "lib/proto/registry.pb.h"
 #include "lib/rocks/fault_injection.h"
@@ -842,6 +843,8 @@ class RawAuditLog {
   // The stored records (entry + tree hashes), and the entries alone.
   const std::vector<std::string>& records() const { return records_; }
   const std::vector<std::string>& entries() const { return entries_; }
+  rocksdb::DB* db() { return raw_.db(); }
+  rocksdb::ColumnFamilyHandle* cf() { return raw_.audit(); }
 
   // Puts everything back as it was.
   void Restore() {
@@ -1019,6 +1022,135 @@ TEST_F(AuditTest, TamperMatrixIsAlwaysDetectedAtTheFirstBadEntry) {
       expect_bad("forged tail", i, anchored);
     }
   }
+}
+
+// Someone with the store's files but not its key deletes young entries and
+// appends a RETENTION entry for them, with genuine kept hashes and a genuine
+// newest pruned entry, dated far enough ahead: it is not covered by a signed
+// checkpoint, and once the store signs over it, it is dated after that
+// checkpoint.
+TEST_F(AuditTest, ForgedRetentionIsCaught) {
+  options_.backup_dir.clear();
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_NE(AuditedTenant(*store, "t", 30), nullptr);
+  }
+  const std::vector<std::string> anchored =
+      ReadAuditCheckpointFile(anchors()).value();
+  constexpr std::uint64_t k = 10;
+  std::uint64_t n = 0;
+  {
+    RawAuditLog log(options_.data_dir, *provider_, 1);
+    const std::vector<std::string>& entries = log.entries();
+    n = entries.size();
+    std::map<std::pair<int, std::uint64_t>, internal::merkle::Hash> nodes;
+    internal::merkle::CompactRange all;
+    for (const std::string& e : entries) {
+      all.Append(
+          internal::merkle::LeafHash(e),
+          [&](int level, std::uint64_t index, const internal::merkle::Hash& h) {
+            nodes[{level, index}] = h;
+          });
+    }
+    internal::merkle::NodeReader reader =
+        [&](int level,
+            std::uint64_t index) -> absl::StatusOr<internal::merkle::Hash> {
+      auto it = nodes.find({level, index});
+      if (it == nodes.end()) return absl::NotFoundError("node");
+      return it->second;
+    };
+    auto kept = internal::merkle::ReadCompactRange(k, reader);
+    auto proof = internal::merkle::InclusionProof(k - 1, k, reader);
+    ASSERT_THAT(kept, IsOk());
+    ASSERT_THAT(proof, IsOk());
+    proto::AuditEntry last;
+    ASSERT_TRUE(last.ParseFromString(entries[k - 1]));
+    auto hex = [](const std::vector<internal::merkle::Hash>& hashes) {
+      std::vector<std::string> out;
+      for (const auto& h : hashes) {
+        out.push_back(absl::BytesToHexString(std::string(h.begin(), h.end())));
+      }
+      return absl::StrJoin(out, ",");
+    };
+    std::string anchored_note;
+    for (const std::string& note : anchored) {
+      auto cp = ParseAuditCheckpoint(note);
+      if (cp.ok() && cp->size == n && absl::EndsWith(cp->origin, "/1")) {
+        anchored_note = note;
+      }
+    }
+    ASSERT_FALSE(anchored_note.empty());
+    unsigned char digest[internal::kSha256Bytes];
+    internal::Sha256({anchored_note}, digest);
+    proto::AuditEntry forged = internal::NewAuditEntry(
+        1, proto::AUDIT_EVENT_RETENTION, "maintenance", "tenant/1");
+    forged.set_seq(n);
+    forged.set_time_micros(last.time_micros() +
+                           absl::ToInt64Microseconds(kDay * 200));
+    forged.set_library_version(last.library_version());
+    auto& d = *forged.mutable_details();
+    d["first_retained"] = absl::StrCat(k);
+    d["frontier"] = hex(kept->hashes());
+    d["anchored_size"] = absl::StrCat(n);
+    d["anchored_checkpoint_sha256"] = absl::BytesToHexString(
+        std::string(reinterpret_cast<const char*>(digest), sizeof(digest)));
+    d["retention_seconds"] = absl::StrCat(184 * 24 * 3600);
+    d["last_pruned_entry"] = absl::Base64Escape(entries[k - 1]);
+    d["last_pruned_proof"] = hex(*proof);
+    const std::string bytes = forged.SerializeAsString();
+    internal::AuditNodes completed;
+    all.Append(internal::merkle::LeafHash(bytes),
+               [&](int level, std::uint64_t, const internal::merkle::Hash& h) {
+                 completed.emplace_back(level, h);
+               });
+    rocksdb::WriteBatch batch;
+    ASSERT_TRUE(batch
+                    .DeleteRange(log.cf(), internal::AuditEntryKey(1, 0),
+                                 internal::AuditEntryKey(1, k))
+                    .ok());
+    std::uint64_t start = 0;
+    std::size_t h = 0;
+    for (int level = 63; level >= 0; --level) {
+      if ((k >> level & 1) == 0) continue;
+      const auto& hash = kept->hashes()[h++];
+      ASSERT_TRUE(batch
+                      .Put(log.cf(),
+                           internal::AuditNodeKey(1, level, start >> level),
+                           std::string(hash.begin(), hash.end()))
+                      .ok());
+      start += std::uint64_t{1} << level;
+    }
+    ASSERT_TRUE(batch
+                    .Put(log.cf(), internal::AuditEntryKey(1, n),
+                         internal::EncodeAuditRecord(bytes, completed))
+                    .ok());
+    std::string meta_bytes;
+    ASSERT_TRUE(log.db()
+                    ->Get(rocksdb::ReadOptions(), log.cf(),
+                          internal::AuditLogKey(1, 'm'), &meta_bytes)
+                    .ok());
+    proto::AuditLogMeta meta;
+    ASSERT_TRUE(meta.ParseFromString(meta_bytes));
+    meta.set_first_retained(k);
+    ASSERT_TRUE(batch
+                    .Put(log.cf(), internal::AuditLogKey(1, 'm'),
+                         meta.SerializeAsString())
+                    .ok());
+    ASSERT_TRUE(log.db()->Write(rocksdb::WriteOptions(), &batch).ok());
+    AuditVerification v = log.Verify(anchored);
+    EXPECT_FALSE(v.intact);
+    EXPECT_EQ(v.first_bad_seq, n) << v.problem;
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(store->GetAuditLogInfo("t"), IsOk());  // Loads the log...
+  ASSERT_THAT(store->Close(), IsOk());  // ...and signs over the forged entry.
+  auto v = store->VerifyAuditLog("t", Trusted(*store));
+  ASSERT_THAT(v, IsOk());
+  EXPECT_FALSE(v->intact);
+  EXPECT_EQ(v->first_bad_seq, n) << v->problem;
+  EXPECT_NE(v->problem.find("dated after"), std::string::npos) << v->problem;
 }
 
 TEST_F(AuditTest, RollbackToAnOlderCopyIsDetectedAgainstTheAnchors) {
