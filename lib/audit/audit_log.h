@@ -5,8 +5,9 @@
 //
 // Thread safety: thread-safe. Appends to one log are serialised (its lock is
 // held across the write, so sequence numbers never have holes); appends to
-// different logs run in parallel. Locks: callers' locks first, then log locks
-// (ascending log number), then the publish lock.
+// different logs run in parallel. Locks, in the order taken: callers' locks,
+// the publish lock, log locks (ascending log number), the signer lock; the
+// states-map lock is never held while taking another.
 
 #ifndef LEYSER_LIB_AUDIT_AUDIT_LOG_H_
 #define LEYSER_LIB_AUDIT_AUDIT_LOG_H_
