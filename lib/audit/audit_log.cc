@@ -54,8 +54,14 @@ std::string DirtyKey(std::uint64_t log) {
   return key;
 }
 
-std::string HashHex(const merkle::Hash& h) {
-  return absl::BytesToHexString(HashToBytes(h));
+// Comma-separated hex, as RETENTION entries list hashes.
+std::string HexList(const std::vector<merkle::Hash>& hashes) {
+  std::vector<std::string> hex;
+  hex.reserve(hashes.size());
+  for (const merkle::Hash& h : hashes) {
+    hex.push_back(absl::BytesToHexString(HashToBytes(h)));
+  }
+  return absl::StrJoin(hex, ",");
 }
 
 std::string SerializeDeterministic(const google::protobuf::Message& m) {
@@ -791,35 +797,34 @@ absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
   }
   LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
   std::uint64_t boundary = 0;
-  std::int64_t last_pruned_micros = 0;
+  // The newest entry to prune, as stored: it goes into the RETENTION entry so
+  // a verifier can check its age against the kept hashes.
+  std::string last_bytes;
   bool need_anchor = false;
   {
     std::lock_guard<std::mutex> lock(state->mu);
     if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
     boundary = state->meta.first_retained();
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), cf_));
-    const std::string prefix = AuditLogKey(log, 'e');
-    for (it->Seek(AuditEntryKey(log, boundary));
-         it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      proto::AuditEntry entry;
-      std::string_view bytes;
-      if (!ParseAuditRecord(
-              std::string_view(it->value().data(), it->value().size()), &entry,
-              &bytes)) {
-        return Damaged(log, "an entry does not parse");
+    constexpr std::size_t kChunk = 1024;
+    for (bool more = true; more;) {
+      LEYSER_ASSIGN_OR_RETURN(auto chunk, Read(log, boundary, kChunk));
+      more = chunk.size() == kChunk;
+      for (auto& [entry, stored] : chunk) {
+        if (entry.time_micros() >= cutoff) {
+          more = false;
+          break;
+        }
+        boundary = entry.seq() + 1;
+        last_bytes = std::move(stored);
       }
-      if (entry.time_micros() >= cutoff) break;
-      boundary = entry.seq() + 1;
-      last_pruned_micros = entry.time_micros();
     }
-    LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the audit log"));
     if (boundary <= state->meta.first_retained()) return absl::OkStatus();
     need_anchor = state->meta.anchored_size() < boundary;
   }
   if (need_anchor) {
-    // Only behind a checkpoint the sink holds.
-    LEYSER_RETURN_IF_ERROR(CheckpointLogs(/*all=*/true));
+    // Only behind a checkpoint the sink holds: sign one of this log now (if
+    // entries are uncovered) and hand it over.
+    LEYSER_RETURN_IF_ERROR(LatestCheckpoint(log).status());
     std::lock_guard<std::mutex> lock(state->mu);
     if (state->meta.anchored_size() < boundary) return absl::OkStatus();
   }
@@ -828,18 +833,6 @@ absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
   const std::uint64_t anchored = state->meta.anchored_size();
   LEYSER_ASSIGN_OR_RETURN(merkle::CompactRange kept,
                           merkle::ReadCompactRange(boundary, Reader(log)));
-  // The newest pruned entry and its proof go into the RETENTION entry, so a
-  // verifier can check its age against the kept hashes.
-  std::string last_record;
-  LEYSER_RETURN_IF_ERROR(
-      FromRocks(db_->Get(rocksdb::ReadOptions(), cf_,
-                         AuditEntryKey(log, boundary - 1), &last_record),
-                "reading the audit log"));
-  std::string_view last_bytes;
-  AuditNodes last_nodes;
-  if (!DecodeAuditRecord(last_record, &last_bytes, &last_nodes)) {
-    return Damaged(log, "an entry does not parse");
-  }
   LEYSER_ASSIGN_OR_RETURN(
       std::vector<merkle::Hash> last_proof,
       merkle::InclusionProof(boundary - 1, boundary, Reader(log)));
@@ -857,20 +850,13 @@ absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
                                             : absl::StrCat("tenant/", log));
   auto& details = *entry.mutable_details();
   details["first_retained"] = absl::StrCat(boundary);
-  details["pruned_root"] = HashHex(kept.Root());
-  std::vector<std::string> frontier_hex;
-  for (const merkle::Hash& h : kept.hashes())
-    frontier_hex.push_back(HashHex(h));
-  details["frontier"] = absl::StrJoin(frontier_hex, ",");
+  details["frontier"] = HexList(kept.hashes());
   details["anchored_size"] = absl::StrCat(anchored);
   details["anchored_checkpoint_sha256"] =
       absl::BytesToHexString(absl::string_view(
           reinterpret_cast<const char*>(note_hash), kSha256Bytes));
-  details["last_pruned_time"] = Rfc3339(FromMicros(last_pruned_micros));
   details["last_pruned_entry"] = absl::Base64Escape(ToAbsl(last_bytes));
-  std::vector<std::string> proof_hex;
-  for (const merkle::Hash& h : last_proof) proof_hex.push_back(HashHex(h));
-  details["last_pruned_proof"] = absl::StrJoin(proof_hex, ",");
+  details["last_pruned_proof"] = HexList(last_proof);
   details["retention_seconds"] =
       absl::StrCat(absl::ToInt64Seconds(config_.retention));
   entry.set_count(boundary - old_first);
