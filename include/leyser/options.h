@@ -59,7 +59,7 @@ struct Options {
   std::size_t max_value_bytes = 16 * 1024 * 1024;
 
   // Lifecycle (Store::EndContract). Both delays may be zero (immediate);
-  // negative is refused.
+  // negative, or more than 100 years, is refused.
 
   // Time from a tenant's contract end to the purge of its live data and live
   // data key. Default 30 days.

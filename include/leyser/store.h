@@ -172,8 +172,13 @@ class Store {
   // Ends tenant `tenant_id`'s contract at `contract_end` (which may lie in the
   // future: the end is then scheduled, and may be rescheduled or cancelled with
   // Reinstate until it passes). From the end on, the tenant's reads and writes
-  // get FailedPrecondition; its data stays until the purge, due at contract_end
-  // + Options::purge_after. Errors: InvalidArgument; NotFound;
+  // get FailedPrecondition; its data stays until the purge, due at
+  // max(contract_end, now) + Options::purge_after: an end recorded after the
+  // fact still gets the whole grace period from the call, never less. Once an
+  // end at or before now returns, every handle and iterator of the tenant,
+  // however and whenever opened, gets FailedPrecondition (calls in flight
+  // finish first). Errors: InvalidArgument (`contract_end` infinite, before the
+  // tenant's creation, or more than 100 years ahead); NotFound;
   // FailedPrecondition (already ended, purged or shredded).
   [[nodiscard]] virtual absl::Status EndContract(std::string_view tenant_id,
                                                  absl::Time contract_end) = 0;

@@ -311,8 +311,11 @@ bool DecodeAuditRecord(std::string_view record, std::string_view* entry,
   return true;
 }
 
-absl::StatusOr<merkle::Hash> AuditLogs::ReadNode(std::uint64_t log, int level,
-                                                 std::uint64_t index) const {
+absl::StatusOr<merkle::Hash> AuditLogs::ReadNode(
+    std::uint64_t log, int level, std::uint64_t index,
+    const rocksdb::Snapshot* snapshot) const {
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot;
   // The node was completed by the append of leaf (index + 1) * 2^level - 1 and
   // is kept in its record, unless that entry was pruned.
   if (level < 0 || level > 63 || index >= (std::uint64_t{1} << (63 - level))) {
@@ -320,8 +323,7 @@ absl::StatusOr<merkle::Hash> AuditLogs::ReadNode(std::uint64_t log, int level,
   }
   const std::uint64_t seq = ((index + 1) << level) - 1;
   std::string value;
-  rocksdb::Status s =
-      db_->Get(rocksdb::ReadOptions(), cf_, AuditEntryKey(log, seq), &value);
+  rocksdb::Status s = db_->Get(read, cf_, AuditEntryKey(log, seq), &value);
   if (s.ok()) {
     std::string_view entry;
     AuditNodes nodes;
@@ -337,8 +339,7 @@ absl::StatusOr<merkle::Hash> AuditLogs::ReadNode(std::uint64_t log, int level,
   if (!s.IsNotFound()) {
     return FromRocks(s, "reading the audit log");
   }
-  s = db_->Get(rocksdb::ReadOptions(), cf_, AuditNodeKey(log, level, index),
-               &value);
+  s = db_->Get(read, cf_, AuditNodeKey(log, level, index), &value);
   if (s.IsNotFound()) {
     return Damaged(
         log, absl::StrCat("tree node ", level, "/", index, " is missing"));
@@ -349,9 +350,10 @@ absl::StatusOr<merkle::Hash> AuditLogs::ReadNode(std::uint64_t log, int level,
   return *h;
 }
 
-merkle::NodeReader AuditLogs::Reader(std::uint64_t log) const {
-  return [this, log](int level, std::uint64_t index) {
-    return ReadNode(log, level, index);
+merkle::NodeReader AuditLogs::Reader(std::uint64_t log,
+                                     const rocksdb::Snapshot* snapshot) const {
+  return [this, log, snapshot](int level, std::uint64_t index) {
+    return ReadNode(log, level, index, snapshot);
   };
 }
 
@@ -972,10 +974,12 @@ absl::Status AuditLogs::RotateSigner(
 }
 
 absl::StatusOr<std::vector<std::pair<proto::AuditEntry, std::string>>>
-AuditLogs::Read(std::uint64_t log, std::uint64_t from, std::size_t max) const {
+AuditLogs::Read(std::uint64_t log, std::uint64_t from, std::size_t max,
+                const rocksdb::Snapshot* snapshot) const {
   std::vector<std::pair<proto::AuditEntry, std::string>> out;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), cf_));
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, cf_));
   const std::string prefix = AuditLogKey(log, 'e');
   for (it->Seek(AuditEntryKey(log, from));
        it->Valid() && it->key().starts_with(prefix) && out.size() < max;

@@ -131,8 +131,10 @@ class AuditLogs {
   void AddKnownKey(std::string public_key);
 
   // Reading, verification, export.
+  // Entries from `from` on, at most `max`; read at `snapshot` if given.
   absl::StatusOr<std::vector<std::pair<proto::AuditEntry, std::string>>> Read(
-      std::uint64_t log, std::uint64_t from, std::size_t max) const;
+      std::uint64_t log, std::uint64_t from, std::size_t max,
+      const rocksdb::Snapshot* snapshot = nullptr) const;
   absl::StatusOr<AuditLogInfo> Info(std::uint64_t log);
   absl::StatusOr<AuditVerification> Verify(
       std::uint64_t log, const AuditVerifyOptions& options) const;
@@ -156,9 +158,13 @@ class AuditLogs {
                                Staged& staged,
                                rocksdb::WriteBatch* batch) const;
   absl::Status PublishPending(std::uint64_t log);
-  absl::StatusOr<merkle::Hash> ReadNode(std::uint64_t log, int level,
-                                        std::uint64_t index) const;
-  merkle::NodeReader Reader(std::uint64_t log) const;
+  // Tree nodes, read at `snapshot` if given (a reader that mixes a snapshot
+  // with live reads sees a prune half done).
+  absl::StatusOr<merkle::Hash> ReadNode(
+      std::uint64_t log, int level, std::uint64_t index,
+      const rocksdb::Snapshot* snapshot = nullptr) const;
+  merkle::NodeReader Reader(std::uint64_t log,
+                            const rocksdb::Snapshot* snapshot = nullptr) const;
   std::vector<std::shared_ptr<const CheckpointSigner>> Signers() const;
 
   const AuditConfig config_;

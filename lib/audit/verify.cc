@@ -22,6 +22,7 @@
 #include "lib/audit/checkpoint.h"
 #include "lib/audit/merkle.h"
 #include "lib/crypto/sodium.h"
+#include "lib/rocks/snapshot.h"
 #include "lib/rocks/status.h"
 #include "lib/store/key_encoding.h"
 #include "lib/util/files.h"
@@ -384,15 +385,10 @@ absl::StatusOr<AuditVerification> AuditLogs::Verify(
       std::vector<TrustedRoot> roots,
       TrustedRoots(options.trusted_checkpoints, origin, keys));
   AuditVerification out;
-  // One snapshot for everything read.
-  const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
-  struct Release {
-    rocksdb::DB* db;
-    const rocksdb::Snapshot* s;
-    ~Release() { db->ReleaseSnapshot(s); }
-  } release{db_, snapshot};
-  rocksdb::ReadOptions read;
-  read.snapshot = snapshot;
+  // One snapshot for everything read, tree nodes included: maintenance may
+  // prune the log meanwhile.
+  const ScopedSnapshot snapshot(db_);
+  const rocksdb::ReadOptions& read = snapshot.read();
 
   proto::AuditLogMeta meta;
   {
@@ -437,7 +433,7 @@ absl::StatusOr<AuditVerification> AuditLogs::Verify(
   merkle::CompactRange start;
   if (first > 0) {
     absl::StatusOr<merkle::CompactRange> kept =
-        merkle::ReadCompactRange(first, Reader(log));
+        merkle::ReadCompactRange(first, Reader(log, snapshot.get()));
     if (!kept.ok()) {
       out.intact = false;
       out.first_bad_seq = first;
@@ -476,7 +472,7 @@ absl::StatusOr<AuditVerification> AuditLogs::Verify(
   if (!checker.Finish()) return out;
   // The stored tree nodes that future appends and proofs build on.
   absl::StatusOr<merkle::CompactRange> stored =
-      merkle::ReadCompactRange(out.size, Reader(log));
+      merkle::ReadCompactRange(out.size, Reader(log, snapshot.get()));
   if (!stored.ok() || stored->hashes() != checker.frontier().hashes()) {
     checker.Fail(out.size > 0 ? out.size - 1 : 0,
                  "the stored tree nodes do not match the entries");
@@ -488,18 +484,35 @@ absl::StatusOr<std::string> AuditLogs::Export(std::uint64_t log,
                                               std::string_view name,
                                               std::uint64_t from,
                                               std::uint64_t to) {
-  LEYSER_ASSIGN_OR_RETURN(AuditLogInfo info, Info(log));
-  from = std::max(from, info.first_retained);
-  to = std::min(to, info.size);
+  // Signs what is uncovered, then reads everything at one snapshot taken
+  // after: the checkpoint, the pruning boundary, the proof and the entries
+  // agree even while maintenance prunes or appends.
+  LEYSER_ASSIGN_OR_RETURN(std::string note, LatestCheckpoint(log));
+  LEYSER_ASSIGN_OR_RETURN(AuditCheckpoint cp, ParseAuditCheckpoint(note));
+  const ScopedSnapshot snapshot(db_);
+  proto::AuditLogMeta meta;
+  {
+    std::string bytes;
+    rocksdb::Status s =
+        db_->Get(snapshot.read(), cf_, AuditLogKey(log, 'm'), &bytes);
+    if (!s.IsNotFound()) {
+      LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the audit log"));
+      if (!meta.ParseFromString(bytes)) {
+        return absl::DataLossError(
+            "the audit log's state record does not parse");
+      }
+    }
+  }
+  from = std::max(from, meta.first_retained());
+  to = std::min(to, cp.size);
   if (from >= to) {
     return absl::InvalidArgumentError(
         absl::StrCat("nothing to export: the log keeps entries ",
-                     info.first_retained, "..", info.size, " (exclusive)"));
+                     meta.first_retained(), "..", cp.size, " (exclusive)"));
   }
-  LEYSER_ASSIGN_OR_RETURN(std::string note, LatestCheckpoint(log));
-  LEYSER_ASSIGN_OR_RETURN(AuditCheckpoint cp, ParseAuditCheckpoint(note));
-  LEYSER_ASSIGN_OR_RETURN(merkle::RangeProof proof,
-                          merkle::ProveRange(from, to, cp.size, Reader(log)));
+  LEYSER_ASSIGN_OR_RETURN(
+      merkle::RangeProof proof,
+      merkle::ProveRange(from, to, cp.size, Reader(log, snapshot.get())));
   proto::AuditExportHeader header;
   header.set_format(kExportFormat);
   header.set_origin(Origin(log));
@@ -516,7 +529,8 @@ absl::StatusOr<std::string> AuditLogs::Export(std::uint64_t log,
   std::uint64_t next = from;
   while (next < to) {
     LEYSER_ASSIGN_OR_RETURN(
-        auto chunk, Read(log, next, std::min<std::uint64_t>(to - next, 4096)));
+        auto chunk, Read(log, next, std::min<std::uint64_t>(to - next, 4096),
+                         snapshot.get()));
     if (chunk.empty()) break;
     for (const auto& [entry, stored] : chunk) {
       if (entry.seq() >= to) break;

@@ -72,6 +72,13 @@ OpenEngineReadOnly(const std::string& engine_dir, rocksdb::Env* env) {
   return std::unique_ptr<rocksdb::BackupEngineReadOnly>(engine);
 }
 
+// The BackupEngine backup of a generation.
+rocksdb::BackupID EngineId(const proto::GenerationFile& file) {
+  return file.engine_backup_id() != 0 ? file.engine_backup_id() : file.id();
+}
+
+std::string CounterPath(const std::string& dir) { return dir + "/counter"; }
+
 absl::StatusOr<proto::GenerationFile> ReadGeneration(const std::string& dir,
                                                      BackupId id) {
   absl::StatusOr<std::string> bytes = ReadFileToString(GenerationPath(dir, id));
@@ -241,7 +248,24 @@ absl::Status Repair(rocksdb::BackupEngine& engine,
   }
   LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> listed,
                           ListedIds(generations_dir));
-  const absl::flat_hash_set<BackupId> listed_set(listed.begin(), listed.end());
+  // The engine backups the listed generations hold. A generation file that
+  // cannot be read hides which backup it holds: then no unlisted backup is
+  // removed (a damaged file never costs the backup behind it).
+  absl::flat_hash_set<rocksdb::BackupID> listed_set;
+  for (BackupId id : listed) {
+    absl::StatusOr<proto::GenerationFile> file =
+        ReadGeneration(generations_dir, id);
+    if (absl::IsNotFound(file.status())) continue;
+    if (!file.ok()) {
+      if (report != nullptr) {
+        report->repaired.push_back(
+            absl::StrCat("kept unlisted backups: generation ", id,
+                         " cannot be read (", file.status().message(), ")"));
+      }
+      return absl::OkStatus();
+    }
+    listed_set.insert(EngineId(*file));
+  }
   std::vector<rocksdb::BackupInfo> infos;
   engine.GetBackupInfo(&infos);
   std::vector<rocksdb::BackupID> unlisted;
@@ -300,37 +324,44 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
   // 1. The database, flushed first so no tenant data sits only in a copied WAL.
   rocksdb::CreateBackupOptions create;
   create.flush_before_backup = true;
-  rocksdb::BackupID id = 0;
+  rocksdb::BackupID engine_id = 0;
   LEYSER_RETURN_IF_ERROR(
-      FromRocks(engine->CreateNewBackup(create, db_->db, &id),
+      FromRocks(engine->CreateNewBackup(create, db_->db, &engine_id),
                 "backing up the database"));
   CrashPoint("backup.after_engine");
   // 2. Verified against its checksums before it is listed.
   rocksdb::IOStatus verified =
-      engine->VerifyBackup(id, /*verify_with_checksum=*/true);
+      engine->VerifyBackup(engine_id, /*verify_with_checksum=*/true);
   if (!verified.ok()) {
-    engine->DeleteBackup(id).PermitUncheckedError();
+    engine->DeleteBackup(engine_id).PermitUncheckedError();
     return absl::DataLossError(
         absl::StrCat("the new backup failed verification and was removed: ",
                      verified.ToString()));
   }
-  // 3. The manifest, read from the backup itself, and the key-store copy (taken
-  // after the database, so it holds the key of every tenant in the backup).
+  // 3. The manifest, read from the backup itself.
   proto::BackupGeneration generation;
   {
     LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<OpenedBackup> opened,
-                            OpenedBackup::Open(*engine, id));
+                            OpenedBackup::Open(*engine, engine_id));
     LEYSER_RETURN_IF_ERROR(BuildManifest(*opened, &generation));
   }
-  LEYSER_ASSIGN_OR_RETURN(*generation.mutable_key_store(), keys_->ExportCopy());
-  // 4. The generation file, written atomically: from here on the generation is
-  // listed.
+  // 4. A generation id never handed out before, recorded before it is used.
+  LEYSER_ASSIGN_OR_RETURN(const BackupId id, NextId(engine_id, report));
+  // 5. The generation file, written atomically: from here on the generation is
+  // listed. The key-store copy (taken after the database, so it holds the key
+  // of every tenant in the backup) and its seal come from one state of the key
+  // store.
   proto::GenerationFile file;
   file.set_format_version(kGenerationFormatVersion);
   file.set_id(id);
+  file.set_engine_backup_id(static_cast<std::uint32_t>(engine_id));
   ToProtoTime(now, file.mutable_created());
-  keys_->SealWithMasterKey(generation.SerializeAsString(),
-                           GenerationContext(id), &file);
+  LEYSER_RETURN_IF_ERROR(keys_->SealWithCopy(
+      [&](proto::KeyStoreCopy copy) -> absl::StatusOr<std::string> {
+        *generation.mutable_key_store() = std::move(copy);
+        return generation.SerializeAsString();
+      },
+      GenerationContext(id), &file));
   LEYSER_RETURN_IF_ERROR(WriteFileAtomically(
       GenerationPath(generations_dir_, id), file.SerializeAsString()));
   CrashPoint("backup.after_generation");
@@ -340,7 +371,7 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
   BackupInfo info = InfoFromFile(file);
   AddManifest(generation, &info);
 
-  // 5. Prune to the configured number of generations, oldest first. The
+  // 6. Prune to the configured number of generations, oldest first. The
   // generation file goes first, so an interrupted prune leaves an unlisted
   // backup that the next run removes.
   LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> listed,
@@ -348,13 +379,15 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
   for (std::size_t i = 0;
        i + static_cast<std::size_t>(generations_) < listed.size(); ++i) {
     const BackupId victim = listed[i];
+    LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile victim_file,
+                            ReadGeneration(generations_dir_, victim));
     LEYSER_RETURN_IF_ERROR(RemoveAll(GenerationPath(generations_dir_, victim)));
     LEYSER_RETURN_IF_ERROR(
         SyncParentDir(GenerationPath(generations_dir_, victim)));
     latest_created_.reset();  // Recomputed when next needed.
     CrashPoint("prune.after_unlist");
-    LEYSER_RETURN_IF_ERROR(
-        FromRocks(engine->DeleteBackup(victim), "pruning a backup"));
+    LEYSER_RETURN_IF_ERROR(FromRocks(
+        engine->DeleteBackup(EngineId(victim_file)), "pruning a backup"));
     if (report != nullptr) report->pruned.push_back(victim);
   }
   return info;
@@ -395,14 +428,22 @@ absl::Status BackupManager::Verify(BackupId id) const {
                           ReadGeneration(generations_dir_, id));
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngineReadOnly> engine,
                           OpenEngineReadOnly(engine_dir_, DataEnv(*db_)));
-  rocksdb::IOStatus s = engine->VerifyBackup(id, /*verify_with_checksum=*/true);
+  rocksdb::IOStatus s =
+      engine->VerifyBackup(EngineId(file), /*verify_with_checksum=*/true);
   if (!s.ok()) {
     return absl::DataLossError(absl::StrCat(
         "backup generation ", id, " failed verification: ", s.ToString()));
   }
   LEYSER_ASSIGN_OR_RETURN(proto::BackupGeneration generation,
                           OpenGeneration(file, *keys_));
-  return KeyStore::MetaFromCopy(generation.key_store()).status();
+  // A restore needs every key of the copy: open them all.
+  absl::Status keys =
+      keys_->CheckCopy(generation.key_store(), file.master_generation());
+  if (!keys.ok()) {
+    return absl::DataLossError(absl::StrCat(
+        "backup generation ", id, " cannot be restored: ", keys.message()));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<BackupTenant> BackupManager::ExportTenant(
@@ -426,7 +467,7 @@ absl::StatusOr<BackupTenant> BackupManager::ExportTenant(
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngineReadOnly> engine,
                           OpenEngineReadOnly(engine_dir_, DataEnv(*db_)));
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<OpenedBackup> backup,
-                          OpenedBackup::Open(*engine, id));
+                          OpenedBackup::Open(*engine, EngineId(file)));
 
   rocksdb::Options options(DataDbOptions(), TenantDataCfOptions(1 << 20));
   options.env = DataEnv(*db_);
@@ -476,24 +517,18 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
   if (ids.empty()) return result;
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngine> engine,
                           OpenEngine(engine_dir_, DataEnv(*db_)));
-  std::string key_entry = "d/";
-  AppendBigEndian64(number, &key_entry);
   for (BackupId id : ids) {
+    // Read whole even when it is deleted: its file names the engine backup.
+    LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile file,
+                            ReadGeneration(generations_dir_, id));
     bool remove = id <= last_before_purge;
-    proto::GenerationFile file;
-    proto::BackupGeneration generation;
     bool readable = false;
     if (!remove) {
-      absl::StatusOr<proto::GenerationFile> read =
-          ReadGeneration(generations_dir_, id);
-      LEYSER_RETURN_IF_ERROR(read.status());
-      file = *std::move(read);
       absl::StatusOr<proto::BackupGeneration> opened =
           OpenGeneration(file, *keys_);
       readable = opened.ok();
-      if (readable) generation = *std::move(opened);
       if (readable) {
-        for (const proto::ManifestTenant& t : generation.tenants()) {
+        for (const proto::ManifestTenant& t : opened->tenants()) {
           if (t.number() == number && t.state() != proto::TENANT_STATE_PURGED &&
               t.state() != proto::TENANT_STATE_SHREDDED) {
             remove =
@@ -513,26 +548,32 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
           SyncParentDir(GenerationPath(generations_dir_, id)));
       latest_created_.reset();
       CrashPoint("shred.after_unlist");
-      LEYSER_RETURN_IF_ERROR(
-          FromRocks(engine->DeleteBackup(id), "deleting a backup generation"));
+      LEYSER_RETURN_IF_ERROR(FromRocks(engine->DeleteBackup(EngineId(file)),
+                                       "deleting a backup generation"));
       result.deleted.push_back(id);
       continue;
     }
     if (readable) {
-      // Remove the tenant's wrapped key from the generation's key-store copy if
-      // it is there.
-      proto::KeyStoreCopy* copy = generation.mutable_key_store();
-      bool found = false;
-      for (int i = 0; i < copy->entries_size(); ++i) {
-        if (copy->entries(i).key() == key_entry) {
-          copy->mutable_entries()->DeleteSubrange(i, 1);
-          found = true;
-          break;
-        }
-      }
-      if (found) {
-        keys_->SealWithMasterKey(generation.SerializeAsString(),
-                                 GenerationContext(id), &file);
+      // Remove the tenant's wrapped key from the generation's key-store copy
+      // if it is there: opened and sealed again with one master key.
+      LEYSER_ASSIGN_OR_RETURN(
+          bool changed,
+          keys_->Reseal(&file, GenerationContext(id),
+                        [&](std::string* payload) -> absl::StatusOr<bool> {
+                          proto::BackupGeneration generation;
+                          if (!generation.ParseFromString(*payload)) {
+                            return absl::DataLossError(
+                                absl::StrCat("backup generation ", id,
+                                             " has a damaged manifest"));
+                          }
+                          if (!KeyStore::RemoveTenantKeyFromCopy(
+                                  generation.mutable_key_store(), number)) {
+                            return false;
+                          }
+                          *payload = generation.SerializeAsString();
+                          return true;
+                        }));
+      if (changed) {
         LEYSER_RETURN_IF_ERROR(WriteFileAtomically(
             GenerationPath(generations_dir_, id), file.SerializeAsString()));
       }
@@ -540,6 +581,34 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
     result.kept.push_back(id);
   }
   return result;
+}
+
+absl::StatusOr<BackupId> BackupManager::NextId(std::uint64_t engine_id,
+                                               MaintenanceReport* report) {
+  proto::GenerationCounter counter;
+  absl::StatusOr<std::string> bytes =
+      ReadFileToString(CounterPath(generations_dir_));
+  if (bytes.ok() && !counter.ParseFromString(*bytes)) {
+    counter.Clear();
+    if (report != nullptr) {
+      report->repaired.push_back(
+          "the generation counter was damaged; rebuilt from the generations");
+    }
+  } else if (!bytes.ok() && !absl::IsNotFound(bytes.status())) {
+    return bytes.status();
+  }
+  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> listed,
+                          ListedIds(generations_dir_));
+  std::uint64_t next = std::max<std::uint64_t>(
+      {std::uint64_t{counter.last_id()} + 1,
+       listed.empty() ? 1 : std::uint64_t{listed.back()} + 1, engine_id});
+  if (next > UINT32_MAX) {
+    return absl::ResourceExhaustedError("no backup generation ids are left");
+  }
+  counter.set_last_id(static_cast<std::uint32_t>(next));
+  LEYSER_RETURN_IF_ERROR(WriteFileAtomically(CounterPath(generations_dir_),
+                                             counter.SerializeAsString()));
+  return static_cast<BackupId>(next);
 }
 
 absl::Status BackupManager::RunMaintenance(absl::Time now,
@@ -650,9 +719,10 @@ absl::Status BackupManager::RestoreStore(const Options& options, BackupId id) {
     restored = engine.status();
     if (restored.ok()) {
       const std::string db_dir = target + "/db";
-      restored = FromRocks((*engine)->RestoreDBFromBackup(
-                               rocksdb::RestoreOptions(), id, db_dir, db_dir),
-                           absl::StrCat("restoring backup generation ", id));
+      restored = FromRocks(
+          (*engine)->RestoreDBFromBackup(rocksdb::RestoreOptions(),
+                                         EngineId(file), db_dir, db_dir),
+          absl::StrCat("restoring backup generation ", id));
     }
   }  // The engine is gone here, and with it every copy thread: nothing writes
      // to the target now.

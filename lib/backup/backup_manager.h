@@ -13,6 +13,13 @@
 //                           the engine backup is complete and verified, and
 //                           removed first when the generation is pruned.
 //
+//   generations/counter     proto::GenerationCounter: the highest generation id
+//                           ever handed out; ids are never reused, so a
+//                           certificate or audit entry names one generation
+//                           forever (the engine's own backup id, which it
+//                           reuses after the newest backup is deleted, is kept
+//                           in the generation file)
+//
 // Thread safety: thread-safe; operations that write to the backup directory are
 // serialised.
 
@@ -104,6 +111,12 @@ class BackupManager {
   const absl::Duration time_of_day_;
   const std::shared_ptr<DbCore> db_;
   const KeyStore* const keys_;
+  // The id of the generation being created over engine backup `engine_id`:
+  // above every id handed out before, recorded in the counter file first.
+  absl::StatusOr<BackupId> NextId(std::uint64_t engine_id,
+                                  MaintenanceReport* report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // Creation time of the newest listed generation (InfinitePast if none),
   // read from the generation files once and then kept up to date.
   absl::StatusOr<absl::Time> LatestCreated();

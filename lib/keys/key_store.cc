@@ -195,15 +195,21 @@ std::uint32_t KeyStore::master_generation() const {
   return master_generation_;
 }
 
-absl::StatusOr<TenantKey> KeyStore::Unwrap(const std::string& entry_key,
-                                           std::string_view bytes) const {
+namespace {
+
+// Opens the wrapped key stored under `entry_key`, wrapped under master-key
+// generation `generation` whose key is `master`.
+absl::StatusOr<TenantKey> UnwrapWith(const SecretBytes& master,
+                                     std::uint32_t generation,
+                                     std::string_view entry_key,
+                                     std::string_view bytes) {
   proto::WrappedKey wrapped;
   if (!wrapped.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
-      wrapped.master_generation() != master_generation_) {
+      wrapped.master_generation() != generation) {
     return absl::DataLossError("a wrapped key in the key store is damaged");
   }
   absl::StatusOr<SecretBytes> key = OpenSecret(
-      master_key_, wrapped.sealed(),
+      master, wrapped.sealed(),
       WrapAd(entry_key, wrapped.key_version(), wrapped.master_generation()));
   if (!key.ok() || key->size() != kAeadKeyBytes) {
     return absl::DataLossError(
@@ -211,6 +217,13 @@ absl::StatusOr<TenantKey> KeyStore::Unwrap(const std::string& entry_key,
         "tampered with");
   }
   return TenantKey{std::move(key).value(), wrapped.key_version()};
+}
+
+}  // namespace
+
+absl::StatusOr<TenantKey> KeyStore::Unwrap(const std::string& entry_key,
+                                           std::string_view bytes) const {
+  return UnwrapWith(master_key_, master_generation_, entry_key, bytes);
 }
 
 absl::StatusOr<TenantKey> KeyStore::GetFileKey() const {
@@ -349,8 +362,7 @@ absl::Status KeyStore::RotateMasterKey(SecretBytes new_master_key) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<proto::KeyStoreCopy> KeyStore::ExportCopy() const {
-  absl::ReaderMutexLock lock(&mu_);
+absl::StatusOr<proto::KeyStoreCopy> KeyStore::CopyLocked() const {
   proto::KeyStoreCopy copy;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions()));
@@ -363,15 +375,90 @@ absl::StatusOr<proto::KeyStoreCopy> KeyStore::ExportCopy() const {
   return copy;
 }
 
-void KeyStore::SealWithMasterKey(const std::string& payload,
-                                 std::string_view context,
-                                 proto::GenerationFile* file) const {
-  absl::ReaderMutexLock lock(&mu_);
-  file->set_master_generation(master_generation_);
-  file->set_master_check(SealCheck(master_key_, master_generation_));
+namespace {
+
+void Seal(const SecretBytes& master, std::uint32_t generation,
+          const std::string& payload, std::string_view context,
+          proto::GenerationFile* file) {
+  file->set_master_generation(generation);
+  file->set_master_check(SealCheck(master, generation));
   std::string sealed;
-  SealAppend(master_key_, payload, context, &sealed);
+  SealAppend(master, payload, context, &sealed);
   file->set_sealed(std::move(sealed));
+}
+
+}  // namespace
+
+absl::Status KeyStore::SealWithCopy(
+    const std::function<absl::StatusOr<std::string>(proto::KeyStoreCopy)>&
+        payload,
+    std::string_view context, proto::GenerationFile* file) const {
+  absl::ReaderMutexLock lock(&mu_);
+  LEYSER_ASSIGN_OR_RETURN(proto::KeyStoreCopy copy, CopyLocked());
+  LEYSER_ASSIGN_OR_RETURN(std::string bytes, payload(std::move(copy)));
+  Seal(master_key_, master_generation_, bytes, context, file);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> KeyStore::Reseal(
+    proto::GenerationFile* file, std::string_view context,
+    const std::function<absl::StatusOr<bool>(std::string* payload)>& edit)
+    const {
+  absl::ReaderMutexLock lock(&mu_);
+  LEYSER_ASSIGN_OR_RETURN(std::string payload,
+                          OpenWithMasterKey(*file, master_key_, context));
+  LEYSER_ASSIGN_OR_RETURN(bool changed, edit(&payload));
+  // Sealed again as the generation it was (a rotation back to an earlier key
+  // opens files of that key's earlier generation): its copy's wrapped keys
+  // name that generation.
+  if (changed) {
+    Seal(master_key_, file->master_generation(), payload, context, file);
+  }
+  return changed;
+}
+
+absl::Status KeyStore::CheckCopy(const proto::KeyStoreCopy& copy,
+                                 std::uint32_t sealed_generation) const {
+  LEYSER_ASSIGN_OR_RETURN(proto::KeyStoreMeta meta, MetaFromCopy(copy));
+  absl::ReaderMutexLock lock(&mu_);
+  if (meta.master_generation() != sealed_generation ||
+      !OpenSecret(master_key_, meta.master_check(),
+                  CheckAd(meta.master_generation()))
+           .ok()) {
+    return absl::DataLossError(absl::StrCat(
+        "the key-store copy belongs to master key generation ",
+        meta.master_generation(), ", not to the key that sealed it (",
+        sealed_generation, "); its keys cannot be opened"));
+  }
+  bool file_key = false;
+  for (const proto::KeyStoreCopy::Entry& e : copy.entries()) {
+    if (e.key() == kMetaKey) continue;
+    file_key = file_key || e.key() == kFileKeyEntry;
+    absl::StatusOr<TenantKey> key =
+        UnwrapWith(master_key_, sealed_generation, e.key(), e.value());
+    if (!key.ok()) {
+      return absl::DataLossError(absl::StrCat(
+          "a wrapped key in the key-store copy does not open with the master "
+          "key that sealed it: ",
+          key.status().message()));
+    }
+  }
+  if (!file_key) {
+    return absl::DataLossError("the key-store copy has no file key");
+  }
+  return absl::OkStatus();
+}
+
+bool KeyStore::RemoveTenantKeyFromCopy(proto::KeyStoreCopy* copy,
+                                       std::uint64_t number) {
+  const std::string entry = TenantKeyEntry(number);
+  for (int i = 0; i < copy->entries_size(); ++i) {
+    if (copy->entries(i).key() == entry) {
+      copy->mutable_entries()->DeleteSubrange(i, 1);
+      return true;
+    }
+  }
+  return false;
 }
 
 absl::StatusOr<std::string> KeyStore::OpenWithMasterKey(

@@ -16,6 +16,7 @@
 #define LEYSER_LIB_KEYS_KEY_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -108,16 +109,41 @@ class KeyStore {
 
   // Backups.
 
-  // Returns every record of the key store (all keys in it are wrapped), as one
-  // consistent copy.
-  absl::StatusOr<proto::KeyStoreCopy> ExportCopy() const;
+  // Takes a copy of every record and seals `payload(copy)` with the current
+  // master key into `file` (master_generation, master_check, sealed), binding
+  // `context` as associated data, under one hold of the key store's lock: a
+  // rotation cannot come between the copy and the seal, so the copy's wrapped
+  // keys always belong to the master key that sealed them. `payload` runs
+  // under the lock and must not call the key store.
+  [[nodiscard]] absl::Status SealWithCopy(
+      const std::function<absl::StatusOr<std::string>(proto::KeyStoreCopy)>&
+          payload,
+      std::string_view context, proto::GenerationFile* file) const;
 
-  // Seals `payload` with the current master key into `file` (master_generation,
-  // master_check, sealed), binding `context` as associated data.
-  void SealWithMasterKey(const std::string& payload, std::string_view context,
-                         proto::GenerationFile* file) const;
+  // Opens what `file` seals with the current master key, lets `edit` change
+  // the payload, and seals the result into `file` with that same key, as the
+  // master-key generation `file` names, under one hold of the lock. Returns
+  // what `edit` returned (false: `file` is untouched). Errors as
+  // OpenWithMasterKey, or `edit`'s.
+  absl::StatusOr<bool> Reseal(
+      proto::GenerationFile* file, std::string_view context,
+      const std::function<absl::StatusOr<bool>(std::string* payload)>& edit)
+      const;
 
-  // Opens what SealWithMasterKey sealed into `file`, with `master_key`.
+  // Checks that every key in `copy`, taken from a generation file sealed under
+  // master-key generation `sealed_generation` with the current master key (a
+  // rotation may return to an earlier key), opens: its metadata names that
+  // generation and its check value opens, and every wrapped key authenticates.
+  // DataLoss otherwise.
+  [[nodiscard]] absl::Status CheckCopy(const proto::KeyStoreCopy& copy,
+                                       std::uint32_t sealed_generation) const;
+
+  // Removes tenant `number`'s wrapped data key from `copy`; false if it was
+  // not there. (The record layout stays inside the key store.)
+  static bool RemoveTenantKeyFromCopy(proto::KeyStoreCopy* copy,
+                                      std::uint64_t number);
+
+  // Opens what SealWithCopy sealed into `file`, with `master_key`.
   // Errors: PermissionDenied (`master_key` is not the key that sealed it; the
   // message names the master-key generation needed); DataLoss (damaged).
   static absl::StatusOr<std::string> OpenWithMasterKey(
@@ -146,6 +172,11 @@ class KeyStore {
  private:
   KeyStore(rocksdb::DB* db, SecretBytes master_key, std::uint32_t generation,
            bool plain_files);
+
+  // Every record of the key store (all keys in it are wrapped), as one
+  // consistent copy.
+  absl::StatusOr<proto::KeyStoreCopy> CopyLocked() const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   // Opens the wrapped key stored under `entry_key`.
   absl::StatusOr<TenantKey> Unwrap(const std::string& entry_key,

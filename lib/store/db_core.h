@@ -38,6 +38,8 @@ class AuditLogs;
 class KillableIterator {
  public:
   virtual void Kill(const absl::Status& reason) = 0;
+  // The number of the tenant whose keyspace it reads.
+  virtual std::uint64_t tenant_number() const = 0;
 
  protected:
   ~KillableIterator() = default;
@@ -69,6 +71,8 @@ struct DbCore {
   void Register(KillableIterator* it);
   void Unregister(KillableIterator* it);
   void KillIterators(const absl::Status& reason);
+  // Stops only the iterators of tenant `tenant_number` (its contract ended).
+  void KillIterators(const absl::Status& reason, std::uint64_t tenant_number);
 
  private:
   absl::Mutex iterators_mu_;
@@ -89,8 +93,8 @@ struct TenantCore {
   SecretBytes audit_key;  // Keys the hashes of user keys in audit entries.
   // leyser::AccessAudit of the tenant, followed by open handles.
   mutable std::atomic<int> access_audit{0};
-  // False once the tenant is ENDED or PURGED: every call gets
-  // FailedPrecondition.
+  // False once the tenant is ENDED or PURGED: every call (and every iterator
+  // move) gets FailedPrecondition.
   mutable std::atomic<bool> served{true};
   // A scheduled contract end (Unix nanoseconds); calls at or after it get
   // FailedPrecondition.

@@ -81,6 +81,14 @@ void DbCore::KillIterators(const absl::Status& reason) {
   for (KillableIterator* it : iterators_) it->Kill(reason);
 }
 
+void DbCore::KillIterators(const absl::Status& reason,
+                           std::uint64_t tenant_number) {
+  absl::MutexLock guard(&iterators_mu_);
+  for (KillableIterator* it : iterators_) {
+    if (it->tenant_number() == tenant_number) it->Kill(reason);
+  }
+}
+
 DbCore::~DbCore() {
   if (db == nullptr) {
     return;
@@ -97,6 +105,8 @@ namespace {
 
 constexpr std::uint32_t kRegistryFormatVersion = 1;
 constexpr absl::Duration kMinAuditRetention = absl::Hours(24 * 184);
+// How far ahead a contract end, a purge delay or a shred delay may reach.
+constexpr absl::Duration kMaxScheduleAhead = absl::Hours(24 * 36525);
 constexpr std::size_t kInstallationIdBytes = 16;
 // Wrong-master-key attempts wait here (outside the encrypted database, which
 // they cannot open) until the next successful Open records them.
@@ -180,10 +190,12 @@ absl::Status ValidateOptions(const Options& options) {
     }
   }
   if (options.purge_after < absl::ZeroDuration() ||
-      options.backup_purge_after < absl::ZeroDuration()) {
+      options.backup_purge_after < absl::ZeroDuration() ||
+      options.purge_after > kMaxScheduleAhead ||
+      options.backup_purge_after > kMaxScheduleAhead) {
     return absl::InvalidArgumentError(
-        "Options::purge_after and Options::backup_purge_after must not be "
-        "negative");
+        "Options::purge_after and Options::backup_purge_after must lie in "
+        "[0, 100 years]");
   }
   if (options.backup_generations < 1 || options.backup_generations > 1000) {
     return absl::InvalidArgumentError(
@@ -423,6 +435,7 @@ class StoreImpl final : public Store {
                     "creating tenants"));
     }
     meta.set_next_tenant_number(first + ids.size());
+    LEYSER_RETURN_IF_ERROR(CheckMetaSuccessor(meta));
     LEYSER_RETURN_IF_ERROR(FromRocks(
         batch.Put(db_->registry_cf, kRegistryMetaKey, meta.SerializeAsString()),
         "creating tenants"));
@@ -502,6 +515,9 @@ class StoreImpl final : public Store {
     proto::AuditEntry entry =
         NewAuditEntry(kSystemLogNumber, proto::AUDIT_EVENT_MASTER_KEY_ROTATED,
                       options_.audit_actor, "master key");
+    // No backup, shred or restore runs during a rotation: each seals or opens
+    // generations with the master key it started with.
+    absl::MutexLock maintenance(&maintenance_mu_);
     const absl::Status rotated = keys_->RotateMasterKey(std::move(new_key));
     SetAuditOutcome(rotated, &entry);
     (*entry.mutable_details())["checkpoint_key"] =
@@ -617,7 +633,23 @@ class StoreImpl final : public Store {
     absl::MutexLock lifecycle(&lifecycle_mu_);
     LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, Record(tenant_id));
     const absl::Time now = options_.clock->Now();
+    const absl::Time created = FromProtoTime(record.created());
+    if (contract_end == absl::InfinitePast() ||
+        contract_end == absl::InfiniteFuture() || contract_end < created ||
+        contract_end > now + kMaxScheduleAhead) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "EndContract: the contract end must lie between the tenant's "
+          "creation (",
+          Rfc3339(created), ") and 100 years from now (",
+          Rfc3339(now + kMaxScheduleAhead), "), not ",
+          absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", contract_end,
+                           absl::UTCTimeZone())));
+    }
     const bool now_or_past = contract_end <= now;
+    // An end recorded after the fact (in the past) keeps the whole grace
+    // period from now: the purge is never due before now + purge_after.
+    const absl::Time purge_due =
+        std::max(contract_end, now) + options_.purge_after;
     proto::AuditEntry entry =
         NewAuditEntry(record.number(),
                       now_or_past ? proto::AUDIT_EVENT_CONTRACT_ENDED
@@ -633,13 +665,11 @@ class StoreImpl final : public Store {
               ")")));
     }
     ToProtoTime(contract_end, record.mutable_contract_end());
-    ToProtoTime(contract_end + options_.purge_after,
-                record.mutable_purge_due());
+    ToProtoTime(purge_due, record.mutable_purge_due());
     if (now_or_past) {
       record.set_state(proto::TENANT_STATE_ENDED);
     }
-    (*entry.mutable_details())["purge_due"] =
-        Rfc3339(contract_end + options_.purge_after);
+    (*entry.mutable_details())["purge_due"] = Rfc3339(purge_due);
     LEYSER_RETURN_IF_ERROR(WriteRecord(record, nullptr, {std::move(entry)}));
     ApplyServing(record);
     return absl::OkStatus();
@@ -803,15 +833,20 @@ class StoreImpl final : public Store {
 
   absl::Status RunMaintenanceSteps(absl::Time now, MaintenanceReport* report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_) {
-    proto::RegistryMeta meta = Meta();
-    if (meta.has_high_water() && now < FromProtoTime(meta.high_water())) {
-      report->clock_behind =
-          true;  // Lifecycle steps wait until the clock catches up.
-    } else {
+    {
+      // The metadata is read, changed and written under the lifecycle lock:
+      // a copy taken before it would write back a stale next_tenant_number
+      // (handing out numbers twice) or drop checkpoint keys added meanwhile.
       absl::MutexLock lifecycle(&lifecycle_mu_);
-      ToProtoTime(now, meta.mutable_high_water());
-      LEYSER_RETURN_IF_ERROR(WriteMeta(meta));
-      LEYSER_RETURN_IF_ERROR(RunLifecycle(now, report));
+      proto::RegistryMeta meta = Meta();
+      if (meta.has_high_water() && now < FromProtoTime(meta.high_water())) {
+        report->clock_behind =
+            true;  // Lifecycle steps wait until the clock catches up.
+      } else {
+        ToProtoTime(now, meta.mutable_high_water());
+        LEYSER_RETURN_IF_ERROR(WriteMeta(meta));
+        LEYSER_RETURN_IF_ERROR(RunLifecycle(now, report));
+      }
     }
     MaintenanceReport backup_report;
     const absl::Status backed_up = backups_.RunMaintenance(now, &backup_report);
@@ -951,13 +986,15 @@ class StoreImpl final : public Store {
   // synced batch, then updates the memory copy.
   absl::Status WriteRecord(const proto::TenantRecord& record,
                            const proto::RegistryMeta* meta,
-                           std::vector<proto::AuditEntry> entries = {}) {
+                           std::vector<proto::AuditEntry> entries = {})
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_mu_) {
     rocksdb::WriteBatch batch;
     LEYSER_RETURN_IF_ERROR(
         FromRocks(batch.Put(db_->registry_cf, RegistryTenantKey(record.id()),
                             record.SerializeAsString()),
                   "updating the tenant registry"));
     if (meta != nullptr) {
+      LEYSER_RETURN_IF_ERROR(CheckMetaSuccessor(*meta));
       LEYSER_RETURN_IF_ERROR(
           FromRocks(batch.Put(db_->registry_cf, kRegistryMetaKey,
                               meta->SerializeAsString()),
@@ -971,13 +1008,30 @@ class StoreImpl final : public Store {
     return absl::OkStatus();
   }
 
-  absl::Status WriteMeta(const proto::RegistryMeta& meta) {
+  // Writes `meta`, a copy of the metadata read under the same hold of
+  // lifecycle_mu_ and then changed. Refuses a write that would move
+  // next_tenant_number back (a number handed out twice gives one tenant
+  // another's data key).
+  absl::Status WriteMeta(const proto::RegistryMeta& meta)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_mu_) {
+    LEYSER_RETURN_IF_ERROR(CheckMetaSuccessor(meta));
     LEYSER_RETURN_IF_ERROR(
         FromRocks(db_->db->Put(SyncWrite(), db_->registry_cf, kRegistryMetaKey,
                                meta.SerializeAsString()),
                   "updating the tenant registry"));
     absl::MutexLock lock(&mu_);
     meta_ = meta;
+    return absl::OkStatus();
+  }
+
+  absl::Status CheckMetaSuccessor(const proto::RegistryMeta& meta) const {
+    absl::ReaderMutexLock lock(&mu_);
+    if (meta.next_tenant_number() < meta_.next_tenant_number() ||
+        meta.checkpoint_keys_size() < meta_.checkpoint_keys_size()) {
+      return absl::InternalError(
+          "refusing to write stale tenant registry metadata (a tenant number "
+          "or a checkpoint key would be lost); nothing was changed");
+    }
     return absl::OkStatus();
   }
 
@@ -989,7 +1043,9 @@ class StoreImpl final : public Store {
   }
 
   // Makes the tenant's open handles follow `record`: served while ACTIVE, until
-  // a scheduled end.
+  // a scheduled end. When the tenant stops being served, waits for the calls
+  // in flight and stops its iterators, so that from the return on no handle
+  // or iterator of the tenant reads or writes.
   void ApplyServing(const proto::TenantRecord& record) {
     std::shared_ptr<const TenantCore> core = LiveCore(record.number());
     if (core == nullptr) return;
@@ -998,14 +1054,29 @@ class StoreImpl final : public Store {
             ? absl::ToUnixNanos(FromProtoTime(record.contract_end()))
             : TenantCore::kNoEnd,
         std::memory_order_release);
+    const bool served = Served(record, options_.clock->Now());
     core->served.store(record.state() == proto::TENANT_STATE_ACTIVE,
                        std::memory_order_release);
+    if (!served) {
+      { std::unique_lock<std::shared_mutex> gate(core->gate); }
+      db_->KillIterators(absl::FailedPreconditionError(absl::StrCat(
+                             "tenant ", record.id(),
+                             " is no longer served: its contract ended")),
+                         record.number());
+    }
   }
 
   // Returns the shared core of active tenant `id`, unwrapping its key if no
   // handle holds it.
   absl::StatusOr<std::shared_ptr<const TenantCore>> ActiveCore(
       std::string_view id) {
+    LEYSER_RETURN_IF_ERROR(ValidateTenantId(id));
+    absl::MutexLock lock(&cores_mu_);
+    // The record is read under cores_mu_. A lifecycle change updates the
+    // memory registry first and then takes cores_mu_ to update the live core
+    // (ApplyServing): either this read sees the change, or the change sees
+    // the core made here. A core is never built from a record the change has
+    // already replaced.
     LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, Record(id));
     if (!Served(record, options_.clock->Now())) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -1015,7 +1086,6 @@ class StoreImpl final : public Store {
               ? " with its contract end passed"
               : ""));
     }
-    absl::MutexLock lock(&cores_mu_);
     CoreSlot& slot = cores_[record.number()];
     std::shared_ptr<const TenantCore> core = slot.weak.lock();
     if (core == nullptr) {
@@ -1023,12 +1093,20 @@ class StoreImpl final : public Store {
           keys_->GetTenantKey(record.number());
       NoteDataLoss(unwrapped.status(), record.number(), record.id(),
                    "tenant data key");
-      LEYSER_RETURN_IF_ERROR(unwrapped.status());
+      if (!unwrapped.ok()) {
+        if (slot.weak.expired() && slot.cached == nullptr) {
+          cores_.erase(record.number());
+        }
+        return unwrapped.status();
+      }
       TenantKey key = *std::move(unwrapped);
       LEYSER_ASSIGN_OR_RETURN(SecretBytes audit_key,
                               DeriveKey(key.key, 0, "leyser-a"));
       auto fresh = std::make_shared<TenantCore>();
       fresh->audit_key = std::move(audit_key);
+      // SetAccessAudit and the lifecycle calls write the memory registry
+      // before they look for a live core under cores_mu_, so `record` is
+      // current for both.
       fresh->access_audit = record.access_audit();
       fresh->db = db_;
       fresh->id = record.id();
@@ -1040,14 +1118,6 @@ class StoreImpl final : public Store {
       if (record.has_contract_end()) {
         fresh->end_unix_nanos =
             absl::ToUnixNanos(FromProtoTime(record.contract_end()));
-      }
-      {
-        // A SetAccessAudit since `record` was read must not be missed (it
-        // found no live core to update).
-        absl::ReaderMutexLock registry(&mu_);
-        if (auto it = tenants_.find(record.id()); it != tenants_.end()) {
-          fresh->access_audit = it->second.access_audit();
-        }
       }
       core = std::move(fresh);
       slot.weak = core;

@@ -67,6 +67,8 @@ void RecordDataLoss(const TenantCore& core, const std::string& actor,
   core.db->audit->Record(std::move(entry)).IgnoreError();
 }
 
+absl::Status CheckServed(const TenantCore& core);
+
 class IteratorImpl final : public Iterator, public KillableIterator {
  public:
   IteratorImpl(std::shared_ptr<const TenantCore> core, std::string actor)
@@ -87,6 +89,8 @@ class IteratorImpl final : public Iterator, public KillableIterator {
     iter_.reset();
   }
 
+  std::uint64_t tenant_number() const override { return core_->number; }
+
   void Kill(const absl::Status& reason) override {
     std::lock_guard<std::mutex> lock(mu_);
     iter_.reset();  // Releases the pinned files. key_ and value_ stay valid for
@@ -103,6 +107,7 @@ class IteratorImpl final : public Iterator, public KillableIterator {
   void SeekToFirst() override {
     std::lock_guard<std::mutex> lock(mu_);
     if (iter_ == nullptr) return;
+    if (!StillServed()) return;
     iter_->Seek(lower_);
     Moved();
   }
@@ -110,6 +115,7 @@ class IteratorImpl final : public Iterator, public KillableIterator {
   void Seek(std::string_view target) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (iter_ == nullptr) return;
+    if (!StillServed()) return;
     seek_key_.assign(core_->prefix);
     seek_key_.append(target);
     iter_->Seek(seek_key_);
@@ -119,6 +125,7 @@ class IteratorImpl final : public Iterator, public KillableIterator {
   void Next() override {
     std::lock_guard<std::mutex> lock(mu_);
     if (!valid_) return;
+    if (!StillServed()) return;
     iter_->Next();
     Moved();
   }
@@ -155,6 +162,18 @@ class IteratorImpl final : public Iterator, public KillableIterator {
   }
 
  private:
+  // Before every move: once the tenant is no longer served (its contract
+  // ended, or a scheduled end passed), the iterator stops as if killed.
+  bool StillServed() {
+    absl::Status served = CheckServed(*core_);
+    if (served.ok()) return true;
+    iter_.reset();
+    if (status_.ok()) status_ = std::move(served);
+    valid_ = false;
+    value_.clear();
+    return false;
+  }
+
   // After every move: copy the key (views of it outlive a Kill), forget the
   // value.
   void Moved() {

@@ -8,6 +8,7 @@
 #include "rocksdb/db.h"
 
 #include "lib/crypto/sodium.h"
+#include "lib/proto/backup.pb.h"
 #include "lib/proto/keystore.pb.h"
 #include "lib/store/key_encoding.h"
 #include "tests/test/test_util.h"
@@ -135,6 +136,70 @@ TEST_F(KeyStoreTest, RejectsShortMasterKey) {
   EXPECT_THAT(
       KeyStore::Open(dir_, std::move(short_key), true, test::SomeInstant()),
       StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// A sealed copy always opens with the key that sealed it, also after the key
+// store rotated away and back to that key (generation 1 and 3 share a key);
+// Reseal keeps the generation the file names; CheckCopy refuses a copy whose
+// keys belong to another generation than its seal.
+TEST_F(KeyStoreTest, SealedCopiesOpenWithTheKeyThatSealedThem) {
+  auto store = OpenStore(master_, true);
+  ASSERT_THAT(store, IsOk());
+  ASSERT_THAT((*store)->CreateTenantKeys(1, 3), IsOk());
+  const std::string context = "leyser.test/1";
+  proto::GenerationFile first;
+  ASSERT_THAT((*store)->SealWithCopy(
+                  [](proto::KeyStoreCopy copy) -> absl::StatusOr<std::string> {
+                    return copy.SerializeAsString();
+                  },
+                  context, &first),
+              IsOk());
+  EXPECT_EQ(first.master_generation(), 1u);
+  auto copy_of = [&](const proto::GenerationFile& file) {
+    proto::KeyStoreCopy copy;
+    auto payload = (*store)->OpenWithCurrentMasterKey(file, context);
+    EXPECT_THAT(payload, IsOk());
+    if (payload.ok()) {
+      EXPECT_TRUE(copy.ParseFromString(*payload));
+    }
+    return copy;
+  };
+  EXPECT_THAT((*store)->CheckCopy(copy_of(first), 1), IsOk());
+  // Generation 2 under another key, generation 3 back under the first.
+  ASSERT_THAT((*store)->RotateMasterKey(RandomKey().value()), IsOk());
+  EXPECT_THAT((*store)->OpenWithCurrentMasterKey(first, context),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  ASSERT_THAT((*store)->RotateMasterKey(Copy(master_)), IsOk());
+  ASSERT_EQ((*store)->master_generation(), 3u);
+  proto::KeyStoreCopy old_copy = copy_of(first);
+  EXPECT_THAT((*store)->CheckCopy(old_copy, 1), IsOk());
+  EXPECT_THAT((*store)->CheckCopy(old_copy, 3),
+              StatusIs(absl::StatusCode::kDataLoss));
+  // Removing a tenant's key reseals as generation 1: still consistent.
+  auto changed = (*store)->Reseal(
+      &first, context, [](std::string* payload) -> absl::StatusOr<bool> {
+        proto::KeyStoreCopy copy;
+        if (!copy.ParseFromString(*payload)) return absl::DataLossError("x");
+        if (!KeyStore::RemoveTenantKeyFromCopy(&copy, 2)) return false;
+        *payload = copy.SerializeAsString();
+        return true;
+      });
+  ASSERT_THAT(changed, IsOk());
+  EXPECT_TRUE(*changed);
+  EXPECT_EQ(first.master_generation(), 1u);
+  proto::KeyStoreCopy resealed = copy_of(first);
+  EXPECT_THAT((*store)->CheckCopy(resealed, 1), IsOk());
+  EXPECT_EQ(resealed.entries_size(), old_copy.entries_size() - 1);
+  EXPECT_FALSE(KeyStore::RemoveTenantKeyFromCopy(&resealed, 2));
+  // A wrapped key damaged in the copy is caught.
+  for (auto& entry : *resealed.mutable_entries()) {
+    if (entry.key().rfind("d/", 0) == 0) {
+      (*entry.mutable_value())[entry.value().size() - 1] ^= 1;
+      break;
+    }
+  }
+  EXPECT_THAT((*store)->CheckCopy(resealed, 1),
+              StatusIs(absl::StatusCode::kDataLoss));
 }
 
 }  // namespace

@@ -239,8 +239,9 @@ TEST_F(LifecycleTest, ReinstateAndLegalHold) {
   }
   EXPECT_THAT(store->Reinstate("back"),
               StatusIs(absl::StatusCode::kFailedPrecondition));
+  clock_->Advance(absl::Hours(2));
   ASSERT_THAT(store->EndContract("back", clock_->Now() - absl::Hours(1)),
-              IsOk());  // In the past.
+              IsOk());  // In the past (after the creation).
   EXPECT_EQ(State(*store, "back"), TenantState::kEnded);
   EXPECT_THAT(store->OpenTenant("back"),
               StatusIs(absl::StatusCode::kFailedPrecondition));

@@ -274,7 +274,7 @@ TEST_F(StoreTest, TenantCacheOfAnySizeServesTheSameData) {
       }
     }
     // A cached tenant still follows its lifecycle.
-    ASSERT_THAT((*store)->EndContract("t4", absl::UnixEpoch()), IsOk());
+    ASSERT_THAT((*store)->EndContract("t4", absl::Now()), IsOk());
     EXPECT_THAT((*store)->OpenTenant("t4"),
                 StatusIs(absl::StatusCode::kFailedPrecondition));
   }
