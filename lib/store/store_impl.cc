@@ -1342,15 +1342,22 @@ class StoreImpl final : public Store {
   std::shared_ptr<KeyProvider> provider_
       ABSL_GUARDED_BY(provider_mu_);  // After a rotation.
 
+  // Lock order (docs/concurrency.md): maintenance_mu_, lifecycle_mu_, a core's
+  // gate, cores_mu_, mu_, then the backup manager's, the key store's and the
+  // audit logs' own locks.
+  //
   // Serialises what moves data around in bulk: backups, single-tenant restores,
-  // maintenance runs (a purge never overlaps a backup). Taken before
-  // lifecycle_mu_.
+  // maintenance runs (a purge never overlaps a backup), master-key rotations
+  // (a backup's key-store copy and seal, and a shred, see one master key).
   absl::Mutex maintenance_mu_;
-  // Serialises registry changes: tenant creation, lifecycle calls, the
-  // lifecycle steps of a maintenance run. A backup does not hold it, so tenants
-  // can be created during one.
+  // Serialises registry changes, and guards every read-modify-write of the
+  // registry metadata and tenant records: tenant creation, lifecycle calls,
+  // the lifecycle steps of a maintenance run. A backup does not hold it, so
+  // tenants can be created during one.
   absl::Mutex lifecycle_mu_;
-  mutable absl::Mutex mu_;  // Guards the memory copy of the registry.
+  // Guards the memory copy of the registry (copies in and out only; writers
+  // also hold lifecycle_mu_).
+  mutable absl::Mutex mu_;
   proto::RegistryMeta meta_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, proto::TenantRecord> tenants_
       ABSL_GUARDED_BY(mu_);
