@@ -34,6 +34,7 @@
 #include "lib/store/key_encoding.h"
 #include "tests/test/raw_db.h"
 #include "tests/test/spawn.h"
+#include "tests/test/store_fixture.h"
 #include "tests/test/test_util.h"
 
 namespace leyser {
@@ -46,25 +47,11 @@ constexpr absl::Duration kDay = absl::Hours(24);
 
 using Counts = std::map<AuditEvent, int>;
 
-class AuditTest : public testing::Test {
+class AuditTest : public test::StoreFixture {
  protected:
-  AuditTest()
-      : clock_(std::make_shared<ManualClock>(test::SomeInstant() +
-                                             absl::Hours(1))),
-        provider_(test::NewTestKeyProvider(tmp_)),
-        options_(test::TestOptions(tmp_, provider_, clock_)) {
-    options_.backup_dir = tmp_.Sub("backups");
-    options_.audit_sink = NewFileAuditSink(anchors()).value();
-  }
+  AuditTest() { options_.audit_sink = NewFileAuditSink(anchors()).value(); }
 
   std::string anchors() const { return tmp_.Sub("anchors.jsonl"); }
-
-  std::unique_ptr<Store> OpenStore(const Options& options) {
-    auto store = Store::Open(options);
-    EXPECT_THAT(store, IsOk());
-    return store.ok() ? std::move(store).value() : nullptr;
-  }
-  std::unique_ptr<Store> OpenStore() { return OpenStore(options_); }
 
   std::vector<AuditEntry> Entries(Store& store, std::string_view log) {
     auto entries = store.ReadAuditLog(log, 0, 1 << 30);
@@ -126,11 +113,6 @@ class AuditTest : public testing::Test {
     EXPECT_TRUE(v->intact) << log << ": " << v->problem << " at "
                            << v->first_bad_seq;
   }
-
-  test::TempDir tmp_;
-  std::shared_ptr<ManualClock> clock_;
-  std::shared_ptr<KeyProvider> provider_;
-  Options options_;
 };
 
 // A sink that fails while `failing` is set.

@@ -24,6 +24,7 @@
 #include "lib/store/key_encoding.h"
 #include "tests/test/raw_db.h"
 #include "tests/test/spawn.h"
+#include "tests/test/store_fixture.h"
 #include "tests/test/test_util.h"
 
 namespace leyser {
@@ -35,22 +36,8 @@ using test::StatusIs;
 
 constexpr absl::Duration kDay = absl::Hours(24);
 
-class LifecycleTest : public testing::Test {
+class LifecycleTest : public test::StoreFixture {
  protected:
-  LifecycleTest()
-      : clock_(std::make_shared<ManualClock>(test::SomeInstant() +
-                                             absl::Hours(1))),
-        provider_(test::NewTestKeyProvider(tmp_)),
-        options_(test::TestOptions(tmp_, provider_, clock_)) {
-    options_.backup_dir = tmp_.Sub("backups");
-  }
-
-  std::unique_ptr<Store> OpenStore() {
-    auto store = Store::Open(options_);
-    EXPECT_THAT(store, IsOk());
-    return store.ok() ? std::move(store).value() : nullptr;
-  }
-
   void Fill(Store& store, const std::string& id, int keys) {
     auto t = store.OpenTenant(id);
     ASSERT_THAT(t, IsOk());
@@ -66,11 +53,6 @@ class LifecycleTest : public testing::Test {
     EXPECT_THAT(info, IsOk());
     return info.ok() ? info->state : TenantState::kActive;
   }
-
-  test::TempDir tmp_;
-  std::shared_ptr<ManualClock> clock_;
-  std::shared_ptr<KeyProvider> provider_;
-  Options options_;
 };
 
 // Issue 5, test 1: the boundaries of purge and shred, checked in the backups

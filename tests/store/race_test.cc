@@ -24,6 +24,7 @@
 #include "lib/keys/key_store.h"
 #include "lib/proto/backup.pb.h"
 #include "lib/util/files.h"
+#include "tests/test/store_fixture.h"
 #include "tests/test/test_util.h"
 
 namespace leyser {
@@ -35,20 +36,20 @@ using test::StatusIs;
 
 constexpr absl::Duration kDay = absl::Hours(24);
 
-class RaceTest : public testing::Test {
+class RaceTest : public test::StoreFixture {
  protected:
-  RaceTest()
-      : clock_(std::make_shared<ManualClock>(test::SomeInstant() +
-                                             absl::Hours(1))),
-        provider_(test::NewTestKeyProvider(tmp_)),
-        options_(test::TestOptions(tmp_, provider_, clock_)) {
-    options_.backup_dir = tmp_.Sub("backups");
-  }
-
-  std::unique_ptr<Store> Open(const Options& options) {
-    auto store = Store::Open(options);
-    EXPECT_THAT(store, IsOk());
-    return store.ok() ? std::move(store).value() : nullptr;
+  // Creates tenant `id` with keys k0..k<keys-1> (value "v") and returns a
+  // handle of it (null on failure, reported).
+  std::unique_ptr<Tenant> Filled(Store& store, const std::string& id,
+                                 int keys) {
+    EXPECT_THAT(store.CreateTenant(id), IsOk());
+    auto t = store.OpenTenant(id);
+    EXPECT_THAT(t, IsOk());
+    if (!t.ok()) return nullptr;
+    for (int i = 0; i < keys; ++i) {
+      EXPECT_THAT((*t)->Put(absl::StrCat("k", i), "v"), IsOk());
+    }
+    return *std::move(t);
   }
 
   // Every BACKUP_CREATED target of the system log ("generation N").
@@ -62,11 +63,6 @@ class RaceTest : public testing::Test {
     }
     return out;
   }
-
-  test::TempDir tmp_;
-  std::shared_ptr<ManualClock> clock_;
-  std::shared_ptr<KeyProvider> provider_;
-  Options options_;
 };
 
 // Issue 22, race 1: the maintenance step wrote back a copy of the registry
@@ -75,7 +71,7 @@ class RaceTest : public testing::Test {
 // existing tenants.
 TEST_F(RaceTest, CreatingTenantsWhileMaintenanceRunsHandsOutEachNumberOnce) {
   options_.backup_dir.clear();  // Maintenance runs fast: the race is tighter.
-  auto store = Open(options_);
+  auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   constexpr int kTenants = 200;
   std::atomic<bool> done{false};
@@ -122,7 +118,7 @@ TEST_F(RaceTest, CreatingTenantsWhileMaintenanceRunsHandsOutEachNumberOnce) {
   check(*store, {"t0"});
   ASSERT_THAT(store->Close(), IsOk());
   store.reset();
-  store = Open(options_);
+  store = OpenStore();
   ASSERT_NE(store, nullptr);
   check(*store, {"t0"});
 }
@@ -135,16 +131,9 @@ TEST_F(RaceTest, CreatingTenantsWhileMaintenanceRunsHandsOutEachNumberOnce) {
 TEST_F(RaceTest, NoHandleOrIteratorServesOnceEndContractReturns) {
   options_.backup_dir.clear();
   options_.tenant_cache_size = 0;  // Cores die with their last handle.
-  auto store = Open(options_);
+  auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_THAT(store->CreateTenant("t"), IsOk());
-  {
-    auto t = store->OpenTenant("t");
-    ASSERT_THAT(t, IsOk());
-    for (int i = 0; i < 20; ++i) {
-      ASSERT_THAT((*t)->Put(absl::StrCat("k", i), "v"), IsOk());
-    }
-  }
+  ASSERT_NE(Filled(*store, "t", 20), nullptr);
 
   std::atomic<std::uint64_t> phase{0};
   std::atomic<std::uint64_t> ops{0};
@@ -199,28 +188,23 @@ TEST_F(RaceTest, NoHandleOrIteratorServesOnceEndContractReturns) {
 // return of EndContract on (the iterator used to read on until the purge).
 TEST_F(RaceTest, OpenHandlesAndIteratorsStopWhenTheContractEnds) {
   options_.backup_dir.clear();
-  auto store = Open(options_);
+  auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_THAT(store->CreateTenant("t"), IsOk());
-  auto t = store->OpenTenant("t");
-  ASSERT_THAT(t, IsOk());
-  for (int i = 0; i < 10; ++i) {
-    ASSERT_THAT((*t)->Put(absl::StrCat("k", i), "v"), IsOk());
-  }
+  std::unique_ptr<Tenant> t = Filled(*store, "t", 10);
+  ASSERT_NE(t, nullptr);
   for (int round = 0; round < 3; ++round) {
-    std::unique_ptr<Iterator> it = (*t)->NewIterator();
+    std::unique_ptr<Iterator> it = t->NewIterator();
     it->SeekToFirst();
     ASSERT_TRUE(it->Valid());
     ASSERT_THAT(store->EndContract("t", clock_->Now()), IsOk());
-    EXPECT_THAT((*t)->Get("k1"),
-                StatusIs(absl::StatusCode::kFailedPrecondition));
+    EXPECT_THAT(t->Get("k1"), StatusIs(absl::StatusCode::kFailedPrecondition));
     it->Next();
     EXPECT_FALSE(it->Valid());
     EXPECT_THAT(it->status(), StatusIs(absl::StatusCode::kFailedPrecondition));
     it->SeekToFirst();
     EXPECT_FALSE(it->Valid());
     ASSERT_THAT(store->Reinstate("t"), IsOk());
-    EXPECT_THAT((*t)->Get("k1"), IsOkAndHolds("v"));
+    EXPECT_THAT(t->Get("k1"), IsOkAndHolds("v"));
   }
 }
 
@@ -228,16 +212,12 @@ TEST_F(RaceTest, OpenHandlesAndIteratorsStopWhenTheContractEnds) {
 // stops handle calls.
 TEST_F(RaceTest, IteratorStopsWhenAScheduledEndPasses) {
   options_.backup_dir.clear();
-  auto store = Open(options_);
+  auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_THAT(store->CreateTenant("t"), IsOk());
-  auto t = store->OpenTenant("t");
-  ASSERT_THAT(t, IsOk());
-  for (int i = 0; i < 10; ++i) {
-    ASSERT_THAT((*t)->Put(absl::StrCat("k", i), "v"), IsOk());
-  }
+  std::unique_ptr<Tenant> t = Filled(*store, "t", 10);
+  ASSERT_NE(t, nullptr);
   ASSERT_THAT(store->EndContract("t", clock_->Now() + kDay), IsOk());
-  std::unique_ptr<Iterator> it = (*t)->NewIterator();
+  std::unique_ptr<Iterator> it = t->NewIterator();
   it->SeekToFirst();
   ASSERT_TRUE(it->Valid());
   it->Next();
@@ -246,14 +226,14 @@ TEST_F(RaceTest, IteratorStopsWhenAScheduledEndPasses) {
   it->Next();
   EXPECT_FALSE(it->Valid());
   EXPECT_THAT(it->status(), StatusIs(absl::StatusCode::kFailedPrecondition));
-  EXPECT_THAT((*t)->Get("k1"), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(t->Get("k1"), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 // Issue 22, race 3: when a shred deleted the newest generation, the next
 // backup got its id again; a later shred then deleted that new generation too.
 TEST_F(RaceTest, GenerationIdsAreNeverReused) {
   options_.backup_purge_after = absl::ZeroDuration();  // Shred with the purge.
-  auto store = Open(options_);
+  auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   for (const char* id : {"a", "b", "c"}) {
     ASSERT_THAT(store->CreateTenant(id), IsOk());
@@ -279,7 +259,7 @@ TEST_F(RaceTest, GenerationIdsAreNeverReused) {
   // Across a reopen too.
   ASSERT_THAT(store->Close(), IsOk());
   store.reset();
-  store = Open(options_);
+  store = OpenStore();
   ASSERT_NE(store, nullptr);
   // b ends; its shred deletes generation 2 (taken before b's purge); c's
   // restore point taken after b's purge survives it.
@@ -313,7 +293,7 @@ TEST_F(RaceTest, GenerationIdsAreNeverReused) {
   target.data_dir = tmp_.Sub("restored");
   ASSERT_THAT(Store::RestoreStore(target, 4), IsOk());
   target.backup_dir.clear();
-  auto restored = Open(target);
+  auto restored = OpenStore(target);
   ASSERT_NE(restored, nullptr);
   auto rc = restored->OpenTenant("c");
   ASSERT_THAT(rc, IsOk());
@@ -331,7 +311,7 @@ TEST_F(RaceTest, EndContractAcceptsOnlyTimesInTheTenantsLife) {
     far.purge_after = kDay * 365 * 101;
     EXPECT_THAT(Store::Open(far), StatusIs(absl::StatusCode::kInvalidArgument));
   }
-  auto store = Open(options_);
+  auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_THAT(store->CreateTenant("t"), IsOk());
   const absl::Time created = clock_->Now();
@@ -374,7 +354,7 @@ TEST_F(RaceTest, EndContractAcceptsOnlyTimesInTheTenantsLife) {
 // restores with the key it names.
 TEST_F(RaceTest, BackupsDuringRotationsAlwaysRestore) {
   options_.backup_generations = 100;
-  auto store = Open(options_);
+  auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   // Enough tenants that copying the key store takes a while: a rotation
   // then often waits for the copy and slips in before the seal.
@@ -412,7 +392,7 @@ TEST_F(RaceTest, BackupsDuringRotationsAlwaysRestore) {
     target.key_provider = keys[(info.master_key_generation + 1) % 2];
     ASSERT_THAT(Store::RestoreStore(target, info.id), IsOk());
     target.backup_dir.clear();
-    auto restored = Open(target);
+    auto restored = OpenStore(target);
     ASSERT_NE(restored, nullptr);
     auto t = restored->OpenTenant("t1");
     ASSERT_THAT(t, IsOk());
@@ -425,7 +405,7 @@ TEST_F(RaceTest, BackupsDuringRotationsAlwaysRestore) {
 // produced) fails verification. Made here by an attacker who holds the master
 // key and reseals a copy with a damaged wrapped key.
 TEST_F(RaceTest, VerifyBackupCatchesACopyThatDoesNotOpen) {
-  auto store = Open(options_);
+  auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_THAT(store->CreateTenant("t"), IsOk());
   auto backup = store->CreateBackup();
@@ -472,7 +452,7 @@ TEST_F(RaceTest, VerifyBackupCatchesACopyThatDoesNotOpen) {
 TEST_F(RaceTest, VerifyAndExportDuringPruningNeverRaiseFalseAlarms) {
   options_.backup_dir.clear();
   options_.audit_sink = NewFileAuditSink(tmp_.Sub("anchors.jsonl")).value();
-  auto store = Open(options_);
+  auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_THAT(store->CreateTenant("t"), IsOk());
   AuditVerifyOptions keys;
@@ -531,7 +511,7 @@ TEST_F(RaceTest, VerifyAndExportDuringPruningNeverRaiseFalseAlarms) {
 TEST_F(RaceTest, ManyThreadsKeepEveryInvariant) {
   const std::uint64_t seed = test::TestSeed();
   options_.backup_generations = 3;
-  auto store = Open(options_);
+  auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   std::shared_ptr<KeyProvider> keys[2] = {
       provider_, test::NewTestKeyProvider(tmp_, "second.key")};
@@ -671,7 +651,7 @@ TEST_F(RaceTest, ManyThreadsKeepEveryInvariant) {
   reopen.key_provider = keys[current_key.load()];
   ASSERT_THAT(store->Close(), IsOk());
   store.reset();
-  store = Open(reopen);
+  store = OpenStore(reopen);
   ASSERT_NE(store, nullptr);
   check(*store);
 }
