@@ -30,8 +30,9 @@
 
 #include "leyser/leyser.h"
 
+#include "lib/db/column_families.h"
+#include "lib/db/key_layout.h"
 #include "lib/rocks/options.h"
-#include "lib/store/key_encoding.h"
 #include "lib/store/store_impl.h"
 
 namespace leyser::bench {

@@ -17,7 +17,7 @@
 #include "lib/crypto/sodium.h"
 #include "lib/rocks/options.h"
 #include "lib/rocks/status.h"
-#include "lib/store/key_encoding.h"
+#include "lib/util/coding.h"
 #include "lib/util/status_macros.h"
 #include "lib/util/strings.h"
 
@@ -195,8 +195,13 @@ struct AuditLogs::Staged {
 
 AuditLogs::AuditLogs(AuditConfig config, rocksdb::DB* db,
                      rocksdb::ColumnFamilyHandle* cf,
-                     std::shared_ptr<const CheckpointSigner> signer)
-    : config_(std::move(config)), db_(db), cf_(cf), signer_(std::move(signer)) {
+                     std::shared_ptr<const CheckpointSigner> signer,
+                     std::shared_ptr<const void> keep_alive)
+    : config_(std::move(config)),
+      keep_alive_(std::move(keep_alive)),
+      db_(db),
+      cf_(cf),
+      signer_(std::move(signer)) {
   if (config_.sink != nullptr) {
     publisher_ = std::thread([this] { PublisherLoop(); });
   }

@@ -40,7 +40,6 @@
 
 namespace leyser::internal {
 
-inline constexpr char kAuditCf[] = "audit";
 inline constexpr std::uint64_t kSystemLogNumber = 0;
 
 // Returns a new entry of `event` for log `log` (OK outcome).
@@ -63,11 +62,12 @@ struct AuditConfig {
 
 class AuditLogs {
  public:
-  // `db` and `cf` must outlive the object (the store closes the database only
-  // after Close()).
+  // `db` and `cf` must outlive the object: `keep_alive` (may be null), held
+  // until the object and its publisher thread are gone, can own them.
   AuditLogs(AuditConfig config, rocksdb::DB* db,
             rocksdb::ColumnFamilyHandle* cf,
-            std::shared_ptr<const CheckpointSigner> signer);
+            std::shared_ptr<const CheckpointSigner> signer,
+            std::shared_ptr<const void> keep_alive = nullptr);
   ~AuditLogs();
   AuditLogs(const AuditLogs&) = delete;
   AuditLogs& operator=(const AuditLogs&) = delete;
@@ -168,6 +168,9 @@ class AuditLogs {
   std::vector<std::shared_ptr<const CheckpointSigner>> Signers() const;
 
   const AuditConfig config_;
+  // Declared before the members that use the database: released after them
+  // (and after the publisher thread, which the destructor joins).
+  const std::shared_ptr<const void> keep_alive_;
   rocksdb::DB* const db_;
   rocksdb::ColumnFamilyHandle* const cf_;
 

@@ -24,7 +24,7 @@
 #include "lib/crypto/sodium.h"
 #include "lib/rocks/snapshot.h"
 #include "lib/rocks/status.h"
-#include "lib/store/key_encoding.h"
+#include "lib/util/coding.h"
 #include "lib/util/files.h"
 #include "lib/util/status_macros.h"
 #include "lib/util/strings.h"

@@ -41,8 +41,8 @@
 #include "leyser/backup.h"
 #include "leyser/options.h"
 
+#include "lib/db/db_core.h"
 #include "lib/keys/key_store.h"
-#include "lib/store/db_core.h"
 
 namespace leyser::internal {
 

@@ -8,11 +8,12 @@
 #include "rocksdb/db.h"
 
 #include "lib/crypto/sodium.h"
+#include "lib/db/key_layout.h"
 #include "lib/proto/backup.pb.h"
 #include "lib/proto/keystore.pb.h"
 #include "lib/rocks/options.h"
 #include "lib/rocks/status.h"
-#include "lib/store/key_encoding.h"
+#include "lib/util/coding.h"
 #include "lib/util/crash_point.h"
 #include "lib/util/files.h"
 #include "lib/util/status_macros.h"

@@ -8,9 +8,10 @@
 #include "rocksdb/metadata.h"
 #include "rocksdb/sst_file_reader.h"
 
+#include "lib/db/column_families.h"
+#include "lib/db/key_layout.h"
 #include "lib/rocks/options.h"
 #include "lib/rocks/status.h"
-#include "lib/store/key_encoding.h"
 #include "lib/util/status_macros.h"
 
 namespace leyser::internal {

@@ -8,7 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-#include "lib/store/db_core.h"
+#include "lib/db/db_core.h"
 
 namespace leyser::internal {
 

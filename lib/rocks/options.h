@@ -1,9 +1,10 @@
-// RocksDB option sets leyser uses (the only place they are chosen).
+// RocksDB options common to every database leyser opens, and the key store's.
+// The data database's own (its column families) are in
+// lib/db/column_families.h.
 
 #ifndef LEYSER_LIB_ROCKS_OPTIONS_H_
 #define LEYSER_LIB_ROCKS_OPTIONS_H_
 
-#include <cstddef>
 #include <memory>
 
 #include "rocksdb/env.h"
@@ -15,22 +16,12 @@ namespace leyser::internal {
 // LOG file).
 std::shared_ptr<rocksdb::Logger> NullRocksLogger();
 
+// Settings every leyser database shares: paranoid checks, WAL recovery that
+// accepts only a torn tail, WALs tracked in the MANIFEST, no mmap, quiet LOG.
+void ApplyCommonDbOptions(rocksdb::DBOptions* o);
+
 // Options of the small key-store database.
 rocksdb::Options KeyStoreRocksOptions();
-
-// DB-wide options of the data database.
-rocksdb::DBOptions DataDbOptions();
-
-// Options of the tenant data column family: fixed 8-byte prefix extractor,
-// bloom filters, a block cache of `block_cache_bytes`, no compression (sealed
-// values do not compress).
-rocksdb::ColumnFamilyOptions TenantDataCfOptions(std::size_t block_cache_bytes);
-
-// Options of the small registry column family.
-rocksdb::ColumnFamilyOptions RegistryCfOptions();
-
-// The audit log column family: small, append-mostly records.
-rocksdb::ColumnFamilyOptions AuditCfOptions();
 
 // WriteOptions with sync on.
 const rocksdb::WriteOptions& SyncWrite();

@@ -31,16 +31,18 @@
 #include "lib/backup/backup_manager.h"
 #include "lib/crypto/file_cipher.h"
 #include "lib/crypto/sodium.h"
+#include "lib/db/column_families.h"
+#include "lib/db/db_core.h"
+#include "lib/db/key_layout.h"
 #include "lib/keys/key_store.h"
 #include "lib/lifecycle/certificate.h"
 #include "lib/lifecycle/purge.h"
 #include "lib/proto/registry.pb.h"
+#include "lib/registry/records.h"
 #include "lib/rocks/fault_injection.h"
 #include "lib/rocks/options.h"
 #include "lib/rocks/status.h"
-#include "lib/store/db_core.h"
-#include "lib/store/key_encoding.h"
-#include "lib/store/registry.h"
+#include "lib/store/tenant_core.h"
 #include "lib/store/tenant_impl.h"
 #include "lib/util/crash_point.h"
 #include "lib/util/files.h"
@@ -65,41 +67,6 @@ std::string_view TenantStateName(TenantState state) {
 }
 
 namespace internal {
-
-void DbCore::Register(KillableIterator* it) {
-  absl::MutexLock guard(&iterators_mu_);
-  iterators_.insert(it);
-}
-
-void DbCore::Unregister(KillableIterator* it) {
-  absl::MutexLock guard(&iterators_mu_);
-  iterators_.erase(it);
-}
-
-void DbCore::KillIterators(const absl::Status& reason) {
-  absl::MutexLock guard(&iterators_mu_);
-  for (KillableIterator* it : iterators_) it->Kill(reason);
-}
-
-void DbCore::KillIterators(const absl::Status& reason,
-                           std::uint64_t tenant_number) {
-  absl::MutexLock guard(&iterators_mu_);
-  for (KillableIterator* it : iterators_) {
-    if (it->tenant_number() == tenant_number) it->Kill(reason);
-  }
-}
-
-DbCore::~DbCore() {
-  if (db == nullptr) {
-    return;
-  }
-  if (audit != nullptr) audit->Stop();  // Its publisher reads the database.
-  for (rocksdb::ColumnFamilyHandle* h : handles) {
-    db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-  }
-  db->Close().PermitUncheckedError();
-  delete db;
-}
 
 namespace {
 
@@ -329,14 +296,13 @@ class StoreImpl final : public Store {
     config.sink = options_.audit_sink;
     config.clock = options_.clock;
     audit_ = std::make_shared<AuditLogs>(std::move(config), db_->db,
-                                         db_->audit_cf, signer);
+                                         db_->audit_cf, signer, db_);
     for (const std::string& key : meta.checkpoint_keys()) {
       audit_->AddKnownKey(key);
     }
     if (meta.has_high_water()) {
       audit_->SeedClock(FromProtoTime(meta.high_water()));
     }
-    db_->audit = audit_;
     LEYSER_RETURN_IF_ERROR(audit_->LoadDirtyLogs());
     const std::string pending = options_.data_dir + "/" + kPendingAuditFile;
     absl::StatusOr<std::string> attempts = ReadFileToString(pending);
@@ -1109,6 +1075,7 @@ class StoreImpl final : public Store {
       // current for both.
       fresh->access_audit = record.access_audit();
       fresh->db = db_;
+      fresh->audit = audit_;
       fresh->id = record.id();
       fresh->number = record.number();
       fresh->prefix = TenantPrefix(record.number());
@@ -1371,50 +1338,6 @@ class StoreImpl final : public Store {
       ABSL_GUARDED_BY(cores_mu_);  // Most recent first.
 };
 
-absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(
-    const Options& options, const std::string& dir, bool create,
-    std::unique_ptr<FileLock> lock, const KeyStore& keys) {
-  auto core = std::make_shared<DbCore>();
-  core->lock = std::move(lock);
-  rocksdb::DBOptions db_options = DataDbOptions();
-  db_options.create_if_missing = create;
-  // Stores from before the audit log get its column family on their next open.
-  db_options.create_missing_column_families = true;
-  if (!keys.plain_files()) {
-    // Every file of the data database goes through the file layer, the info LOG
-    // included.
-    LEYSER_ASSIGN_OR_RETURN(TenantKey file_key, keys.GetFileKey());
-    LEYSER_ASSIGN_OR_RETURN(
-        core->env, NewEncryptedEnv(std::move(file_key.key), file_key.version));
-    if (FileSystemWrapper wrap = DataFileSystemWrapper()) {
-      core->env.fs = wrap(core->env.fs);
-      core->env.env = rocksdb::NewCompositeEnv(core->env.fs);
-    }
-    LEYSER_RETURN_IF_ERROR(EnsureDir(dir));
-    LEYSER_ASSIGN_OR_RETURN(core->info_log,
-                            NewEncryptedInfoLog(core->env.env.get(), dir));
-    db_options.env = core->env.env.get();
-    db_options.info_log = core->info_log;
-  }
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
-      {kTenantDataCf, TenantDataCfOptions(options.block_cache_bytes)},
-      {kRegistryCf, RegistryCfOptions()},
-      {kAuditCf, AuditCfOptions()},
-  };
-  rocksdb::Status s =
-      rocksdb::DB::Open(db_options, dir, cfs, &core->handles, &core->db);
-  LEYSER_RETURN_IF_ERROR(FromRocks(s, "opening the data database"));
-  core->data_cf = core->handles[1];
-  core->registry_cf = core->handles[2];
-  core->audit_cf = core->handles[3];
-  core->write_options.sync = options.sync_writes;
-  core->max_key_bytes = options.max_key_bytes;
-  core->max_value_bytes = options.max_value_bytes;
-  core->clock = options.clock;
-  return core;
-}
-
 // Appends the time of a wrong-master-key attempt to the pending file.
 void NotePendingWrongKey(const std::string& dir, absl::Time now) {
   const std::string path = dir + "/" + kPendingAuditFile;
@@ -1500,9 +1423,21 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& given,
     return absl::DataLossError(
         absl::StrCat(db_dir, " is missing; restore the store from a backup"));
   }
+  DataDbSettings settings;
+  settings.create = create_db;
+  settings.block_cache_bytes = options.block_cache_bytes;
+  settings.sync_writes = options.sync_writes;
+  settings.max_key_bytes = options.max_key_bytes;
+  settings.max_value_bytes = options.max_value_bytes;
+  settings.clock = options.clock;
+  TenantKey file_key;
+  if (!keys->plain_files()) {
+    LEYSER_ASSIGN_OR_RETURN(file_key, keys->GetFileKey());
+  }
   LEYSER_ASSIGN_OR_RETURN(
       std::shared_ptr<DbCore> db,
-      OpenDataDb(options, db_dir, create_db, std::move(lock), *keys));
+      OpenDataDb(db_dir, settings, std::move(lock), std::move(file_key.key),
+                 file_key.version));
   auto store =
       std::make_unique<StoreImpl>(options, std::move(db), std::move(keys));
   LEYSER_RETURN_IF_ERROR(store->Load(create_db));

@@ -10,9 +10,9 @@
 
 #include "lib/audit/audit_log.h"
 #include "lib/crypto/sodium.h"
+#include "lib/db/key_layout.h"
 #include "lib/rocks/status.h"
 #include "lib/store/envelope.h"
-#include "lib/store/key_encoding.h"
 #include "lib/util/status_macros.h"
 #include "lib/util/strings.h"
 
@@ -64,7 +64,7 @@ void RecordDataLoss(const TenantCore& core, const std::string& actor,
       NewAuditEntry(core.number, proto::AUDIT_EVENT_DATA_LOSS, actor, core.id);
   entry.add_key_hashes(KeyHash(core, key));
   SetAuditOutcome(status, &entry);
-  core.db->audit->Record(std::move(entry)).IgnoreError();
+  core.audit->Record(std::move(entry)).IgnoreError();
 }
 
 absl::Status CheckServed(const TenantCore& core);
@@ -369,8 +369,8 @@ class TenantImpl final : public Tenant {
                        proto::AuditEntry entry) const {
     std::vector<proto::AuditEntry> entries;
     entries.push_back(std::move(entry));
-    return core_->db->audit->Commit(batch, std::move(entries),
-                                    core_->db->write_options);
+    return core_->audit->Commit(batch, std::move(entries),
+                                core_->db->write_options);
   }
 
   absl::StatusOr<std::string> Read(const DbCore& db,

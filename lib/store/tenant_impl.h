@@ -7,7 +7,7 @@
 
 #include "leyser/tenant.h"
 
-#include "lib/store/db_core.h"
+#include "lib/store/tenant_core.h"
 
 namespace leyser::internal {
 

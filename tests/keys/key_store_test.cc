@@ -8,9 +8,9 @@
 #include "rocksdb/db.h"
 
 #include "lib/crypto/sodium.h"
+#include "lib/db/key_layout.h"
 #include "lib/proto/backup.pb.h"
 #include "lib/proto/keystore.pb.h"
-#include "lib/store/key_encoding.h"
 #include "tests/test/test_util.h"
 
 namespace leyser::internal {

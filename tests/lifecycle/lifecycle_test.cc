@@ -20,8 +20,8 @@
 #include "leyser/store.h"
 
 #include "lib/crypto/file_cipher.h"
+#include "lib/db/key_layout.h"
 #include "lib/keys/key_store.h"
-#include "lib/store/key_encoding.h"
 #include "tests/test/raw_db.h"
 #include "tests/test/spawn.h"
 #include "tests/test/store_fixture.h"

@@ -3,7 +3,7 @@
 #include "gtest/gtest.h"
 
 #include "lib/crypto/sodium.h"
-#include "lib/store/key_encoding.h"
+#include "lib/db/key_layout.h"
 #include "tests/test/test_util.h"
 
 namespace leyser::internal {

@@ -17,8 +17,8 @@
 #include "gtest/gtest.h"
 
 #include "lib/crypto/sodium.h"
+#include "lib/db/key_layout.h"
 #include "lib/keys/key_store.h"
-#include "lib/store/key_encoding.h"
 #include "tests/test/raw_db.h"
 #include "tests/test/test_util.h"
 

@@ -14,9 +14,9 @@
 #include "leyser/key_provider.h"
 
 #include "lib/crypto/file_cipher.h"
+#include "lib/db/column_families.h"
 #include "lib/keys/key_store.h"
 #include "lib/rocks/options.h"
-#include "lib/store/db_core.h"
 
 namespace leyser::test {
 
@@ -37,14 +37,9 @@ class RawDataDb {
     rocksdb::DBOptions options = internal::DataDbOptions();
     options.env = env_.env.get();
     options.info_log = internal::NullRocksLogger();
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-        {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
-        {internal::kTenantDataCf, internal::TenantDataCfOptions(1 << 20)},
-        {internal::kRegistryCf, internal::RegistryCfOptions()},
-        {"audit", internal::AuditCfOptions()},
-    };
-    rocksdb::Status s =
-        rocksdb::DB::Open(options, store_dir + "/db", cfs, &handles_, &db_);
+    rocksdb::Status s = rocksdb::DB::Open(options, store_dir + "/db",
+                                          internal::DataColumnFamilies(1 << 20),
+                                          &handles_, &db_);
     EXPECT_TRUE(s.ok()) << s.ToString();
   }
   ~RawDataDb() {

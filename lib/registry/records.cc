@@ -1,13 +1,19 @@
-#include "lib/store/registry.h"
+#include "lib/registry/records.h"
 
 #include <memory>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 #include "lib/rocks/status.h"
-#include "lib/store/key_encoding.h"
 #include "lib/util/status_macros.h"
+#include "lib/util/strings.h"
 
 namespace leyser::internal {
+
+std::string RegistryTenantKey(std::string_view id) {
+  return absl::StrCat(ToAbsl(kRegistryTenantPrefix), ToAbsl(id));
+}
 
 absl::Status ForEachTenantRecord(
     rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,

@@ -1,24 +1,10 @@
-#include "lib/store/key_encoding.h"
+#include "lib/db/key_layout.h"
 
 #include "absl/strings/str_cat.h"
 
-#include "lib/util/strings.h"
+#include "lib/util/coding.h"
 
 namespace leyser::internal {
-
-void AppendBigEndian64(std::uint64_t v, std::string* out) {
-  for (int shift = 56; shift >= 0; shift -= 8) {
-    out->push_back(static_cast<char>((v >> shift) & 0xff));
-  }
-}
-
-std::uint64_t DecodeBigEndian64(std::string_view bytes) {
-  std::uint64_t v = 0;
-  for (std::size_t i = 0; i < 8; ++i) {
-    v = (v << 8) | static_cast<unsigned char>(bytes[i]);
-  }
-  return v;
-}
 
 std::string TenantPrefix(std::uint64_t number) {
   std::string out;
@@ -33,10 +19,6 @@ std::string DataKey(std::uint64_t number, std::string_view user_key) {
   AppendBigEndian64(number, &out);
   out.append(user_key);
   return out;
-}
-
-std::string RegistryTenantKey(std::string_view id) {
-  return absl::StrCat(ToAbsl(kRegistryTenantPrefix), ToAbsl(id));
 }
 
 absl::Status ValidateTenantId(std::string_view id) {

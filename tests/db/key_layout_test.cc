@@ -1,7 +1,8 @@
-#include "lib/store/key_encoding.h"
+#include "lib/db/key_layout.h"
 
 #include "gtest/gtest.h"
 
+#include "lib/util/coding.h"
 #include "tests/test/test_util.h"
 
 namespace leyser::internal {
@@ -10,7 +11,7 @@ namespace {
 using test::IsOk;
 using test::StatusIs;
 
-TEST(KeyEncodingTest, PrefixesAreBigEndianAndOrdered) {
+TEST(KeyLayoutTest, PrefixesAreBigEndianAndOrdered) {
   EXPECT_EQ(TenantPrefix(1), std::string("\0\0\0\0\0\0\0\1", 8));
   EXPECT_EQ(TenantPrefix(0x0102030405060708),
             "\x01\x02\x03\x04\x05\x06\x07\x08");
@@ -22,10 +23,9 @@ TEST(KeyEncodingTest, PrefixesAreBigEndianAndOrdered) {
     EXPECT_GE(DataKey(n, "\0"), TenantPrefix(n));
   }
   EXPECT_EQ(DataKey(7, "k"), TenantPrefix(7) + "k");
-  EXPECT_EQ(RegistryTenantKey("abc"), "t/abc");
 }
 
-TEST(KeyEncodingTest, ValidatesTenantIds) {
+TEST(KeyLayoutTest, ValidatesTenantIds) {
   for (const std::string& good : {std::string("a"), std::string("A.b_c-9"),
                                   std::string(128, 'x'), std::string("...")}) {
     EXPECT_THAT(ValidateTenantId(good), IsOk()) << good;

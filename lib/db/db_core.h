@@ -1,21 +1,20 @@
-// Shared internals of an open store, kept alive by the Store and by every
-// tenant handle and iterator, so the database closes only after the last of
-// them is gone.
+// The open data database: its handle, column families, file layer and lock,
+// shared by the Store and by every tenant handle and iterator, so the database
+// closes only after the last of them is gone. Opening it (OpenDataDb) is the
+// only place the data database is opened in place.
 
-#ifndef LEYSER_LIB_STORE_DB_CORE_H_
-#define LEYSER_LIB_STORE_DB_CORE_H_
+#ifndef LEYSER_LIB_DB_DB_CORE_H_
+#define LEYSER_LIB_DB_DB_CORE_H_
 
-#include <atomic>
-#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/db.h"
 
@@ -26,12 +25,6 @@
 #include "lib/util/files.h"
 
 namespace leyser::internal {
-
-// Column family names of the data database.
-inline constexpr char kTenantDataCf[] = "tenant_data";
-inline constexpr char kRegistryCf[] = "registry";
-
-class AuditLogs;
 
 // An open iterator that a purge can stop: it releases its RocksDB iterator (and
 // so the files that iterator pins) and reports `reason` from then on.
@@ -59,8 +52,6 @@ struct DbCore {
   rocksdb::ColumnFamilyHandle* data_cf = nullptr;
   rocksdb::ColumnFamilyHandle* registry_cf = nullptr;
   rocksdb::ColumnFamilyHandle* audit_cf = nullptr;
-  // The audit logs; set once while the store opens, before any handle exists.
-  std::shared_ptr<AuditLogs> audit;
   rocksdb::WriteOptions write_options;
   std::size_t max_key_bytes = 0;
   std::size_t max_value_bytes = 0;
@@ -80,31 +71,26 @@ struct DbCore {
       ABSL_GUARDED_BY(iterators_mu_);
 };
 
-// Everything a tenant handle needs: its number, key prefix and unwrapped data
-// key. Shared by all handles of one tenant.
-struct TenantCore {
-  std::shared_ptr<DbCore> db;
-  std::string id;
-  std::uint64_t number = 0;
-  std::string prefix;       // 8-byte big-endian number.
-  std::string next_prefix;  // Exclusive upper bound of the keyspace.
-  SecretBytes key;
-  std::uint32_t key_version = 0;
-  SecretBytes audit_key;  // Keys the hashes of user keys in audit entries.
-  // leyser::AccessAudit of the tenant, followed by open handles.
-  mutable std::atomic<int> access_audit{0};
-  // False once the tenant is ENDED or PURGED: every call (and every iterator
-  // move) gets FailedPrecondition.
-  mutable std::atomic<bool> served{true};
-  // A scheduled contract end (Unix nanoseconds); calls at or after it get
-  // FailedPrecondition.
-  mutable std::atomic<std::int64_t> end_unix_nanos{kNoEnd};
-  static constexpr std::int64_t kNoEnd = INT64_MAX;
-  // Held shared by every read and write of the tenant's handles, exclusively
-  // while a restore replaces the tenant's data.
-  mutable std::shared_mutex gate;
+// How to open the data database.
+struct DataDbSettings {
+  bool create = false;  // Create it if missing.
+  std::size_t block_cache_bytes = 0;
+  bool sync_writes = true;  // For tenant writes (DbCore::write_options).
+  std::size_t max_key_bytes = 0;
+  std::size_t max_value_bytes = 0;
+  std::shared_ptr<const Clock> clock;
 };
+
+// Opens (or creates) the data database in `dir`, holding `lock`, with every
+// column family of lib/db/column_families.h (adding those an older store
+// lacks). Every file goes through the XChaCha20 file layer under `file_key`
+// (id `file_key_id`), the info LOG included; an empty `file_key` keeps the
+// files plain (test stores only).
+absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(
+    const std::string& dir, const DataDbSettings& settings,
+    std::unique_ptr<FileLock> lock, SecretBytes file_key,
+    std::uint32_t file_key_id);
 
 }  // namespace leyser::internal
 
-#endif  // LEYSER_LIB_STORE_DB_CORE_H_
+#endif  // LEYSER_LIB_DB_DB_CORE_H_

@@ -1,0 +1,84 @@
+#include "lib/db/db_core.h"
+
+#include <utility>
+
+#include "lib/crypto/file_cipher.h"
+#include "lib/db/column_families.h"
+#include "lib/rocks/fault_injection.h"
+#include "lib/rocks/status.h"
+#include "lib/util/status_macros.h"
+
+namespace leyser::internal {
+
+void DbCore::Register(KillableIterator* it) {
+  absl::MutexLock guard(&iterators_mu_);
+  iterators_.insert(it);
+}
+
+void DbCore::Unregister(KillableIterator* it) {
+  absl::MutexLock guard(&iterators_mu_);
+  iterators_.erase(it);
+}
+
+void DbCore::KillIterators(const absl::Status& reason) {
+  absl::MutexLock guard(&iterators_mu_);
+  for (KillableIterator* it : iterators_) it->Kill(reason);
+}
+
+void DbCore::KillIterators(const absl::Status& reason,
+                           std::uint64_t tenant_number) {
+  absl::MutexLock guard(&iterators_mu_);
+  for (KillableIterator* it : iterators_) {
+    if (it->tenant_number() == tenant_number) it->Kill(reason);
+  }
+}
+
+DbCore::~DbCore() {
+  if (db == nullptr) {
+    return;
+  }
+  for (rocksdb::ColumnFamilyHandle* h : handles) {
+    db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  }
+  db->Close().PermitUncheckedError();
+  delete db;
+}
+
+absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(
+    const std::string& dir, const DataDbSettings& settings,
+    std::unique_ptr<FileLock> lock, SecretBytes file_key,
+    std::uint32_t file_key_id) {
+  auto core = std::make_shared<DbCore>();
+  core->lock = std::move(lock);
+  rocksdb::DBOptions db_options = DataDbOptions();
+  db_options.create_if_missing = settings.create;
+  // Stores from before the audit log get its column family on their next open.
+  db_options.create_missing_column_families = true;
+  if (file_key.size() > 0) {
+    LEYSER_ASSIGN_OR_RETURN(core->env,
+                            NewEncryptedEnv(std::move(file_key), file_key_id));
+    if (FileSystemWrapper wrap = DataFileSystemWrapper()) {
+      core->env.fs = wrap(core->env.fs);
+      core->env.env = rocksdb::NewCompositeEnv(core->env.fs);
+    }
+    LEYSER_RETURN_IF_ERROR(EnsureDir(dir));
+    LEYSER_ASSIGN_OR_RETURN(core->info_log,
+                            NewEncryptedInfoLog(core->env.env.get(), dir));
+    db_options.env = core->env.env.get();
+    db_options.info_log = core->info_log;
+  }
+  rocksdb::Status s = rocksdb::DB::Open(
+      db_options, dir, DataColumnFamilies(settings.block_cache_bytes),
+      &core->handles, &core->db);
+  LEYSER_RETURN_IF_ERROR(FromRocks(s, "opening the data database"));
+  core->data_cf = core->handles[1];
+  core->registry_cf = core->handles[2];
+  core->audit_cf = core->handles[3];
+  core->write_options.sync = settings.sync_writes;
+  core->max_key_bytes = settings.max_key_bytes;
+  core->max_value_bytes = settings.max_value_bytes;
+  core->clock = settings.clock;
+  return core;
+}
+
+}  // namespace leyser::internal

@@ -1,0 +1,51 @@
+// The shared state of one open tenant: what every handle and iterator of it
+// needs. Built by the tenant cache (lib/store/tenant_cache.h) from the tenant's
+// record and its unwrapped data key; alive while any handle, iterator or the
+// cache holds it.
+
+#ifndef LEYSER_LIB_STORE_TENANT_CORE_H_
+#define LEYSER_LIB_STORE_TENANT_CORE_H_
+
+#include <atomic>
+#include <climits>
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+
+#include "leyser/secret.h"
+
+#include "lib/audit/audit_log.h"
+#include "lib/db/db_core.h"
+
+namespace leyser::internal {
+
+// Everything a tenant handle needs: its number, key prefix and unwrapped data
+// key. Shared by all handles of one tenant.
+struct TenantCore {
+  std::shared_ptr<DbCore> db;
+  std::shared_ptr<AuditLogs> audit;
+  std::string id;
+  std::uint64_t number = 0;
+  std::string prefix;       // 8-byte big-endian number.
+  std::string next_prefix;  // Exclusive upper bound of the keyspace.
+  SecretBytes key;
+  std::uint32_t key_version = 0;
+  SecretBytes audit_key;  // Keys the hashes of user keys in audit entries.
+  // leyser::AccessAudit of the tenant, followed by open handles.
+  mutable std::atomic<int> access_audit{0};
+  // False once the tenant is ENDED or PURGED: every call (and every iterator
+  // move) gets FailedPrecondition.
+  mutable std::atomic<bool> served{true};
+  // A scheduled contract end (Unix nanoseconds); calls at or after it get
+  // FailedPrecondition.
+  mutable std::atomic<std::int64_t> end_unix_nanos{kNoEnd};
+  static constexpr std::int64_t kNoEnd = INT64_MAX;
+  // Held shared by every read and write of the tenant's handles, exclusively
+  // while a restore replaces the tenant's data.
+  mutable std::shared_mutex gate;
+};
+
+}  // namespace leyser::internal
+
+#endif  // LEYSER_LIB_STORE_TENANT_CORE_H_
