@@ -21,6 +21,7 @@
 #include "lib/util/files.h"
 #include "lib/util/status_macros.h"
 #include "lib/util/strings.h"
+#include "lib/util/time.h"
 
 namespace leyser {
 
@@ -170,9 +171,7 @@ std::string RenderAuditEntryJson(const proto::AuditEntry& e,
   out += "{\"log\":";
   AppendJsonString(log_name, &out);
   absl::StrAppend(&out, ",\"seq\":", e.seq(), ",\"time\":\"",
-                  absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ",
-                                   absl::FromUnixMicros(e.time_micros()),
-                                   absl::UTCTimeZone()),
+                  Rfc3339(absl::FromUnixMicros(e.time_micros())),
                   "\",\"actor\":");
   AppendJsonString(e.actor(), &out);
   out += ",\"event\":\"";

@@ -20,6 +20,7 @@
 #include "lib/util/coding.h"
 #include "lib/util/status_macros.h"
 #include "lib/util/strings.h"
+#include "lib/util/time.h"
 
 namespace leyser::internal {
 namespace {
@@ -77,10 +78,6 @@ std::string SerializeDeterministic(const google::protobuf::Message& m) {
 
 absl::Time FromMicros(std::int64_t micros) {
   return absl::FromUnixMicros(micros);
-}
-
-std::string Rfc3339(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
 }
 
 absl::Status Damaged(std::uint64_t log, std::string_view what) {
@@ -144,32 +141,6 @@ std::string AuditNodeKey(std::uint64_t log, int level, std::uint64_t index) {
   key.push_back(static_cast<char>(level));
   AppendBigEndian64(index, &key);
   return key;
-}
-
-proto::AuditEntry NewAuditEntry(std::uint64_t log, proto::AuditEventType event,
-                                std::string_view actor,
-                                std::string_view target) {
-  proto::AuditEntry entry;
-  entry.set_log(log);
-  entry.set_event(event);
-  entry.set_actor(std::string(actor));
-  entry.set_target(std::string(target));
-  entry.set_outcome(proto::AUDIT_OUTCOME_OK);
-  return entry;
-}
-
-void SetAuditOutcome(const absl::Status& status, proto::AuditEntry* entry) {
-  if (status.ok()) {
-    entry->set_outcome(proto::AUDIT_OUTCOME_OK);
-    entry->set_status_code(0);
-    entry->clear_message();
-    return;
-  }
-  entry->set_outcome(status.code() == absl::StatusCode::kFailedPrecondition
-                         ? proto::AUDIT_OUTCOME_DENIED
-                         : proto::AUDIT_OUTCOME_FAILED);
-  entry->set_status_code(static_cast<int>(status.code()));
-  entry->set_message(std::string(status.message()));
 }
 
 struct AuditLogs::LogState {

@@ -130,6 +130,16 @@ class AuditLogs {
   std::vector<std::string> known_keys() const;
   void AddKnownKey(std::string public_key);
 
+  // Records `entry` as refused with `status` and returns `status` (or the
+  // error of recording it).
+  absl::Status RecordRefusal(proto::AuditEntry entry, absl::Status status);
+
+  // If `status` is DataLoss, records that it is being returned about `what`
+  // of `target` (in log `log`, by `actor`); best effort.
+  void NoteDataLoss(const absl::Status& status, std::uint64_t log,
+                    std::string_view actor, std::string_view target,
+                    std::string_view what);
+
   // Reading, verification, export.
   // Entries from `from` on, at most `max`; read at `snapshot` if given.
   absl::StatusOr<std::vector<std::pair<proto::AuditEntry, std::string>>> Read(

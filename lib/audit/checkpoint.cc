@@ -12,13 +12,13 @@
 #include "lib/crypto/sodium.h"
 #include "lib/util/status_macros.h"
 #include "lib/util/strings.h"
+#include "lib/util/time.h"
 
 namespace leyser {
 namespace internal {
 namespace {
 
 constexpr std::string_view kEmDash = "\xe2\x80\x94";
-constexpr char kTimeFormat[] = "%Y-%m-%dT%H:%M:%E6SZ";
 
 std::string KeyHint(std::string_view public_key) {
   unsigned char digest[kSha256Bytes];
@@ -73,7 +73,7 @@ std::string CheckpointBody(std::string_view origin, std::uint64_t size,
       ToAbsl(origin), "\n", size, "\n",
       absl::Base64Escape(absl::string_view(
           reinterpret_cast<const char*>(root.data()), root.size())),
-      "\ntime ", absl::FormatTime(kTimeFormat, time, absl::UTCTimeZone()),
+      "\ntime ", Rfc3339(time),
       "\n");
 }
 
@@ -141,7 +141,7 @@ absl::StatusOr<AuditCheckpoint> ParseAuditCheckpoint(std::string_view note) {
   absl::string_view time = lines[3];
   std::string error;
   if (!absl::ConsumePrefix(&time, "time ") ||
-      !absl::ParseTime(internal::kTimeFormat, time, &out.time, &error)) {
+      !absl::ParseTime(internal::kRfc3339Format, time, &out.time, &error)) {
     return bad("time");
   }
   out.note = std::string(note);

@@ -1,13 +1,37 @@
-// Internal entry points of the store implementation.
+// The store: a thin front over its parts. The registry (lib/registry), the
+// tenant cache (tenant_cache.h), the lifecycle state machine (lib/lifecycle),
+// backups (lib/backup), the key store (lib/keys) and the audit logs
+// (lib/audit) do the work; the front checks arguments, takes the store-wide
+// maintenance lock and records audit entries for what it refuses. Its methods
+// live in store_impl.cc (tenants, backups, audit reads), maintenance.cc
+// (RunMaintenance), rotation.cc (RotateMasterKey) and open.cc (the open path,
+// option checks, Store::Open and Store::RestoreStore).
+//
+// Thread safety: thread-safe. Locks and their order: docs/concurrency.md.
 
 #ifndef LEYSER_LIB_STORE_STORE_IMPL_H_
 #define LEYSER_LIB_STORE_STORE_IMPL_H_
 
 #include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 #include "leyser/store.h"
+
+#include "lib/audit/audit_log.h"
+#include "lib/backup/backup_manager.h"
+#include "lib/db/db_core.h"
+#include "lib/keys/key_store.h"
+#include "lib/lifecycle/lifecycle.h"
+#include "lib/registry/registry.h"
+#include "lib/store/tenant_cache.h"
 
 namespace leyser::internal {
 
@@ -22,6 +46,113 @@ absl::StatusOr<std::unique_ptr<Store>> OpenWithoutFileEncryptionForTesting(
 // waits for it: the settled state of a store at rest. For benchmarks and tests.
 // `store` must come from Store::Open or OpenWithoutFileEncryptionForTesting.
 absl::Status CompactAllForTesting(Store& store);
+
+// OK if `actor` is 1..256 bytes; otherwise InvalidArgument naming `what`.
+absl::Status ValidateActor(std::string_view actor, std::string_view what);
+
+class StoreImpl final : public Store {
+ public:
+  // `options` are checked and absolute (open.cc).
+  StoreImpl(Options options, std::shared_ptr<DbCore> db,
+            std::unique_ptr<KeyStore> keys);
+  ~StoreImpl() override;
+
+  // Loads the registry, removes keys orphaned by interrupted creations, opens
+  // the audit logs (recording wrong-master-key attempts that waited for this
+  // open) and builds the parts. `created`: the database is new.
+  absl::Status Start(bool created);
+
+  // Records STORE_RESTORED of generation `id` and closes (Store::RestoreStore).
+  absl::Status RecordStoreRestored(BackupId id);
+
+  absl::Status CompactAll();
+
+  // Store.
+  absl::Status Close() override;
+  absl::StatusOr<TenantInfo> CreateTenant(std::string_view id) override;
+  absl::StatusOr<std::vector<TenantInfo>> CreateTenants(
+      const std::vector<std::string>& ids) override;
+  absl::StatusOr<std::unique_ptr<Tenant>> OpenTenant(
+      std::string_view id) override;
+  absl::StatusOr<std::unique_ptr<Tenant>> OpenTenantAs(
+      std::string_view id, std::string_view actor) override;
+  absl::StatusOr<TenantInfo> GetTenantInfo(std::string_view id) const override;
+  absl::StatusOr<std::vector<TenantInfo>> ListTenants() const override;
+  absl::Status RotateMasterKey(
+      std::shared_ptr<KeyProvider> new_provider) override;
+  absl::StatusOr<BackupInfo> CreateBackup() override;
+  absl::StatusOr<std::vector<BackupInfo>> ListBackups() const override;
+  absl::Status VerifyBackup(BackupId id) const override;
+  absl::Status RestoreTenant(std::string_view tenant_id, BackupId id) override;
+  absl::Status EndContract(std::string_view tenant_id,
+                           absl::Time contract_end) override;
+  absl::Status Reinstate(std::string_view tenant_id) override;
+  absl::Status SetLegalHold(std::string_view tenant_id, bool hold) override;
+  absl::Status SetAccessAudit(std::string_view tenant_id,
+                              AccessAudit mode) override;
+  absl::StatusOr<std::vector<AuditEntry>> ReadAuditLog(
+      std::string_view log, std::uint64_t from_seq,
+      std::size_t max_entries) const override;
+  absl::StatusOr<AuditLogInfo> GetAuditLogInfo(std::string_view log) override;
+  absl::StatusOr<AuditVerification> VerifyAuditLog(
+      std::string_view log, const AuditVerifyOptions& options) const override;
+  absl::StatusOr<std::string> ExportAuditLog(std::string_view log,
+                                             std::uint64_t from_seq,
+                                             std::uint64_t to_seq) override;
+  absl::StatusOr<DeletionCertificate> GetDeletionCertificate(
+      std::string_view tenant_id) const override;
+  absl::StatusOr<std::string> SigningPublicKey() const override;
+  absl::StatusOr<MaintenanceReport> RunMaintenance() override;
+
+ private:
+  // open.cc: the audit logs, and the wrong-master-key attempts that waited.
+  absl::Status StartAudit();
+
+  // maintenance.cc.
+  absl::Status RunMaintenanceSteps(absl::Time now, MaintenanceReport* report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+  absl::Status PruneAuditLogs(absl::Time now, MaintenanceReport* report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+  // Records what a backup run did: the generation created (or the failure),
+  // and each generation pruned.
+  absl::Status RecordBackup(const absl::Status& status, const BackupInfo* info,
+                            const MaintenanceReport& report,
+                            std::string_view actor) const;
+
+  absl::Status RestoreTenantData(const std::shared_ptr<const TenantCore>& core,
+                                 BackupId id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+  // The number of the log named `log`.
+  absl::StatusOr<std::uint64_t> LogNumber(std::string_view log) const;
+  // The provider whose keys sign now (changes with a rotation).
+  std::shared_ptr<KeyProvider> provider() const;
+
+  const Options options_;
+  const std::shared_ptr<DbCore> db_;
+  const std::unique_ptr<KeyStore> keys_;
+  Registry registry_;
+  BackupManager backups_;
+  // Set by Start.
+  std::shared_ptr<AuditLogs> audit_;
+  std::unique_ptr<TenantCache> cache_;
+  std::unique_ptr<Lifecycle> lifecycle_;
+
+  // Lock order (docs/concurrency.md): maintenance_mu_, the registry's write
+  // lock, a core's gate, the tenant cache's lock, the registry's memory lock,
+  // then the backup manager's, the key store's and the audit logs' own locks.
+  //
+  // Serialises what moves data around in bulk: backups, single-tenant restores,
+  // maintenance runs (a purge never overlaps a backup), master-key rotations
+  // (a backup's key-store copy and seal, and a shred, see one master key).
+  absl::Mutex maintenance_mu_;
+  // When RunMaintenance last pruned the audit logs (once a day).
+  std::optional<absl::Time> last_retention_run_
+      ABSL_GUARDED_BY(maintenance_mu_);
+
+  mutable absl::Mutex provider_mu_;
+  std::shared_ptr<KeyProvider> provider_
+      ABSL_GUARDED_BY(provider_mu_);  // After a rotation.
+};
 
 }  // namespace leyser::internal
 

@@ -12,6 +12,10 @@ void ToProtoTime(absl::Time t, google::protobuf::Timestamp* out) {
       absl::ToInt64Nanoseconds(since - absl::Seconds(seconds))));
 }
 
+std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime(kRfc3339Format, t, absl::UTCTimeZone());
+}
+
 absl::Time FromProtoTime(const google::protobuf::Timestamp& t) {
   return absl::UnixEpoch() + absl::Seconds(t.seconds()) +
          absl::Nanoseconds(t.nanos());

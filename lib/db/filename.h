@@ -1,0 +1,63 @@
+// Every file and directory leyser names, in the store's data directory and in
+// its backup directory. The one place paths are spelled.
+//
+//   data_dir/LOCK              the process lock (one process per store)
+//   data_dir/db/               the data database (RocksDB, file-encrypted)
+//   data_dir/keys/             the key store (RocksDB, wrapped keys only)
+//   data_dir/tmp/              scratch: tenant restores' SST files
+//   data_dir/audit-pending     wrong-master-key attempts awaiting the next open
+//   backup_dir/engine/         RocksDB BackupEngine (file-encrypted)
+//   backup_dir/generations/    <id>.gen generation files, and `counter`
+
+#ifndef LEYSER_LIB_DB_FILENAME_H_
+#define LEYSER_LIB_DB_FILENAME_H_
+
+#include <cstdint>
+#include <string>
+
+namespace leyser::internal {
+
+inline std::string LockFileName(const std::string& data_dir) {
+  return data_dir + "/LOCK";
+}
+inline std::string DataDbDir(const std::string& data_dir) {
+  return data_dir + "/db";
+}
+inline std::string KeyStoreDir(const std::string& data_dir) {
+  return data_dir + "/keys";
+}
+inline std::string ScratchDir(const std::string& data_dir) {
+  return data_dir + "/tmp";
+}
+inline std::string PendingAuditFileName(const std::string& data_dir) {
+  return data_dir + "/audit-pending";
+}
+// A database directory's CURRENT file: the database exists iff it does.
+inline std::string CurrentFileName(const std::string& db_dir) {
+  return db_dir + "/CURRENT";
+}
+inline std::string RestoreSstFileName(const std::string& data_dir,
+                                      std::uint64_t tenant_number) {
+  return ScratchDir(data_dir) + "/restore-" + std::to_string(tenant_number) +
+         ".sst";
+}
+
+inline std::string BackupEngineDir(const std::string& backup_dir) {
+  return backup_dir + "/engine";
+}
+inline std::string GenerationsDir(const std::string& backup_dir) {
+  return backup_dir + "/generations";
+}
+inline constexpr char kGenerationSuffix[] = ".gen";
+inline std::string GenerationFileName(const std::string& generations_dir,
+                                      std::uint32_t id) {
+  return generations_dir + "/" + std::to_string(id) + kGenerationSuffix;
+}
+inline std::string GenerationCounterFileName(
+    const std::string& generations_dir) {
+  return generations_dir + "/counter";
+}
+
+}  // namespace leyser::internal
+
+#endif  // LEYSER_LIB_DB_FILENAME_H_

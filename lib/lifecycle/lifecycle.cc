@@ -1,0 +1,337 @@
+#include "lib/lifecycle/lifecycle.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+#include "leyser/store_types.h"
+
+#include "lib/crypto/sodium.h"
+#include "lib/lifecycle/certificate.h"
+#include "lib/lifecycle/purge.h"
+#include "lib/util/crash_point.h"
+#include "lib/util/status_macros.h"
+#include "lib/util/strings.h"
+#include "lib/util/time.h"
+
+namespace leyser::internal {
+namespace {
+
+std::string StateName(const proto::TenantRecord& record) {
+  return std::string(TenantStateName(static_cast<TenantState>(record.state())));
+}
+
+}  // namespace
+
+Lifecycle::Lifecycle(LifecycleConfig config, Registry* registry, KeyStore* keys,
+                     BackupManager* backups, std::shared_ptr<DbCore> db,
+                     std::shared_ptr<AuditLogs> audit, ServingListener* serving)
+    : config_(std::move(config)),
+      registry_(registry),
+      keys_(keys),
+      backups_(backups),
+      db_(std::move(db)),
+      audit_(std::move(audit)),
+      serving_(serving) {}
+
+absl::Status Lifecycle::EndContract(std::string_view tenant_id,
+                                    absl::Time contract_end) {
+  absl::MutexLock lifecycle(&registry_->lifecycle_mu());
+  LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record,
+                          registry_->Record(tenant_id));
+  const absl::Time now = config_.clock->Now();
+  const absl::Time created = FromProtoTime(record.created());
+  if (contract_end == absl::InfinitePast() ||
+      contract_end == absl::InfiniteFuture() || contract_end < created ||
+      contract_end > now + kMaxScheduleAhead) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "EndContract: the contract end must lie between the tenant's "
+        "creation (",
+        Rfc3339(created), ") and 100 years from now (",
+        Rfc3339(now + kMaxScheduleAhead), "), not ", Rfc3339(contract_end)));
+  }
+  const bool now_or_past = contract_end <= now;
+  // An end recorded after the fact (in the past) keeps the whole grace
+  // period from now: the purge is never due before now + purge_after.
+  const absl::Time purge_due =
+      std::max(contract_end, now) + config_.purge_after;
+  proto::AuditEntry entry =
+      NewAuditEntry(record.number(),
+                    now_or_past ? proto::AUDIT_EVENT_CONTRACT_ENDED
+                                : proto::AUDIT_EVENT_CONTRACT_END_SCHEDULED,
+                    config_.actor, record.id());
+  (*entry.mutable_details())["contract_end"] = Rfc3339(contract_end);
+  if (!Served(record, now)) {
+    return audit_->RecordRefusal(
+        std::move(entry),
+        absl::FailedPreconditionError(absl::StrCat(
+            "tenant ", record.id(), "'s contract has already ended (state ",
+            StateName(record), ")")));
+  }
+  ToProtoTime(contract_end, record.mutable_contract_end());
+  ToProtoTime(purge_due, record.mutable_purge_due());
+  if (now_or_past) {
+    record.set_state(proto::TENANT_STATE_ENDED);
+  }
+  (*entry.mutable_details())["purge_due"] = Rfc3339(purge_due);
+  LEYSER_RETURN_IF_ERROR(
+      registry_->WriteRecord(record, nullptr, {std::move(entry)}));
+  serving_->Apply(record);
+  return absl::OkStatus();
+}
+
+absl::Status Lifecycle::Reinstate(std::string_view tenant_id) {
+  absl::MutexLock lifecycle(&registry_->lifecycle_mu());
+  LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record,
+                          registry_->Record(tenant_id));
+  proto::AuditEntry entry =
+      NewAuditEntry(record.number(), proto::AUDIT_EVENT_REINSTATED,
+                    config_.actor, record.id());
+  if (record.state() == proto::TENANT_STATE_PURGED ||
+      record.state() == proto::TENANT_STATE_SHREDDED || record.has_purge()) {
+    return audit_->RecordRefusal(
+        std::move(entry),
+        absl::FailedPreconditionError(absl::StrCat(
+            "tenant ", record.id(),
+            " has been purged; its data is gone and cannot be reinstated")));
+  }
+  if (!record.has_contract_end()) {
+    return audit_->RecordRefusal(
+        std::move(entry), absl::FailedPreconditionError(absl::StrCat(
+                              "tenant ", record.id(),
+                              " is active and has no contract end to undo")));
+  }
+  record.set_state(proto::TENANT_STATE_ACTIVE);
+  record.clear_contract_end();
+  record.clear_purge_due();
+  LEYSER_RETURN_IF_ERROR(
+      registry_->WriteRecord(record, nullptr, {std::move(entry)}));
+  serving_->Apply(record);
+  return absl::OkStatus();
+}
+
+absl::Status Lifecycle::SetLegalHold(std::string_view tenant_id, bool hold) {
+  absl::MutexLock lifecycle(&registry_->lifecycle_mu());
+  LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record,
+                          registry_->Record(tenant_id));
+  proto::AuditEntry entry =
+      NewAuditEntry(record.number(),
+                    hold ? proto::AUDIT_EVENT_LEGAL_HOLD_SET
+                         : proto::AUDIT_EVENT_LEGAL_HOLD_RELEASED,
+                    config_.actor, record.id());
+  if (record.state() == proto::TENANT_STATE_SHREDDED) {
+    return audit_->RecordRefusal(
+        std::move(entry), absl::FailedPreconditionError(absl::StrCat(
+                              "tenant ", record.id(),
+                              " is shredded; there is nothing left to hold")));
+  }
+  record.set_legal_hold(hold);
+  return registry_->WriteRecord(record, nullptr, {std::move(entry)});
+}
+
+absl::Status Lifecycle::SetAccessAudit(std::string_view tenant_id, int mode) {
+  absl::MutexLock lifecycle(&registry_->lifecycle_mu());
+  LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record,
+                          registry_->Record(tenant_id));
+  proto::AuditEntry entry =
+      NewAuditEntry(record.number(), proto::AUDIT_EVENT_ACCESS_AUDIT_CHANGED,
+                    config_.actor, record.id());
+  static constexpr const char* kNames[] = {"off", "writes", "reads_and_writes"};
+  (*entry.mutable_details())["from"] =
+      kNames[std::clamp(record.access_audit(), 0, 2)];
+  (*entry.mutable_details())["to"] = kNames[std::clamp(mode, 0, 2)];
+  if (record.state() != proto::TENANT_STATE_ACTIVE) {
+    return audit_->RecordRefusal(
+        std::move(entry), absl::FailedPreconditionError(absl::StrCat(
+                              "tenant ", record.id(), " is not active")));
+  }
+  record.set_access_audit(mode);
+  LEYSER_RETURN_IF_ERROR(
+      registry_->WriteRecord(record, nullptr, {std::move(entry)}));
+  serving_->Apply(record);
+  return absl::OkStatus();
+}
+
+absl::Status Lifecycle::RunDue(absl::Time now, MaintenanceReport* report) {
+  // The metadata is read, changed and written under the lifecycle lock: a
+  // copy taken before it would write back a stale next_tenant_number (handing
+  // out numbers twice) or drop checkpoint keys added meanwhile.
+  absl::MutexLock lifecycle(&registry_->lifecycle_mu());
+  proto::RegistryMeta meta = registry_->Meta();
+  if (meta.has_high_water() && now < FromProtoTime(meta.high_water())) {
+    report->clock_behind = true;  // Steps wait until the clock catches up.
+    return absl::OkStatus();
+  }
+  ToProtoTime(now, meta.mutable_high_water());
+  LEYSER_RETURN_IF_ERROR(registry_->WriteMeta(meta));
+  return RunSteps(now, report);
+}
+
+absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
+  std::vector<proto::TenantRecord> records = registry_->Records();
+  // Left by a run that crashed before its scrub.
+  bool scrub = registry_->Meta().scrub_pending();
+  for (proto::TenantRecord& record : records) {
+    if (record.state() == proto::TENANT_STATE_ACTIVE &&
+        record.has_contract_end() &&
+        FromProtoTime(record.contract_end()) <= now) {
+      record.set_state(proto::TENANT_STATE_ENDED);
+      proto::AuditEntry entry =
+          NewAuditEntry(record.number(), proto::AUDIT_EVENT_CONTRACT_ENDED,
+                        "maintenance", record.id());
+      (*entry.mutable_details())["contract_end"] =
+          Rfc3339(FromProtoTime(record.contract_end()));
+      LEYSER_RETURN_IF_ERROR(
+          registry_->WriteRecord(record, nullptr, {std::move(entry)}));
+      serving_->Apply(record);
+      report->ended.push_back(record.id());
+    }
+    if (record.state() == proto::TENANT_STATE_ENDED &&
+        FromProtoTime(record.purge_due()) <= now) {
+      if (record.legal_hold()) {
+        report->held.push_back(record.id());
+        continue;
+      }
+      LEYSER_RETURN_IF_ERROR(Purge(record, now));
+      report->purged.push_back(record.id());
+      scrub = true;
+    }
+  }
+  if (scrub) {
+    // Obsolete WALs go, the MANIFEST rolls to a snapshot without the purged
+    // key bounds, and the destroyed data keys leave the key store's files.
+    LEYSER_RETURN_IF_ERROR(FlushEverything(*db_));
+    CrashPoint("purge.after_flush");
+    LEYSER_RETURN_IF_ERROR(keys_->Scrub());
+    proto::RegistryMeta meta = registry_->Meta();
+    meta.set_scrub_pending(false);
+    LEYSER_RETURN_IF_ERROR(registry_->WriteMeta(meta));
+  }
+  for (proto::TenantRecord& record : records) {
+    if (record.state() == proto::TENANT_STATE_PURGED &&
+        FromProtoTime(record.shred_due()) <= now) {
+      if (record.legal_hold()) {
+        report->held.push_back(record.id());
+        continue;
+      }
+      LEYSER_RETURN_IF_ERROR(Shred(record, now));
+      report->shredded.push_back(record.id());
+    }
+  }
+  return absl::OkStatus();
+}
+
+// ENDED -> PURGED. Resumable: each step can run again after a crash.
+absl::Status Lifecycle::Purge(proto::TenantRecord& record, absl::Time now) {
+  const std::uint64_t number = record.number();
+  if (!record.has_purge()) {
+    // Counted, and the newest backup noted, before anything is destroyed.
+    LEYSER_ASSIGN_OR_RETURN(TenantCounts counts, CountTenant(*db_, number));
+    LEYSER_ASSIGN_OR_RETURN(BackupId newest, backups_->NewestId());
+    record.mutable_purge()->set_keys(counts.keys);
+    record.mutable_purge()->set_bytes(counts.bytes);
+    record.mutable_purge()->set_last_generation_before(newest);
+    LEYSER_RETURN_IF_ERROR(registry_->WriteRecord(record, nullptr));
+  }
+  CrashPoint("purge.after_mark");
+  // Not served (ENDED): calls in flight finish, the tenant's iterators stop.
+  serving_->Apply(record);
+  // Open iterators of any tenant pin files that may hold this tenant's
+  // records: stop them, before the compaction and again after it (for any
+  // created meanwhile).
+  const absl::Status stopped = absl::AbortedError(
+      "this iterator was stopped because a tenant was purged; create a new "
+      "one");
+  db_->KillIterators(stopped);
+  LEYSER_RETURN_IF_ERROR(DeleteAndCompactTenant(*db_, number));
+  db_->KillIterators(stopped);
+  CrashPoint("purge.after_compact");
+  LEYSER_RETURN_IF_ERROR(keys_->DestroyTenantKey(number));
+  record.set_state(proto::TENANT_STATE_PURGED);
+  ToProtoTime(now, record.mutable_purged());
+  ToProtoTime(now + config_.backup_purge_after, record.mutable_shred_due());
+  proto::RegistryMeta meta = registry_->Meta();
+  meta.set_scrub_pending(true);
+  proto::AuditEntry entry = NewAuditEntry(number, proto::AUDIT_EVENT_PURGED,
+                                          "maintenance", record.id());
+  (*entry.mutable_details())["keys_removed"] =
+      absl::StrCat(record.purge().keys());
+  (*entry.mutable_details())["bytes_removed"] =
+      absl::StrCat(record.purge().bytes());
+  LEYSER_RETURN_IF_ERROR(
+      registry_->WriteRecord(record, &meta, {std::move(entry)}));
+  CrashPoint("purge.after_record");
+  serving_->Forget(number);
+  return absl::OkStatus();
+}
+
+// PURGED -> SHREDDED, issuing the certificate exactly once (with the state
+// change).
+absl::Status Lifecycle::Shred(proto::TenantRecord& record, absl::Time now) {
+  LEYSER_ASSIGN_OR_RETURN(
+      BackupManager::ShredResult result,
+      backups_->ShredTenant(
+          record.number(), record.purge().last_generation_before(),
+          [&](BackupId id) -> absl::Status {
+            // Recorded before the generation is deleted, so a resumed shred
+            // still names it.
+            record.add_generations_deleted(id);
+            proto::AuditEntry entry = NewAuditEntry(
+                kSystemLogNumber, proto::AUDIT_EVENT_BACKUP_PRUNED,
+                "maintenance", absl::StrCat("generation ", id));
+            (*entry.mutable_details())["reason"] =
+                absl::StrCat("shred of tenant ", record.id());
+            return registry_->WriteRecord(record, nullptr, {std::move(entry)});
+          }));
+  CrashPoint("shred.after_backups");
+  DeletionCertificate certificate;
+  certificate.tenant_id = record.id();
+  certificate.tenant_number = record.number();
+  certificate.contract_end = FromProtoTime(record.contract_end());
+  certificate.purged = FromProtoTime(record.purged());
+  certificate.shredded = now;
+  certificate.issued = now;
+  certificate.method = kDeletionMethod;
+  certificate.keys_removed = record.purge().keys();
+  certificate.bytes_removed = record.purge().bytes();
+  absl::flat_hash_set<std::uint32_t> seen;
+  for (std::uint32_t id : record.generations_deleted()) {
+    if (seen.insert(id).second) certificate.generations_deleted.push_back(id);
+  }
+  std::sort(certificate.generations_deleted.begin(),
+            certificate.generations_deleted.end());
+  certificate.generations_kept.assign(result.kept.begin(), result.kept.end());
+  // The tenant's audit log up to here (its PURGED entry included), signed.
+  LEYSER_ASSIGN_OR_RETURN(certificate.audit_chain_head,
+                          audit_->LatestCheckpoint(record.number()));
+  LEYSER_ASSIGN_OR_RETURN(SecretBytes seed, config_.signing_key());
+  LEYSER_ASSIGN_OR_RETURN(std::string stored,
+                          SignCertificate(&certificate, seed));
+  record.set_state(proto::TENANT_STATE_SHREDDED);
+  ToProtoTime(now, record.mutable_shredded());
+  record.set_certificate(std::move(stored));
+  std::vector<proto::AuditEntry> entries;
+  entries.push_back(NewAuditEntry(record.number(), proto::AUDIT_EVENT_SHREDDED,
+                                  "maintenance", record.id()));
+  (*entries.back().mutable_details())["generations_deleted"] =
+      absl::StrJoin(certificate.generations_deleted, ",");
+  entries.push_back(NewAuditEntry(record.number(),
+                                  proto::AUDIT_EVENT_CERTIFICATE_ISSUED,
+                                  "maintenance", record.id()));
+  unsigned char digest[kSha256Bytes];
+  Sha256({record.certificate()}, digest);
+  (*entries.back().mutable_details())["certificate_sha256"] =
+      absl::BytesToHexString(absl::string_view(
+          reinterpret_cast<const char*>(digest), sizeof(digest)));
+  LEYSER_RETURN_IF_ERROR(
+      registry_->WriteRecord(record, nullptr, std::move(entries)));
+  CrashPoint("shred.after_record");
+  return absl::OkStatus();
+}
+
+}  // namespace leyser::internal

@@ -1,0 +1,271 @@
+#include "lib/registry/registry.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "rocksdb/write_batch.h"
+
+#include "lib/crypto/sodium.h"
+#include "lib/db/key_layout.h"
+#include "lib/registry/records.h"
+#include "lib/rocks/options.h"
+#include "lib/rocks/status.h"
+#include "lib/util/status_macros.h"
+#include "lib/util/strings.h"
+#include "lib/util/time.h"
+
+namespace leyser {
+
+std::string_view TenantStateName(TenantState state) {
+  switch (state) {
+    case TenantState::kActive:
+      return "ACTIVE";
+    case TenantState::kEnded:
+      return "ENDED";
+    case TenantState::kPurged:
+      return "PURGED";
+    case TenantState::kShredded:
+      return "SHREDDED";
+  }
+  return "UNKNOWN";
+}
+
+namespace internal {
+namespace {
+
+constexpr std::uint32_t kRegistryFormatVersion = 1;
+constexpr std::size_t kInstallationIdBytes = 16;
+
+std::string NewInstallationId() {
+  std::string id(kInstallationIdBytes, '\0');
+  RandomBytes(id.data(), id.size());
+  return id;
+}
+
+}  // namespace
+
+absl::StatusOr<TenantInfo> InfoFromRecord(const proto::TenantRecord& record) {
+  if (record.state() < proto::TENANT_STATE_ACTIVE ||
+      record.state() > proto::TENANT_STATE_SHREDDED ||
+      record.number() < kFirstTenantNumber ||
+      record.number() > kMaxTenantNumber) {
+    return absl::DataLossError("a tenant registry record is damaged");
+  }
+  TenantInfo info;
+  info.id = record.id();
+  info.number = record.number();
+  info.state = static_cast<TenantState>(record.state());
+  info.created = FromProtoTime(record.created());
+  auto optional_time = [](bool has, const google::protobuf::Timestamp& t) {
+    return has ? std::optional<absl::Time>(FromProtoTime(t)) : std::nullopt;
+  };
+  info.contract_end =
+      optional_time(record.has_contract_end(), record.contract_end());
+  info.purge_due = optional_time(record.has_purge_due(), record.purge_due());
+  info.legal_hold = record.legal_hold();
+  info.purged = optional_time(record.has_purged(), record.purged());
+  info.shred_due = optional_time(record.has_shred_due(), record.shred_due());
+  info.shredded = optional_time(record.has_shredded(), record.shredded());
+  return info;
+}
+
+bool Served(const proto::TenantRecord& record, absl::Time now) {
+  return record.state() == proto::TENANT_STATE_ACTIVE &&
+         (!record.has_contract_end() ||
+          now < FromProtoTime(record.contract_end()));
+}
+
+Registry::Registry(std::shared_ptr<DbCore> db) : db_(std::move(db)) {}
+
+absl::Status Registry::Load(bool created, absl::Time now) {
+  std::string meta_bytes;
+  rocksdb::Status s = db_->db->Get(rocksdb::ReadOptions(), db_->registry_cf,
+                                   kRegistryMetaKey, &meta_bytes);
+  proto::RegistryMeta meta;
+  if (s.IsNotFound()) {
+    if (!created) {
+      return absl::DataLossError(
+          "the tenant registry has no metadata record; the database is "
+          "damaged");
+    }
+    meta.set_format_version(kRegistryFormatVersion);
+    meta.set_next_tenant_number(kFirstTenantNumber);
+    ToProtoTime(now, meta.mutable_created());
+    meta.set_installation_id(NewInstallationId());
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(db_->db->Put(SyncWrite(), db_->registry_cf, kRegistryMetaKey,
+                               meta.SerializeAsString()),
+                  "initialising the tenant registry"));
+  } else {
+    LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the tenant registry"));
+    if (!meta.ParseFromString(meta_bytes) ||
+        meta.format_version() != kRegistryFormatVersion ||
+        meta.next_tenant_number() < kFirstTenantNumber) {
+      return absl::DataLossError(
+          "the tenant registry metadata is damaged or of an unknown format");
+    }
+    // A store from before the audit log gets its installation id now.
+    if (meta.installation_id().empty()) {
+      meta.set_installation_id(NewInstallationId());
+      LEYSER_RETURN_IF_ERROR(
+          FromRocks(db_->db->Put(SyncWrite(), db_->registry_cf,
+                                 kRegistryMetaKey, meta.SerializeAsString()),
+                    "updating the tenant registry"));
+    }
+  }
+  absl::flat_hash_map<std::string, proto::TenantRecord> tenants;
+  LEYSER_RETURN_IF_ERROR(ForEachTenantRecord(
+      db_->db, db_->registry_cf,
+      [&](proto::TenantRecord record) -> absl::Status {
+        LEYSER_RETURN_IF_ERROR(InfoFromRecord(record).status());
+        if (record.number() >= meta.next_tenant_number()) {
+          return absl::DataLossError(
+              "a tenant registry record has a number not yet assigned");
+        }
+        std::string id = record.id();
+        tenants.emplace(std::move(id), std::move(record));
+        return absl::OkStatus();
+      }));
+  absl::MutexLock lock(&mu_);
+  meta_ = std::move(meta);
+  tenants_ = std::move(tenants);
+  return absl::OkStatus();
+}
+
+proto::RegistryMeta Registry::Meta() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return meta_;
+}
+
+absl::StatusOr<proto::TenantRecord> Registry::Record(
+    std::string_view id) const {
+  LEYSER_RETURN_IF_ERROR(ValidateTenantId(id));
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = tenants_.find(ToAbsl(id));
+  if (it == tenants_.end()) {
+    return absl::NotFoundError(absl::StrCat("no tenant ", ToAbsl(id)));
+  }
+  return it->second;
+}
+
+std::vector<proto::TenantRecord> Registry::Records() const {
+  std::vector<proto::TenantRecord> out;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    out.reserve(tenants_.size());
+    for (const auto& [id, record] : tenants_) out.push_back(record);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const proto::TenantRecord& a, const proto::TenantRecord& b) {
+              return a.number() < b.number();
+            });
+  return out;
+}
+
+absl::StatusOr<std::uint64_t> Registry::NextNumbers(
+    const std::vector<std::string>& ids) const {
+  absl::ReaderMutexLock lock(&mu_);
+  for (const std::string& id : ids) {
+    if (tenants_.contains(id)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("tenant ", id, " already exists"));
+    }
+  }
+  const std::uint64_t first = meta_.next_tenant_number();
+  if (ids.empty() || first + ids.size() - 1 > kMaxTenantNumber) {
+    return absl::ResourceExhaustedError("no tenant numbers are left");
+  }
+  return first;
+}
+
+absl::StatusOr<std::vector<proto::TenantRecord>> Registry::AddTenants(
+    const std::vector<std::string>& ids, std::uint64_t first, absl::Time now,
+    std::string_view actor) {
+  LEYSER_ASSIGN_OR_RETURN(const std::uint64_t expected, NextNumbers(ids));
+  if (expected != first) {
+    return absl::InternalError(
+        "tenant numbers were handed out meanwhile; nothing was changed");
+  }
+  std::vector<proto::TenantRecord> records(ids.size());
+  rocksdb::WriteBatch batch;
+  std::vector<proto::AuditEntry> entries;
+  entries.reserve(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    proto::TenantRecord& record = records[i];
+    record.set_id(ids[i]);
+    record.set_number(first + i);
+    record.set_state(proto::TENANT_STATE_ACTIVE);
+    ToProtoTime(now, record.mutable_created());
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(batch.Put(db_->registry_cf, RegistryTenantKey(ids[i]),
+                            record.SerializeAsString()),
+                  "creating tenants"));
+    entries.push_back(NewAuditEntry(
+        first + i, proto::AUDIT_EVENT_TENANT_CREATED, actor, ids[i]));
+  }
+  proto::RegistryMeta meta = Meta();
+  meta.set_next_tenant_number(first + ids.size());
+  LEYSER_RETURN_IF_ERROR(CheckMetaSuccessor(meta));
+  LEYSER_RETURN_IF_ERROR(FromRocks(
+      batch.Put(db_->registry_cf, kRegistryMetaKey, meta.SerializeAsString()),
+      "creating tenants"));
+  LEYSER_RETURN_IF_ERROR(audit_->Commit(&batch, std::move(entries), SyncWrite(),
+                                        /*new_logs=*/true));
+  absl::MutexLock lock(&mu_);
+  meta_ = std::move(meta);
+  for (const proto::TenantRecord& record : records) {
+    tenants_.emplace(record.id(), record);
+  }
+  return records;
+}
+
+absl::Status Registry::WriteRecord(const proto::TenantRecord& record,
+                                   const proto::RegistryMeta* meta,
+                                   std::vector<proto::AuditEntry> entries) {
+  rocksdb::WriteBatch batch;
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(batch.Put(db_->registry_cf, RegistryTenantKey(record.id()),
+                          record.SerializeAsString()),
+                "updating the tenant registry"));
+  if (meta != nullptr) {
+    LEYSER_RETURN_IF_ERROR(CheckMetaSuccessor(*meta));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(batch.Put(db_->registry_cf, kRegistryMetaKey,
+                            meta->SerializeAsString()),
+                  "updating the tenant registry"));
+  }
+  LEYSER_RETURN_IF_ERROR(
+      audit_->Commit(&batch, std::move(entries), SyncWrite()));
+  absl::MutexLock lock(&mu_);
+  tenants_[record.id()] = record;
+  if (meta != nullptr) meta_ = *meta;
+  return absl::OkStatus();
+}
+
+absl::Status Registry::WriteMeta(const proto::RegistryMeta& meta) {
+  LEYSER_RETURN_IF_ERROR(CheckMetaSuccessor(meta));
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(db_->db->Put(SyncWrite(), db_->registry_cf, kRegistryMetaKey,
+                             meta.SerializeAsString()),
+                "updating the tenant registry"));
+  absl::MutexLock lock(&mu_);
+  meta_ = meta;
+  return absl::OkStatus();
+}
+
+absl::Status Registry::CheckMetaSuccessor(
+    const proto::RegistryMeta& meta) const {
+  absl::ReaderMutexLock lock(&mu_);
+  if (meta.next_tenant_number() < meta_.next_tenant_number() ||
+      meta.checkpoint_keys_size() < meta_.checkpoint_keys_size()) {
+    return absl::InternalError(
+        "refusing to write stale tenant registry metadata (a tenant number "
+        "or a checkpoint key would be lost); nothing was changed");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace internal
+}  // namespace leyser

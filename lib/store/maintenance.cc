@@ -1,0 +1,112 @@
+// Store::RunMaintenance: the lifecycle steps that are due, the daily backup,
+// audit checkpoints, and audit retention once a day.
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "rocksdb/write_batch.h"
+
+#include "lib/rocks/options.h"
+#include "lib/store/store_impl.h"
+#include "lib/util/status_macros.h"
+
+namespace leyser::internal {
+
+absl::StatusOr<MaintenanceReport> StoreImpl::RunMaintenance() {
+  absl::MutexLock maintenance(&maintenance_mu_);
+  MaintenanceReport report;
+  const absl::Time now = options_.clock->Now();
+  report.now = now;
+  audit_->ObserveClock(now);  // A step back is recorded as CLOCK_SKEW.
+  absl::Status s = RunMaintenanceSteps(now, &report);
+  if (!s.ok()) {
+    proto::AuditEntry entry =
+        NewAuditEntry(kSystemLogNumber, proto::AUDIT_EVENT_MAINTENANCE_ERROR,
+                      "maintenance", "RunMaintenance");
+    SetAuditOutcome(s, &entry);
+    audit_->Record(std::move(entry)).IgnoreError();  // The error is returned.
+    return s;
+  }
+  return report;
+}
+
+absl::Status StoreImpl::RunMaintenanceSteps(absl::Time now,
+                                            MaintenanceReport* report) {
+  LEYSER_RETURN_IF_ERROR(lifecycle_->RunDue(now, report));
+  MaintenanceReport backup_report;
+  const absl::Status backed_up = backups_.RunMaintenance(now, &backup_report);
+  report->backups_enabled = backup_report.backups_enabled;
+  report->backup = backup_report.backup;
+  report->pruned = backup_report.pruned;
+  report->repaired = backup_report.repaired;
+  if (!backed_up.ok() || backup_report.backup.has_value() ||
+      !backup_report.pruned.empty()) {
+    LEYSER_RETURN_IF_ERROR(RecordBackup(
+        backed_up,
+        backup_report.backup.has_value() ? &*backup_report.backup : nullptr,
+        backup_report, "maintenance"));
+  }
+  LEYSER_RETURN_IF_ERROR(backed_up);
+  // Audit: checkpoints of logs quiet for the interval, retention once a day.
+  LEYSER_RETURN_IF_ERROR(audit_->CheckpointLogs(/*all=*/false));
+  return PruneAuditLogs(now, report);
+}
+
+// Audit retention, once a day: entries older than Options::audit_retention
+// leave every log but those of tenants under a legal hold.
+absl::Status StoreImpl::PruneAuditLogs(absl::Time now,
+                                       MaintenanceReport* report) {
+  if (!last_retention_run_.has_value() ||
+      now - *last_retention_run_ >= absl::Hours(24) ||
+      now < *last_retention_run_) {
+    std::vector<std::uint64_t> logs = {kSystemLogNumber};
+    for (const proto::TenantRecord& record : registry_.Records()) {
+      // A legal hold keeps the tenant's audit log whole too.
+      if (!record.legal_hold()) logs.push_back(record.number());
+    }
+    for (std::uint64_t log : logs) {
+      std::uint64_t pruned = 0;
+      LEYSER_RETURN_IF_ERROR(audit_->Prune(log, now, &pruned));
+      report->audit_entries_pruned += pruned;
+    }
+    if (report->audit_entries_pruned > 0) {
+      LEYSER_RETURN_IF_ERROR(audit_->CompactPruned());
+    }
+    last_retention_run_ = now;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StoreImpl::RecordBackup(const absl::Status& status,
+                                     const BackupInfo* info,
+                                     const MaintenanceReport& report,
+                                     std::string_view actor) const {
+  std::vector<proto::AuditEntry> entries;
+  if (!status.ok()) {
+    entries.push_back(NewAuditEntry(
+        kSystemLogNumber, proto::AUDIT_EVENT_BACKUP_FAILED, actor, "backup"));
+    SetAuditOutcome(status, &entries.back());
+    (*entries.back().mutable_details())["operation"] = "create";
+  } else if (info != nullptr) {
+    entries.push_back(NewAuditEntry(kSystemLogNumber,
+                                    proto::AUDIT_EVENT_BACKUP_CREATED, actor,
+                                    absl::StrCat("generation ", info->id)));
+    auto& details = *entries.back().mutable_details();
+    details["verified"] = "true";
+    details["tenants"] = absl::StrCat(info->tenants.size());
+    details["keys"] = absl::StrCat(info->keys);
+    details["bytes"] = absl::StrCat(info->data_bytes);
+  }
+  for (BackupId id : report.pruned) {
+    entries.push_back(NewAuditEntry(kSystemLogNumber,
+                                    proto::AUDIT_EVENT_BACKUP_PRUNED, actor,
+                                    absl::StrCat("generation ", id)));
+    (*entries.back().mutable_details())["reason"] = "generations limit";
+  }
+  if (entries.empty()) return absl::OkStatus();
+  rocksdb::WriteBatch batch;
+  return audit_->Commit(&batch, std::move(entries), SyncWrite());
+}
+
+}  // namespace leyser::internal

@@ -1,0 +1,349 @@
+// The open path: option checks, opening the key store and the data database,
+// starting the parts; Store::Open and Store::RestoreStore.
+
+#include <filesystem>
+#include <string>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "leyser/store.h"
+
+#include "lib/audit/checkpoint.h"
+#include "lib/crypto/sodium.h"
+#include "lib/db/filename.h"
+#include "lib/store/store_impl.h"
+#include "lib/util/files.h"
+#include "lib/util/status_macros.h"
+#include "lib/util/strings.h"
+#include "lib/util/time.h"
+
+namespace leyser {
+namespace internal {
+
+absl::Status ValidateActor(std::string_view actor, std::string_view what) {
+  if (actor.empty() || actor.size() > 256) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ToAbsl(what), " must be 1..256 bytes, not ", actor.size()));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+constexpr absl::Duration kMinAuditRetention = absl::Hours(24 * 184);
+
+absl::Status ValidateOptions(const Options& options) {
+  if (options.data_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "Options::data_dir is empty; name the store's directory");
+  }
+  if (options.key_provider == nullptr) {
+    return absl::InvalidArgumentError(
+        "Options::key_provider is null; supply one (for example "
+        "NewFileKeyProvider)");
+  }
+  if (options.clock == nullptr) {
+    return absl::InvalidArgumentError(
+        "Options::clock is null; leave the default SystemClock()");
+  }
+  if (options.max_key_bytes == 0 || options.max_key_bytes > kKeyBytesLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Options::max_key_bytes must be 1..", kKeyBytesLimit,
+                     ", not ", options.max_key_bytes));
+  }
+  if (options.max_value_bytes == 0 ||
+      options.max_value_bytes > kValueBytesLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Options::max_value_bytes must be 1..", kValueBytesLimit,
+                     ", not ", options.max_value_bytes));
+  }
+  if (!options.backup_dir.empty()) {
+    std::error_code ec;
+    const std::string data =
+        std::filesystem::weakly_canonical(options.data_dir, ec).string() + "/";
+    const std::string backup =
+        std::filesystem::weakly_canonical(options.backup_dir, ec).string() +
+        "/";
+    if (absl::StartsWith(backup, data) || absl::StartsWith(data, backup)) {
+      return absl::InvalidArgumentError(
+          "Options::backup_dir must lie outside Options::data_dir (and not "
+          "contain it)");
+    }
+  }
+  if (options.purge_after < absl::ZeroDuration() ||
+      options.backup_purge_after < absl::ZeroDuration() ||
+      options.purge_after > kMaxScheduleAhead ||
+      options.backup_purge_after > kMaxScheduleAhead) {
+    return absl::InvalidArgumentError(
+        "Options::purge_after and Options::backup_purge_after must lie in "
+        "[0, 100 years]");
+  }
+  if (options.backup_generations < 1 || options.backup_generations > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Options::backup_generations must be 1..1000, not ",
+                     options.backup_generations));
+  }
+  if (options.audit_checkpoint_entries < 1 ||
+      options.audit_checkpoint_entries > 10000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Options::audit_checkpoint_entries must be 1..10000, not ",
+                     options.audit_checkpoint_entries));
+  }
+  if (options.audit_checkpoint_interval < absl::Seconds(1) ||
+      options.audit_checkpoint_interval > absl::Hours(1)) {
+    return absl::InvalidArgumentError(
+        "Options::audit_checkpoint_interval must lie in [1s, 1h]");
+  }
+  if (options.audit_retention < kMinAuditRetention) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Options::audit_retention is ",
+                     absl::FormatDuration(options.audit_retention),
+                     "; audit entries must be kept at least 184 days (4416h)"));
+  }
+  LEYSER_RETURN_IF_ERROR(
+      ValidateActor(options.audit_actor, "Options::audit_actor"));
+  if (options.backup_time_of_day < absl::ZeroDuration() ||
+      options.backup_time_of_day >= absl::Hours(24)) {
+    return absl::InvalidArgumentError(
+        "Options::backup_time_of_day must lie in [0, 24h)");
+  }
+  return absl::OkStatus();
+}
+
+// Appends the time of a wrong-master-key attempt to the pending file.
+void NotePendingWrongKey(const std::string& dir, absl::Time now) {
+  const std::string path = PendingAuditFileName(dir);
+  const int fd =
+      ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  FdCloser closer(fd);
+  const std::string line = absl::StrCat(absl::ToUnixMicros(now), "\n");
+  if (WriteAll(fd, reinterpret_cast<const unsigned char*>(line.data()),
+               line.size(), path)
+          .ok()) {
+    (void)::fsync(fd);
+  }
+}
+
+// `options` with data_dir and backup_dir made absolute (RocksDB's backup
+// engine refuses relative paths, and a later chdir must not move the store).
+absl::StatusOr<Options> WithAbsolutePaths(Options options) {
+  std::error_code ec;
+  for (std::string* dir : {&options.data_dir, &options.backup_dir}) {
+    if (dir->empty()) continue;
+    std::filesystem::path absolute = std::filesystem::absolute(*dir, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot make ", *dir, " an absolute path: ", ec.message()));
+    }
+    *dir = absolute.lexically_normal().string();
+    while (dir->size() > 1 && dir->back() == '/') dir->pop_back();
+  }
+  return options;
+}
+
+}  // namespace
+
+StoreImpl::StoreImpl(Options options, std::shared_ptr<DbCore> db,
+                     std::unique_ptr<KeyStore> keys)
+    : options_(std::move(options)),
+      db_(std::move(db)),
+      keys_(std::move(keys)),
+      registry_(db_),
+      backups_(options_, db_, keys_.get()) {}
+
+StoreImpl::~StoreImpl() { Close().IgnoreError(); }
+
+absl::Status StoreImpl::Start(bool created) {
+  LEYSER_RETURN_IF_ERROR(registry_.Load(created, options_.clock->Now()));
+  LEYSER_RETURN_IF_ERROR(
+      keys_->DropKeysFrom(registry_.Meta().next_tenant_number()));
+  LEYSER_RETURN_IF_ERROR(StartAudit());
+  registry_.set_audit(audit_);
+  TenantCache::Config cache;
+  cache.capacity = options_.tenant_cache_size;
+  cache.actor = options_.audit_actor;
+  cache.clock = options_.clock;
+  cache_ = std::make_unique<TenantCache>(std::move(cache), db_, audit_,
+                                         &registry_, keys_.get());
+  LifecycleConfig lifecycle;
+  lifecycle.purge_after = options_.purge_after;
+  lifecycle.backup_purge_after = options_.backup_purge_after;
+  lifecycle.actor = options_.audit_actor;
+  lifecycle.clock = options_.clock;
+  lifecycle.signing_key = [this] { return provider()->GetSigningKey(); };
+  lifecycle_ =
+      std::make_unique<Lifecycle>(std::move(lifecycle), &registry_, keys_.get(),
+                                  &backups_, db_, audit_, cache_.get());
+  return absl::OkStatus();
+}
+
+absl::Status StoreImpl::StartAudit() {
+  LEYSER_ASSIGN_OR_RETURN(SecretBytes seed,
+                          options_.key_provider->GetSigningKey());
+  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const CheckpointSigner> signer,
+                          CheckpointSigner::Create(std::move(seed)));
+  const proto::RegistryMeta meta = registry_.Meta();
+  AuditConfig config;
+  config.installation_id = absl::BytesToHexString(meta.installation_id());
+  config.checkpoint_entries = options_.audit_checkpoint_entries;
+  config.checkpoint_interval = options_.audit_checkpoint_interval;
+  config.retention = options_.audit_retention;
+  config.sink = options_.audit_sink;
+  config.clock = options_.clock;
+  audit_ = std::make_shared<AuditLogs>(std::move(config), db_->db,
+                                       db_->audit_cf, signer, db_);
+  for (const std::string& key : meta.checkpoint_keys()) {
+    audit_->AddKnownKey(key);
+  }
+  if (meta.has_high_water()) {
+    audit_->SeedClock(FromProtoTime(meta.high_water()));
+  }
+  LEYSER_RETURN_IF_ERROR(audit_->LoadDirtyLogs());
+  const std::string pending = PendingAuditFileName(options_.data_dir);
+  absl::StatusOr<std::string> attempts = ReadFileToString(pending);
+  if (attempts.ok()) {
+    for (absl::string_view line : absl::StrSplit(*attempts, '\n')) {
+      std::int64_t micros = 0;
+      if (!absl::SimpleAtoi(line, &micros)) continue;
+      proto::AuditEntry entry =
+          NewAuditEntry(kSystemLogNumber, proto::AUDIT_EVENT_WRONG_MASTER_KEY,
+                        "unknown", options_.data_dir);
+      SetAuditOutcome(absl::PermissionDeniedError("wrong master key"), &entry);
+      (*entry.mutable_details())["attempted_at"] =
+          Rfc3339(absl::FromUnixMicros(micros));
+      LEYSER_RETURN_IF_ERROR(audit_->Record(std::move(entry)));
+    }
+    LEYSER_RETURN_IF_ERROR(RemoveAll(pending));
+  } else if (!absl::IsNotFound(attempts.status())) {
+    return attempts.status();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StoreImpl::RecordStoreRestored(BackupId id) {
+  proto::AuditEntry entry =
+      NewAuditEntry(kSystemLogNumber, proto::AUDIT_EVENT_STORE_RESTORED,
+                    options_.audit_actor, options_.data_dir);
+  (*entry.mutable_details())["generation"] = absl::StrCat(id);
+  (*entry.mutable_details())["backup_dir"] = options_.backup_dir;
+  LEYSER_RETURN_IF_ERROR(audit_->Record(std::move(entry)));
+  return Close();
+}
+
+namespace {
+
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& given,
+                                                 bool file_encryption) {
+  LEYSER_RETURN_IF_ERROR(ValidateOptions(given));
+  LEYSER_ASSIGN_OR_RETURN(const Options options, WithAbsolutePaths(given));
+  LEYSER_RETURN_IF_ERROR(EnsureSodium());
+  const std::string& dir = options.data_dir;
+  const std::string keys_dir = KeyStoreDir(dir);
+  const std::string db_dir = DataDbDir(dir);
+  const bool keys_exist = KeyStore::Exists(keys_dir);
+  if (!keys_exist) {
+    if (PathExists(CurrentFileName(db_dir))) {
+      return absl::DataLossError(
+          absl::StrCat(dir, " holds a database but no key store; restore ",
+                       keys_dir, " from a key-store copy"));
+    }
+    if (!options.create_if_missing) {
+      return absl::NotFoundError(
+          absl::StrCat("no leyser store in ", dir,
+                       "; set Options::create_if_missing to create one"));
+    }
+    LEYSER_RETURN_IF_ERROR(EnsureDir(dir));
+  }
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<FileLock> lock,
+                          FileLock::Acquire(LockFileName(dir)));
+  LEYSER_ASSIGN_OR_RETURN(SecretBytes master_key,
+                          options.key_provider->GetMasterKey());
+  if (master_key.size() != kMasterKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the key provider returned a ", master_key.size(),
+                     "-byte master key; it must be 32 bytes"));
+  }
+  absl::StatusOr<std::unique_ptr<KeyStore>> opened =
+      KeyStore::Open(keys_dir, std::move(master_key), options.create_if_missing,
+                     options.clock->Now(), /*plain_files=*/!file_encryption);
+  if (opened.status().code() == absl::StatusCode::kPermissionDenied) {
+    // Recorded in the audit log at the next successful open (the encrypted
+    // database cannot be written without the right key).
+    NotePendingWrongKey(dir, options.clock->Now());
+  }
+  LEYSER_RETURN_IF_ERROR(opened.status());
+  std::unique_ptr<KeyStore> keys = *std::move(opened);
+  if (keys->plain_files() == file_encryption) {
+    return absl::FailedPreconditionError(
+        keys->plain_files() ? "this store was made for tests without file "
+                              "encryption; Store::Open refuses it"
+                            : "this store encrypts its files and cannot be "
+                              "opened without file encryption");
+  }
+  const bool create_db = !PathExists(CurrentFileName(db_dir));
+  if (create_db && keys_exist && !options.create_if_missing) {
+    return absl::DataLossError(
+        absl::StrCat(db_dir, " is missing; restore the store from a backup"));
+  }
+  DataDbSettings settings;
+  settings.create = create_db;
+  settings.block_cache_bytes = options.block_cache_bytes;
+  settings.sync_writes = options.sync_writes;
+  settings.max_key_bytes = options.max_key_bytes;
+  settings.max_value_bytes = options.max_value_bytes;
+  settings.clock = options.clock;
+  TenantKey file_key;
+  if (!keys->plain_files()) {
+    LEYSER_ASSIGN_OR_RETURN(file_key, keys->GetFileKey());
+  }
+  LEYSER_ASSIGN_OR_RETURN(
+      std::shared_ptr<DbCore> db,
+      OpenDataDb(db_dir, settings, std::move(lock), std::move(file_key.key),
+                 file_key.version));
+  auto store =
+      std::make_unique<StoreImpl>(options, std::move(db), std::move(keys));
+  LEYSER_RETURN_IF_ERROR(store->Start(create_db));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace
+
+absl::Status CompactAllForTesting(Store& store) {
+  return static_cast<StoreImpl&>(store).CompactAll();
+}
+
+absl::StatusOr<std::unique_ptr<Store>> OpenWithoutFileEncryptionForTesting(
+    const Options& options) {
+  return OpenStore(options, /*file_encryption=*/false);
+}
+
+}  // namespace internal
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
+  return internal::OpenStore(options, /*file_encryption=*/true);
+}
+
+absl::Status Store::RestoreStore(const Options& given, BackupId id) {
+  LEYSER_RETURN_IF_ERROR(internal::ValidateOptions(given));
+  LEYSER_ASSIGN_OR_RETURN(const Options options,
+                          internal::WithAbsolutePaths(given));
+  LEYSER_RETURN_IF_ERROR(internal::EnsureSodium());
+  LEYSER_RETURN_IF_ERROR(internal::BackupManager::RestoreStore(options, id));
+  // The restored store's system log records the restore. Its audit logs are
+  // those of the generation: checkpoints anchored since then show what the
+  // restore rolled back.
+  Options open = options;
+  open.create_if_missing = false;
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(open));
+  return static_cast<internal::StoreImpl&>(*store).RecordStoreRestored(id);
+}
+
+}  // namespace leyser
