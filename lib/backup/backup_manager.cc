@@ -9,19 +9,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
-#include "rocksdb/sst_file_writer.h"
-#include "rocksdb/utilities/backup_engine.h"
 
-#include "lib/crypto/file_cipher.h"
-#include "lib/db/column_families.h"
-#include "lib/db/key_layout.h"
-#include "lib/proto/backup.pb.h"
-#include "lib/proto/keystore.pb.h"
-#include "lib/proto/registry.pb.h"
-#include "lib/registry/records.h"
-#include "lib/rocks/options.h"
+#include "lib/backup/generation_files.h"
+#include "lib/db/filename.h"
 #include "lib/rocks/status.h"
-#include "lib/util/coding.h"
 #include "lib/util/crash_point.h"
 #include "lib/util/files.h"
 #include "lib/util/status_macros.h"
@@ -29,209 +20,6 @@
 
 namespace leyser::internal {
 namespace {
-
-constexpr std::uint32_t kGenerationFormatVersion = 1;
-constexpr char kGenerationSuffix[] = ".gen";
-
-std::string GenerationContext(BackupId id) {
-  return absl::StrCat("leyser.generation.v1/", id);
-}
-
-std::string GenerationPath(const std::string& dir, BackupId id) {
-  return absl::StrCat(dir, "/", id, kGenerationSuffix);
-}
-
-rocksdb::Env* DataEnv(const DbCore& db) {
-  return db.env.env != nullptr ? db.env.env.get() : rocksdb::Env::Default();
-}
-
-rocksdb::BackupEngineOptions EngineOptions(const std::string& engine_dir,
-                                           rocksdb::Env* env) {
-  rocksdb::BackupEngineOptions o(engine_dir, env);
-  o.share_table_files = true;
-  o.share_files_with_checksum = true;
-  o.sync = true;
-  o.max_background_operations = 1;
-  return o;
-}
-
-absl::StatusOr<std::unique_ptr<rocksdb::BackupEngine>> OpenEngine(
-    const std::string& engine_dir, rocksdb::Env* env) {
-  rocksdb::BackupEngine* engine = nullptr;
-  LEYSER_RETURN_IF_ERROR(FromRocks(
-      rocksdb::BackupEngine::Open(EngineOptions(engine_dir, env), env, &engine),
-      "opening the backup engine"));
-  return std::unique_ptr<rocksdb::BackupEngine>(engine);
-}
-
-absl::StatusOr<std::unique_ptr<rocksdb::BackupEngineReadOnly>>
-OpenEngineReadOnly(const std::string& engine_dir, rocksdb::Env* env) {
-  rocksdb::BackupEngineReadOnly* engine = nullptr;
-  LEYSER_RETURN_IF_ERROR(
-      FromRocks(rocksdb::BackupEngineReadOnly::Open(
-                    EngineOptions(engine_dir, env), env, &engine),
-                "opening the backups"));
-  return std::unique_ptr<rocksdb::BackupEngineReadOnly>(engine);
-}
-
-// The BackupEngine backup of a generation.
-rocksdb::BackupID EngineId(const proto::GenerationFile& file) {
-  return file.engine_backup_id() != 0 ? file.engine_backup_id() : file.id();
-}
-
-std::string CounterPath(const std::string& dir) { return dir + "/counter"; }
-
-absl::StatusOr<proto::GenerationFile> ReadGeneration(const std::string& dir,
-                                                     BackupId id) {
-  absl::StatusOr<std::string> bytes = ReadFileToString(GenerationPath(dir, id));
-  if (absl::IsNotFound(bytes.status())) {
-    return absl::NotFoundError(absl::StrCat("no backup generation ", id));
-  }
-  LEYSER_RETURN_IF_ERROR(bytes.status());
-  proto::GenerationFile file;
-  if (!file.ParseFromString(*bytes) ||
-      file.format_version() != kGenerationFormatVersion || file.id() != id) {
-    return absl::DataLossError(
-        absl::StrCat("backup generation ", id, " has a damaged header"));
-  }
-  return file;
-}
-
-// Opens the sealed part of `file` with the store's current master key.
-absl::StatusOr<proto::BackupGeneration> OpenGeneration(
-    const proto::GenerationFile& file, const KeyStore& keys) {
-  LEYSER_ASSIGN_OR_RETURN(
-      std::string payload,
-      keys.OpenWithCurrentMasterKey(file, GenerationContext(file.id())));
-  proto::BackupGeneration generation;
-  if (!generation.ParseFromString(payload)) {
-    return absl::DataLossError(absl::StrCat("backup generation ", file.id(),
-                                            " has a damaged manifest"));
-  }
-  return generation;
-}
-
-// Ids of the listed generations (their .gen files), ascending.
-absl::StatusOr<std::vector<BackupId>> ListedIds(const std::string& dir) {
-  absl::StatusOr<std::vector<std::string>> names = ListDir(dir);
-  if (absl::IsNotFound(names.status())) {
-    return std::vector<BackupId>();
-  }
-  LEYSER_RETURN_IF_ERROR(names.status());
-  std::vector<BackupId> ids;
-  for (const std::string& name : *names) {
-    BackupId id = 0;
-    if (absl::EndsWith(name, kGenerationSuffix) &&
-        absl::SimpleAtoi(name.substr(0, name.size() - 4), &id)) {
-      ids.push_back(id);
-    }
-  }
-  std::sort(ids.begin(), ids.end());
-  return ids;
-}
-
-BackupInfo InfoFromFile(const proto::GenerationFile& file) {
-  BackupInfo info;
-  info.id = file.id();
-  info.created = FromProtoTime(file.created());
-  info.master_key_generation = file.master_generation();
-  return info;
-}
-
-void AddManifest(const proto::BackupGeneration& generation, BackupInfo* info) {
-  info->manifest_readable = true;
-  info->keys = generation.keys();
-  info->data_bytes = generation.data_bytes();
-  info->data_files = generation.data_files();
-  for (const proto::ManifestTenant& t : generation.tenants()) {
-    BackupTenant tenant;
-    tenant.id = t.id();
-    tenant.number = t.number();
-    tenant.state = static_cast<TenantState>(t.state());
-    tenant.keys = t.keys();
-    info->tenants.push_back(std::move(tenant));
-  }
-}
-
-// A backup opened in place, read-only, without restoring it.
-class OpenedBackup {
- public:
-  static absl::StatusOr<std::unique_ptr<OpenedBackup>> Open(
-      rocksdb::BackupEngineReadOnlyBase& engine, BackupId id) {
-    auto out = std::unique_ptr<OpenedBackup>(new OpenedBackup());
-    LEYSER_RETURN_IF_ERROR(
-        FromRocks(engine.GetBackupInfo(id, &out->info_, true),
-                  absl::StrCat("reading backup ", id)));
-    rocksdb::DBOptions options = DataDbOptions();
-    options.env = out->info_.env_for_open.get();
-    options.info_log = NullRocksLogger();
-    options.create_if_missing = false;
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-        {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
-        {kTenantDataCf, TenantDataCfOptions(8 << 20)},
-        {kRegistryCf, RegistryCfOptions()},
-    };
-    LEYSER_RETURN_IF_ERROR(FromRocks(
-        rocksdb::DB::OpenForReadOnly(options, out->info_.name_for_open, cfs,
-                                     &out->handles_, &out->db_),
-        absl::StrCat("opening backup ", id)));
-    return out;
-  }
-
-  ~OpenedBackup() {
-    if (db_ == nullptr) return;
-    for (auto* h : handles_)
-      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-    delete db_;
-  }
-
-  const rocksdb::BackupInfo& info() const { return info_; }
-  rocksdb::DB* db() { return db_; }
-  rocksdb::ColumnFamilyHandle* data() { return handles_[1]; }
-  rocksdb::ColumnFamilyHandle* registry() { return handles_[2]; }
-
- private:
-  OpenedBackup() = default;
-  rocksdb::BackupInfo info_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  rocksdb::DB* db_ = nullptr;
-};
-
-// Reads the manifest of an opened backup: its registry and per-tenant key
-// counts.
-absl::Status BuildManifest(OpenedBackup& backup,
-                           proto::BackupGeneration* generation) {
-  rocksdb::ReadOptions ro;
-  ro.total_order_seek = true;
-  absl::flat_hash_map<std::uint64_t, std::uint64_t> counts;
-  std::uint64_t total = 0;
-  {
-    std::unique_ptr<rocksdb::Iterator> it(
-        backup.db()->NewIterator(ro, backup.data()));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      if (it->key().size() >= kTenantPrefixBytes) {
-        ++counts[DecodeBigEndian64(
-            std::string_view(it->key().data(), kTenantPrefixBytes))];
-        ++total;
-      }
-    }
-    LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading a backup"));
-  }
-  LEYSER_RETURN_IF_ERROR(ForEachTenantRecord(
-      backup.db(), backup.registry(),
-      [&](proto::TenantRecord record) -> absl::Status {
-        proto::ManifestTenant* t = generation->add_tenants();
-        t->set_id(record.id());
-        t->set_number(record.number());
-        t->set_state(record.state());
-        t->set_keys(counts[record.number()]);
-        return absl::OkStatus();
-      }));
-  generation->set_keys(total);
-  generation->set_data_bytes(backup.info().size);
-  generation->set_data_files(backup.info().number_files);
-  return absl::OkStatus();
-}
 
 // Removes what interrupted runs left: temporary generation files, engine
 // backups that never got a generation file (or whose file was removed first by
@@ -302,8 +90,8 @@ absl::Time LatestDueInstant(absl::Time now, absl::Duration time_of_day) {
 BackupManager::BackupManager(const Options& options, std::shared_ptr<DbCore> db,
                              const KeyStore* keys)
     : backup_dir_(options.backup_dir),
-      engine_dir_(options.backup_dir + "/engine"),
-      generations_dir_(options.backup_dir + "/generations"),
+      engine_dir_(BackupEngineDir(options.backup_dir)),
+      generations_dir_(GenerationsDir(options.backup_dir)),
       generations_(options.backup_generations),
       time_of_day_(options.backup_time_of_day),
       db_(std::move(db)),
@@ -365,7 +153,7 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
       },
       GenerationContext(id), &file));
   LEYSER_RETURN_IF_ERROR(WriteFileAtomically(
-      GenerationPath(generations_dir_, id), file.SerializeAsString()));
+      GenerationFileName(generations_dir_, id), file.SerializeAsString()));
   CrashPoint("backup.after_generation");
   latest_created_ = latest_created_.has_value()
                         ? std::max(*latest_created_, now)
@@ -383,9 +171,10 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
     const BackupId victim = listed[i];
     LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile victim_file,
                             ReadGeneration(generations_dir_, victim));
-    LEYSER_RETURN_IF_ERROR(RemoveAll(GenerationPath(generations_dir_, victim)));
     LEYSER_RETURN_IF_ERROR(
-        SyncParentDir(GenerationPath(generations_dir_, victim)));
+        RemoveAll(GenerationFileName(generations_dir_, victim)));
+    LEYSER_RETURN_IF_ERROR(
+        SyncParentDir(GenerationFileName(generations_dir_, victim)));
     latest_created_.reset();  // Recomputed when next needed.
     CrashPoint("prune.after_unlist");
     LEYSER_RETURN_IF_ERROR(FromRocks(
@@ -448,59 +237,6 @@ absl::Status BackupManager::Verify(BackupId id) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<BackupTenant> BackupManager::ExportTenant(
-    BackupId id, std::uint64_t number, const std::string& sst_path) const {
-  if (!enabled()) {
-    return absl::FailedPreconditionError(
-        "backups are off: set Options::backup_dir");
-  }
-  LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile file,
-                          ReadGeneration(generations_dir_, id));
-  LEYSER_ASSIGN_OR_RETURN(proto::BackupGeneration generation,
-                          OpenGeneration(file, *keys_));
-  const proto::ManifestTenant* found = nullptr;
-  for (const proto::ManifestTenant& t : generation.tenants()) {
-    if (t.number() == number) found = &t;
-  }
-  if (found == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat("the tenant is not in backup generation ", id));
-  }
-  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngineReadOnly> engine,
-                          OpenEngineReadOnly(engine_dir_, DataEnv(*db_)));
-  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<OpenedBackup> backup,
-                          OpenedBackup::Open(*engine, EngineId(file)));
-
-  rocksdb::Options options(DataDbOptions(), TenantDataCfOptions(1 << 20));
-  options.env = DataEnv(*db_);
-  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options);
-  LEYSER_RETURN_IF_ERROR(
-      FromRocks(writer.Open(sst_path), "writing a tenant export"));
-  const std::string lo = TenantPrefix(number);
-  const std::string hi = TenantPrefix(number + 1);
-  LEYSER_RETURN_IF_ERROR(
-      FromRocks(writer.DeleteRange(lo, hi), "writing a tenant export"));
-  rocksdb::Slice upper(hi);
-  rocksdb::ReadOptions ro;
-  ro.total_order_seek = true;
-  ro.iterate_upper_bound = &upper;
-  ro.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(
-      backup->db()->NewIterator(ro, backup->data()));
-  BackupTenant tenant;
-  tenant.id = found->id();
-  tenant.number = found->number();
-  tenant.state = static_cast<TenantState>(found->state());
-  for (it->Seek(lo); it->Valid(); it->Next()) {
-    LEYSER_RETURN_IF_ERROR(FromRocks(writer.Put(it->key(), it->value()),
-                                     "writing a tenant export"));
-    ++tenant.keys;
-  }
-  LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading a backup"));
-  LEYSER_RETURN_IF_ERROR(FromRocks(writer.Finish(), "writing a tenant export"));
-  return tenant;
-}
-
 absl::StatusOr<BackupId> BackupManager::NewestId() const {
   if (!enabled()) return BackupId{0};
   LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids,
@@ -508,88 +244,11 @@ absl::StatusOr<BackupId> BackupManager::NewestId() const {
   return ids.empty() ? BackupId{0} : ids.back();
 }
 
-absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
-    std::uint64_t number, BackupId last_before_purge,
-    const std::function<absl::Status(BackupId)>& before_delete) {
-  ShredResult result;
-  if (!enabled()) return result;
-  absl::MutexLock lock(&mu_);
-  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids,
-                          ListedIds(generations_dir_));
-  if (ids.empty()) return result;
-  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngine> engine,
-                          OpenEngine(engine_dir_, DataEnv(*db_)));
-  for (BackupId id : ids) {
-    // Read whole even when it is deleted: its file names the engine backup.
-    LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile file,
-                            ReadGeneration(generations_dir_, id));
-    bool remove = id <= last_before_purge;
-    bool readable = false;
-    if (!remove) {
-      absl::StatusOr<proto::BackupGeneration> opened =
-          OpenGeneration(file, *keys_);
-      readable = opened.ok();
-      if (readable) {
-        for (const proto::ManifestTenant& t : opened->tenants()) {
-          if (t.number() == number && t.state() != proto::TENANT_STATE_PURGED &&
-              t.state() != proto::TENANT_STATE_SHREDDED) {
-            remove =
-                true;  // Taken before the purge: it holds the tenant's data.
-          }
-        }
-      }
-      // A generation sealed under an earlier master key than the current one
-      // was taken before the last rotation; if that was after the purge, it
-      // cannot hold the tenant's key (the live key store no longer had it), and
-      // it is kept.
-    }
-    if (remove) {
-      LEYSER_RETURN_IF_ERROR(before_delete(id));
-      LEYSER_RETURN_IF_ERROR(RemoveAll(GenerationPath(generations_dir_, id)));
-      LEYSER_RETURN_IF_ERROR(
-          SyncParentDir(GenerationPath(generations_dir_, id)));
-      latest_created_.reset();
-      CrashPoint("shred.after_unlist");
-      LEYSER_RETURN_IF_ERROR(FromRocks(engine->DeleteBackup(EngineId(file)),
-                                       "deleting a backup generation"));
-      result.deleted.push_back(id);
-      continue;
-    }
-    if (readable) {
-      // Remove the tenant's wrapped key from the generation's key-store copy
-      // if it is there: opened and sealed again with one master key.
-      LEYSER_ASSIGN_OR_RETURN(
-          bool changed,
-          keys_->Reseal(&file, GenerationContext(id),
-                        [&](std::string* payload) -> absl::StatusOr<bool> {
-                          proto::BackupGeneration generation;
-                          if (!generation.ParseFromString(*payload)) {
-                            return absl::DataLossError(
-                                absl::StrCat("backup generation ", id,
-                                             " has a damaged manifest"));
-                          }
-                          if (!KeyStore::RemoveTenantKeyFromCopy(
-                                  generation.mutable_key_store(), number)) {
-                            return false;
-                          }
-                          *payload = generation.SerializeAsString();
-                          return true;
-                        }));
-      if (changed) {
-        LEYSER_RETURN_IF_ERROR(WriteFileAtomically(
-            GenerationPath(generations_dir_, id), file.SerializeAsString()));
-      }
-    }
-    result.kept.push_back(id);
-  }
-  return result;
-}
-
 absl::StatusOr<BackupId> BackupManager::NextId(std::uint64_t engine_id,
                                                MaintenanceReport* report) {
   proto::GenerationCounter counter;
   absl::StatusOr<std::string> bytes =
-      ReadFileToString(CounterPath(generations_dir_));
+      ReadFileToString(GenerationCounterFileName(generations_dir_));
   if (bytes.ok() && !counter.ParseFromString(*bytes)) {
     counter.Clear();
     if (report != nullptr) {
@@ -608,8 +267,9 @@ absl::StatusOr<BackupId> BackupManager::NextId(std::uint64_t engine_id,
     return absl::ResourceExhaustedError("no backup generation ids are left");
   }
   counter.set_last_id(static_cast<std::uint32_t>(next));
-  LEYSER_RETURN_IF_ERROR(WriteFileAtomically(CounterPath(generations_dir_),
-                                             counter.SerializeAsString()));
+  LEYSER_RETURN_IF_ERROR(
+      WriteFileAtomically(GenerationCounterFileName(generations_dir_),
+                          counter.SerializeAsString()));
   return static_cast<BackupId>(next);
 }
 
@@ -655,84 +315,6 @@ absl::StatusOr<absl::Time> BackupManager::LatestCreated() {
   }
   latest_created_ = latest;
   return latest;
-}
-
-absl::Status BackupManager::RestoreStore(const Options& options, BackupId id) {
-  if (options.data_dir.empty() || options.key_provider == nullptr) {
-    return absl::InvalidArgumentError(
-        "RestoreStore needs Options::data_dir (the target) and "
-        "Options::key_provider");
-  }
-  if (options.backup_dir.empty()) {
-    return absl::FailedPreconditionError(
-        "RestoreStore needs Options::backup_dir (the source)");
-  }
-  const std::string& target = options.data_dir;
-  if (PathExists(target)) {
-    LEYSER_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(target));
-    if (!names.empty()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("restore target ", target,
-                       " is not empty; restore into a new directory"));
-    }
-  }
-  const std::string generations_dir = options.backup_dir + "/generations";
-  LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile file,
-                          ReadGeneration(generations_dir, id));
-  LEYSER_ASSIGN_OR_RETURN(SecretBytes master,
-                          options.key_provider->GetMasterKey());
-  if (master.size() != kMasterKeyBytes) {
-    return absl::InvalidArgumentError(
-        "the key provider's master key must be 32 bytes");
-  }
-  LEYSER_ASSIGN_OR_RETURN(
-      std::string payload,
-      KeyStore::OpenWithMasterKey(file, master, GenerationContext(id)));
-  proto::BackupGeneration generation;
-  if (!generation.ParseFromString(payload)) {
-    return absl::DataLossError(
-        absl::StrCat("backup generation ", id, " has a damaged manifest"));
-  }
-  LEYSER_ASSIGN_OR_RETURN(proto::KeyStoreMeta meta,
-                          KeyStore::MetaFromCopy(generation.key_store()));
-  EncryptedEnv env;
-  rocksdb::Env* data_env = rocksdb::Env::Default();
-  if (!meta.plain_files()) {
-    LEYSER_ASSIGN_OR_RETURN(
-        TenantKey file_key,
-        KeyStore::FileKeyFromCopy(generation.key_store(), master));
-    LEYSER_ASSIGN_OR_RETURN(
-        env, NewEncryptedEnv(std::move(file_key.key), file_key.version));
-    data_env = env.env.get();
-  }
-
-  const bool target_existed = PathExists(target);
-  auto clean_up = [&](absl::Status error) {
-    absl::Status removed =
-        target_existed ? RemoveAll(target + "/db") : RemoveAll(target);
-    if (removed.ok() && target_existed) removed = RemoveAll(target + "/keys");
-    return error;
-  };
-  LEYSER_RETURN_IF_ERROR(EnsureDir(target));
-  absl::Status restored;
-  {
-    absl::StatusOr<std::unique_ptr<rocksdb::BackupEngineReadOnly>> engine =
-        OpenEngineReadOnly(options.backup_dir + "/engine", data_env);
-    restored = engine.status();
-    if (restored.ok()) {
-      const std::string db_dir = target + "/db";
-      restored = FromRocks(
-          (*engine)->RestoreDBFromBackup(rocksdb::RestoreOptions(),
-                                         EngineId(file), db_dir, db_dir),
-          absl::StrCat("restoring backup generation ", id));
-    }
-  }  // The engine is gone here, and with it every copy thread: nothing writes
-     // to the target now.
-  if (!restored.ok()) return clean_up(restored);
-  absl::Status keys =
-      KeyStore::CreateFromCopy(target + "/keys", generation.key_store());
-  if (!keys.ok()) return clean_up(keys);
-  return SyncParentDir(target + "/keys");
 }
 
 }  // namespace leyser::internal

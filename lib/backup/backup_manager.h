@@ -1,27 +1,23 @@
-// Backup generations: BackupEngine backups plus sealed generation files,
-// pruning, verification, whole-store restore and the export of one tenant from
-// a generation.
+// Backup generations: BackupEngine backups plus sealed generation files;
+// creation, pruning, verification, repair of interrupted runs
+// (backup_manager.cc), the shred of a purged tenant (shred.cc), whole-store
+// restore and the export of one tenant from a generation (restore.cc).
 //
-// Layout of Options::backup_dir:
-//   engine/                 RocksDB BackupEngine (meta/, private/,
-//   shared_checksum/); every file
-//                           goes through the store's file layer on both sides
-//   generations/<id>.gen    proto::GenerationFile: clear id and time, sealed
-//   manifest and
-//                           key-store copy. A generation is listed iff this
-//                           file exists; it is written (atomically) only after
-//                           the engine backup is complete and verified, and
-//                           removed first when the generation is pruned.
+// Layout of Options::backup_dir (paths in lib/db/filename.h):
+// - engine/: the RocksDB BackupEngine (meta/, private/, shared_checksum/);
+//   every file goes through the store's file layer on both sides.
+// - generations/<id>.gen: proto::GenerationFile, a clear id and time, a
+//   sealed manifest and key-store copy. A generation is listed iff this file
+//   exists; it is written (atomically) only after the engine backup is
+//   complete and verified, and removed first when the generation is pruned.
+// - generations/counter: proto::GenerationCounter, the highest generation id
+//   ever handed out. Ids are never reused, so a certificate or audit entry
+//   names one generation forever (the engine's own backup id, which the
+//   engine reuses after its newest backup is deleted, is kept in the
+//   generation file).
 //
-//   generations/counter     proto::GenerationCounter: the highest generation id
-//                           ever handed out; ids are never reused, so a
-//                           certificate or audit entry names one generation
-//                           forever (the engine's own backup id, which it
-//                           reuses after the newest backup is deleted, is kept
-//                           in the generation file)
-//
-// Thread safety: thread-safe; operations that write to the backup directory are
-// serialised.
+// Thread safety: thread-safe; operations that write to the backup directory
+// are serialised.
 
 #ifndef LEYSER_LIB_BACKUP_BACKUP_MANAGER_H_
 #define LEYSER_LIB_BACKUP_BACKUP_MANAGER_H_

@@ -1,0 +1,83 @@
+// The backup module's own pieces: generation files (read, list, open the
+// sealed part), the backup engine, a backup opened in place, and manifests.
+// Internal to lib/backup.
+
+#ifndef LEYSER_LIB_BACKUP_GENERATION_FILES_H_
+#define LEYSER_LIB_BACKUP_GENERATION_FILES_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "rocksdb/db.h"
+#include "rocksdb/utilities/backup_engine.h"
+
+#include "leyser/backup.h"
+
+#include "lib/db/db_core.h"
+#include "lib/keys/key_store.h"
+#include "lib/proto/backup.pb.h"
+
+namespace leyser::internal {
+
+inline constexpr std::uint32_t kGenerationFormatVersion = 1;
+
+// Associated data of generation `id`'s sealed part.
+std::string GenerationContext(BackupId id);
+
+// The env the data database's files go through (its file layer).
+rocksdb::Env* DataEnv(const DbCore& db);
+
+absl::StatusOr<std::unique_ptr<rocksdb::BackupEngine>> OpenEngine(
+    const std::string& engine_dir, rocksdb::Env* env);
+absl::StatusOr<std::unique_ptr<rocksdb::BackupEngineReadOnly>>
+OpenEngineReadOnly(const std::string& engine_dir, rocksdb::Env* env);
+
+// The BackupEngine backup of a generation.
+rocksdb::BackupID EngineId(const proto::GenerationFile& file);
+
+// Generation `id`'s file in `dir`: NotFound, or DataLoss if its clear header
+// is damaged.
+absl::StatusOr<proto::GenerationFile> ReadGeneration(const std::string& dir,
+                                                     BackupId id);
+
+// Opens the sealed part of `file` with the store's current master key.
+absl::StatusOr<proto::BackupGeneration> OpenGeneration(
+    const proto::GenerationFile& file, const KeyStore& keys);
+
+// Ids of the listed generations (their .gen files in `dir`), ascending.
+absl::StatusOr<std::vector<BackupId>> ListedIds(const std::string& dir);
+
+// The public form of a generation: its clear fields, and its manifest.
+BackupInfo InfoFromFile(const proto::GenerationFile& file);
+void AddManifest(const proto::BackupGeneration& generation, BackupInfo* info);
+
+// A backup opened in place, read-only, without restoring it.
+class OpenedBackup {
+ public:
+  static absl::StatusOr<std::unique_ptr<OpenedBackup>> Open(
+      rocksdb::BackupEngineReadOnlyBase& engine, rocksdb::BackupID id);
+  ~OpenedBackup();
+
+  const rocksdb::BackupInfo& info() const { return info_; }
+  rocksdb::DB* db() { return db_; }
+  rocksdb::ColumnFamilyHandle* data() { return handles_[1]; }
+  rocksdb::ColumnFamilyHandle* registry() { return handles_[2]; }
+
+ private:
+  OpenedBackup() = default;
+  rocksdb::BackupInfo info_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::DB* db_ = nullptr;
+};
+
+// Reads the manifest of an opened backup: its registry and per-tenant key
+// counts.
+absl::Status BuildManifest(OpenedBackup& backup,
+                           proto::BackupGeneration* generation);
+
+}  // namespace leyser::internal
+
+#endif  // LEYSER_LIB_BACKUP_GENERATION_FILES_H_
