@@ -42,6 +42,10 @@ namespace leyser::internal {
 
 inline constexpr std::uint64_t kSystemLogNumber = 0;
 
+// The shortest retention of audit entries leyser accepts (and a RETENTION
+// entry may state): 184 days.
+inline constexpr absl::Duration kMinAuditRetention = absl::Hours(24 * 184);
+
 // Returns a new entry of `event` for log `log` (OK outcome).
 proto::AuditEntry NewAuditEntry(std::uint64_t log, proto::AuditEventType event,
                                 std::string_view actor,
@@ -55,7 +59,7 @@ struct AuditConfig {
   std::string installation_id;  // Hex; part of every origin.
   std::uint64_t checkpoint_entries = 1000;
   absl::Duration checkpoint_interval = absl::Seconds(60);
-  absl::Duration retention = absl::Hours(24 * 184);
+  absl::Duration retention = kMinAuditRetention;
   std::shared_ptr<AuditSink> sink;  // May be null.
   std::shared_ptr<const Clock> clock;
 };

@@ -73,8 +73,7 @@ std::string CheckpointBody(std::string_view origin, std::uint64_t size,
       ToAbsl(origin), "\n", size, "\n",
       absl::Base64Escape(absl::string_view(
           reinterpret_cast<const char*>(root.data()), root.size())),
-      "\ntime ", Rfc3339(time),
-      "\n");
+      "\ntime ", Rfc3339(time), "\n");
 }
 
 absl::StatusOr<std::string> SignCheckpoint(

@@ -1,5 +1,4 @@
-// Verification of audit logs (in the store, and of exports offline), exports,
-// and the public helpers of leyser/audit.h.
+// Verification of audit logs, in the store and of exports offline.
 
 #include <algorithm>
 #include <cstring>
@@ -20,6 +19,7 @@
 
 #include "lib/audit/audit_log.h"
 #include "lib/audit/checkpoint.h"
+#include "lib/audit/export.h"
 #include "lib/audit/merkle.h"
 #include "lib/crypto/sodium.h"
 #include "lib/rocks/snapshot.h"
@@ -33,51 +33,8 @@ namespace leyser {
 namespace internal {
 namespace {
 
-constexpr char kExportFormat[] = "leyser-audit-export/1";
-// The shortest retention a RETENTION entry may state (184 days).
-constexpr std::int64_t kMinRetentionSeconds = 184LL * 24 * 3600;
-
-std::string ToJsonLine(const google::protobuf::Message& message) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
-  return out;
-}
-
-// One exported entry: {"seq":N,"stored":"<base64 of the stored bytes>",
-// "entry":<RenderAuditEntryJson>}.
-std::string ExportLine(std::uint64_t seq, std::string_view stored,
-                       const proto::AuditEntry& entry,
-                       std::string_view log_name) {
-  std::string out =
-      absl::StrCat("{\"seq\":", seq, ",\"stored\":\"",
-                   absl::Base64Escape(ToAbsl(stored)), "\",\"entry\":");
-  out += RenderAuditEntryJson(entry, log_name);
-  out.push_back('}');
-  return out;
-}
-
-// Reads the sequence number and stored bytes of an export line. False if the
-// line does not have the shape ExportLine writes.
-bool ParseExportLine(std::string_view line, std::uint64_t* seq,
-                     std::string* stored) {
-  constexpr std::string_view kSeq = "{\"seq\":";
-  constexpr std::string_view kStored = ",\"stored\":\"";
-  if (line.substr(0, kSeq.size()) != kSeq) return false;
-  line.remove_prefix(kSeq.size());
-  const std::size_t comma = line.find(',');
-  if (comma == std::string_view::npos ||
-      !absl::SimpleAtoi(ToAbsl(line.substr(0, comma)), seq)) {
-    return false;
-  }
-  line.remove_prefix(comma);
-  if (line.substr(0, kStored.size()) != kStored) return false;
-  line.remove_prefix(kStored.size());
-  const std::size_t quote = line.find('"');
-  return quote != std::string_view::npos &&
-         absl::Base64Unescape(ToAbsl(line.substr(0, quote)), stored);
-}
+const std::int64_t kMinRetentionSeconds =
+    absl::ToInt64Seconds(kMinAuditRetention);
 
 struct TrustedRoot {
   std::uint64_t size;
@@ -476,68 +433,6 @@ absl::StatusOr<AuditVerification> AuditLogs::Verify(
   if (!stored.ok() || stored->hashes() != checker.frontier().hashes()) {
     checker.Fail(out.size > 0 ? out.size - 1 : 0,
                  "the stored tree nodes do not match the entries");
-  }
-  return out;
-}
-
-absl::StatusOr<std::string> AuditLogs::Export(std::uint64_t log,
-                                              std::string_view name,
-                                              std::uint64_t from,
-                                              std::uint64_t to) {
-  // Signs what is uncovered, then reads everything at one snapshot taken
-  // after: the checkpoint, the pruning boundary, the proof and the entries
-  // agree even while maintenance prunes or appends.
-  LEYSER_ASSIGN_OR_RETURN(std::string note, LatestCheckpoint(log));
-  LEYSER_ASSIGN_OR_RETURN(AuditCheckpoint cp, ParseAuditCheckpoint(note));
-  const ScopedSnapshot snapshot(db_);
-  proto::AuditLogMeta meta;
-  {
-    std::string bytes;
-    rocksdb::Status s =
-        db_->Get(snapshot.read(), cf_, AuditLogKey(log, 'm'), &bytes);
-    if (!s.IsNotFound()) {
-      LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the audit log"));
-      if (!meta.ParseFromString(bytes)) {
-        return absl::DataLossError(
-            "the audit log's state record does not parse");
-      }
-    }
-  }
-  from = std::max(from, meta.first_retained());
-  to = std::min(to, cp.size);
-  if (from >= to) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("nothing to export: the log keeps entries ",
-                     meta.first_retained(), "..", cp.size, " (exclusive)"));
-  }
-  LEYSER_ASSIGN_OR_RETURN(
-      merkle::RangeProof proof,
-      merkle::ProveRange(from, to, cp.size, Reader(log, snapshot.get())));
-  proto::AuditExportHeader header;
-  header.set_format(kExportFormat);
-  header.set_origin(Origin(log));
-  header.set_log(std::string(name));
-  header.set_from_seq(from);
-  header.set_to_seq(to);
-  header.set_checkpoint(note);
-  for (const merkle::Hash& h : proof.left)
-    header.add_proof_left(HashToBytes(h));
-  for (const merkle::Hash& h : proof.right) {
-    header.add_proof_right(HashToBytes(h));
-  }
-  std::string out = ToJsonLine(header) + "\n";
-  std::uint64_t next = from;
-  while (next < to) {
-    LEYSER_ASSIGN_OR_RETURN(
-        auto chunk, Read(log, next, std::min<std::uint64_t>(to - next, 4096),
-                         snapshot.get()));
-    if (chunk.empty()) break;
-    for (const auto& [entry, stored] : chunk) {
-      if (entry.seq() >= to) break;
-      out += ExportLine(entry.seq(), stored, entry, name);
-      out += "\n";
-      next = entry.seq() + 1;
-    }
   }
   return out;
 }

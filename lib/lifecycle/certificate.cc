@@ -2,12 +2,11 @@
 
 #include <utility>
 
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/json_util.h"
 
 #include "lib/crypto/sodium.h"
 #include "lib/proto/certificate.pb.h"
+#include "lib/util/proto.h"
 #include "lib/util/status_macros.h"
 #include "lib/util/strings.h"
 #include "lib/util/time.h"
@@ -61,14 +60,7 @@ DeletionCertificate FromBody(const proto::DeletionCertificateBody& body) {
 // The canonical encoding the signature covers: deterministic protobuf
 // serialization.
 std::string Canonical(const proto::DeletionCertificateBody& body) {
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    body.SerializeToCodedStream(&coded);
-  }
-  return out;
+  return SerializeDeterministic(body);
 }
 
 }  // namespace

@@ -37,8 +37,6 @@ absl::Status ValidateActor(std::string_view actor, std::string_view what) {
 
 namespace {
 
-constexpr absl::Duration kMinAuditRetention = absl::Hours(24 * 184);
-
 absl::Status ValidateOptions(const Options& options) {
   if (options.data_dir.empty()) {
     return absl::InvalidArgumentError(

@@ -1,0 +1,295 @@
+// Checkpoints: the publisher thread that hands signed checkpoints to the sink,
+// checkpointing quiet or all logs, the logs a crash left dirty, and signer
+// rotation.
+
+#include <algorithm>
+#include <climits>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "rocksdb/write_batch.h"
+
+#include "lib/audit/log_internal.h"
+#include "lib/crypto/sodium.h"
+#include "lib/rocks/options.h"
+#include "lib/rocks/status.h"
+#include "lib/util/proto.h"
+#include "lib/util/status_macros.h"
+#include "lib/util/time.h"
+
+namespace leyser::internal {
+
+void AuditLogs::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (publisher_.joinable()) publisher_.join();
+}
+
+void AuditLogs::Schedule(std::uint64_t log) {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (stopping_ || !publisher_.joinable()) return;
+    queue_.insert(log);
+  }
+  queue_cv_.notify_one();
+}
+
+void AuditLogs::PublisherLoop() {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  while (true) {
+    queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    std::set<std::uint64_t> logs;
+    logs.swap(queue_);
+    lock.unlock();
+    for (std::uint64_t log : logs) {
+      PublishPending(log).IgnoreError();  // Recorded as ANCHOR_FAILURE.
+    }
+    lock.lock();
+  }
+}
+
+absl::Status AuditLogs::PublishPending(std::uint64_t log) {
+  if (config_.sink == nullptr) return absl::OkStatus();
+  std::lock_guard<std::mutex> publishing(publish_mu_);
+  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
+  std::uint64_t anchored = 0;
+  std::uint64_t newest = 0;
+  {
+    std::lock_guard<std::mutex> lock(state->mu);
+    if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
+    anchored = state->meta.anchored_size();
+    newest = state->meta.checkpoint_size();
+  }
+  if (anchored >= newest) return absl::OkStatus();
+  // A checkpoint leaves the store only once it is durable here: with unsynced
+  // writes it may still be in an unsynced WAL, and a power loss would then
+  // leave the sink holding a tree this store no longer has.
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(db_->FlushWAL(/*sync=*/true), "syncing checkpoints"));
+  absl::Status failure;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cf_));
+    const std::string prefix = AuditLogKey(log, 'c');
+    for (it->Seek(CheckpointKey(log, anchored + 1));
+         it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      absl::StatusOr<AuditCheckpoint> cp =
+          ParseAuditCheckpoint(it->value().ToString());
+      if (!cp.ok()) {
+        failure = Damaged(log, "a stored checkpoint does not parse");
+        break;
+      }
+      if (cp->size > newest) break;
+      failure = config_.sink->Publish(*cp);
+      if (!failure.ok()) break;
+      anchored = cp->size;
+    }
+    if (failure.ok()) failure = FromRocks(it->status(), "reading checkpoints");
+  }
+  bool report_failure = false;
+  {
+    std::lock_guard<std::mutex> lock(state->mu);
+    if (anchored > state->meta.anchored_size()) {
+      proto::AuditLogMeta meta = state->meta;
+      meta.set_anchored_size(anchored);
+      // Not synced: if it is lost, the checkpoints are offered again (sinks
+      // take a checkpoint more than once).
+      rocksdb::WriteBatch batch;
+      LEYSER_RETURN_IF_ERROR(
+          FromRocks(batch.Put(cf_, MetaKey(log), meta.SerializeAsString()),
+                    "recording an anchored checkpoint"));
+      if (state->size == anchored) {
+        LEYSER_RETURN_IF_ERROR(FromRocks(batch.Delete(cf_, DirtyKey(log)),
+                                         "recording an anchored checkpoint"));
+      }
+      LEYSER_RETURN_IF_ERROR(
+          FromRocks(db_->Write(rocksdb::WriteOptions(), &batch),
+                    "recording an anchored checkpoint"));
+      state->meta = std::move(meta);
+    }
+    // One ANCHOR_FAILURE entry per failing streak of the sink.
+    report_failure =
+        anchor_failing_.exchange(!failure.ok()) == false && !failure.ok();
+  }
+  if (report_failure) {
+    proto::AuditEntry entry = NewAuditEntry(
+        kSystemLogNumber, proto::AUDIT_EVENT_ANCHOR_FAILURE, "store",
+        log == kSystemLogNumber ? std::string(kSystemAuditLog)
+                                : absl::StrCat("tenant/", log));
+    SetAuditOutcome(failure, &entry);
+    in_publish = true;
+    absl::Status recorded = Record(std::move(entry));
+    in_publish = false;
+    recorded.IgnoreError();
+  }
+  return failure;
+}
+
+absl::Status AuditLogs::CheckpointLogs(bool all) {
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<LogState>>> states;
+  {
+    std::lock_guard<std::mutex> lock(states_mu_);
+    states.assign(states_.begin(), states_.end());
+  }
+  std::sort(states.begin(), states.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  const absl::Time now = config_.clock->Now();
+  const std::int64_t now_micros = absl::ToUnixMicros(now);
+  absl::Status first_error;
+  std::vector<std::uint64_t> to_publish;
+  // In chunks: one synced write per chunk of logs (each locked, in ascending
+  // order, until its checkpoint is written).
+  constexpr std::size_t kChunk = 1024;
+  for (std::size_t begin = 0; begin < states.size(); begin += kChunk) {
+    const std::size_t end = std::min(states.size(), begin + kChunk);
+    std::vector<std::unique_lock<std::mutex>> locks;
+    std::vector<std::pair<std::size_t, Staged>> staged;
+    rocksdb::WriteBatch batch;
+    absl::Status s;
+    for (std::size_t i = begin; i < end && s.ok(); ++i) {
+      auto& [log, state] = states[i];
+      locks.emplace_back(state->mu);
+      if (!state->loaded || state->size <= state->meta.checkpoint_size() ||
+          (!all &&
+           now_micros - state->first_uncovered_micros <
+               absl::ToInt64Microseconds(config_.checkpoint_interval))) {
+        continue;
+      }
+      Staged st{state->size, state->frontier, state->meta,
+                state->first_uncovered_micros, false};
+      s = StageCheckpoint(log, now, st, &batch);
+      staged.emplace_back(i, std::move(st));
+    }
+    if (s.ok() && !staged.empty()) {
+      s = FromRocks(db_->Write(SyncWrite(), &batch), "checkpointing");
+    }
+    if (!s.ok()) {
+      if (first_error.ok()) first_error = s;
+      continue;
+    }
+    for (auto& [i, st] : staged) {
+      states[i].second->meta = std::move(st.meta);
+      states[i].second->first_uncovered_micros = INT64_MAX;
+    }
+    for (std::size_t i = begin; i < end; ++i) {
+      const LogState& state = *states[i].second;
+      if (config_.sink != nullptr && state.loaded &&
+          state.meta.anchored_size() < state.meta.checkpoint_size()) {
+        to_publish.push_back(states[i].first);
+      }
+    }
+  }
+  for (std::uint64_t log : to_publish) {
+    PublishPending(log).IgnoreError();  // Recorded as ANCHOR_FAILURE.
+  }
+  states.clear();
+  EvictCleanStates();
+  return first_error;
+}
+
+absl::Status AuditLogs::LoadDirtyLogs() {
+  std::vector<std::uint64_t> logs;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cf_));
+    for (it->Seek(std::string(kDirtyPrefix));
+         it->Valid() && it->key().starts_with(std::string(kDirtyPrefix)) &&
+         it->key().size() == kDirtyPrefix.size() + 8;
+         it->Next()) {
+      logs.push_back(DecodeBigEndian64(
+          std::string_view(it->key().data() + kDirtyPrefix.size(), 8)));
+    }
+    LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the audit logs"));
+  }
+  for (std::uint64_t log : logs) {
+    LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
+    std::lock_guard<std::mutex> lock(state->mu);
+    if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
+  }
+  return absl::OkStatus();
+}
+
+void AuditLogs::EvictCleanStates() {
+  std::lock_guard<std::mutex> lock(states_mu_);
+  for (auto it = states_.begin(); it != states_.end();) {
+    LogState& state = *it->second;
+    bool clean = false;
+    // Nobody else holds it (State() needs states_mu_ to hand out another).
+    if (it->second.use_count() == 1 && state.mu.try_lock()) {
+      clean = !state.loaded ||
+              (state.size == state.meta.checkpoint_size() &&
+               (config_.sink == nullptr ||
+                state.meta.anchored_size() == state.meta.checkpoint_size()));
+      state.mu.unlock();
+    }
+    if (clean) {
+      states_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+}
+
+absl::Status AuditLogs::RotateSigner(
+    std::shared_ptr<const CheckpointSigner> next) {
+  // One checkpoint of the system log signed by both keys vouches for the
+  // new key.
+  std::shared_ptr<const CheckpointSigner> previous;
+  {
+    absl::MutexLock lock(&signer_mu_);
+    previous = signer_;
+  }
+  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state,
+                          State(kSystemLogNumber));
+  std::optional<AuditCheckpoint> rotation_note;
+  {
+    std::lock_guard<std::mutex> lock(state->mu);
+    if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(kSystemLogNumber, *state));
+    Staged st{state->size, state->frontier, state->meta,
+              state->first_uncovered_micros, false};
+    const std::int64_t micros =
+        std::max(absl::ToUnixMicros(config_.clock->Now()),
+                 st.meta.checkpoint_time_micros() + 1);
+    const std::string body =
+        CheckpointBody(Origin(kSystemLogNumber), st.size, st.frontier.Root(),
+                       FromMicros(micros));
+    LEYSER_ASSIGN_OR_RETURN(std::string note,
+                            SignCheckpoint(body, {previous, next}));
+    // If this size was checkpointed (and maybe anchored) already, the sink
+    // would not be offered the new note: offer it here.
+    if (config_.sink != nullptr && st.size == st.meta.checkpoint_size() &&
+        st.size > 0) {
+      LEYSER_ASSIGN_OR_RETURN(AuditCheckpoint cp, ParseAuditCheckpoint(note));
+      rotation_note = std::move(cp);
+    }
+    rocksdb::WriteBatch batch;
+    batch.Put(cf_, CheckpointKey(kSystemLogNumber, st.size), note)
+        .PermitUncheckedError();
+    st.meta.set_checkpoint_size(st.size);
+    st.meta.set_checkpoint_time_micros(micros);
+    batch.Put(cf_, MetaKey(kSystemLogNumber), st.meta.SerializeAsString())
+        .PermitUncheckedError();
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(db_->Write(SyncWrite(), &batch), "checkpointing"));
+    state->meta = st.meta;
+    state->first_uncovered_micros = INT64_MAX;
+  }
+  {
+    absl::MutexLock lock(&signer_mu_);
+    signer_ = std::move(next);
+  }
+  PublishPending(kSystemLogNumber).IgnoreError();
+  if (rotation_note.has_value()) {
+    std::lock_guard<std::mutex> publishing(publish_mu_);
+    config_.sink->Publish(*rotation_note).IgnoreError();  // Best effort.
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace leyser::internal
