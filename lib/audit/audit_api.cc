@@ -74,20 +74,11 @@ class FileAuditSink final : public AuditSink {
     }
     json += "\n";
     std::lock_guard<std::mutex> lock(mu_);
-    const int fd =
-        ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot open the audit checkpoint file ", path_, ": ",
-                       std::strerror(errno)));
-    }
-    FdCloser closer(fd);
-    LEYSER_RETURN_IF_ERROR(
-        WriteAll(fd, reinterpret_cast<const unsigned char*>(json.data()),
-                 json.size(), path_));
-    if (::fsync(fd) != 0) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot sync the audit checkpoint file ", path_));
+    absl::Status appended = AppendAndSync(path_, json);
+    if (!appended.ok()) {
+      return absl::Status(
+          appended.code(),
+          absl::StrCat("the audit checkpoint file: ", appended.message()));
     }
     return absl::OkStatus();
   }

@@ -94,8 +94,6 @@ absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
       FromRocks(db_->Get(rocksdb::ReadOptions(), cf_,
                          CheckpointKey(log, anchored), &anchored_note),
                 "reading the anchored checkpoint"));
-  unsigned char note_hash[kSha256Bytes];
-  Sha256({anchored_note}, note_hash);
 
   proto::AuditEntry entry =
       NewAuditEntry(log, proto::AUDIT_EVENT_RETENTION, "maintenance",
@@ -105,9 +103,7 @@ absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
   details["first_retained"] = absl::StrCat(boundary);
   details["frontier"] = HexList(kept.hashes());
   details["anchored_size"] = absl::StrCat(anchored);
-  details["anchored_checkpoint_sha256"] =
-      absl::BytesToHexString(absl::string_view(
-          reinterpret_cast<const char*>(note_hash), kSha256Bytes));
+  details["anchored_checkpoint_sha256"] = Sha256Hex({anchored_note});
   details["last_pruned_entry"] = absl::Base64Escape(ToAbsl(last_bytes));
   details["last_pruned_proof"] = HexList(last_proof);
   details["retention_seconds"] =

@@ -45,12 +45,8 @@ struct TrustedRoot {
 };
 
 TrustedRoot RootOf(const AuditCheckpoint& cp, std::string source) {
-  unsigned char digest[kSha256Bytes];
-  Sha256({cp.note}, digest);
-  return TrustedRoot{
-      cp.size, cp.root, std::move(source), cp.time,
-      absl::BytesToHexString(absl::string_view(
-          reinterpret_cast<const char*>(digest), sizeof(digest)))};
+  return TrustedRoot{cp.size, cp.root, std::move(source), cp.time,
+                     Sha256Hex({cp.note})};
 }
 
 std::vector<merkle::Hash> HashesFromHex(std::string_view list, bool* ok) {

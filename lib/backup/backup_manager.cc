@@ -80,6 +80,11 @@ absl::Status Repair(rocksdb::BackupEngine& engine,
 
 }  // namespace
 
+absl::Status BackupManager::BackupsOff() {
+  return absl::FailedPreconditionError(
+      "backups are off: set Options::backup_dir");
+}
+
 absl::Time LatestDueInstant(absl::Time now, absl::Duration time_of_day) {
   const absl::CivilDay today = absl::ToCivilDay(now, absl::UTCTimeZone());
   absl::Time due = absl::FromCivil(today, absl::UTCTimeZone()) + time_of_day;
@@ -100,8 +105,7 @@ BackupManager::BackupManager(const Options& options, std::shared_ptr<DbCore> db,
 absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
     absl::Time now, MaintenanceReport* report) {
   if (!enabled()) {
-    return absl::FailedPreconditionError(
-        "backups are off: set Options::backup_dir");
+    return BackupsOff();
   }
   absl::MutexLock lock(&mu_);
   LEYSER_RETURN_IF_ERROR(EnsureDir(backup_dir_));
@@ -186,8 +190,7 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
 
 absl::StatusOr<std::vector<BackupInfo>> BackupManager::List() const {
   if (!enabled()) {
-    return absl::FailedPreconditionError(
-        "backups are off: set Options::backup_dir");
+    return BackupsOff();
   }
   LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids,
                           ListedIds(generations_dir_));
@@ -212,8 +215,7 @@ absl::StatusOr<std::vector<BackupInfo>> BackupManager::List() const {
 
 absl::Status BackupManager::Verify(BackupId id) const {
   if (!enabled()) {
-    return absl::FailedPreconditionError(
-        "backups are off: set Options::backup_dir");
+    return BackupsOff();
   }
   LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile file,
                           ReadGeneration(generations_dir_, id));

@@ -50,6 +50,9 @@ class BackupManager {
 
   bool enabled() const { return !backup_dir_.empty(); }
 
+  // FailedPrecondition "backups are off" (for calls that need backups).
+  static absl::Status BackupsOff();
+
   // Takes, verifies and seals a new generation stamped `now`, then prunes.
   // Repairs leftovers of interrupted runs first; what it repaired and pruned
   // goes into `report` (may be null).

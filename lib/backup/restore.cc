@@ -22,8 +22,7 @@ namespace leyser::internal {
 absl::StatusOr<BackupTenant> BackupManager::ExportTenant(
     BackupId id, std::uint64_t number, const std::string& sst_path) const {
   if (!enabled()) {
-    return absl::FailedPreconditionError(
-        "backups are off: set Options::backup_dir");
+    return BackupsOff();
   }
   LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile file,
                           ReadGeneration(generations_dir_, id));

@@ -177,6 +177,19 @@ void Sha256(std::initializer_list<std::string_view> parts, unsigned char* out) {
   crypto_hash_sha256_final(&state, out);
 }
 
+std::string Sha256Hex(std::initializer_list<std::string_view> parts) {
+  unsigned char digest[kSha256Bytes];
+  Sha256(parts, digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * kSha256Bytes);
+  for (unsigned char b : digest) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 0xf]);
+  }
+  return out;
+}
+
 void KeyedHash(const SecretBytes& key, std::string_view data,
                unsigned char* out, std::size_t out_size) {
   crypto_generichash(out, out_size, Bytes(data), data.size(), key.data(),

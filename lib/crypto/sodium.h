@@ -73,6 +73,9 @@ inline constexpr std::size_t kSha256Bytes = 32;
 // SHA-256 of the concatenation of `parts`, written to `out` (32 bytes).
 void Sha256(std::initializer_list<std::string_view> parts, unsigned char* out);
 
+// SHA-256 of the concatenation of `parts`, as 64 lowercase hex characters.
+std::string Sha256Hex(std::initializer_list<std::string_view> parts);
+
 // Keyed BLAKE2b of `data` under `key` (16..64 bytes), `out_size` (16..64)
 // bytes written to `out`.
 void KeyedHash(const SecretBytes& key, std::string_view data,

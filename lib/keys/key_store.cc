@@ -105,6 +105,20 @@ absl::StatusOr<proto::KeyStoreMeta> ReadMeta(rocksdb::DB* db,
   return meta;
 }
 
+// Opens the key-store database in `dir` for writing (creating it with
+// `create`; refusing an existing one with `must_be_new`).
+absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenKeyStoreDb(
+    const std::string& dir, bool create, bool must_be_new) {
+  rocksdb::Options options = KeyStoreRocksOptions();
+  options.create_if_missing = create;
+  options.error_if_exists = must_be_new;
+  rocksdb::DB* db = nullptr;
+  LEYSER_RETURN_IF_ERROR(FromRocks(
+      rocksdb::DB::Open(options, dir, &db),
+      must_be_new ? "creating a key store" : "opening the key store"));
+  return std::unique_ptr<rocksdb::DB>(db);
+}
+
 }  // namespace
 
 bool KeyStore::Exists(const std::string& dir) {
@@ -143,12 +157,9 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& dir,
     }
   }
 
-  rocksdb::Options options = KeyStoreRocksOptions();
-  options.create_if_missing = create;
-  rocksdb::DB* db = nullptr;
-  LEYSER_RETURN_IF_ERROR(
-      FromRocks(rocksdb::DB::Open(options, dir, &db), "opening the key store"));
-  std::unique_ptr<rocksdb::DB> owner(db);
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> owner,
+                          OpenKeyStoreDb(dir, create, /*must_be_new=*/false));
+  rocksdb::DB* db = owner.get();
 
   proto::KeyStoreMeta meta;
   if (initialised) {
@@ -537,13 +548,8 @@ absl::Status KeyStore::CreateFromCopy(const std::string& dir,
     return absl::FailedPreconditionError(
         absl::StrCat(dir, " already holds a key store"));
   }
-  rocksdb::Options options = KeyStoreRocksOptions();
-  options.create_if_missing = true;
-  options.error_if_exists = true;
-  rocksdb::DB* db = nullptr;
-  LEYSER_RETURN_IF_ERROR(
-      FromRocks(rocksdb::DB::Open(options, dir, &db), "creating a key store"));
-  std::unique_ptr<rocksdb::DB> owner(db);
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> db,
+                          OpenKeyStoreDb(dir, true, /*must_be_new=*/true));
   rocksdb::WriteBatch batch;
   for (const proto::KeyStoreCopy::Entry& e : copy.entries()) {
     LEYSER_RETURN_IF_ERROR(

@@ -323,11 +323,8 @@ absl::Status Lifecycle::Shred(proto::TenantRecord& record, absl::Time now) {
   entries.push_back(NewAuditEntry(record.number(),
                                   proto::AUDIT_EVENT_CERTIFICATE_ISSUED,
                                   "maintenance", record.id()));
-  unsigned char digest[kSha256Bytes];
-  Sha256({record.certificate()}, digest);
   (*entries.back().mutable_details())["certificate_sha256"] =
-      absl::BytesToHexString(absl::string_view(
-          reinterpret_cast<const char*>(digest), sizeof(digest)));
+      Sha256Hex({record.certificate()});
   LEYSER_RETURN_IF_ERROR(
       registry_->WriteRecord(record, nullptr, std::move(entries)));
   CrashPoint("shred.after_record");

@@ -117,17 +117,10 @@ absl::Status ValidateOptions(const Options& options) {
 
 // Appends the time of a wrong-master-key attempt to the pending file.
 void NotePendingWrongKey(const std::string& dir, absl::Time now) {
-  const std::string path = PendingAuditFileName(dir);
-  const int fd =
-      ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return;
-  FdCloser closer(fd);
-  const std::string line = absl::StrCat(absl::ToUnixMicros(now), "\n");
-  if (WriteAll(fd, reinterpret_cast<const unsigned char*>(line.data()),
-               line.size(), path)
-          .ok()) {
-    (void)::fsync(fd);
-  }
+  // Best effort: the wrong key is refused either way.
+  AppendAndSync(PendingAuditFileName(dir),
+                absl::StrCat(absl::ToUnixMicros(now), "\n"))
+      .IgnoreError();
 }
 
 // `options` with data_dir and backup_dir made absolute (RocksDB's backup

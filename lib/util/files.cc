@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/util/status_macros.h"
+
 namespace leyser::internal {
 
 FdCloser::~FdCloser() {
@@ -186,6 +188,24 @@ absl::StatusOr<std::unique_ptr<FileLock>> FileLock::Acquire(
 FileLock::~FileLock() {
   flock(fd_, LOCK_UN);
   close(fd_);
+}
+
+absl::Status AppendAndSync(const std::string& path, std::string_view bytes) {
+  const int fd =
+      ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  }
+  FdCloser closer(fd);
+  LEYSER_RETURN_IF_ERROR(
+      WriteAll(fd, reinterpret_cast<const unsigned char*>(bytes.data()),
+               bytes.size(), path));
+  if (::fsync(fd) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot sync ", path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace leyser::internal

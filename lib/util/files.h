@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -71,6 +72,10 @@ class FileLock {
   explicit FileLock(int fd) : fd_(fd) {}
   int fd_;
 };
+
+// Appends `bytes` to the file at `path` (created with mode 0600 if missing)
+// and syncs it: a line of a log that must survive a crash.
+absl::Status AppendAndSync(const std::string& path, std::string_view bytes);
 
 }  // namespace leyser::internal
 
