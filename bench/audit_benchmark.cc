@@ -135,7 +135,7 @@ VerifyFixture& Verification() {
   }
   f.entries = f.store->GetAuditLogInfo("v").value().size;
   f.exported = f.store->ExportAuditLog("v", 0, f.entries).value();
-  f.public_key = f.store->SigningPublicKey().value();
+  f.public_key = f.store->GetSigningPublicKey().value();
   return f;
 }
 

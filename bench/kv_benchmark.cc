@@ -141,7 +141,11 @@ class LeyserStore {
     std::vector<std::string> ids;
     for (int t = 0; t < kTenants; ++t)
       ids.push_back(absl::StrCat("tenant-", t));
-    if (!store_->CreateTenants(ids).ok()) std::abort();
+    if (!store_
+             ->CreateTenants(
+                 std::vector<std::string_view>(ids.begin(), ids.end()))
+             .ok())
+      std::abort();
     for (const std::string& id : ids)
       tenants_.push_back(store_->OpenTenant(id).value());
   }

@@ -95,7 +95,11 @@ LeyserFigures MeasureLeyser(std::int64_t n) {
       std::vector<std::string> ids;
       for (std::int64_t i = first; i < std::min(n, first + 10000); ++i)
         ids.push_back(TenantId(i));
-      if (!store->CreateTenants(ids).ok()) std::abort();
+      if (!store
+               ->CreateTenants(
+                   std::vector<std::string_view>(ids.begin(), ids.end()))
+               .ok())
+        std::abort();
     }
     const std::string value(100, 'v');
     for (std::int64_t i = 0; i < n; ++i) {

@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
       !s.ok()) {
     return Fail(s);
   }
-  if (s = store->Close(); !s.ok()) return Fail(s);
+  if (s = store->AnchorAuditLogs(); !s.ok()) return Fail(s);
 
   leyser::AuditVerifyOptions trusted;
   trusted.trusted_checkpoints =
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   if (!verdict.ok()) return Fail(verdict.status());
   std::string jsonl =
       store->ExportAuditLog("school-042", 0, UINT64_MAX).value();
-  trusted.public_keys = {store->SigningPublicKey().value()};
+  trusted.public_keys = {store->GetSigningPublicKey().value()};
   auto offline = leyser::VerifyAuditExport(jsonl, trusted);
   if (!offline.ok()) return Fail(offline.status());
   std::printf(

@@ -41,6 +41,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
+#include "leyser/store_types.h"
+
 namespace leyser {
 
 // Name of the system log wherever a log is named (tenant ids cannot contain
@@ -86,13 +88,6 @@ enum class AuditOutcome {
   kOk = 1,
   kFailed = 2,  // Attempted and failed; `status_code` says why.
   kDenied = 3,  // Refused: a precondition did not hold.
-};
-
-// Per-tenant access auditing (Store::SetAccessAudit). Off by default.
-enum class AccessAudit {
-  kOff = 0,
-  kWrites = 1,          // Every Put, Delete and Write: one entry each.
-  kReadsAndWrites = 2,  // Also every Get and every iterator created.
 };
 
 // One audit entry, as read back. All times UTC.

@@ -1,4 +1,4 @@
-// leyser/backup.h: what the backup and maintenance calls of `Store` report.
+// leyser/backup.h: what the backup calls of `Store` report.
 //
 // A backup generation is a consistent copy of the whole store: the database
 // (RocksDB BackupEngine, incremental, with checksummed shared files, encrypted
@@ -12,7 +12,6 @@
 #define LEYSER_BACKUP_H_
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,8 +21,8 @@
 
 namespace leyser {
 
-// Identifies a backup generation within its backup directory. Ids increase;
-// never reused.
+// Identifies a backup generation within its backup directory. Ids increase
+// and are never reused, also after the newest generation is deleted.
 using BackupId = std::uint32_t;
 
 // A tenant as recorded in a generation's manifest.
@@ -45,31 +44,9 @@ struct BackupInfo {
   bool manifest_readable = false;
   std::vector<BackupTenant> tenants;
   std::uint64_t keys = 0;
-  std::uint64_t data_bytes =
-      0;  // Size of the database backup, shared files counted in full.
+  // Size of the database backup, shared files counted in full.
+  std::uint64_t data_bytes = 0;
   std::uint32_t data_files = 0;
-};
-
-// What one `Store::RunMaintenance` call did.
-struct MaintenanceReport {
-  absl::Time now;  // The clock reading the run used.
-  bool clock_behind =
-      false;  // The clock read earlier than a previous run: no lifecycle step.
-  std::vector<std::string> ended;   // Tenants whose contract end passed.
-  std::vector<std::string> purged;  // Tenants purged by this run.
-  std::vector<std::string>
-      shredded;  // Tenants shredded (certificate issued) by this run.
-  std::vector<std::string>
-      held;  // Tenants whose due purge or shred waits for a legal hold.
-  bool backups_enabled = false;  // False when Options::backup_dir is empty.
-  std::optional<BackupInfo>
-      backup;  // The generation this run took (and verified), if any.
-  std::vector<BackupId>
-      pruned;  // Generations removed to keep Options::backup_generations.
-  std::vector<std::string>
-      repaired;  // Leftovers of interrupted runs that were cleaned up.
-  // Audit entries pruned (older than Options::audit_retention), all logs.
-  std::uint64_t audit_entries_pruned = 0;
 };
 
 }  // namespace leyser

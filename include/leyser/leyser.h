@@ -5,9 +5,11 @@
 
 #include "leyser/audit.h"
 #include "leyser/backup.h"
+#include "leyser/certificate.h"
 #include "leyser/clock.h"
 #include "leyser/iterator.h"
 #include "leyser/key_provider.h"
+#include "leyser/maintenance.h"
 #include "leyser/options.h"
 #include "leyser/secret.h"
 #include "leyser/store.h"

@@ -79,7 +79,7 @@ struct Options {
 
   // Generations kept (1 ..= 1000). Default 7: with one generation a day, a week
   // of history.
-  int backup_generations = 7;
+  std::size_t backup_generations = 7;
 
   // UTC time of day at which the daily backup falls due (0 ..< 24 h). Default
   // 00:00 UTC. `RunMaintenance` takes a backup when none was taken since the
@@ -96,7 +96,7 @@ struct Options {
 
   // A checkpoint is signed once a log has this many entries not covered by
   // one (1 ..= 10000), default 1000 ...
-  std::uint64_t audit_checkpoint_entries = 1000;
+  std::size_t audit_checkpoint_entries = 1000;
 
   // ... or when its oldest uncovered entry is this old (1 s ..= 1 h; checked
   // at every append and RunMaintenance), default 60 s. Close() covers the

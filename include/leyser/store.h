@@ -34,9 +34,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 
 #include "leyser/audit.h"
 #include "leyser/backup.h"
+#include "leyser/certificate.h"
+#include "leyser/maintenance.h"
 #include "leyser/options.h"
 #include "leyser/store_types.h"
 #include "leyser/tenant.h"
@@ -69,7 +72,7 @@ class Store {
   // repeated id, naming it; or an empty list); AlreadyExists (naming the first
   // existing id); Unavailable; ResourceExhausted.
   virtual absl::StatusOr<std::vector<TenantInfo>> CreateTenants(
-      const std::vector<std::string>& ids) = 0;
+      absl::Span<const std::string_view> ids) = 0;
 
   // Returns a handle on tenant `id`.
   // Errors: InvalidArgument (malformed id); NotFound (no such tenant);
@@ -132,7 +135,8 @@ class Store {
   // Errors: NotFound (no such generation); DataLoss (a file or the sealed part
   // is damaged); PermissionDenied (sealed under an earlier master key);
   // FailedPrecondition (no backup_dir).
-  [[nodiscard]] virtual absl::Status VerifyBackup(BackupId id) const = 0;
+  // Records BACKUP_VERIFIED or BACKUP_FAILED in the system log.
+  [[nodiscard]] virtual absl::Status VerifyBackup(BackupId id) = 0;
 
   // Restores generation `id` of the backups in `options.backup_dir` as a new
   // store in `options.data_dir`, which must be absent or empty; opens it
@@ -198,11 +202,11 @@ class Store {
   // Returns the deletion certificate of a shredded tenant.
   // Errors: InvalidArgument; NotFound (no such tenant, or not shredded yet).
   virtual absl::StatusOr<DeletionCertificate> GetDeletionCertificate(
-      std::string_view tenant_id) const = 0;
+      std::string_view tenant_id) = 0;
 
   // Returns the Ed25519 public key (32 bytes) that signs this store's deletion
-  // certificates now.
-  virtual absl::StatusOr<std::string> SigningPublicKey() const = 0;
+  // certificates and audit checkpoints now.
+  virtual absl::StatusOr<std::string> GetSigningPublicKey() const = 0;
 
   // Maintenance.
 
@@ -229,14 +233,14 @@ class Store {
   // Returns up to `max_entries` entries of `log` from sequence number
   // `from_seq` on (entries pruned by retention are skipped).
   // Errors: InvalidArgument (bad log name); NotFound (no such tenant);
-  // DataLoss (an entry is damaged).
+  // DataLoss (an entry is damaged; recorded as DATA_LOSS).
   virtual absl::StatusOr<std::vector<AuditEntry>> ReadAuditLog(
       std::string_view log, std::uint64_t from_seq,
-      std::size_t max_entries) const = 0;
+      std::size_t max_entries) = 0;
 
   // Size, retained range and checkpoint state of `log`.
   virtual absl::StatusOr<AuditLogInfo> GetAuditLogInfo(
-      std::string_view log) = 0;
+      std::string_view log) const = 0;
 
   // Verifies the whole retained log: every entry is in place and unchanged,
   // the kept hashes of pruned entries match their RETENTION entry, every
@@ -256,8 +260,17 @@ class Store {
                                                      std::uint64_t to_seq) = 0;
 
   // Signs a checkpoint of every audit log with uncovered entries and hands
-  // pending checkpoints to the sink; the store stays usable. The destructor
-  // does the same (ignoring errors). Errors: Unavailable (I/O).
+  // every pending checkpoint to Options::audit_sink now; the store stays
+  // usable. (RunMaintenance and Close do it too.) Errors: Unavailable (I/O).
+  [[nodiscard]] virtual absl::Status AnchorAuditLogs() = 0;
+
+  // Closes the store: signs a checkpoint of every audit log with uncovered
+  // entries, hands pending checkpoints to the sink and stops the background
+  // publisher. Every later call on the store gets FailedPrecondition (a second
+  // Close is OK); tenant handles and iterators opened before keep working
+  // until they are destroyed, and the database closes with the last of them.
+  // The destructor closes the store too (ignoring errors). Errors:
+  // Unavailable (I/O; the store is closed nevertheless).
   [[nodiscard]] virtual absl::Status Close() = 0;
 
  protected:

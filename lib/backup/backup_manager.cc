@@ -170,8 +170,7 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
   // backup that the next run removes.
   LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> listed,
                           ListedIds(generations_dir_));
-  for (std::size_t i = 0;
-       i + static_cast<std::size_t>(generations_) < listed.size(); ++i) {
+  for (std::size_t i = 0; i + generations_ < listed.size(); ++i) {
     const BackupId victim = listed[i];
     LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile victim_file,
                             ReadGeneration(generations_dir_, victim));

@@ -35,6 +35,7 @@
 #include "absl/time/time.h"
 
 #include "leyser/backup.h"
+#include "leyser/maintenance.h"
 #include "leyser/options.h"
 
 #include "lib/db/db_core.h"
@@ -106,7 +107,7 @@ class BackupManager {
   const std::string backup_dir_;
   const std::string engine_dir_;
   const std::string generations_dir_;
-  const int generations_;
+  const std::size_t generations_;
   const absl::Duration time_of_day_;
   const std::shared_ptr<DbCore> db_;
   const KeyStore* const keys_;

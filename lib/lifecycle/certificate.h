@@ -8,7 +8,7 @@
 #include "absl/status/statusor.h"
 
 #include "leyser/secret.h"
-#include "leyser/store_types.h"
+#include "leyser/certificate.h"
 
 namespace leyser::internal {
 

@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 
 #include "leyser/backup.h"
+#include "leyser/maintenance.h"
 #include "leyser/clock.h"
 #include "leyser/secret.h"
 

@@ -65,6 +65,8 @@ absl::StatusOr<TenantInfo> InfoFromRecord(const proto::TenantRecord& record) {
       optional_time(record.has_contract_end(), record.contract_end());
   info.purge_due = optional_time(record.has_purge_due(), record.purge_due());
   info.legal_hold = record.legal_hold();
+  info.access_audit =
+      static_cast<AccessAudit>(std::clamp(record.access_audit(), 0, 2));
   info.purged = optional_time(record.has_purged(), record.purged());
   info.shred_due = optional_time(record.has_shred_due(), record.shred_due());
   info.shredded = optional_time(record.has_shredded(), record.shredded());

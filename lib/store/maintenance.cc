@@ -14,6 +14,7 @@
 namespace leyser::internal {
 
 absl::StatusOr<MaintenanceReport> StoreImpl::RunMaintenance() {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   absl::MutexLock maintenance(&maintenance_mu_);
   MaintenanceReport report;
   const absl::Time now = options_.clock->Now();

@@ -15,6 +15,7 @@ namespace leyser::internal {
 
 absl::Status StoreImpl::RotateMasterKey(
     std::shared_ptr<KeyProvider> new_provider) {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   if (new_provider == nullptr) {
     return absl::InvalidArgumentError(
         "RotateMasterKey: the new key provider is null");

@@ -25,21 +25,39 @@
 
 namespace leyser::internal {
 
-absl::Status StoreImpl::Close() {
-  if (audit_ == nullptr) return absl::OkStatus();
+absl::Status StoreImpl::CheckOpen() const {
+  if (closed_.load(std::memory_order_acquire)) {
+    return absl::FailedPreconditionError("the store is closed");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StoreImpl::AnchorAuditLogs() {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   return audit_->CheckpointLogs(/*all=*/true);
+}
+
+absl::Status StoreImpl::Close() {
+  if (closed_.exchange(true) || audit_ == nullptr) return absl::OkStatus();
+  // Calls that began before the flag was set finish under the locks they
+  // hold; wait for the bulk ones.
+  absl::MutexLock maintenance(&maintenance_mu_);
+  absl::Status checkpointed = audit_->CheckpointLogs(/*all=*/true);
+  audit_->Stop();
+  return checkpointed;
 }
 
 // Tenants.
 
 absl::StatusOr<TenantInfo> StoreImpl::CreateTenant(std::string_view id) {
-  LEYSER_ASSIGN_OR_RETURN(std::vector<TenantInfo> created,
-                          CreateTenants({std::string(id)}));
+  LEYSER_ASSIGN_OR_RETURN(std::vector<TenantInfo> created, CreateTenants({id}));
   return std::move(created.front());
 }
 
 absl::StatusOr<std::vector<TenantInfo>> StoreImpl::CreateTenants(
-    const std::vector<std::string>& ids) {
+    absl::Span<const std::string_view> id_views) {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
+  const std::vector<std::string> ids(id_views.begin(), id_views.end());
   if (ids.empty()) {
     return absl::InvalidArgumentError(
         "CreateTenants: the list of ids is empty");
@@ -80,6 +98,7 @@ absl::StatusOr<std::unique_ptr<Tenant>> StoreImpl::OpenTenant(
 
 absl::StatusOr<std::unique_ptr<Tenant>> StoreImpl::OpenTenantAs(
     std::string_view id, std::string_view actor) {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   LEYSER_RETURN_IF_ERROR(ValidateActor(actor, "the actor"));
   LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const TenantCore> core,
                           cache_->Open(id));
@@ -87,11 +106,13 @@ absl::StatusOr<std::unique_ptr<Tenant>> StoreImpl::OpenTenantAs(
 }
 
 absl::StatusOr<TenantInfo> StoreImpl::GetTenantInfo(std::string_view id) const {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, registry_.Record(id));
   return InfoFromRecord(record);
 }
 
 absl::StatusOr<std::vector<TenantInfo>> StoreImpl::ListTenants() const {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   std::vector<TenantInfo> out;
   for (const proto::TenantRecord& record : registry_.Records()) {
     LEYSER_ASSIGN_OR_RETURN(TenantInfo info, InfoFromRecord(record));
@@ -107,19 +128,23 @@ absl::StatusOr<std::vector<TenantInfo>> StoreImpl::ListTenants() const {
 
 absl::Status StoreImpl::EndContract(std::string_view tenant_id,
                                     absl::Time contract_end) {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   return lifecycle_->EndContract(tenant_id, contract_end);
 }
 
 absl::Status StoreImpl::Reinstate(std::string_view tenant_id) {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   return lifecycle_->Reinstate(tenant_id);
 }
 
 absl::Status StoreImpl::SetLegalHold(std::string_view tenant_id, bool hold) {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   return lifecycle_->SetLegalHold(tenant_id, hold);
 }
 
 absl::Status StoreImpl::SetAccessAudit(std::string_view tenant_id,
                                        AccessAudit mode) {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   const int value = static_cast<int>(mode);
   if (value < 0 || value > 2) {
     return absl::InvalidArgumentError(
@@ -131,6 +156,7 @@ absl::Status StoreImpl::SetAccessAudit(std::string_view tenant_id,
 // Backups.
 
 absl::StatusOr<BackupInfo> StoreImpl::CreateBackup() {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   absl::MutexLock maintenance(
       &maintenance_mu_);  // Never during a purge or shred.
   MaintenanceReport report;
@@ -143,10 +169,12 @@ absl::StatusOr<BackupInfo> StoreImpl::CreateBackup() {
 }
 
 absl::StatusOr<std::vector<BackupInfo>> StoreImpl::ListBackups() const {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   return backups_.List();
 }
 
-absl::Status StoreImpl::VerifyBackup(BackupId id) const {
+absl::Status StoreImpl::VerifyBackup(BackupId id) {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   const absl::Status verified = backups_.Verify(id);
   proto::AuditEntry entry =
       NewAuditEntry(kSystemLogNumber,
@@ -160,6 +188,7 @@ absl::Status StoreImpl::VerifyBackup(BackupId id) const {
 }
 
 absl::Status StoreImpl::RestoreTenant(std::string_view tenant_id, BackupId id) {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   absl::MutexLock maintenance(&maintenance_mu_);
   LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const TenantCore> core,
                           cache_->Open(tenant_id));
@@ -208,8 +237,8 @@ absl::Status StoreImpl::RestoreTenantData(
 // Audit log reading, verification, export; certificates.
 
 absl::StatusOr<std::vector<AuditEntry>> StoreImpl::ReadAuditLog(
-    std::string_view log, std::uint64_t from_seq,
-    std::size_t max_entries) const {
+    std::string_view log, std::uint64_t from_seq, std::size_t max_entries) {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   LEYSER_ASSIGN_OR_RETURN(std::uint64_t number, LogNumber(log));
   auto read = audit_->Read(number, from_seq, max_entries);
   audit_->NoteDataLoss(read.status(), kSystemLogNumber, options_.audit_actor,
@@ -223,7 +252,9 @@ absl::StatusOr<std::vector<AuditEntry>> StoreImpl::ReadAuditLog(
   return out;
 }
 
-absl::StatusOr<AuditLogInfo> StoreImpl::GetAuditLogInfo(std::string_view log) {
+absl::StatusOr<AuditLogInfo> StoreImpl::GetAuditLogInfo(
+    std::string_view log) const {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   LEYSER_ASSIGN_OR_RETURN(std::uint64_t number, LogNumber(log));
   absl::StatusOr<AuditLogInfo> info = audit_->Info(number);
   audit_->NoteDataLoss(info.status(), kSystemLogNumber, options_.audit_actor,
@@ -234,6 +265,7 @@ absl::StatusOr<AuditLogInfo> StoreImpl::GetAuditLogInfo(std::string_view log) {
 
 absl::StatusOr<AuditVerification> StoreImpl::VerifyAuditLog(
     std::string_view log, const AuditVerifyOptions& options) const {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   LEYSER_ASSIGN_OR_RETURN(std::uint64_t number, LogNumber(log));
   return audit_->Verify(number, options);
 }
@@ -241,6 +273,7 @@ absl::StatusOr<AuditVerification> StoreImpl::VerifyAuditLog(
 absl::StatusOr<std::string> StoreImpl::ExportAuditLog(std::string_view log,
                                                       std::uint64_t from_seq,
                                                       std::uint64_t to_seq) {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   LEYSER_ASSIGN_OR_RETURN(std::uint64_t number, LogNumber(log));
   absl::StatusOr<std::string> exported =
       audit_->Export(number, log, from_seq, to_seq);
@@ -250,7 +283,8 @@ absl::StatusOr<std::string> StoreImpl::ExportAuditLog(std::string_view log,
 }
 
 absl::StatusOr<DeletionCertificate> StoreImpl::GetDeletionCertificate(
-    std::string_view tenant_id) const {
+    std::string_view tenant_id) {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record,
                           registry_.Record(tenant_id));
   if (record.state() != proto::TENANT_STATE_SHREDDED ||
@@ -267,7 +301,8 @@ absl::StatusOr<DeletionCertificate> StoreImpl::GetDeletionCertificate(
   return certificate;
 }
 
-absl::StatusOr<std::string> StoreImpl::SigningPublicKey() const {
+absl::StatusOr<std::string> StoreImpl::GetSigningPublicKey() const {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
   LEYSER_ASSIGN_OR_RETURN(SecretBytes seed, provider()->GetSigningKey());
   return SigningPublicKeyFromSeed(seed);
 }

@@ -12,6 +12,7 @@
 #ifndef LEYSER_LIB_STORE_STORE_IMPL_H_
 #define LEYSER_LIB_STORE_STORE_IMPL_H_
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,9 +70,10 @@ class StoreImpl final : public Store {
 
   // Store.
   absl::Status Close() override;
+  absl::Status AnchorAuditLogs() override;
   absl::StatusOr<TenantInfo> CreateTenant(std::string_view id) override;
   absl::StatusOr<std::vector<TenantInfo>> CreateTenants(
-      const std::vector<std::string>& ids) override;
+      absl::Span<const std::string_view> ids) override;
   absl::StatusOr<std::unique_ptr<Tenant>> OpenTenant(
       std::string_view id) override;
   absl::StatusOr<std::unique_ptr<Tenant>> OpenTenantAs(
@@ -82,7 +84,7 @@ class StoreImpl final : public Store {
       std::shared_ptr<KeyProvider> new_provider) override;
   absl::StatusOr<BackupInfo> CreateBackup() override;
   absl::StatusOr<std::vector<BackupInfo>> ListBackups() const override;
-  absl::Status VerifyBackup(BackupId id) const override;
+  absl::Status VerifyBackup(BackupId id) override;
   absl::Status RestoreTenant(std::string_view tenant_id, BackupId id) override;
   absl::Status EndContract(std::string_view tenant_id,
                            absl::Time contract_end) override;
@@ -92,19 +94,23 @@ class StoreImpl final : public Store {
                               AccessAudit mode) override;
   absl::StatusOr<std::vector<AuditEntry>> ReadAuditLog(
       std::string_view log, std::uint64_t from_seq,
-      std::size_t max_entries) const override;
-  absl::StatusOr<AuditLogInfo> GetAuditLogInfo(std::string_view log) override;
+      std::size_t max_entries) override;
+  absl::StatusOr<AuditLogInfo> GetAuditLogInfo(
+      std::string_view log) const override;
   absl::StatusOr<AuditVerification> VerifyAuditLog(
       std::string_view log, const AuditVerifyOptions& options) const override;
   absl::StatusOr<std::string> ExportAuditLog(std::string_view log,
                                              std::uint64_t from_seq,
                                              std::uint64_t to_seq) override;
   absl::StatusOr<DeletionCertificate> GetDeletionCertificate(
-      std::string_view tenant_id) const override;
-  absl::StatusOr<std::string> SigningPublicKey() const override;
+      std::string_view tenant_id) override;
+  absl::StatusOr<std::string> GetSigningPublicKey() const override;
   absl::StatusOr<MaintenanceReport> RunMaintenance() override;
 
  private:
+  // FailedPrecondition once Close has begun.
+  absl::Status CheckOpen() const;
+
   // open.cc: the audit logs, and the wrong-master-key attempts that waited.
   absl::Status StartAudit();
 
@@ -148,6 +154,8 @@ class StoreImpl final : public Store {
   // When RunMaintenance last pruned the audit logs (once a day).
   std::optional<absl::Time> last_retention_run_
       ABSL_GUARDED_BY(maintenance_mu_);
+
+  std::atomic<bool> closed_{false};
 
   mutable absl::Mutex provider_mu_;
   std::shared_ptr<KeyProvider> provider_

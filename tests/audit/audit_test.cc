@@ -104,7 +104,7 @@ class AuditTest : public test::StoreFixture {
     AuditVerifyOptions v;
     auto notes = ReadAuditCheckpointFile(anchors());
     if (notes.ok()) v.trusted_checkpoints = *notes;
-    v.public_keys = {store.SigningPublicKey().value()};
+    v.public_keys = {store.GetSigningPublicKey().value()};
     return v;
   }
 
@@ -257,8 +257,8 @@ TEST_F(AuditTest, EveryEventThroughThePublicApiGivesExactlyOneEntry) {
   // The head covers everything up to and including PURGED.
   EXPECT_EQ(head->size, t_entries.size() - 2);
   EXPECT_EQ(t_entries[head->size - 1].event, AuditEvent::kPurged);
-  EXPECT_TRUE(internal::CheckpointSignedByAny(certificate->audit_chain_head,
-                                              {s.SigningPublicKey().value()}));
+  EXPECT_TRUE(internal::CheckpointSignedByAny(
+      certificate->audit_chain_head, {s.GetSigningPublicKey().value()}));
   // The log of the shredded tenant is kept and verifies.
   ExpectIntact(s, "t");
 
@@ -362,12 +362,12 @@ TEST_F(AuditTest, MaintenanceErrorsAndSinkFailuresAreRecorded) {
                }
                // Hands over what is pending (the background thread may have
                // tried already): one entry for the failing streak.
-               EXPECT_THAT(store->Close(), IsOk());
+               EXPECT_THAT(store->AnchorAuditLogs(), IsOk());
              },
              {{AuditEvent::kAnchorFailure, 1}});
   sink->failing = false;
   ASSERT_THAT(store->CreateTenant("after"), IsOk());
-  ASSERT_THAT(store->Close(), IsOk());
+  ASSERT_THAT(store->AnchorAuditLogs(), IsOk());
   // Everything pending reached the sink, in order.
   for (const std::string log : {"s0", "s1", "s2", "after"}) {
     auto info = store->GetAuditLogInfo(log);
@@ -409,7 +409,7 @@ TEST_F(AuditTest, CheckpointsEveryNEntriesAfterTheIntervalAndAtClose) {
   EXPECT_EQ(count_for("/tenant/1"), 3);
   for (const AuditCheckpoint& cp : sink->received()) {
     EXPECT_TRUE(internal::CheckpointSignedByAny(
-        cp.note, {store->SigningPublicKey().value()}));
+        cp.note, {store->GetSigningPublicKey().value()}));
   }
   ASSERT_THAT(t->Put("last", "v"), IsOk());
   store.reset();  // Close covers the rest.
@@ -732,7 +732,7 @@ TEST_F(AuditTest, ExportsVerifyOfflineAndNameTheFirstBadEntry) {
   auto exported = store->ExportAuditLog("t", 5, 30);
   ASSERT_THAT(exported, IsOk());
   AuditVerifyOptions keys;
-  keys.public_keys = {store->SigningPublicKey().value()};
+  keys.public_keys = {store->GetSigningPublicKey().value()};
   auto v = VerifyAuditExport(*exported, keys);
   ASSERT_THAT(v, IsOk());
   EXPECT_TRUE(v->intact) << v->problem;
@@ -1128,7 +1128,8 @@ TEST_F(AuditTest, ForgedRetentionIsCaught) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_THAT(store->GetAuditLogInfo("t"), IsOk());  // Loads the log...
-  ASSERT_THAT(store->Close(), IsOk());  // ...and signs over the forged entry.
+  ASSERT_THAT(store->AnchorAuditLogs(),
+              IsOk());  // ...and signs over the forged entry.
   auto v = store->VerifyAuditLog("t", Trusted(*store));
   ASSERT_THAT(v, IsOk());
   EXPECT_FALSE(v->intact);
@@ -1231,7 +1232,7 @@ TEST_F(AuditTest, KilledWritersLeaveEveryChangeWithItsEntryAndNoOther) {
     ASSERT_NE(store, nullptr);
     // What the killed run left uncovered is checkpointed now (before anything
     // here touches the logs).
-    ASSERT_THAT(store->Close(), IsOk());
+    ASSERT_THAT(store->AnchorAuditLogs(), IsOk());
     for (const char* log : {"a", "b", "@system"}) {
       auto info = store->GetAuditLogInfo(log);
       ASSERT_THAT(info, IsOk());

@@ -185,7 +185,7 @@ TEST_F(LifecycleTest, PurgeAndShredHappenExactlyAtTheirBoundaries) {
   }
   auto certificate = store->GetDeletionCertificate("gone");
   ASSERT_THAT(certificate, IsOk());
-  auto public_key = store->SigningPublicKey();
+  auto public_key = store->GetSigningPublicKey();
   ASSERT_THAT(public_key, IsOk());
   EXPECT_THAT(VerifyDeletionCertificate(*certificate, *public_key), IsOk());
   EXPECT_EQ(certificate->tenant_id, "gone");
@@ -310,7 +310,7 @@ TEST_F(LifecycleTest, ZeroDelaysPurgeAndShredAtOnce) {
   ASSERT_THAT(certificate, IsOk());
   EXPECT_EQ(certificate->generations_deleted.size(), 1u);
   EXPECT_THAT(
-      VerifyDeletionCertificate(*certificate, *store->SigningPublicKey()),
+      VerifyDeletionCertificate(*certificate, *store->GetSigningPublicKey()),
       IsOk());
 }
 
@@ -325,7 +325,7 @@ TEST_F(LifecycleTest, TamperedCertificatesFailVerification) {
   ASSERT_THAT(store->EndContract("t", clock_->Now()), IsOk());
   ASSERT_THAT(store->RunMaintenance(), IsOk());
   const DeletionCertificate good = store->GetDeletionCertificate("t").value();
-  const std::string key = store->SigningPublicKey().value();
+  const std::string key = store->GetSigningPublicKey().value();
   ASSERT_THAT(VerifyDeletionCertificate(good, key), IsOk());
   std::vector<std::pair<const char*, std::function<void(DeletionCertificate&)>>>
       edits = {
@@ -628,7 +628,7 @@ TEST_F(LifecycleTest,
     }
     clock_->Advance(kDay);
   }
-  const std::string key = store->SigningPublicKey().value();
+  const std::string key = store->GetSigningPublicKey().value();
   int verified = 0;
   for (const auto& [id, end] : ends) {
     EXPECT_EQ(purges[id], 1) << id;
@@ -711,7 +711,7 @@ TEST_F(LifecycleTest, CrashAtEachStepOfPurgeAndShredResumes) {
         auto certificate = (*store)->GetDeletionCertificate("gone");
         ASSERT_THAT(certificate, IsOk());
         EXPECT_THAT(VerifyDeletionCertificate(*certificate,
-                                              *(*store)->SigningPublicKey()),
+                                              *(*store)->GetSigningPublicKey()),
                     IsOk());
         EXPECT_EQ(certificate->keys_removed, 200u);
         EXPECT_FALSE(certificate->generations_deleted.empty())

@@ -360,7 +360,9 @@ TEST_F(RaceTest, BackupsDuringRotationsAlwaysRestore) {
   // then often waits for the copy and slips in before the seal.
   std::vector<std::string> ids;
   for (int i = 0; i < 5000; ++i) ids.push_back(absl::StrCat("t", i));
-  ASSERT_THAT(store->CreateTenants(ids), IsOk());
+  ASSERT_THAT(store->CreateTenants(
+                  std::vector<std::string_view>(ids.begin(), ids.end())),
+              IsOk());
   {
     auto t = store->OpenTenant("t1");
     ASSERT_THAT(t, IsOk());
@@ -456,7 +458,7 @@ TEST_F(RaceTest, VerifyAndExportDuringPruningNeverRaiseFalseAlarms) {
   ASSERT_NE(store, nullptr);
   ASSERT_THAT(store->CreateTenant("t"), IsOk());
   AuditVerifyOptions keys;
-  keys.public_keys = {store->SigningPublicKey().value()};
+  keys.public_keys = {store->GetSigningPublicKey().value()};
   std::atomic<bool> done{false};
   std::atomic<int> verified{0};
   std::atomic<int> alarms{0};

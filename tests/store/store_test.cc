@@ -202,13 +202,50 @@ TEST_F(StoreTest, PersistsAcrossReopen) {
   EXPECT_EQ(c->created, test::SomeInstant() + absl::Hours(1));
 }
 
+// Close closes: later calls on the store are refused, a second Close is OK,
+// and handles opened before keep working until destroyed.
+TEST_F(StoreTest, CloseRefusesLaterCallsAndKeepsOpenHandles) {
+  auto store = OpenStore();
+  auto t = NewTenant(*store, "acme");
+  ASSERT_THAT(t->Put("k", "v"), IsOk());
+  ASSERT_THAT(store->AnchorAuditLogs(), IsOk());  // Stays usable.
+  ASSERT_THAT(store->CreateTenant("second"), IsOk());
+  ASSERT_THAT(store->Close(), IsOk());
+  EXPECT_THAT(store->Close(), IsOk());
+  EXPECT_THAT(store->CreateTenant("third"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(store->OpenTenant("acme"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(store->ListTenants(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(store->RunMaintenance(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(store->AnchorAuditLogs(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(t->Get("k"), IsOkAndHolds(std::string("v")));
+  ASSERT_THAT(t->Put("k2", "v2"), IsOk());
+  t.reset();
+  store.reset();
+  store = OpenStore();
+  auto again = store->OpenTenant("acme");
+  ASSERT_THAT(again, IsOk());
+  EXPECT_THAT((*again)->Get("k2"), IsOkAndHolds(std::string("v2")));
+  // TenantInfo carries the access-audit mode.
+  EXPECT_EQ(store->GetTenantInfo("acme")->access_audit, AccessAudit::kOff);
+  ASSERT_THAT(store->SetAccessAudit("acme", AccessAudit::kReadsAndWrites),
+              IsOk());
+  EXPECT_EQ(store->GetTenantInfo("acme")->access_audit,
+            AccessAudit::kReadsAndWrites);
+}
+
 TEST_F(StoreTest, CreateTenantsIsAllOrNothing) {
   {
     auto store = OpenStore();
     ASSERT_THAT(store->CreateTenant("first"), IsOk());
     std::vector<std::string> ids;
     for (int i = 0; i < 500; ++i) ids.push_back(absl::StrCat("bulk-", i));
-    auto created = store->CreateTenants(ids);
+    auto created = store->CreateTenants(
+        std::vector<std::string_view>(ids.begin(), ids.end()));
     ASSERT_THAT(created, IsOk());
     ASSERT_EQ(created->size(), 500u);
     for (int i = 0; i < 500; ++i) {

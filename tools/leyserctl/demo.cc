@@ -232,7 +232,8 @@ int RunDemo(const std::string& dir) {
   PrintTenants(*store);
   const leyser::DeletionCertificate certificate =
       Check(store->GetDeletionCertificate("acme2"), "certificate");
-  const std::string public_key = Check(store->SigningPublicKey(), "public key");
+  const std::string public_key =
+      Check(store->GetSigningPublicKey(), "public key");
   std::printf("  deletion certificate:\n%s\n",
               leyser::DeletionCertificateToJson(certificate).c_str());
   std::printf("  VerifyDeletionCertificate with public key %s -> %s\n",
@@ -265,7 +266,7 @@ int RunDemo(const std::string& dir) {
                   leyser::AuditEntryToJson(e).c_str());
     }
   }
-  Check(store->Close(), "close");  // Signs and anchors every log.
+  Check(store->AnchorAuditLogs(), "anchor");  // Signs and anchors every log.
   // No public keys given: the store's own (the master-key rotation in step 9
   // changed the signing key; a checkpoint signed by both vouches for it).
   leyser::AuditVerifyOptions trusted;

@@ -23,6 +23,7 @@
 // Exit status: 0 on success, 1 on an error (printed with its status code), 2 on
 // bad usage.
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -151,7 +152,9 @@ absl::StatusOr<std::unique_ptr<leyser::Store>> OpenStore() {
   options.key_provider = *provider;
   options.create_if_missing = absl::GetFlag(FLAGS_create);
   options.backup_dir = absl::GetFlag(FLAGS_backup_dir);
-  options.backup_generations = absl::GetFlag(FLAGS_backup_generations);
+  // A negative count becomes 0, which Store::Open refuses with the range.
+  options.backup_generations = static_cast<std::size_t>(
+      std::max(0, absl::GetFlag(FLAGS_backup_generations)));
   options.purge_after = absl::GetFlag(FLAGS_purge_after);
   options.backup_purge_after = absl::GetFlag(FLAGS_backup_purge_after);
   options.audit_actor = absl::GetFlag(FLAGS_actor);
@@ -452,7 +455,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "public-key") {
-    absl::StatusOr<std::string> key = (*store)->SigningPublicKey();
+    absl::StatusOr<std::string> key = (*store)->GetSigningPublicKey();
     if (!key.ok()) {
       return Fail(key.status());
     }

@@ -1,0 +1,72 @@
+// leyser/certificate.h: the deletion certificate a store issues when a tenant
+// is shredded, and checking it without a store.
+//
+// Thread safety: a plain value type, and functions that are thread-safe.
+
+#ifndef LEYSER_CERTIFICATE_H_
+#define LEYSER_CERTIFICATE_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+#include "leyser/backup.h"
+
+namespace leyser {
+
+// Proof that a tenant's data was erased: issued once, when the tenant is
+// shredded, and signed with the store's Ed25519 signing key (see
+// KeyProvider::GetSigningKey). Verify it with VerifyDeletionCertificate and the
+// signer's public key alone. Copyable.
+struct DeletionCertificate {
+  std::string tenant_id;
+  std::uint64_t tenant_number = 0;
+  absl::Time contract_end;
+  // Live data deleted and compacted away, live data key destroyed.
+  absl::Time purged;
+  // Data key gone from every backup; pre-purge generations deleted.
+  absl::Time shredded;
+  absl::Time issued;
+  // How the data was erased, in words, as the leyser version that signed the
+  // certificate describes it (covered by the signature).
+  std::string method;
+  std::uint64_t keys_removed =
+      0;  // Records of the tenant when the purge began.
+  std::uint64_t bytes_removed =
+      0;  // Their stored (sealed) key and value bytes.
+  // Backup generations that could hold its data, deleted whole.
+  std::vector<BackupId> generations_deleted;
+  // Generations kept: taken after the purge, its key removed from their
+  // key-store copies.
+  std::vector<BackupId> generations_kept;
+  // The signed checkpoint note of the tenant's audit log just before the
+  // certificate was issued (its PURGED entry and everything before it).
+  std::string audit_chain_head;
+  std::string signer_public_key;  // 32 bytes (Ed25519).
+  // 64 bytes (Ed25519) over the certificate's canonical encoding.
+  std::string signature;
+};
+
+// Checks `certificate`'s signature against `public_key` (32 bytes). Needs no
+// store. Errors: InvalidArgument (malformed key); DataLoss (a field was
+// changed, the signature is wrong, or the certificate was signed by another
+// key).
+absl::Status VerifyDeletionCertificate(const DeletionCertificate& certificate,
+                                       std::string_view public_key);
+
+// Returns the certificate as JSON (protobuf JSON mapping; bytes fields base64).
+std::string DeletionCertificateToJson(const DeletionCertificate& certificate);
+
+// Parses what DeletionCertificateToJson wrote. InvalidArgument if it is not
+// such JSON. Parsing checks nothing: call VerifyDeletionCertificate.
+absl::StatusOr<DeletionCertificate> DeletionCertificateFromJson(
+    std::string_view json);
+
+}  // namespace leyser
+
+#endif  // LEYSER_CERTIFICATE_H_

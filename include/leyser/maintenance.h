@@ -1,0 +1,42 @@
+// leyser/maintenance.h: what one Store::RunMaintenance call reports.
+//
+// Thread safety: a plain value type. Copyable.
+
+#ifndef LEYSER_MAINTENANCE_H_
+#define LEYSER_MAINTENANCE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+#include "leyser/backup.h"
+
+namespace leyser {
+
+// What one `Store::RunMaintenance` call did.
+struct MaintenanceReport {
+  absl::Time now;  // The clock reading the run used.
+  // The clock read earlier than a previous run: no lifecycle step ran.
+  bool clock_behind = false;
+  std::vector<std::string> ended;     // Tenants whose contract end passed.
+  std::vector<std::string> purged;    // Tenants purged by this run.
+  std::vector<std::string> shredded;  // Shredded (certificate issued).
+  // Tenants whose due purge or shred waits for a legal hold.
+  std::vector<std::string> held;
+  bool backups_enabled = false;  // False when Options::backup_dir is empty.
+  // The generation this run took (and verified), if any.
+  std::optional<BackupInfo> backup;
+  // Generations removed to keep Options::backup_generations.
+  std::vector<BackupId> pruned;
+  // Leftovers of interrupted runs that were cleaned up.
+  std::vector<std::string> repaired;
+  // Audit entries pruned (older than Options::audit_retention), all logs.
+  std::uint64_t audit_entries_pruned = 0;
+};
+
+}  // namespace leyser
+
+#endif  // LEYSER_MAINTENANCE_H_
