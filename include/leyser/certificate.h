@@ -35,10 +35,10 @@ struct DeletionCertificate {
   // How the data was erased, in words, as the leyser version that signed the
   // certificate describes it (covered by the signature).
   std::string method;
-  std::uint64_t keys_removed =
-      0;  // Records of the tenant when the purge began.
-  std::uint64_t bytes_removed =
-      0;  // Their stored (sealed) key and value bytes.
+  // Records of the tenant when the purge began, and their stored (sealed)
+  // key and value bytes.
+  std::uint64_t keys_removed = 0;
+  std::uint64_t bytes_removed = 0;
   // Backup generations that could hold its data, deleted whole.
   std::vector<BackupId> generations_deleted;
   // Generations kept: taken after the purge, its key removed from their

@@ -6,9 +6,12 @@
 // a scan that reads only keys pays no decryption.
 //
 // Typical use:
+//
 //   auto it = tenant->NewIterator();
-//   for (it->SeekToFirst(); it->Valid(); it->Next()) Use(it->key(),
-//   it->value()); if (!it->status().ok()) ...
+//   for (it->SeekToFirst(); it->Valid(); it->Next()) {
+//     Use(it->key(), it->value());
+//   }
+//   if (!it->status().ok()) { ... }
 //
 // Thread safety: not thread-safe; use one iterator from one thread at a time.
 // Ownership: an iterator keeps the store's files open until it is destroyed;

@@ -124,9 +124,9 @@ class AuditLogs {
   // Compacts the audit column family, so pruned entries leave the files.
   absl::Status CompactPruned();
 
-  // Replaces the signer; while `also` is set, checkpoints carry both
-  // signatures (a key transition). Signs one checkpoint of every log with
-  // both.
+  // Replaces the signer with `next` (a master-key rotation): signs one
+  // checkpoint of the system log with both the old and the new key, so the old
+  // key vouches for the new one, and signs with `next` alone from then on.
   absl::Status RotateSigner(std::shared_ptr<const CheckpointSigner> next);
   std::string public_key() const;
   // Public keys whose checkpoint signatures Verify accepts by default: the

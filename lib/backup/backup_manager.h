@@ -123,8 +123,8 @@ class BackupManager {
 
   mutable absl::Mutex mu_;  // Serialises writers of the backup directory.
   std::optional<absl::Time> latest_created_ ABSL_GUARDED_BY(mu_);
-  bool repaired_ ABSL_GUARDED_BY(mu_) =
-      false;  // Leftovers cleaned this process.
+  // Leftovers of interrupted runs were cleaned up in this process.
+  bool repaired_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // The most recent instant at or before `now` at which a daily backup fell due.

@@ -14,8 +14,8 @@ namespace leyser::internal {
 // Every refusal of a file by leyser's file layer carries this text.
 inline constexpr char kFileLayerRejection[] = "rejected by leyser's file layer";
 
-// Maps `s` to the absl code DESIGN.md §8 prescribes, prefixing the message with
-// `context` (what leyser was doing). Corruption -> DataLoss; NoSpace ->
+// Maps `s` to the absl code docs/errors.md prescribes, prefixing the message
+// with `context` (what leyser was doing). Corruption -> DataLoss; NoSpace ->
 // ResourceExhausted; other I/O errors, Busy, TimedOut, TryAgain,
 // ShutdownInProgress -> Unavailable; NotFound, InvalidArgument, Aborted keep
 // their meaning; a file-layer refusal, whatever code RocksDB wraps it in ->
