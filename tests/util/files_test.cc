@@ -1,0 +1,86 @@
+// lib/util/files: the process lock, atomic writes, append-and-sync, listing and
+// removal, on a real file system.
+
+#include "lib/util/files.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include <sys/stat.h>
+
+#include "tests/test/test_util.h"
+
+namespace leyser::internal {
+namespace {
+
+using test::IsOk;
+using test::IsOkAndHolds;
+using test::StatusIs;
+
+unsigned Mode(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 0777;
+}
+
+TEST(FilesTest, LockIsExclusiveUntilReleased) {
+  test::TempDir tmp;
+  const std::string path = tmp.Sub("LOCK");
+  auto first = FileLock::Acquire(path);
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(Mode(path), 0600u);
+  // A second handle, as a second open of the store in this process would take.
+  EXPECT_THAT(FileLock::Acquire(path),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  first->reset();
+  EXPECT_THAT(FileLock::Acquire(path), IsOk());
+}
+
+TEST(FilesTest, AtomicWriteReplacesWholeAndLeavesNoTemporary) {
+  test::TempDir tmp;
+  const std::string path = tmp.Sub("file");
+  ASSERT_THAT(WriteFileAtomically(path, "first"), IsOk());
+  ASSERT_THAT(WriteFileAtomically(path, std::string(100000, 'x')), IsOk());
+  EXPECT_THAT(ReadFileToString(path), IsOkAndHolds(std::string(100000, 'x')));
+  EXPECT_EQ(Mode(path), 0600u);
+  EXPECT_THAT(ListDir(tmp.path()),
+              IsOkAndHolds(std::vector<std::string>{"file"}));
+  // Into a directory that does not exist: an error, nothing written.
+  EXPECT_THAT(WriteFileAtomically(tmp.Sub("missing/file"), "x"),
+              StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST(FilesTest, AppendAndSyncAppendsLinesWithMode0600) {
+  test::TempDir tmp;
+  const std::string path = tmp.Sub("log");
+  ASSERT_THAT(AppendAndSync(path, "a\n"), IsOk());
+  ASSERT_THAT(AppendAndSync(path, "b\n"), IsOk());
+  EXPECT_THAT(ReadFileToString(path), IsOkAndHolds(std::string("a\nb\n")));
+  EXPECT_EQ(Mode(path), 0600u);
+  EXPECT_THAT(AppendAndSync(tmp.Sub("missing/log"), "x"),
+              StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST(FilesTest, DirectoriesListAndRemove) {
+  test::TempDir tmp;
+  const std::string dir = tmp.Sub("d");
+  ASSERT_THAT(EnsureDir(dir), IsOk());
+  ASSERT_THAT(EnsureDir(dir), IsOk());  // Idempotent.
+  EXPECT_EQ(Mode(dir), 0700u);
+  ASSERT_THAT(WriteFileAtomically(dir + "/b", "2"), IsOk());
+  ASSERT_THAT(WriteFileAtomically(dir + "/a", "1"), IsOk());
+  auto names = ListDir(dir);
+  ASSERT_THAT(names, IsOk());
+  std::sort(names->begin(), names->end());
+  EXPECT_EQ(*names, (std::vector<std::string>{"a", "b"}));
+  EXPECT_THAT(ReadFileToString(dir + "/none"),
+              StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_THAT(RemoveAll(dir), IsOk());
+  EXPECT_FALSE(PathExists(dir));
+  EXPECT_THAT(RemoveAll(dir), IsOk());  // Absent is fine.
+}
+
+}  // namespace
+}  // namespace leyser::internal
