@@ -26,6 +26,8 @@
 #include "lib/backup/backup_manager.h"
 #include "lib/crypto/file_cipher.h"
 #include "lib/keys/key_store.h"
+#include "lib/proto/registry.pb.h"
+#include "tests/test/parts.h"
 #include "tests/test/spawn.h"
 #include "tests/test/test_util.h"
 
@@ -623,6 +625,64 @@ TEST_F(BackupTest, KilledBackupLeavesNothingPartialAfterTheNextRun) {
     ASSERT_THAT(restored, IsOk());
     EXPECT_THAT((*restored)->OpenTenant("t").value()->Get("k1999"), IsOk());
   }
+}
+
+// Which generations a shred deletes and which it keeps, on real parts: every
+// generation up to the last one before the purge, and any later one whose
+// manifest still lists the tenant unpurged, go whole; the others keep
+// everything but the tenant's key. Idempotent.
+TEST(ShredDecisionTest, DeletesWhatCanHoldTheTenantAndScrubsTheRest) {
+  test::TempDir tmp;
+  test::Parts parts(tmp);
+  const auto records = parts.AddTenants({"gone", "stays"});
+  const std::uint64_t gone = records[0].number();
+  Options options;
+  options.backup_dir = tmp.Sub("backups");
+  options.backup_generations = 10;
+  internal::BackupManager backups(options, parts.db, parts.keys.get());
+  auto set_state = [&](proto::TenantState s) {
+    proto::TenantRecord r = parts.registry->Record("gone").value();
+    r.set_state(s);
+    absl::MutexLock lock(&parts.registry->lifecycle_mu());
+    ASSERT_THAT(parts.registry->WriteRecord(r, nullptr), IsOk());
+  };
+  auto backup = [&] {
+    parts.clock->Advance(absl::Hours(1));
+    auto info = backups.CreateBackup(parts.clock->Now(), nullptr);
+    EXPECT_THAT(info, IsOk());
+    return info.ok() ? info->id : 0;
+  };
+  const BackupId g1 = backup();  // ACTIVE.
+  set_state(proto::TENANT_STATE_ENDED);
+  const BackupId g2 = backup();  // ENDED: still holds the data.
+  set_state(proto::TENANT_STATE_PURGED);
+  const BackupId g3 = backup();  // PURGED, its key still in the copy.
+  ASSERT_THAT(parts.keys->DestroyTenantKey(gone), IsOk());
+  const BackupId g4 = backup();  // PURGED, no key.
+  std::vector<BackupId> announced;
+  auto shred = backups.ShredTenant(gone, g1, [&](BackupId id) {
+    announced.push_back(id);
+    return absl::OkStatus();
+  });
+  ASSERT_THAT(shred, IsOk());
+  EXPECT_EQ(shred->deleted, (std::vector<BackupId>{g1, g2}));
+  EXPECT_EQ(shred->kept, (std::vector<BackupId>{g3, g4}));
+  EXPECT_EQ(announced, shred->deleted);
+  auto listed = backups.List();
+  ASSERT_THAT(listed, IsOk());
+  ASSERT_EQ(listed->size(), 2u);
+  // g3's copy lost the tenant's key (verified as a whole); the other tenant
+  // keeps its own.
+  for (BackupId id : {g3, g4}) EXPECT_THAT(backups.Verify(id), IsOk());
+  const std::string sst = tmp.Sub("stays.sst");
+  EXPECT_THAT(backups.ExportTenant(g3, records[1].number(), sst), IsOk());
+  auto again = backups.ShredTenant(gone, g1, [&](BackupId) {
+    ADD_FAILURE() << "nothing left to delete";
+    return absl::OkStatus();
+  });
+  ASSERT_THAT(again, IsOk());
+  EXPECT_TRUE(again->deleted.empty());
+  EXPECT_EQ(again->kept, (std::vector<BackupId>{g3, g4}));
 }
 
 }  // namespace

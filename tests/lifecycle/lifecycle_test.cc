@@ -2,6 +2,8 @@
 // shred, deletion certificates, legal holds, crashes, a clock stepping back,
 // and physical removal.
 
+#include "lib/lifecycle/lifecycle.h"
+
 #include <filesystem>
 #include <map>
 #include <random>
@@ -22,6 +24,8 @@
 #include "lib/crypto/file_cipher.h"
 #include "lib/db/key_layout.h"
 #include "lib/keys/key_store.h"
+#include "lib/proto/registry.pb.h"
+#include "tests/test/parts.h"
 #include "tests/test/raw_db.h"
 #include "tests/test/spawn.h"
 #include "tests/test/store_fixture.h"
@@ -723,6 +727,100 @@ TEST_F(LifecycleTest, CrashAtEachStepOfPurgeAndShredResumes) {
       EXPECT_EQ(found.sst_records, 0);
     }
   }
+}
+
+// The state machine alone, on real parts (no Store): transitions, refusals,
+// what it tells the tenant cache, and the steps a maintenance run finds due.
+class RecordingListener final : public internal::ServingListener {
+ public:
+  void Apply(const proto::TenantRecord& record) override {
+    applied.push_back(record);
+  }
+  void Forget(std::uint64_t number) override { forgotten.push_back(number); }
+  std::vector<proto::TenantRecord> applied;
+  std::vector<std::uint64_t> forgotten;
+};
+
+TEST(LifecycleUnitTest, TransitionsRefusalsAndDueSteps) {
+  test::TempDir tmp;
+  test::Parts parts(tmp);
+  const std::uint64_t a = parts.AddTenants({"a", "b"})[0].number();
+  Options no_backups;  // backup_dir empty: the manager is off.
+  internal::BackupManager backups(no_backups, parts.db, parts.keys.get());
+  RecordingListener listener;
+  internal::LifecycleConfig config;
+  config.purge_after = 30 * kDay;
+  config.backup_purge_after = 7 * kDay;
+  config.actor = "op";
+  config.clock = parts.clock;
+  config.signing_key = [] { return internal::RandomKey(); };
+  internal::Lifecycle lifecycle(config, parts.registry.get(), parts.keys.get(),
+                                &backups, parts.db, parts.audit, &listener);
+  auto state = [&](const char* id) {
+    return parts.registry->Record(id).value().state();
+  };
+
+  // Ended now: the cache is told at once; ending again is refused.
+  parts.clock->Advance(absl::Hours(1));
+  ASSERT_THAT(lifecycle.EndContract("a", parts.clock->Now()), IsOk());
+  EXPECT_EQ(state("a"), proto::TENANT_STATE_ENDED);
+  ASSERT_EQ(listener.applied.size(), 1u);
+  EXPECT_EQ(listener.applied.back().state(), proto::TENANT_STATE_ENDED);
+  EXPECT_THAT(lifecycle.EndContract("a", parts.clock->Now()),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(lifecycle.Reinstate("b"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_THAT(lifecycle.Reinstate("a"), IsOk());
+  EXPECT_EQ(state("a"), proto::TENANT_STATE_ACTIVE);
+  EXPECT_EQ(listener.applied.back().state(), proto::TENANT_STATE_ACTIVE);
+
+  // Scheduled a day ahead: ends at the first run after it, purged 30 days
+  // later (not while held), shredded 7 days after that.
+  ASSERT_THAT(lifecycle.EndContract("a", parts.clock->Now() + kDay), IsOk());
+  EXPECT_EQ(state("a"), proto::TENANT_STATE_ACTIVE);
+  MaintenanceReport report;
+  ASSERT_THAT(lifecycle.RunDue(parts.clock->Now(), &report), IsOk());
+  EXPECT_TRUE(report.ended.empty());
+  parts.clock->Advance(kDay);
+  ASSERT_THAT(lifecycle.RunDue(parts.clock->Now(), &report), IsOk());
+  EXPECT_EQ(report.ended, std::vector<std::string>{"a"});
+  EXPECT_EQ(state("a"), proto::TENANT_STATE_ENDED);
+  ASSERT_THAT(lifecycle.SetLegalHold("a", true), IsOk());
+  parts.clock->Advance(30 * kDay);
+  report = MaintenanceReport();
+  ASSERT_THAT(lifecycle.RunDue(parts.clock->Now(), &report), IsOk());
+  EXPECT_EQ(report.held, std::vector<std::string>{"a"});
+  EXPECT_EQ(state("a"), proto::TENANT_STATE_ENDED);
+  ASSERT_THAT(lifecycle.SetLegalHold("a", false), IsOk());
+  report = MaintenanceReport();
+  ASSERT_THAT(lifecycle.RunDue(parts.clock->Now(), &report), IsOk());
+  EXPECT_EQ(report.purged, std::vector<std::string>{"a"});
+  EXPECT_EQ(state("a"), proto::TENANT_STATE_PURGED);
+  EXPECT_EQ(listener.forgotten, std::vector<std::uint64_t>{a});
+  EXPECT_THAT(parts.keys->GetTenantKey(a),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(lifecycle.Reinstate("a"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  // A clock behind the last run: nothing runs.
+  report = MaintenanceReport();
+  ASSERT_THAT(lifecycle.RunDue(parts.clock->Now() - kDay, &report), IsOk());
+  EXPECT_TRUE(report.clock_behind);
+  parts.clock->Advance(7 * kDay);
+  report = MaintenanceReport();
+  ASSERT_THAT(lifecycle.RunDue(parts.clock->Now(), &report), IsOk());
+  EXPECT_EQ(report.shredded, std::vector<std::string>{"a"});
+  const proto::TenantRecord shredded = parts.registry->Record("a").value();
+  EXPECT_EQ(shredded.state(), proto::TENANT_STATE_SHREDDED);
+  EXPECT_FALSE(shredded.certificate().empty());
+  EXPECT_EQ(state("b"), proto::TENANT_STATE_ACTIVE);
+  // Refused calls were recorded as DENIED entries of the tenant's log.
+  auto entries = parts.audit->Read(a, 0, 1000);
+  ASSERT_THAT(entries, IsOk());
+  int denied = 0;
+  for (const auto& [entry, bytes] : *entries) {
+    denied += entry.outcome() == proto::AUDIT_OUTCOME_DENIED;
+  }
+  EXPECT_EQ(denied, 2);
 }
 
 }  // namespace
