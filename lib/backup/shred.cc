@@ -39,8 +39,8 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
         for (const proto::ManifestTenant& t : opened->tenants()) {
           if (t.number() == number && t.state() != proto::TENANT_STATE_PURGED &&
               t.state() != proto::TENANT_STATE_SHREDDED) {
-            remove =
-                true;  // Taken before the purge: it holds the tenant's data.
+            // Taken before the purge: it holds the tenant's data.
+            remove = true;
           }
         }
       }

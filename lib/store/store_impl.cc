@@ -157,8 +157,8 @@ absl::Status StoreImpl::SetAccessAudit(std::string_view tenant_id,
 
 absl::StatusOr<BackupInfo> StoreImpl::CreateBackup() {
   LEYSER_RETURN_IF_ERROR(CheckOpen());
-  absl::MutexLock maintenance(
-      &maintenance_mu_);  // Never during a purge or shred.
+  // Never during a purge, a shred or a rotation.
+  absl::MutexLock maintenance(&maintenance_mu_);
   MaintenanceReport report;
   absl::StatusOr<BackupInfo> info =
       backups_.CreateBackup(options_.clock->Now(), &report);
@@ -222,10 +222,10 @@ absl::Status StoreImpl::RestoreTenantData(
     // deletion of all of it.
     std::unique_lock<std::shared_mutex> gate(core->gate);
     rocksdb::IngestExternalFileOptions ingest;
-    ingest.move_files =
-        false;  // A copy: the file layer cannot reopen a linked file.
-    ingest.write_global_seqno =
-        false;  // No in-place rewrite (it would reuse a file nonce).
+    // A copy: the file layer cannot reopen a linked file.
+    ingest.move_files = false;
+    // No in-place rewrite (it would reuse a file nonce).
+    ingest.write_global_seqno = false;
     ingest.verify_checksums_before_ingest = true;
     s = FromRocks(db_->db->IngestExternalFile(db_->data_cf, {sst}, ingest),
                   "restoring a tenant");
