@@ -7,8 +7,8 @@
 
 #include "absl/status/statusor.h"
 
-#include "leyser/secret.h"
 #include "leyser/certificate.h"
+#include "leyser/secret.h"
 
 namespace leyser::internal {
 

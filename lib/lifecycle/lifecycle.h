@@ -24,8 +24,8 @@
 #include "absl/time/time.h"
 
 #include "leyser/backup.h"
-#include "leyser/maintenance.h"
 #include "leyser/clock.h"
+#include "leyser/maintenance.h"
 #include "leyser/secret.h"
 
 #include "lib/audit/audit_log.h"

@@ -14,8 +14,8 @@ namespace leyser::internal {
 void ToProtoTime(absl::Time t, google::protobuf::Timestamp* out);
 absl::Time FromProtoTime(const google::protobuf::Timestamp& t);
 
-// The format of Rfc3339: UTC with microseconds, e.g. 2026-12-06T23:00:00.000000Z
-// (also parsed back with absl::ParseTime).
+// The format of Rfc3339: UTC with microseconds, e.g.
+// 2026-12-06T23:00:00.000000Z (also parsed back with absl::ParseTime).
 inline constexpr char kRfc3339Format[] = "%Y-%m-%dT%H:%M:%E6SZ";
 
 // `t` in kRfc3339Format.
