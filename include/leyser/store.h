@@ -10,8 +10,9 @@
 // number that is never reused, so ids that are prefixes of one another ("a",
 // "ab") never share a key.
 //
-// Errors follow the codes documented per function; no message contains key
-// material or values.
+// Errors follow the codes documented per function (docs/errors.md); no message
+// contains key material or values. After Close, every call gets
+// FailedPrecondition.
 //
 // Encryption at rest: every file of the database (SST, WAL, MANIFEST, OPTIONS,
 // CURRENT, IDENTITY, the info LOG) is encrypted with XChaCha20 under a random
@@ -261,7 +262,8 @@ class Store {
 
   // Signs a checkpoint of every audit log with uncovered entries and hands
   // every pending checkpoint to Options::audit_sink now; the store stays
-  // usable. (RunMaintenance and Close do it too.) Errors: Unavailable (I/O).
+  // usable. (Close does it too; RunMaintenance signs the logs quiet for
+  // Options::audit_checkpoint_interval.) Errors: Unavailable (I/O).
   [[nodiscard]] virtual absl::Status AnchorAuditLogs() = 0;
 
   // Closes the store: signs a checkpoint of every audit log with uncovered
