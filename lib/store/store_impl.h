@@ -138,7 +138,9 @@ class StoreImpl final : public Store {
   const std::unique_ptr<KeyStore> keys_;
   Registry registry_;
   BackupManager backups_;
-  // Set by Start.
+  // Set by Start. Members are destroyed in reverse order: the lifecycle and
+  // the cache, which point at the registry, the key store and the backup
+  // manager, go first.
   std::shared_ptr<AuditLogs> audit_;
   std::unique_ptr<TenantCache> cache_;
   std::unique_ptr<Lifecycle> lifecycle_;
