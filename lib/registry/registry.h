@@ -67,11 +67,11 @@ class Registry {
   absl::StatusOr<proto::TenantRecord> Record(std::string_view id) const;
   std::vector<proto::TenantRecord> Records() const;
 
-  // Registers tenants `ids` (none registered yet) as numbers
-  // `first`..`first + n - 1`, ACTIVE, created `now`, with `next_tenant_number`
-  // moved past them and a TENANT_CREATED entry each by `actor`, in one synced
-  // batch. AlreadyExists if one is registered; ResourceExhausted if no numbers
-  // are left.
+  // Registers tenants `ids`, checked with NextNumbers under the same hold of
+  // the write lock that returned `first`, as numbers `first`..`first + n - 1`,
+  // ACTIVE, created `now`, with `next_tenant_number` moved past them and a
+  // TENANT_CREATED entry each by `actor`, in one synced batch. Internal if
+  // `first` is no longer the next number.
   absl::StatusOr<std::vector<proto::TenantRecord>> AddTenants(
       const std::vector<std::string>& ids, std::uint64_t first, absl::Time now,
       std::string_view actor) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_mu_);
