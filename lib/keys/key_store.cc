@@ -523,23 +523,19 @@ absl::StatusOr<TenantKey> KeyStore::FileKeyFromCopy(
     if (e.key() == kFileKeyEntry) file_bytes = &e.value();
   }
   proto::KeyStoreMeta meta;
-  proto::WrappedKey wrapped;
   if (meta_bytes == nullptr || file_bytes == nullptr ||
-      !meta.ParseFromString(*meta_bytes) ||
-      !wrapped.ParseFromString(*file_bytes) ||
-      wrapped.master_generation() != meta.master_generation()) {
+      !meta.ParseFromString(*meta_bytes)) {
     return absl::DataLossError(
         "the key-store copy of a backup is incomplete or damaged");
   }
-  absl::StatusOr<SecretBytes> key =
-      OpenSecret(master_key, wrapped.sealed(),
-                 WrapAd(kFileKeyEntry, wrapped.key_version(),
-                        wrapped.master_generation()));
-  if (!key.ok() || key->size() != kAeadKeyBytes) {
-    return absl::DataLossError(
-        "the file key in a backup's key-store copy failed authentication");
+  absl::StatusOr<TenantKey> key = UnwrapWith(
+      master_key, meta.master_generation(), kFileKeyEntry, *file_bytes);
+  if (!key.ok()) {
+    return absl::DataLossError(absl::StrCat(
+        "the file key in a backup's key-store copy does not open: ",
+        key.status().message()));
   }
-  return TenantKey{std::move(key).value(), wrapped.key_version()};
+  return key;
 }
 
 absl::Status KeyStore::CreateFromCopy(const std::string& dir,
