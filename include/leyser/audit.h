@@ -79,6 +79,11 @@ enum class AuditEvent {
   kDataScan = 26,
   kRetention = 27,      // Entries older than the retention period were pruned.
   kAnchorFailure = 28,  // The AuditSink refused a checkpoint.
+  // A due purge or shred waits: the backups it must account for cannot be
+  // checked now (details: step, reason).
+  kLifecycleWaiting = 29,
+  // The store took Options::backup_dir as its backup directory.
+  kBackupDirBound = 30,
 };
 
 // Returns the event's name, e.g. "TENANT_CREATED".

@@ -24,31 +24,46 @@ namespace leyser {
 // KeyProvider::GetSigningKey). Verify it with VerifyDeletionCertificate and the
 // signer's public key alone. Copyable.
 struct DeletionCertificate {
+  // The certificate format: 2 since leyser 0.4 (1 before: no backup
+  // directory, no domain separation). Covered by the signature.
+  std::uint32_t format_version = 2;
   std::string tenant_id;
   std::uint64_t tenant_number = 0;
   absl::Time contract_end;
-  // Live data deleted and compacted away, live data key destroyed.
+  // Live records deleted and compacted out of every live file, the live data
+  // key destroyed and compacted out of the key store.
   absl::Time purged;
-  // Data key gone from every backup; pre-purge generations deleted.
+  // Every backup generation deleted or checked (below).
   absl::Time shredded;
   absl::Time issued;
   // How the data was erased, in words, as the leyser version that signed the
-  // certificate describes it (covered by the signature).
+  // certificate describes it (covered by the signature), with the limits of
+  // the claim.
   std::string method;
   // Records of the tenant when the purge began, and their stored (sealed)
   // key and value bytes.
   std::uint64_t keys_removed = 0;
   std::uint64_t bytes_removed = 0;
-  // Backup generations that could hold its data, deleted whole.
+  // The id of the store's backup directory (its identity file); empty if the
+  // store never took a backup.
+  std::string backup_dir_id;
+  // Backup generations that could hold the tenant's data, deleted whole.
   std::vector<BackupId> generations_deleted;
-  // Generations kept: taken after the purge, its key removed from their
-  // key-store copies.
-  std::vector<BackupId> generations_kept;
+  // Every other generation of the directory: opened and authenticated with
+  // the current master key, its manifest listing the tenant as purged with no
+  // records (or not at all), and the tenant's wrapped data key absent from
+  // its key-store copy.
+  std::vector<BackupId> generations_checked;
+  // Of generations_checked, those whose key-store copy still held the
+  // tenant's wrapped key when the shred ran: removed, the generation sealed
+  // again.
+  std::vector<BackupId> generations_key_removed;
   // The signed checkpoint note of the tenant's audit log just before the
   // certificate was issued (its PURGED entry and everything before it).
   std::string audit_chain_head;
   std::string signer_public_key;  // 32 bytes (Ed25519).
-  // 64 bytes (Ed25519) over the certificate's canonical encoding.
+  // 64 bytes (Ed25519) over "leyser-deletion-certificate-v2" NUL and the
+  // certificate's canonical encoding (format 1: the encoding alone).
   std::string signature;
 };
 

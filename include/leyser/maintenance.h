@@ -26,7 +26,24 @@ struct MaintenanceReport {
   std::vector<std::string> shredded;  // Shredded (certificate issued).
   // Tenants whose due purge or shred waits for a legal hold.
   std::vector<std::string> held;
+  // A due purge or shred that did not run because it cannot account for the
+  // store's backups: Options::backup_dir is empty or names another directory
+  // than the one holding the store's generations, or (shred) a generation
+  // cannot be opened and checked. Nothing is signed meanwhile; each run
+  // records a LIFECYCLE_WAITING audit entry in the tenant's log and tries
+  // again.
+  struct WaitingStep {
+    std::string tenant_id;
+    std::string step;    // "purge" or "shred".
+    std::string reason;  // What to put right.
+  };
+  std::vector<WaitingStep> waiting;
   bool backups_enabled = false;  // False when Options::backup_dir is empty.
+  // Set when a backup was due but Options::backup_dir cannot be this store's
+  // backup directory (another store's, not the one its generations are in,
+  // unreadable): why, and what to put right. No backup is written there; a
+  // BACKUP_FAILED audit entry records it.
+  std::string backup_refused;
   // The generation this run took (and verified), if any.
   std::optional<BackupInfo> backup;
   // Generations removed to keep Options::backup_generations.

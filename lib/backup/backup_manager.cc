@@ -108,6 +108,7 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
     return BackupsOff();
   }
   absl::MutexLock lock(&mu_);
+  LEYSER_RETURN_IF_ERROR(CheckBound());
   LEYSER_RETURN_IF_ERROR(EnsureDir(backup_dir_));
   LEYSER_RETURN_IF_ERROR(EnsureDir(generations_dir_));
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngine> engine,
@@ -155,7 +156,7 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
         *generation.mutable_key_store() = std::move(copy);
         return generation.SerializeAsString();
       },
-      GenerationContext(id), &file));
+      GenerationContext(file), &file));
   LEYSER_RETURN_IF_ERROR(WriteFileAtomically(
       GenerationFileName(generations_dir_, id), file.SerializeAsString()));
   CrashPoint("backup.after_generation");
@@ -285,6 +286,15 @@ absl::Status BackupManager::RunMaintenance(absl::Time now,
   // Due unless a generation exists since the last due instant. A clock that
   // stepped back behind the newest generation finds one (created > now >= due),
   // so it never takes an early one.
+  {
+    // A directory that is not the store's: no backup, no repair; the report
+    // says why (the lifecycle steps that need the backups wait too).
+    absl::MutexLock lock(&mu_);
+    if (absl::Status bound = CheckBound(); !bound.ok()) {
+      report.backup_refused = std::string(bound.message());
+      return absl::OkStatus();
+    }
+  }
   LEYSER_ASSIGN_OR_RETURN(absl::Time latest, LatestCreated());
   if (latest < due) {
     LEYSER_ASSIGN_OR_RETURN(report.backup, CreateBackup(now, &report));
@@ -308,11 +318,16 @@ absl::StatusOr<absl::Time> BackupManager::LatestCreated() {
   if (latest_created_.has_value()) return *latest_created_;
   LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids,
                           ListedIds(generations_dir_));
+  // Only authenticated creation times count: a generation whose clear fields
+  // were changed (a date in the future) or that cannot be opened never makes
+  // a due backup look taken. (Version 1 files bind only their id.)
   absl::Time latest = absl::InfinitePast();
   for (BackupId id : ids) {
     absl::StatusOr<proto::GenerationFile> file =
         ReadGeneration(generations_dir_, id);
-    if (file.ok()) latest = std::max(latest, FromProtoTime(file->created()));
+    if (file.ok() && OpenGeneration(*file, *keys_).ok()) {
+      latest = std::max(latest, FromProtoTime(file->created()));
+    }
   }
   latest_created_ = latest;
   return latest;

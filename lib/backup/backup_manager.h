@@ -40,6 +40,7 @@
 
 #include "lib/db/db_core.h"
 #include "lib/keys/key_store.h"
+#include "lib/proto/registry.pb.h"
 
 namespace leyser::internal {
 
@@ -50,6 +51,35 @@ class BackupManager {
                 const KeyStore* keys);
 
   bool enabled() const { return !backup_dir_.empty(); }
+  const std::string& dir() const { return backup_dir_; }
+
+  // Binding the store to its backup directory (binding.cc). The store keeps
+  // the directory's id in its registry meta (backup_dir_id, backups_tracked);
+  // the directory names itself in backup_dir/identity.
+
+  // What Bind decided.
+  struct Binding {
+    // The meta fields to record (with an audit entry) when `changed`.
+    bool changed = false;
+    std::string dir_id;
+    // Set when the directory cannot be this store's: backups are refused (and
+    // purges and shreds wait) until the configuration is put right.
+    absl::Status refusal;
+  };
+
+  // Takes Options::backup_dir as the store's backup directory when the store
+  // has none yet and the directory is new (no identity, no generations), was
+  // bound by this installation before a crash, or is the directory of a store
+  // from before 0.4 (`meta` not tracked: adopted). Writes the identity file if
+  // needed. Backups off: nothing. A directory that is not the store's, or
+  // cannot be read, is `refusal` (kept until the next Bind), never an error.
+  // Cheap (one small file read): the store calls it at Open and before each
+  // backup.
+  absl::StatusOr<Binding> Bind(const proto::RegistryMeta& meta, absl::Time now);
+
+  // OK when a purge may run: the store's backups (if any) are in the
+  // configured directory. FailedPrecondition saying why not, and what to do.
+  absl::Status CheckDirFor(const proto::RegistryMeta& meta) const;
 
   // FailedPrecondition "backups are off" (for calls that need backups).
   static absl::Status BackupsOff();
@@ -84,18 +114,27 @@ class BackupManager {
 
   // What ShredTenant did to the generations.
   struct ShredResult {
-    std::vector<BackupId>
-        deleted;  // Held the tenant's data or key: deleted whole.
-    std::vector<BackupId>
-        kept;  // Taken after the purge; hold neither (checked).
+    // Could hold the tenant's data: deleted whole.
+    std::vector<BackupId> deleted;
+    // Opened and authenticated with the current master key; the manifest
+    // lists the tenant as purged with no records, or not at all; kept.
+    std::vector<BackupId> checked;
+    // Of `checked`: its key-store copy still held the tenant's wrapped data
+    // key, which was removed (the generation sealed again).
+    std::vector<BackupId> key_removed;
   };
 
-  // Removes tenant `number` from every generation: deletes each generation that
-  // can hold its data (every generation up to `last_before_purge`, and any
-  // whose manifest lists the tenant as not yet purged); removes its data key
-  // from the key-store copy of any other generation that still has it.
-  // Idempotent. `before_delete(id)` runs before generation `id` is deleted (to
-  // record it durably); an error stops the shred.
+  // Removes tenant `number` from every generation of the directory bound in
+  // `meta` (CheckDirFor must pass). First every listed generation is read
+  // and, unless it is to be deleted anyway, opened: if one cannot be checked
+  // (sealed under a retired master key, damaged) nothing changes and the
+  // answer is FailedPrecondition naming it. Then deletes each generation that
+  // can hold the tenant's data (every one up to `last_before_purge`, and any
+  // whose manifest lists the tenant unpurged or with records), removes its
+  // data key from the key-store copy of every other, and deletes engine
+  // backups no listed generation holds. Idempotent. `before_delete(id)` runs
+  // before generation `id` is deleted (to record it durably); an error stops
+  // the shred.
   absl::StatusOr<ShredResult> ShredTenant(
       std::uint64_t number, BackupId last_before_purge,
       const std::function<absl::Status(BackupId)>& before_delete);
@@ -121,7 +160,17 @@ class BackupManager {
   // read from the generation files once and then kept up to date.
   absl::StatusOr<absl::Time> LatestCreated();
 
+  absl::StatusOr<Binding> BindLocked(const proto::RegistryMeta& meta,
+                                     absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK when a backup may be written: Bind refused nothing and the directory
+  // still carries the identity bound.
+  absl::Status CheckBound() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   mutable absl::Mutex mu_;  // Serialises writers of the backup directory.
+  // What Bind found (empty and OK before Bind, as in tests of this module).
+  std::string bound_id_ ABSL_GUARDED_BY(mu_);
+  absl::Status refusal_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Time> latest_created_ ABSL_GUARDED_BY(mu_);
   // Leftovers of interrupted runs were cleaned up in this process.
   bool repaired_ ABSL_GUARDED_BY(mu_) = false;

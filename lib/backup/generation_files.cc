@@ -22,8 +22,14 @@
 
 namespace leyser::internal {
 
-std::string GenerationContext(BackupId id) {
-  return absl::StrCat("leyser.generation.v1/", id);
+std::string GenerationContext(const proto::GenerationFile& file) {
+  if (file.format_version() < 2) {
+    return absl::StrCat("leyser.generation.v1/", file.id());
+  }
+  return absl::StrCat("leyser.generation.v", file.format_version(),
+                      "/id=", file.id(), "/created=", file.created().seconds(),
+                      ".", file.created().nanos(),
+                      "/engine=", file.engine_backup_id());
 }
 
 rocksdb::Env* DataEnv(const DbCore& db) {
@@ -72,8 +78,8 @@ absl::StatusOr<proto::GenerationFile> ReadGeneration(const std::string& dir,
   }
   LEYSER_RETURN_IF_ERROR(bytes.status());
   proto::GenerationFile file;
-  if (!file.ParseFromString(*bytes) ||
-      file.format_version() != kGenerationFormatVersion || file.id() != id) {
+  if (!file.ParseFromString(*bytes) || file.format_version() < 1 ||
+      file.format_version() > kGenerationFormatVersion || file.id() != id) {
     return absl::DataLossError(
         absl::StrCat("backup generation ", id, " has a damaged header"));
   }
@@ -84,7 +90,7 @@ absl::StatusOr<proto::BackupGeneration> OpenGeneration(
     const proto::GenerationFile& file, const KeyStore& keys) {
   LEYSER_ASSIGN_OR_RETURN(
       std::string payload,
-      keys.OpenWithCurrentMasterKey(file, GenerationContext(file.id())));
+      keys.OpenWithCurrentMasterKey(file, GenerationContext(file)));
   proto::BackupGeneration generation;
   if (!generation.ParseFromString(payload)) {
     return absl::DataLossError(absl::StrCat("backup generation ", file.id(),

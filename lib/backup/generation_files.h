@@ -22,10 +22,14 @@
 
 namespace leyser::internal {
 
-inline constexpr std::uint32_t kGenerationFormatVersion = 1;
+// Version 2 binds every clear field into the seal; version 1 files (before
+// 0.4) are still read.
+inline constexpr std::uint32_t kGenerationFormatVersion = 2;
 
-// Associated data of generation `id`'s sealed part.
-std::string GenerationContext(BackupId id);
+// Associated data of `file`'s sealed part (the key store adds the master-key
+// generation): from version 2 on, its id, creation time and engine backup id,
+// so a changed clear field fails authentication. Version 1: the id alone.
+std::string GenerationContext(const proto::GenerationFile& file);
 
 // The env the data database's files go through (its file layer).
 rocksdb::Env* DataEnv(const DbCore& db);
@@ -43,7 +47,9 @@ rocksdb::BackupID EngineId(const proto::GenerationFile& file);
 absl::StatusOr<proto::GenerationFile> ReadGeneration(const std::string& dir,
                                                      BackupId id);
 
-// Opens the sealed part of `file` with the store's current master key.
+// Opens the sealed part of `file` with the store's current master key: the
+// authenticated manifest and key-store copy. Errors: FailedPrecondition
+// (sealed under a retired master key), DataLoss (damaged or altered).
 absl::StatusOr<proto::BackupGeneration> OpenGeneration(
     const proto::GenerationFile& file, const KeyStore& keys);
 

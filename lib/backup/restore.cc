@@ -101,7 +101,7 @@ absl::Status BackupManager::RestoreStore(const Options& options, BackupId id) {
   }
   LEYSER_ASSIGN_OR_RETURN(
       std::string payload,
-      KeyStore::OpenWithMasterKey(file, master, GenerationContext(id)));
+      KeyStore::OpenWithMasterKey(file, master, GenerationContext(file)));
   proto::BackupGeneration generation;
   if (!generation.ParseFromString(payload)) {
     return absl::DataLossError(

@@ -1,7 +1,12 @@
 // BackupManager::ShredTenant: a purged tenant leaves every backup generation.
+// Every generation is either deleted or opened and checked; one that can be
+// neither makes the shred wait, before anything changes.
 
+#include <optional>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 
 #include "lib/backup/backup_manager.h"
@@ -13,83 +18,146 @@
 #include "lib/util/status_macros.h"
 
 namespace leyser::internal {
+namespace {
+
+// One listed generation and what the shred does to it.
+struct Planned {
+  BackupId id = 0;
+  proto::GenerationFile file;
+  bool remove = false;
+  bool opened = false;  // Authenticated with the current master key.
+};
+
+// True if `generation` (authenticated) can hold tenant `number`'s data: its
+// registry lists the tenant unpurged, or its data holds records of it.
+bool CanHoldTenant(const proto::BackupGeneration& generation,
+                   std::uint64_t number) {
+  for (const proto::ManifestTenant& t : generation.tenants()) {
+    if (t.number() != number) continue;
+    if (t.keys() != 0 || (t.state() != proto::TENANT_STATE_PURGED &&
+                          t.state() != proto::TENANT_STATE_SHREDDED)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::Status Wait(BackupId id, std::uint64_t number, const absl::Status& why) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "backup generation ", id, " cannot be checked for tenant ", number,
+      ", so the shred waits (nothing was changed): ", why.message()));
+}
+
+}  // namespace
 
 absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
     std::uint64_t number, BackupId last_before_purge,
     const std::function<absl::Status(BackupId)>& before_delete) {
   ShredResult result;
-  if (!enabled()) return result;
+  if (!enabled()) return result;  // No backups were ever taken (CheckDirFor).
   absl::MutexLock lock(&mu_);
+  LEYSER_RETURN_IF_ERROR(CheckBound());
   LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids,
                           ListedIds(generations_dir_));
-  if (ids.empty()) return result;
+  // 1. Every generation read, and opened unless it is deleted anyway.
+  std::vector<Planned> plan;
+  absl::flat_hash_map<rocksdb::BackupID, int> engine_users;
+  for (BackupId id : ids) {
+    Planned p;
+    p.id = id;
+    absl::StatusOr<proto::GenerationFile> file =
+        ReadGeneration(generations_dir_, id);
+    if (absl::IsNotFound(file.status())) continue;
+    if (absl::IsDataLoss(file.status())) return Wait(id, number, file.status());
+    LEYSER_RETURN_IF_ERROR(file.status());
+    p.file = *std::move(file);
+    absl::StatusOr<proto::BackupGeneration> opened =
+        OpenGeneration(p.file, *keys_);
+    p.opened = opened.ok();
+    if (p.opened) {
+      p.remove = id <= last_before_purge || CanHoldTenant(*opened, number);
+    } else if (id <= last_before_purge) {
+      // Taken before the purge: deleted whatever it holds.
+      p.remove = true;
+    } else if (absl::IsFailedPrecondition(opened.status()) ||
+               absl::IsDataLoss(opened.status())) {
+      return Wait(id, number, opened.status());
+    } else {
+      return opened.status();
+    }
+    ++engine_users[EngineId(p.file)];
+    plan.push_back(std::move(p));
+  }
+  for (const Planned& p : plan) {
+    // A deletion trusts the engine backup id of a generation it could not
+    // open only if no other generation names the same backup.
+    if (p.remove && !p.opened && engine_users[EngineId(p.file)] > 1) {
+      return Wait(p.id, number,
+                  absl::DataLossError(
+                      absl::StrCat("it names engine backup ", EngineId(p.file),
+                                   ", which another generation names too")));
+    }
+  }
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngine> engine,
                           OpenEngine(engine_dir_, DataEnv(*db_)));
-  for (BackupId id : ids) {
-    // Read whole even when it is deleted: its file names the engine backup.
-    LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile file,
-                            ReadGeneration(generations_dir_, id));
-    bool remove = id <= last_before_purge;
-    bool readable = false;
-    if (!remove) {
-      absl::StatusOr<proto::BackupGeneration> opened =
-          OpenGeneration(file, *keys_);
-      readable = opened.ok();
-      if (readable) {
-        for (const proto::ManifestTenant& t : opened->tenants()) {
-          if (t.number() == number && t.state() != proto::TENANT_STATE_PURGED &&
-              t.state() != proto::TENANT_STATE_SHREDDED) {
-            // Taken before the purge: it holds the tenant's data.
-            remove = true;
-          }
-        }
-      }
-      // A generation sealed under an earlier master key than the current one
-      // was taken before the last rotation; if that was after the purge, it
-      // cannot hold the tenant's key (the live key store no longer had it), and
-      // it is kept.
-    }
-    if (remove) {
-      LEYSER_RETURN_IF_ERROR(before_delete(id));
+  // 2. Deleted, or the tenant's key removed from the copy.
+  absl::flat_hash_set<rocksdb::BackupID> kept_engine_ids;
+  for (Planned& p : plan) {
+    if (p.remove) {
+      LEYSER_RETURN_IF_ERROR(before_delete(p.id));
       LEYSER_RETURN_IF_ERROR(
-          RemoveAll(GenerationFileName(generations_dir_, id)));
+          RemoveAll(GenerationFileName(generations_dir_, p.id)));
       LEYSER_RETURN_IF_ERROR(
-          SyncParentDir(GenerationFileName(generations_dir_, id)));
+          SyncParentDir(GenerationFileName(generations_dir_, p.id)));
       latest_created_.reset();
       CrashPoint("shred.after_unlist");
-      LEYSER_RETURN_IF_ERROR(FromRocks(engine->DeleteBackup(EngineId(file)),
+      LEYSER_RETURN_IF_ERROR(FromRocks(engine->DeleteBackup(EngineId(p.file)),
                                        "deleting a backup generation"));
-      result.deleted.push_back(id);
+      result.deleted.push_back(p.id);
       continue;
     }
-    if (readable) {
-      // Remove the tenant's wrapped key from the generation's key-store copy
-      // if it is there: opened and sealed again with one master key.
-      LEYSER_ASSIGN_OR_RETURN(
-          bool changed,
-          keys_->Reseal(&file, GenerationContext(id),
-                        [&](std::string* payload) -> absl::StatusOr<bool> {
-                          proto::BackupGeneration generation;
-                          if (!generation.ParseFromString(*payload)) {
-                            return absl::DataLossError(
-                                absl::StrCat("backup generation ", id,
-                                             " has a damaged manifest"));
-                          }
-                          if (!KeyStore::RemoveTenantKeyFromCopy(
-                                  generation.mutable_key_store(), number)) {
-                            return false;
-                          }
-                          *payload = generation.SerializeAsString();
-                          return true;
-                        }));
-      if (changed) {
-        LEYSER_RETURN_IF_ERROR(
-            WriteFileAtomically(GenerationFileName(generations_dir_, id),
-                                file.SerializeAsString()));
-      }
+    kept_engine_ids.insert(EngineId(p.file));
+    LEYSER_ASSIGN_OR_RETURN(
+        bool changed,
+        keys_->Reseal(&p.file, GenerationContext(p.file),
+                      [&](std::string* payload) -> absl::StatusOr<bool> {
+                        proto::BackupGeneration generation;
+                        if (!generation.ParseFromString(*payload)) {
+                          return absl::DataLossError(
+                              absl::StrCat("backup generation ", p.id,
+                                           " has a damaged manifest"));
+                        }
+                        if (!KeyStore::RemoveTenantKeyFromCopy(
+                                generation.mutable_key_store(), number)) {
+                          return false;
+                        }
+                        *payload = generation.SerializeAsString();
+                        return true;
+                      }));
+    if (changed) {
+      LEYSER_RETURN_IF_ERROR(
+          WriteFileAtomically(GenerationFileName(generations_dir_, p.id),
+                              p.file.SerializeAsString()));
+      result.key_removed.push_back(p.id);
     }
-    result.kept.push_back(id);
+    result.checked.push_back(p.id);
   }
+  // 3. No engine backup outlives its generation (one left by an interrupted
+  // run or an earlier interrupted shred could hold the tenant).
+  std::vector<rocksdb::BackupInfo> infos;
+  engine->GetBackupInfo(&infos);
+  std::vector<rocksdb::BackupID> corrupted;
+  engine->GetCorruptedBackups(&corrupted);
+  absl::flat_hash_set<rocksdb::BackupID> unlisted(corrupted.begin(),
+                                                  corrupted.end());
+  for (const rocksdb::BackupInfo& info : infos) unlisted.insert(info.backup_id);
+  for (rocksdb::BackupID id : unlisted) {
+    if (kept_engine_ids.contains(id)) continue;
+    LEYSER_RETURN_IF_ERROR(FromRocks(engine->DeleteBackup(id),
+                                     "deleting an unlisted engine backup"));
+  }
+  LEYSER_RETURN_IF_ERROR(FromRocks(engine->GarbageCollect(),
+                                   "removing files no generation holds"));
   return result;
 }
 

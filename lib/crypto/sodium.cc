@@ -49,6 +49,10 @@ absl::Status EnsureSodium() {
 
 void RandomBytes(void* out, std::size_t size) { randombytes_buf(out, size); }
 
+void WipeInPlace(SecretBytes& secret) {
+  if (!secret.empty()) sodium_memzero(secret.data(), secret.size());
+}
+
 absl::StatusOr<SecretBytes> RandomKey() {
   absl::StatusOr<SecretBytes> key = SecretBytes::Allocate(kAeadKeyBytes);
   if (key.ok()) {

@@ -31,6 +31,10 @@ absl::StatusOr<SecretBytes> RandomKey();
 // Fills `out[0..size)` with random bytes from the operating system.
 void RandomBytes(void* out, std::size_t size);
 
+// Zeroes `secret`'s bytes in place (a write the compiler keeps); its size and
+// buffer stay, so readers that still hold it see zeros, never freed memory.
+void WipeInPlace(SecretBytes& secret);
+
 // Writes a fresh 24-byte XChaCha20 nonce to `nonce`. Nonces are a random
 // 16-byte prefix per thread (re-drawn after fork) followed by a 64-bit counter,
 // so they never repeat in practice and cost no system call.

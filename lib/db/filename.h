@@ -7,6 +7,7 @@
 //   data_dir/tmp/              scratch: tenant restores' SST files
 //   data_dir/audit-pending     wrong-master-key attempts awaiting the next open
 //   backup_dir/engine/         RocksDB BackupEngine (file-encrypted)
+//   backup_dir/identity        BackupDirIdentity: the directory's id
 //   backup_dir/generations/    <id>.gen generation files, and `counter`
 
 #ifndef LEYSER_LIB_DB_FILENAME_H_
@@ -44,6 +45,9 @@ inline std::string RestoreSstFileName(const std::string& data_dir,
 
 inline std::string BackupEngineDir(const std::string& backup_dir) {
   return backup_dir + "/engine";
+}
+inline std::string BackupIdentityFileName(const std::string& backup_dir) {
+  return backup_dir + "/identity";
 }
 inline std::string GenerationsDir(const std::string& backup_dir) {
   return backup_dir + "/generations";

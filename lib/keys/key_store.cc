@@ -17,6 +17,7 @@
 #include "lib/util/crash_point.h"
 #include "lib/util/files.h"
 #include "lib/util/status_macros.h"
+#include "lib/util/strings.h"
 #include "lib/util/time.h"
 
 namespace leyser::internal {
@@ -389,13 +390,21 @@ absl::StatusOr<proto::KeyStoreCopy> KeyStore::CopyLocked() const {
 
 namespace {
 
+// The associated data of `file`'s sealed part: the caller's `context` and,
+// from format version 2 on, the master-key generation in the clear field.
+std::string SealedAd(const proto::GenerationFile& file,
+                     std::string_view context) {
+  if (file.format_version() < 2) return std::string(context);
+  return absl::StrCat(ToAbsl(context), "/master=", file.master_generation());
+}
+
 void Seal(const SecretBytes& master, std::uint32_t generation,
           const std::string& payload, std::string_view context,
           proto::GenerationFile* file) {
   file->set_master_generation(generation);
   file->set_master_check(SealCheck(master, generation));
   std::string sealed;
-  SealAppend(master, payload, context, &sealed);
+  SealAppend(master, payload, SealedAd(*file, context), &sealed);
   file->set_sealed(std::move(sealed));
 }
 
@@ -487,7 +496,8 @@ absl::StatusOr<std::string> KeyStore::OpenWithMasterKey(
         "were taken)"));
   }
   std::string payload;
-  if (!::leyser::internal::Open(master_key, file.sealed(), context, &payload)) {
+  if (!::leyser::internal::Open(master_key, file.sealed(),
+                                SealedAd(file, context), &payload)) {
     return absl::DataLossError(
         absl::StrCat("backup generation ", file.id(),
                      " failed authentication; it is damaged"));
@@ -498,7 +508,36 @@ absl::StatusOr<std::string> KeyStore::OpenWithMasterKey(
 absl::StatusOr<std::string> KeyStore::OpenWithCurrentMasterKey(
     const proto::GenerationFile& file, std::string_view context) const {
   absl::ReaderMutexLock lock(&mu_);
-  return OpenWithMasterKey(file, master_key_, context);
+  absl::StatusOr<std::string> payload =
+      OpenWithMasterKey(file, master_key_, context);
+  if (payload.status().code() == absl::StatusCode::kPermissionDenied &&
+      (file.master_generation() >= master_generation_ ||
+       OpenSecret(master_key_, file.master_check(), CheckAd(master_generation_))
+           .ok())) {
+    // Generations only go up: a file naming the current generation (or a
+    // later one) whose check value does not open, or whose check value is
+    // the current key's under an earlier generation number, was changed, not
+    // sealed under a retired key.
+    return absl::DataLossError(
+        absl::StrCat("backup generation ", file.id(),
+                     " names master key generation ", file.master_generation(),
+                     " but its key check does not open with "
+                     "that key (generation ",
+                     master_generation_,
+                     " is current); the "
+                     "file is damaged or was altered"));
+  }
+  if (payload.status().code() == absl::StatusCode::kPermissionDenied) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("backup generation ", file.id(),
+                     " is sealed under master key "
+                     "generation ",
+                     file.master_generation(),
+                     ", which this store no "
+                     "longer holds (generation ",
+                     master_generation_, " is current)"));
+  }
+  return payload;
 }
 
 absl::StatusOr<proto::KeyStoreMeta> KeyStore::MetaFromCopy(

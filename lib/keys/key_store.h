@@ -150,7 +150,10 @@ class KeyStore {
       const proto::GenerationFile& file, const SecretBytes& master_key,
       std::string_view context);
 
-  // OpenWithMasterKey with the store's current master key.
+  // OpenWithMasterKey with the store's current master key. Errors:
+  // FailedPrecondition (sealed under an earlier master-key generation, which
+  // the store no longer holds); DataLoss (damaged or altered, including a key
+  // check that fails for the current or a later generation).
   absl::StatusOr<std::string> OpenWithCurrentMasterKey(
       const proto::GenerationFile& file, std::string_view context) const;
 

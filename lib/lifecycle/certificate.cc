@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 
 #include "lib/crypto/sodium.h"
@@ -15,11 +16,16 @@ namespace leyser {
 namespace internal {
 namespace {
 
-constexpr std::uint32_t kCertificateFormatVersion = 1;
+constexpr std::uint32_t kCertificateFormatVersion = 2;
+// Format 2 signs this prefix before the body: a certificate signature can
+// never pass for a signature over anything else the key signs (audit
+// checkpoint notes are text; this prefix holds a NUL byte).
+constexpr std::string_view kSignaturePrefix{"leyser-deletion-certificate-v2\0",
+                                            31};
 
 proto::DeletionCertificateBody ToBody(const DeletionCertificate& c) {
   proto::DeletionCertificateBody body;
-  body.set_format_version(kCertificateFormatVersion);
+  body.set_format_version(c.format_version);
   body.set_tenant_id(c.tenant_id);
   body.set_tenant_number(c.tenant_number);
   ToProtoTime(c.contract_end, body.mutable_contract_end());
@@ -31,7 +37,11 @@ proto::DeletionCertificateBody ToBody(const DeletionCertificate& c) {
   body.set_bytes_removed(c.bytes_removed);
   for (std::uint32_t id : c.generations_deleted)
     body.add_generations_deleted(id);
-  for (std::uint32_t id : c.generations_kept) body.add_generations_kept(id);
+  for (std::uint32_t id : c.generations_checked)
+    body.add_generations_checked(id);
+  body.set_backup_dir_id(c.backup_dir_id);
+  for (std::uint32_t id : c.generations_key_removed)
+    body.add_generations_key_removed(id);
   body.set_audit_chain_head(c.audit_chain_head);
   body.set_signer_public_key(c.signer_public_key);
   return body;
@@ -39,6 +49,7 @@ proto::DeletionCertificateBody ToBody(const DeletionCertificate& c) {
 
 DeletionCertificate FromBody(const proto::DeletionCertificateBody& body) {
   DeletionCertificate c;
+  c.format_version = body.format_version();
   c.tenant_id = body.tenant_id();
   c.tenant_number = body.tenant_number();
   c.contract_end = FromProtoTime(body.contract_end());
@@ -50,27 +61,70 @@ DeletionCertificate FromBody(const proto::DeletionCertificateBody& body) {
   c.bytes_removed = body.bytes_removed();
   c.generations_deleted.assign(body.generations_deleted().begin(),
                                body.generations_deleted().end());
-  c.generations_kept.assign(body.generations_kept().begin(),
-                            body.generations_kept().end());
+  c.generations_checked.assign(body.generations_checked().begin(),
+                               body.generations_checked().end());
+  c.backup_dir_id = body.backup_dir_id();
+  c.generations_key_removed.assign(body.generations_key_removed().begin(),
+                                   body.generations_key_removed().end());
   c.audit_chain_head = body.audit_chain_head();
   c.signer_public_key = body.signer_public_key();
   return c;
 }
 
-// The canonical encoding the signature covers: deterministic protobuf
-// serialization.
+// The canonical encoding: deterministic protobuf serialization.
 std::string Canonical(const proto::DeletionCertificateBody& body) {
   return SerializeDeterministic(body);
 }
 
+// What the signature covers: the prefix (format 2) and the canonical body.
+std::string SignedMessage(const std::string& canonical_body,
+                          std::uint32_t format_version) {
+  if (format_version < 2) return canonical_body;
+  return absl::StrCat(ToAbsl(kSignaturePrefix), canonical_body);
+}
+
 }  // namespace
+
+std::string DeletionMethod(bool had_backups) {
+  std::string method =
+      "purge: the tenant's records deleted with a range deletion and "
+      "compacted out of every live SST file of the database, the WAL flushed "
+      "and its obsolete files deleted, the MANIFEST rewritten; the tenant's "
+      "wrapped data key deleted from the key store and the key store "
+      "compacted, so no live file of the store holds a record of the tenant "
+      "or its wrapped key; its unwrapped key zeroed in memory; its scratch "
+      "files deleted. ";
+  if (had_backups) {
+    absl::StrAppend(
+        &method,
+        "shred: every generation of the backup directory named by "
+        "backup_dir_id that could hold the tenant's data deleted whole "
+        "(generations_deleted); every other generation opened and "
+        "authenticated with the current master key, its manifest found to "
+        "list the tenant as purged with no records or not at all, and the "
+        "tenant's wrapped key removed from its key-store copy "
+        "(generations_checked). ");
+  } else {
+    absl::StrAppend(&method, "shred: the store never took a backup. ");
+  }
+  absl::StrAppend(
+      &method,
+      "Not covered: filesystem blocks freed by these deletions are not "
+      "overwritten (they are encrypted with the store's file key, which is "
+      "not destroyed), nor copies made outside leyser (filesystem snapshots, "
+      "copies of the data or backup directory).");
+  return method;
+}
 
 absl::StatusOr<std::string> SignCertificate(DeletionCertificate* certificate,
                                             const SecretBytes& seed) {
+  certificate->format_version = kCertificateFormatVersion;
   LEYSER_ASSIGN_OR_RETURN(certificate->signer_public_key,
                           SigningPublicKeyFromSeed(seed));
   const std::string body = Canonical(ToBody(*certificate));
-  LEYSER_ASSIGN_OR_RETURN(certificate->signature, SignDetached(seed, body));
+  LEYSER_ASSIGN_OR_RETURN(
+      certificate->signature,
+      SignDetached(seed, SignedMessage(body, kCertificateFormatVersion)));
   proto::SignedDeletionCertificate signed_certificate;
   signed_certificate.set_body(body);
   signed_certificate.set_signature(certificate->signature);
@@ -83,7 +137,8 @@ absl::StatusOr<DeletionCertificate> DecodeCertificate(
   proto::DeletionCertificateBody body;
   if (!signed_certificate.ParseFromString(stored) ||
       !body.ParseFromString(signed_certificate.body()) ||
-      body.format_version() != kCertificateFormatVersion) {
+      body.format_version() < 1 ||
+      body.format_version() > kCertificateFormatVersion) {
     return absl::DataLossError("a stored deletion certificate is damaged");
   }
   DeletionCertificate c = FromBody(body);
@@ -103,8 +158,16 @@ absl::Status VerifyDeletionCertificate(const DeletionCertificate& certificate,
     return absl::DataLossError(
         "the certificate names another signer than the given public key");
   }
+  if (certificate.format_version < 1 ||
+      certificate.format_version > internal::kCertificateFormatVersion) {
+    return absl::DataLossError(absl::StrCat("the certificate's format_version ",
+                                            certificate.format_version,
+                                            " is not one leyser signs"));
+  }
   const std::string body = internal::Canonical(internal::ToBody(certificate));
-  if (!internal::VerifyDetached(public_key, body, certificate.signature)) {
+  if (!internal::VerifyDetached(
+          public_key, internal::SignedMessage(body, certificate.format_version),
+          certificate.signature)) {
     return absl::DataLossError(
         "the deletion certificate's signature does not verify: it was changed "
         "or not signed by "

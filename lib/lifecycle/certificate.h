@@ -12,17 +12,14 @@
 
 namespace leyser::internal {
 
-// The method statement every certificate carries.
-inline constexpr char kDeletionMethod[] =
-    "logical delete (range deletion and forced compaction of the tenant's "
-    "keyspace) + "
-    "cryptographic erase (tenant data key destroyed in the live key store and "
-    "in every backup "
-    "generation); NIST SP 800-88 Rev. 1 Clear/Purge";
+// The method statement a certificate carries: what the purge and the shred
+// did, exactly, and what they do not cover. `had_backups`: the store has a
+// backup directory.
+std::string DeletionMethod(bool had_backups);
 
-// Signs `certificate` (its signer_public_key and signature are filled in) with
-// the Ed25519 key of `seed`, and returns the stored form (a serialized
-// SignedDeletionCertificate).
+// Signs `certificate` as format 2 (its format_version, signer_public_key and
+// signature are filled in) with the Ed25519 key of `seed`, and returns the
+// stored form (a serialized SignedDeletionCertificate).
 absl::StatusOr<std::string> SignCertificate(DeletionCertificate* certificate,
                                             const SecretBytes& seed);
 

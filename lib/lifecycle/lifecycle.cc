@@ -12,9 +12,11 @@
 #include "leyser/store_types.h"
 
 #include "lib/crypto/sodium.h"
+#include "lib/db/filename.h"
 #include "lib/lifecycle/certificate.h"
 #include "lib/lifecycle/purge.h"
 #include "lib/util/crash_point.h"
+#include "lib/util/files.h"
 #include "lib/util/status_macros.h"
 #include "lib/util/strings.h"
 #include "lib/util/time.h"
@@ -172,10 +174,39 @@ absl::Status Lifecycle::RunDue(absl::Time now, MaintenanceReport* report) {
   return RunSteps(now, report);
 }
 
+absl::Status Lifecycle::Wait(const proto::TenantRecord& record,
+                             std::string_view step, const absl::Status& why,
+                             MaintenanceReport* report) {
+  MaintenanceReport::WaitingStep waiting;
+  waiting.tenant_id = record.id();
+  waiting.step = std::string(step);
+  waiting.reason = std::string(why.message());
+  // Recorded when the reason changes, and once a day while it lasts (a
+  // maintenance loop running every minute does not flood the log).
+  const std::string key = absl::StrCat(record.number(), "/", ToAbsl(step));
+  auto [it, fresh] = waits_recorded_.try_emplace(key);
+  const bool record_it = fresh || it->second.reason != waiting.reason ||
+                         report->now - it->second.at >= absl::Hours(24) ||
+                         report->now < it->second.at;
+  report->waiting.push_back(waiting);
+  if (!record_it) return absl::OkStatus();
+  it->second.reason = waiting.reason;
+  it->second.at = report->now;
+  proto::AuditEntry entry =
+      NewAuditEntry(record.number(), proto::AUDIT_EVENT_LIFECYCLE_WAITING,
+                    "maintenance", record.id());
+  SetAuditOutcome(why, &entry);
+  (*entry.mutable_details())["step"] = waiting.step;
+  return audit_->Record(std::move(entry));
+}
+
 absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
   std::vector<proto::TenantRecord> records = registry_->Records();
   // Left by a run that crashed before its scrub.
   bool scrub = registry_->Meta().scrub_pending();
+  // Purges note the newest generation and shreds go through the backups:
+  // both wait unless the store's backups (if any) are where it looks.
+  const absl::Status backups = backups_->CheckDirFor(registry_->Meta());
   for (proto::TenantRecord& record : records) {
     if (record.state() == proto::TENANT_STATE_ACTIVE &&
         record.has_contract_end() &&
@@ -195,6 +226,10 @@ absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
         FromProtoTime(record.purge_due()) <= now) {
       if (record.legal_hold()) {
         report->held.push_back(record.id());
+        continue;
+      }
+      if (!backups.ok()) {
+        LEYSER_RETURN_IF_ERROR(Wait(record, "purge", backups, report));
         continue;
       }
       LEYSER_RETURN_IF_ERROR(Purge(record, now));
@@ -219,7 +254,13 @@ absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
         report->held.push_back(record.id());
         continue;
       }
-      LEYSER_RETURN_IF_ERROR(Shred(record, now));
+      absl::Status shred = backups;
+      if (shred.ok()) shred = Shred(record, now);
+      if (absl::IsFailedPrecondition(shred)) {
+        LEYSER_RETURN_IF_ERROR(Wait(record, "shred", shred, report));
+        continue;
+      }
+      LEYSER_RETURN_IF_ERROR(shred);
       report->shredded.push_back(record.id());
     }
   }
@@ -250,6 +291,10 @@ absl::Status Lifecycle::Purge(proto::TenantRecord& record, absl::Time now) {
   db_->KillIterators(stopped);
   LEYSER_RETURN_IF_ERROR(DeleteAndCompactTenant(*db_, number));
   db_->KillIterators(stopped);
+  // What an interrupted restore of the tenant left in the scratch directory
+  // (restores and purges both run under the store's maintenance lock).
+  LEYSER_RETURN_IF_ERROR(
+      RemoveAll(RestoreSstFileName(config_.data_dir, number)));
   CrashPoint("purge.after_compact");
   LEYSER_RETURN_IF_ERROR(keys_->DestroyTenantKey(number));
   record.set_state(proto::TENANT_STATE_PURGED);
@@ -296,7 +341,6 @@ absl::Status Lifecycle::Shred(proto::TenantRecord& record, absl::Time now) {
   certificate.purged = FromProtoTime(record.purged());
   certificate.shredded = now;
   certificate.issued = now;
-  certificate.method = kDeletionMethod;
   certificate.keys_removed = record.purge().keys();
   certificate.bytes_removed = record.purge().bytes();
   absl::flat_hash_set<std::uint32_t> seen;
@@ -305,7 +349,12 @@ absl::Status Lifecycle::Shred(proto::TenantRecord& record, absl::Time now) {
   }
   std::sort(certificate.generations_deleted.begin(),
             certificate.generations_deleted.end());
-  certificate.generations_kept.assign(result.kept.begin(), result.kept.end());
+  certificate.generations_checked.assign(result.checked.begin(),
+                                         result.checked.end());
+  certificate.generations_key_removed.assign(result.key_removed.begin(),
+                                             result.key_removed.end());
+  certificate.backup_dir_id = registry_->Meta().backup_dir_id();
+  certificate.method = DeletionMethod(!certificate.backup_dir_id.empty());
   // The tenant's audit log up to here (its PURGED entry included), signed.
   LEYSER_ASSIGN_OR_RETURN(certificate.audit_chain_head,
                           audit_->LatestCheckpoint(record.number()));
@@ -320,6 +369,8 @@ absl::Status Lifecycle::Shred(proto::TenantRecord& record, absl::Time now) {
                                   "maintenance", record.id()));
   (*entries.back().mutable_details())["generations_deleted"] =
       absl::StrJoin(certificate.generations_deleted, ",");
+  (*entries.back().mutable_details())["generations_checked"] =
+      absl::StrJoin(certificate.generations_checked, ",");
   entries.push_back(NewAuditEntry(record.number(),
                                   proto::AUDIT_EVENT_CERTIFICATE_ISSUED,
                                   "maintenance", record.id()));

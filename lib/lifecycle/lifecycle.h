@@ -1,6 +1,9 @@
 // The tenant lifecycle state machine: ACTIVE -> ENDED (the contract end) ->
 // PURGED (Options::purge_after later) -> SHREDDED (Options::backup_purge_after
-// after the purge, with the deletion certificate). The operator's calls
+// after the purge, with the deletion certificate). Purges and shreds run only
+// against the store's own backup directory (BackupManager::CheckDirFor), and a
+// shred only once every generation is deleted or checked; otherwise they wait,
+// reported and audited, and nothing is signed. The operator's calls
 // (EndContract, Reinstate, SetLegalHold, SetAccessAudit) and the steps a
 // maintenance run finds due (RunDue). Every transition is a read-modify-write
 // of the tenant's record under the registry's write lock, written with its
@@ -19,6 +22,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -57,7 +61,8 @@ class ServingListener {
 struct LifecycleConfig {
   absl::Duration purge_after;
   absl::Duration backup_purge_after;
-  std::string actor;  // Of the operator's calls (Options::audit_actor).
+  std::string actor;     // Of the operator's calls (Options::audit_actor).
+  std::string data_dir;  // Options::data_dir: a purge clears its scratch.
   std::shared_ptr<const Clock> clock;
   // The key that signs deletion certificates now.
   std::function<absl::StatusOr<SecretBytes>()> signing_key;
@@ -87,7 +92,14 @@ class Lifecycle {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_->lifecycle_mu());
   absl::Status Purge(proto::TenantRecord& record, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_->lifecycle_mu());
+  // OK with the tenant SHREDDED, or FailedPrecondition: a generation cannot
+  // be checked, the shred waits (nothing changed).
   absl::Status Shred(proto::TenantRecord& record, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_->lifecycle_mu());
+  // A due `step` ("purge" or "shred") of `record` waits for `why`: reported
+  // and recorded in the tenant's audit log.
+  absl::Status Wait(const proto::TenantRecord& record, std::string_view step,
+                    const absl::Status& why, MaintenanceReport* report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_->lifecycle_mu());
 
   const LifecycleConfig config_;
@@ -97,6 +109,13 @@ class Lifecycle {
   const std::shared_ptr<DbCore> db_;
   const std::shared_ptr<AuditLogs> audit_;
   ServingListener* const serving_;
+  // The last LIFECYCLE_WAITING entry recorded per tenant and step.
+  struct WaitRecorded {
+    std::string reason;
+    absl::Time at;
+  };
+  absl::flat_hash_map<std::string, WaitRecorded> waits_recorded_
+      ABSL_GUARDED_BY(registry_->lifecycle_mu());
 };
 
 }  // namespace leyser::internal

@@ -96,6 +96,7 @@ absl::Status Registry::Load(bool created, absl::Time now) {
     meta.set_next_tenant_number(kFirstTenantNumber);
     ToProtoTime(now, meta.mutable_created());
     meta.set_installation_id(NewInstallationId());
+    meta.set_backups_tracked(true);  // A new store has no backups yet.
     LEYSER_RETURN_IF_ERROR(
         FromRocks(db_->db->Put(SyncWrite(), db_->registry_cf, kRegistryMetaKey,
                                meta.SerializeAsString()),
@@ -247,12 +248,22 @@ absl::Status Registry::WriteRecord(const proto::TenantRecord& record,
   return absl::OkStatus();
 }
 
-absl::Status Registry::WriteMeta(const proto::RegistryMeta& meta) {
+absl::Status Registry::WriteMeta(const proto::RegistryMeta& meta,
+                                 std::vector<proto::AuditEntry> entries) {
   LEYSER_RETURN_IF_ERROR(CheckMetaSuccessor(meta));
-  LEYSER_RETURN_IF_ERROR(
-      FromRocks(db_->db->Put(SyncWrite(), db_->registry_cf, kRegistryMetaKey,
-                             meta.SerializeAsString()),
-                "updating the tenant registry"));
+  if (entries.empty()) {
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(db_->db->Put(SyncWrite(), db_->registry_cf, kRegistryMetaKey,
+                               meta.SerializeAsString()),
+                  "updating the tenant registry"));
+  } else {
+    rocksdb::WriteBatch batch;
+    LEYSER_RETURN_IF_ERROR(FromRocks(
+        batch.Put(db_->registry_cf, kRegistryMetaKey, meta.SerializeAsString()),
+        "updating the tenant registry"));
+    LEYSER_RETURN_IF_ERROR(
+        audit_->Commit(&batch, std::move(entries), SyncWrite()));
+  }
   absl::MutexLock lock(&mu_);
   meta_ = meta;
   return absl::OkStatus();
@@ -262,10 +273,14 @@ absl::Status Registry::CheckMetaSuccessor(
     const proto::RegistryMeta& meta) const {
   absl::ReaderMutexLock lock(&mu_);
   if (meta.next_tenant_number() < meta_.next_tenant_number() ||
-      meta.checkpoint_keys_size() < meta_.checkpoint_keys_size()) {
+      meta.checkpoint_keys_size() < meta_.checkpoint_keys_size() ||
+      (!meta_.backup_dir_id().empty() &&
+       meta.backup_dir_id() != meta_.backup_dir_id()) ||
+      (meta_.backups_tracked() && !meta.backups_tracked())) {
     return absl::InternalError(
-        "refusing to write stale tenant registry metadata (a tenant number "
-        "or a checkpoint key would be lost); nothing was changed");
+        "refusing to write stale tenant registry metadata (a tenant number, "
+        "a checkpoint key or the backup directory would be lost); nothing was "
+        "changed");
   }
   return absl::OkStatus();
 }

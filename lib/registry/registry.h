@@ -89,8 +89,9 @@ class Registry {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_mu_);
 
   // Writes `meta`, a copy of Meta() read under the same hold of the write lock
-  // and then changed.
-  absl::Status WriteMeta(const proto::RegistryMeta& meta)
+  // and then changed, with the audit `entries` in one synced batch.
+  absl::Status WriteMeta(const proto::RegistryMeta& meta,
+                         std::vector<proto::AuditEntry> entries = {})
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_mu_);
 
  private:

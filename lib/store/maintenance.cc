@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "rocksdb/write_batch.h"
 
@@ -32,8 +33,32 @@ absl::StatusOr<MaintenanceReport> StoreImpl::RunMaintenance() {
   return report;
 }
 
+absl::Status StoreImpl::BindBackupDir() {
+  absl::MutexLock lifecycle(&registry_.lifecycle_mu());
+  proto::RegistryMeta meta = registry_.Meta();
+  LEYSER_ASSIGN_OR_RETURN(BackupManager::Binding binding,
+                          backups_.Bind(meta, options_.clock->Now()));
+  if (!binding.changed) return absl::OkStatus();
+  const bool adopted = !meta.backups_tracked();
+  meta.set_backup_dir_id(binding.dir_id);
+  meta.set_backups_tracked(true);
+  proto::AuditEntry entry =
+      NewAuditEntry(kSystemLogNumber, proto::AUDIT_EVENT_BACKUP_DIR_BOUND,
+                    options_.audit_actor, options_.backup_dir);
+  (*entry.mutable_details())["dir_id"] = absl::BytesToHexString(binding.dir_id);
+  if (adopted) {
+    (*entry.mutable_details())["adopted"] =
+        "a store from before 0.4: its existing generations are taken as its "
+        "own";
+  }
+  std::vector<proto::AuditEntry> entries;
+  entries.push_back(std::move(entry));
+  return registry_.WriteMeta(meta, std::move(entries));
+}
+
 absl::Status StoreImpl::RunMaintenanceSteps(absl::Time now,
                                             MaintenanceReport* report) {
+  LEYSER_RETURN_IF_ERROR(BindBackupDir());
   LEYSER_RETURN_IF_ERROR(lifecycle_->RunDue(now, report));
   MaintenanceReport backup_report;
   const absl::Status backed_up = backups_.RunMaintenance(now, &backup_report);
@@ -41,6 +66,18 @@ absl::Status StoreImpl::RunMaintenanceSteps(absl::Time now,
   report->backup = backup_report.backup;
   report->pruned = backup_report.pruned;
   report->repaired = backup_report.repaired;
+  report->backup_refused = backup_report.backup_refused;
+  // A refusal is recorded when its reason changes, and once a day while it
+  // lasts.
+  if (!backup_report.backup_refused.empty() &&
+      (backup_report.backup_refused != last_refusal_.first ||
+       now - last_refusal_.second >= absl::Hours(24) ||
+       now < last_refusal_.second)) {
+    last_refusal_ = {backup_report.backup_refused, now};
+    LEYSER_RETURN_IF_ERROR(RecordBackup(
+        absl::FailedPreconditionError(backup_report.backup_refused), nullptr,
+        backup_report, "maintenance"));
+  }
   if (!backed_up.ok() || backup_report.backup.has_value() ||
       !backup_report.pruned.empty()) {
     LEYSER_RETURN_IF_ERROR(RecordBackup(

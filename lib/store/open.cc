@@ -168,12 +168,13 @@ absl::Status StoreImpl::Start(bool created) {
   lifecycle.purge_after = options_.purge_after;
   lifecycle.backup_purge_after = options_.backup_purge_after;
   lifecycle.actor = options_.audit_actor;
+  lifecycle.data_dir = options_.data_dir;
   lifecycle.clock = options_.clock;
   lifecycle.signing_key = [this] { return provider()->GetSigningKey(); };
   lifecycle_ =
       std::make_unique<Lifecycle>(std::move(lifecycle), &registry_, keys_.get(),
                                   &backups_, db_, audit_, cache_.get());
-  return absl::OkStatus();
+  return BindBackupDir();
 }
 
 absl::Status StoreImpl::StartAudit() {

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -47,6 +48,10 @@ absl::StatusOr<std::unique_ptr<Store>> OpenWithoutFileEncryptionForTesting(
 // waits for it: the settled state of a store at rest. For benchmarks and tests.
 // `store` must come from Store::Open or OpenWithoutFileEncryptionForTesting.
 absl::Status CompactAllForTesting(Store& store);
+
+// True if the unwrapped keys `tenant` (a handle of a store) holds are all
+// zero: wiped by a purge. For tests.
+bool TenantKeysWipedForTesting(const Tenant& tenant);
 
 // OK if `actor` is 1..256 bytes; otherwise InvalidArgument naming `what`.
 absl::Status ValidateActor(std::string_view actor, std::string_view what);
@@ -115,6 +120,9 @@ class StoreImpl final : public Store {
   absl::Status StartAudit();
 
   // maintenance.cc.
+  // Records Options::backup_dir as the store's backup directory when
+  // BackupManager::Bind takes it (at Open).
+  absl::Status BindBackupDir();
   absl::Status RunMaintenanceSteps(absl::Time now, MaintenanceReport* report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   absl::Status PruneAuditLogs(absl::Time now, MaintenanceReport* report)
@@ -155,6 +163,9 @@ class StoreImpl final : public Store {
   absl::Mutex maintenance_mu_;
   // When RunMaintenance last pruned the audit logs (once a day).
   std::optional<absl::Time> last_retention_run_
+      ABSL_GUARDED_BY(maintenance_mu_);
+  // The backup refusal last recorded in the audit log, and when.
+  std::pair<std::string, absl::Time> last_refusal_
       ABSL_GUARDED_BY(maintenance_mu_);
 
   std::atomic<bool> closed_{false};

@@ -52,12 +52,26 @@ void TenantCache::Apply(const proto::TenantRecord& record) {
   }
 }
 
+void TenantCore::WipeKeys() const {
+  served.store(false, std::memory_order_release);
+  std::unique_lock<std::shared_mutex> lock(gate);
+  WipeInPlace(key);
+  WipeInPlace(audit_key);
+}
+
 void TenantCache::Forget(std::uint64_t number) {
-  absl::MutexLock lock(&mu_);
-  if (auto it = slots_.find(number); it != slots_.end()) {
-    if (it->second.cached != nullptr) recent_.erase(it->second.recent);
-    slots_.erase(it);
+  std::shared_ptr<const TenantCore> core;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = slots_.find(number); it != slots_.end()) {
+      core = it->second.weak.lock();
+      if (it->second.cached != nullptr) recent_.erase(it->second.recent);
+      slots_.erase(it);
+    }
   }
+  // Handles still open keep the core alive: its keys go now, not with the
+  // last handle (outside mu_: the gate comes first in the lock order).
+  if (core != nullptr) core->WipeKeys();
 }
 
 absl::StatusOr<std::shared_ptr<const TenantCore>> TenantCache::Open(

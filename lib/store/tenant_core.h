@@ -29,9 +29,13 @@ struct TenantCore {
   std::uint64_t number = 0;
   std::string prefix;       // 8-byte big-endian number.
   std::string next_prefix;  // Exclusive upper bound of the keyspace.
-  SecretBytes key;
+  // Zeroed in place when the tenant is purged (WipeKeys), while handles may
+  // still hold the core: by then the tenant is not served, so no call reads
+  // them.
+  mutable SecretBytes key;
   std::uint32_t key_version = 0;
-  SecretBytes audit_key;  // Keys the hashes of user keys in audit entries.
+  mutable SecretBytes
+      audit_key;  // Keys the hashes of user keys in audit entries.
   // leyser::AccessAudit of the tenant, followed by open handles.
   mutable std::atomic<int> access_audit{0};
   // False once the tenant is ENDED or PURGED: every call (and every iterator
@@ -44,6 +48,11 @@ struct TenantCore {
   // Held shared by every read and write of the tenant's handles, exclusively
   // while a restore replaces the tenant's data.
   mutable std::shared_mutex gate;
+
+  // The tenant is purged: stops serving it and zeroes its unwrapped keys once
+  // the calls in flight have finished (the gate, exclusively). Iterators must
+  // have been stopped before (the purge does).
+  void WipeKeys() const;
 };
 
 }  // namespace leyser::internal

@@ -17,6 +17,8 @@
 #include "lib/util/strings.h"
 
 namespace leyser::internal {
+bool TenantKeysWipedForTesting(const Tenant& tenant);  // store_impl.h
+
 namespace {
 
 absl::Status ValueAuthFailure() {
@@ -401,9 +403,22 @@ class TenantImpl final : public Tenant {
 
   const std::shared_ptr<const TenantCore> core_;
   const std::string actor_;
+
+  friend bool ::leyser::internal::TenantKeysWipedForTesting(
+      const Tenant& tenant);
 };
 
 }  // namespace
+
+bool TenantKeysWipedForTesting(const Tenant& tenant) {
+  const TenantCore& core = *static_cast<const TenantImpl&>(tenant).core_;
+  for (const SecretBytes* secret : {&core.key, &core.audit_key}) {
+    for (std::size_t i = 0; i < secret->size(); ++i) {
+      if (secret->data()[i] != 0) return false;
+    }
+  }
+  return true;
+}
 
 std::unique_ptr<Tenant> NewTenantHandle(std::shared_ptr<const TenantCore> core,
                                         std::string actor) {

@@ -343,8 +343,12 @@ TEST_F(AuditTest, EveryEventThroughThePublicApiGivesExactlyOneEntry) {
 }
 
 TEST_F(AuditTest, MaintenanceErrorsAndSinkFailuresAreRecorded) {
-  test::WriteFile(tmp_.Sub("not-a-dir"), "x");
-  options_.backup_dir = tmp_.Sub("not-a-dir");
+  // The backup directory is usable, but the engine's place is taken by a
+  // file: the backup fails. (A backup directory that cannot be read at all is
+  // refused instead: MaintenanceReport::backup_refused.)
+  std::filesystem::create_directories(tmp_.Sub("broken-backups"));
+  test::WriteFile(tmp_.Sub("broken-backups/engine"), "x");
+  options_.backup_dir = tmp_.Sub("broken-backups");
   auto sink = std::make_shared<FlakySink>();
   options_.audit_sink = sink;
   options_.audit_checkpoint_entries = 1;

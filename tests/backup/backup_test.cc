@@ -5,6 +5,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -26,7 +27,9 @@
 #include "lib/backup/backup_manager.h"
 #include "lib/crypto/file_cipher.h"
 #include "lib/keys/key_store.h"
+#include "lib/proto/backup.pb.h"
 #include "lib/proto/registry.pb.h"
+#include "lib/util/files.h"
 #include "tests/test/parts.h"
 #include "tests/test/spawn.h"
 #include "tests/test/test_util.h"
@@ -498,7 +501,7 @@ TEST_F(BackupTest, GenerationsAfterARotationNeedTheKeyThatSealedThem) {
   EXPECT_FALSE((*list)[0].manifest_readable);
   EXPECT_TRUE((*list)[1].manifest_readable);
   EXPECT_THAT(store->VerifyBackup(old_generation->id),
-              StatusIs(absl::StatusCode::kPermissionDenied));
+              StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(store->VerifyBackup(new_generation->id), IsOk());
 
   Options target = options_;
@@ -627,6 +630,87 @@ TEST_F(BackupTest, KilledBackupLeavesNothingPartialAfterTheNextRun) {
   }
 }
 
+// Issue 12: every clear field of a generation file is authenticated. One bit
+// flipped in any of them is DataLoss at verification, and a creation time
+// moved into the future never makes the next daily backup look taken.
+TEST_F(BackupTest, AFlippedClearFieldIsDataLossNeverASkippedBackup) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(store->CreateTenant("a"), IsOk());
+  ASSERT_THAT(store->OpenTenant("a").value()->Put("k", "v"), IsOk());
+  auto generation = store->CreateBackup();
+  ASSERT_THAT(generation, IsOk());
+  const std::string path = absl::StrCat(options_.backup_dir, "/generations/",
+                                        generation->id, ".gen");
+  const std::string original = internal::ReadFileToString(path).value();
+  proto::GenerationFile file;
+  ASSERT_TRUE(file.ParseFromString(original));
+  ASSERT_EQ(file.format_version(), 2u);
+  std::vector<
+      std::pair<const char*, std::function<void(proto::GenerationFile&)>>>
+      flips = {
+          {"format_version",
+           [](proto::GenerationFile& f) {
+             f.set_format_version(f.format_version() ^ 1);
+           }},
+          {"format_version to 3",
+           [](proto::GenerationFile& f) {
+             f.set_format_version(f.format_version() ^ 1 ^ 2);
+           }},
+          {"id", [](proto::GenerationFile& f) { f.set_id(f.id() ^ 2); }},
+          {"created seconds",
+           [](proto::GenerationFile& f) {
+             f.mutable_created()->set_seconds(f.created().seconds() ^
+                                              (1 << 20));
+           }},
+          {"created nanos",
+           [](proto::GenerationFile& f) {
+             f.mutable_created()->set_nanos(f.created().nanos() ^ 1);
+           }},
+          {"master_generation up",
+           [](proto::GenerationFile& f) {
+             f.set_master_generation(f.master_generation() ^ 2);
+           }},
+          {"master_generation down",
+           [](proto::GenerationFile& f) {
+             f.set_master_generation(f.master_generation() ^ 1);
+           }},
+          {"master_check",
+           [](proto::GenerationFile& f) {
+             (*f.mutable_master_check())[5] ^= 1;
+           }},
+          {"engine_backup_id",
+           [](proto::GenerationFile& f) {
+             f.set_engine_backup_id(f.engine_backup_id() ^ 4);
+           }},
+          {"sealed",
+           [](proto::GenerationFile& f) { (*f.mutable_sealed())[40] ^= 1; }},
+      };
+  for (auto& [name, flip] : flips) {
+    SCOPED_TRACE(name);
+    proto::GenerationFile changed = file;
+    flip(changed);
+    test::WriteFile(path, changed.SerializeAsString());
+    EXPECT_THAT(store->VerifyBackup(generation->id),
+                StatusIs(absl::StatusCode::kDataLoss));
+  }
+  // A creation time in the future: the next day's backup is still taken.
+  proto::GenerationFile future = file;
+  future.mutable_created()->set_seconds(file.created().seconds() +
+                                        400LL * 24 * 3600);
+  test::WriteFile(path, future.SerializeAsString());
+  ASSERT_THAT(store->Close(), IsOk());
+  store.reset();
+  store = OpenStore();  // Reads the generations afresh.
+  ASSERT_NE(store, nullptr);
+  clock_->Advance(absl::Hours(24));
+  auto report = store->RunMaintenance();
+  ASSERT_THAT(report, IsOk());
+  EXPECT_TRUE(report->backup.has_value());
+  test::WriteFile(path, original);
+  EXPECT_THAT(store->VerifyBackup(generation->id), IsOk());
+}
+
 // Which generations a shred deletes and which it keeps, on real parts: every
 // generation up to the last one before the purge, and any later one whose
 // manifest still lists the tenant unpurged, go whole; the others keep
@@ -666,7 +750,8 @@ TEST(ShredDecisionTest, DeletesWhatCanHoldTheTenantAndScrubsTheRest) {
   });
   ASSERT_THAT(shred, IsOk());
   EXPECT_EQ(shred->deleted, (std::vector<BackupId>{g1, g2}));
-  EXPECT_EQ(shred->kept, (std::vector<BackupId>{g3, g4}));
+  EXPECT_EQ(shred->checked, (std::vector<BackupId>{g3, g4}));
+  EXPECT_EQ(shred->key_removed, (std::vector<BackupId>{g3}));
   EXPECT_EQ(announced, shred->deleted);
   auto listed = backups.List();
   ASSERT_THAT(listed, IsOk());
@@ -682,7 +767,8 @@ TEST(ShredDecisionTest, DeletesWhatCanHoldTheTenantAndScrubsTheRest) {
   });
   ASSERT_THAT(again, IsOk());
   EXPECT_TRUE(again->deleted.empty());
-  EXPECT_EQ(again->kept, (std::vector<BackupId>{g3, g4}));
+  EXPECT_EQ(again->checked, (std::vector<BackupId>{g3, g4}));
+  EXPECT_TRUE(again->key_removed.empty());
 }
 
 }  // namespace

@@ -168,7 +168,14 @@ TEST_F(KeyStoreTest, SealedCopiesOpenWithTheKeyThatSealedThem) {
   // Generation 2 under another key, generation 3 back under the first.
   ASSERT_THAT((*store)->RotateMasterKey(RandomKey().value()), IsOk());
   EXPECT_THAT((*store)->OpenWithCurrentMasterKey(first, context),
-              StatusIs(absl::StatusCode::kPermissionDenied));
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  {
+    // A file claiming the current generation whose check fails was altered.
+    proto::GenerationFile forged = first;
+    forged.set_master_generation(2);
+    EXPECT_THAT((*store)->OpenWithCurrentMasterKey(forged, context),
+                StatusIs(absl::StatusCode::kDataLoss));
+  }
   ASSERT_THAT((*store)->RotateMasterKey(Copy(master_)), IsOk());
   ASSERT_EQ((*store)->master_generation(), 3u);
   proto::KeyStoreCopy old_copy = copy_of(first);

@@ -200,8 +200,15 @@ TEST_F(LifecycleTest, PurgeAndShredHappenExactlyAtTheirBoundaries) {
   EXPECT_EQ(certificate->keys_removed, 50u);
   EXPECT_GT(certificate->bytes_removed, 50u * 45);
   EXPECT_FALSE(certificate->generations_deleted.empty());
-  EXPECT_FALSE(certificate->generations_kept.empty());
-  EXPECT_NE(certificate->method.find("cryptographic erase"), std::string::npos);
+  EXPECT_FALSE(certificate->generations_checked.empty());
+  EXPECT_EQ(certificate->format_version, 2u);
+  EXPECT_EQ(certificate->backup_dir_id.size(), 16u);
+  // The method says what was done and what it does not cover, and claims no
+  // standard.
+  EXPECT_NE(certificate->method.find("compacted out of every live SST"),
+            std::string::npos);
+  EXPECT_NE(certificate->method.find("Not covered"), std::string::npos);
+  EXPECT_EQ(certificate->method.find("NIST"), std::string::npos);
   EXPECT_NE(
       DeletionCertificateToJson(*certificate).find("\"tenant_id\": \"gone\""),
       std::string::npos);
@@ -348,8 +355,19 @@ TEST_F(LifecycleTest, TamperedCertificatesFailVerification) {
            [](DeletionCertificate& c) { c.bytes_removed += 1; }},
           {"generations_deleted",
            [](DeletionCertificate& c) { c.generations_deleted.clear(); }},
-          {"generations_kept",
-           [](DeletionCertificate& c) { c.generations_kept.push_back(99); }},
+          {"generations_checked",
+           [](DeletionCertificate& c) { c.generations_checked.push_back(99); }},
+          {"generations_key_removed",
+           [](DeletionCertificate& c) {
+             c.generations_key_removed.push_back(99);
+           }},
+          {"backup_dir_id",
+           [](DeletionCertificate& c) { c.backup_dir_id = "elsewhere"; }},
+          // Claiming format 1 drops the domain prefix: it does not verify.
+          {"format_version",
+           [](DeletionCertificate& c) { c.format_version = 1; }},
+          {"format_version 3",
+           [](DeletionCertificate& c) { c.format_version = 3; }},
           {"audit_chain_head",
            [](DeletionCertificate& c) { c.audit_chain_head = "x"; }},
           {"signature", [](DeletionCertificate& c) { c.signature[10] ^= 1; }},

@@ -21,6 +21,7 @@
 
 #include "leyser/store.h"
 
+#include "lib/backup/generation_files.h"
 #include "lib/keys/key_store.h"
 #include "lib/proto/backup.pb.h"
 #include "lib/util/files.h"
@@ -426,7 +427,7 @@ TEST_F(RaceTest, VerifyBackupCatchesACopyThatDoesNotOpen) {
   auto sealer = internal::KeyStore::Open(other.Sub("keys"), *std::move(master),
                                          true, clock_->Now());
   ASSERT_THAT(sealer, IsOk());
-  const std::string context = absl::StrCat("leyser.generation.v1/", backup->id);
+  const std::string context = internal::GenerationContext(file);
   auto changed = (*sealer)->Reseal(
       &file, context, [](std::string* payload) -> absl::StatusOr<bool> {
         proto::BackupGeneration generation;

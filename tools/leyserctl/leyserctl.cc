@@ -389,6 +389,8 @@ int main(int argc, char** argv) {
     absl::PrintF("maintenance at %s\n", UtcTime(report->now));
     if (!report->backups_enabled) {
       absl::PrintF("  backups are off (no --backup_dir)\n");
+    } else if (!report->backup_refused.empty()) {
+      absl::PrintF("  NO BACKUP: %s\n", report->backup_refused);
     } else if (report->backup.has_value()) {
       absl::PrintF("  backup taken and verified: ");
       PrintBackup(*report->backup);
@@ -409,7 +411,10 @@ int main(int argc, char** argv) {
       absl::PrintF("  shredded (certificate issued): %s\n", t);
     for (const std::string& t : report->held)
       absl::PrintF("  waiting for a legal hold: %s\n", t);
-    return 0;
+    for (const leyser::MaintenanceReport::WaitingStep& w : report->waiting)
+      absl::PrintF("  %s of %s waits: %s\n", w.step, w.tenant_id, w.reason);
+    // A refused backup or a waiting step needs the operator: exit 1.
+    return report->backup_refused.empty() && report->waiting.empty() ? 0 : 1;
   }
   if (command == "end-contract") {
     if (args.size() != 3 && args.size() != 4) {

@@ -1,0 +1,187 @@
+// BackupManager::Bind and CheckDirFor: a store and the one backup directory
+// its generations are in.
+
+#include <string>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
+#include "lib/backup/backup_manager.h"
+#include "lib/backup/generation_files.h"
+#include "lib/crypto/sodium.h"
+#include "lib/db/filename.h"
+#include "lib/proto/backup.pb.h"
+#include "lib/util/files.h"
+#include "lib/util/status_macros.h"
+#include "lib/util/time.h"
+
+namespace leyser::internal {
+namespace {
+
+constexpr std::uint32_t kIdentityFormatVersion = 1;
+constexpr std::size_t kDirIdBytes = 16;
+
+// backup_dir/identity: NotFound if absent, DataLoss if damaged.
+absl::StatusOr<proto::BackupDirIdentity> ReadIdentity(const std::string& dir) {
+  absl::StatusOr<std::string> bytes =
+      ReadFileToString(BackupIdentityFileName(dir));
+  if (absl::IsNotFound(bytes.status())) {
+    return absl::NotFoundError(absl::StrCat(
+        dir,
+        " has no identity file: no store has taken it as its backup "
+        "directory"));
+  }
+  LEYSER_RETURN_IF_ERROR(bytes.status());
+  proto::BackupDirIdentity identity;
+  if (!identity.ParseFromString(*bytes) ||
+      identity.format_version() != kIdentityFormatVersion ||
+      identity.dir_id().size() != kDirIdBytes) {
+    return absl::DataLossError(absl::StrCat(
+        BackupIdentityFileName(dir), " is damaged or of another format"));
+  }
+  return identity;
+}
+
+std::string Hex(const std::string& bytes) {
+  return absl::BytesToHexString(bytes);
+}
+
+}  // namespace
+
+absl::StatusOr<BackupManager::Binding> BackupManager::Bind(
+    const proto::RegistryMeta& meta, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Binding> binding = BindLocked(meta, now);
+  if (!binding.ok()) {
+    // An unreadable directory (a mount missing, a file in its place) refuses
+    // backups until the next try; it never keeps the store from opening.
+    Binding refused;
+    refused.dir_id = meta.backup_dir_id();
+    refused.refusal = absl::FailedPreconditionError(
+        absl::StrCat("Options::backup_dir ", backup_dir_,
+                     " cannot be used: ", binding.status().message()));
+    binding = std::move(refused);
+  }
+  bound_id_ = binding->dir_id;
+  refusal_ = binding->refusal;
+  return binding;
+}
+
+absl::StatusOr<BackupManager::Binding> BackupManager::BindLocked(
+    const proto::RegistryMeta& meta, absl::Time now) {
+  Binding binding;
+  binding.dir_id = meta.backup_dir_id();
+  if (!enabled()) return binding;
+  absl::StatusOr<proto::BackupDirIdentity> identity = ReadIdentity(backup_dir_);
+  if (!identity.ok() && !absl::IsNotFound(identity.status()) &&
+      !absl::IsDataLoss(identity.status())) {
+    return identity.status();
+  }
+  if (!meta.backup_dir_id().empty()) {
+    if (!identity.ok() || identity->dir_id() != meta.backup_dir_id()) {
+      binding.refusal = CheckDirFor(meta);
+    }
+    return binding;
+  }
+  // The store has no backup directory yet.
+  if (identity.ok()) {
+    if (identity->installation_id() != meta.installation_id()) {
+      binding.refusal = absl::FailedPreconditionError(absl::StrCat(
+          "Options::backup_dir ", backup_dir_,
+          " is the backup directory of another store (installation ",
+          Hex(identity->installation_id()),
+          "); give this store a directory of its own"));
+      return binding;
+    }
+    // Bound by this installation before a crash: record it now.
+    binding.changed = true;
+    binding.dir_id = identity->dir_id();
+    return binding;
+  }
+  if (absl::IsDataLoss(identity.status())) {
+    binding.refusal = absl::FailedPreconditionError(
+        absl::StrCat("Options::backup_dir ", backup_dir_,
+                     " cannot be taken as this store's backup directory: ",
+                     identity.status().message()));
+    return binding;
+  }
+  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> listed,
+                          ListedIds(generations_dir_));
+  if (!listed.empty() && meta.backups_tracked()) {
+    binding.refusal = absl::FailedPreconditionError(absl::StrCat(
+        "Options::backup_dir ", backup_dir_, " holds ", listed.size(),
+        " backup generations but no identity file: they were not taken by "
+        "this store; give this store a directory of its own"));
+    return binding;
+  }
+  // A new directory, or (not tracked) the directory of a store from before
+  // 0.4, adopted with its generations.
+  proto::BackupDirIdentity fresh;
+  fresh.set_format_version(kIdentityFormatVersion);
+  std::string id(kDirIdBytes, '\0');
+  RandomBytes(id.data(), id.size());
+  fresh.set_dir_id(id);
+  fresh.set_installation_id(meta.installation_id());
+  ToProtoTime(now, fresh.mutable_created());
+  LEYSER_RETURN_IF_ERROR(EnsureDir(backup_dir_));
+  LEYSER_RETURN_IF_ERROR(WriteFileAtomically(
+      BackupIdentityFileName(backup_dir_), fresh.SerializeAsString()));
+  binding.changed = true;
+  binding.dir_id = id;
+  return binding;
+}
+
+absl::Status BackupManager::CheckBound() const {
+  if (!refusal_.ok()) return refusal_;
+  if (bound_id_.empty()) return absl::OkStatus();  // Bound by this backup.
+  absl::StatusOr<proto::BackupDirIdentity> identity = ReadIdentity(backup_dir_);
+  if (!identity.ok() || identity->dir_id() != bound_id_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "Options::backup_dir ", backup_dir_,
+        " is no longer the directory this store took as its backup directory "
+        "(",
+        identity.ok() ? "its identity changed"
+                      : std::string(identity.status().message()),
+        "); no backup is written to it"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BackupManager::CheckDirFor(const proto::RegistryMeta& meta) const {
+  if (!meta.backups_tracked()) {
+    return absl::FailedPreconditionError(
+        "this store was created before leyser 0.4 and does not know yet "
+        "whether backups of it exist: open it once with its "
+        "Options::backup_dir (an empty new directory if it never had "
+        "backups)");
+  }
+  if (meta.backup_dir_id().empty()) {
+    // Never took a backup. A configured directory is bound at Open; one that
+    // could not be is not this store's, and holds nothing of it.
+    return absl::OkStatus();
+  }
+  if (!enabled()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "backups of this store exist (backup directory ",
+        Hex(meta.backup_dir_id()),
+        ") but Options::backup_dir is empty: set it to that directory"));
+  }
+  absl::StatusOr<proto::BackupDirIdentity> identity = ReadIdentity(backup_dir_);
+  if (!identity.ok() && !absl::IsNotFound(identity.status()) &&
+      !absl::IsDataLoss(identity.status())) {
+    return identity.status();
+  }
+  if (!identity.ok() || identity->dir_id() != meta.backup_dir_id()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "Options::backup_dir ", backup_dir_,
+        " is not this store's backup directory (its generations are in the "
+        "directory with id ",
+        Hex(meta.backup_dir_id()), "; this one ",
+        identity.ok() ? absl::StrCat("has id ", Hex(identity->dir_id()))
+                      : std::string(identity.status().message()),
+        "): point Options::backup_dir at it"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace leyser::internal
