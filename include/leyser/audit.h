@@ -80,7 +80,7 @@ enum class AuditEvent {
   kRetention = 27,      // Entries older than the retention period were pruned.
   kAnchorFailure = 28,  // The AuditSink refused a checkpoint.
   // A due purge or shred waits: the backups it must account for cannot be
-  // checked now (details: step, reason).
+  // checked now (details: step; the message says why).
   kLifecycleWaiting = 29,
   // The store took Options::backup_dir as its backup directory.
   kBackupDirBound = 30,

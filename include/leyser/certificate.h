@@ -24,7 +24,7 @@ namespace leyser {
 // KeyProvider::GetSigningKey). Verify it with VerifyDeletionCertificate and the
 // signer's public key alone. Copyable.
 struct DeletionCertificate {
-  // The certificate format: 2 since leyser 0.4 (1 before: no backup
+  // The certificate format: 2 now (1 in earlier builds: no backup
   // directory, no domain separation). Covered by the signature.
   std::uint32_t format_version = 2;
   std::string tenant_id;

@@ -70,7 +70,7 @@ class BackupManager {
   // Takes Options::backup_dir as the store's backup directory when the store
   // has none yet and the directory is new (no identity, no generations), was
   // bound by this installation before a crash, or is the directory of a store
-  // from before 0.4 (`meta` not tracked: adopted). Writes the identity file if
+  // from before backup tracking (`meta` not tracked: adopted). Writes the identity file if
   // needed. Backups off: nothing. A directory that is not the store's, or
   // cannot be read, is `refusal` (kept until the next Bind), never an error.
   // Cheap (one small file read): the store calls it at Open and before each

@@ -115,7 +115,7 @@ absl::StatusOr<BackupManager::Binding> BackupManager::BindLocked(
     return binding;
   }
   // A new directory, or (not tracked) the directory of a store from before
-  // 0.4, adopted with its generations.
+  // backup tracking, adopted with its generations.
   proto::BackupDirIdentity fresh;
   fresh.set_format_version(kIdentityFormatVersion);
   std::string id(kDirIdBytes, '\0');
@@ -150,8 +150,8 @@ absl::Status BackupManager::CheckBound() const {
 absl::Status BackupManager::CheckDirFor(const proto::RegistryMeta& meta) const {
   if (!meta.backups_tracked()) {
     return absl::FailedPreconditionError(
-        "this store was created before leyser 0.4 and does not know yet "
-        "whether backups of it exist: open it once with its "
+        "this store was created before leyser tracked its backups and does "
+        "not know yet whether backups of it exist: open it once with its "
         "Options::backup_dir (an empty new directory if it never had "
         "backups)");
   }

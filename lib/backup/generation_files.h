@@ -23,7 +23,7 @@
 namespace leyser::internal {
 
 // Version 2 binds every clear field into the seal; version 1 files (before
-// 0.4) are still read.
+// backup tracking) are still read.
 inline constexpr std::uint32_t kGenerationFormatVersion = 2;
 
 // Associated data of `file`'s sealed part (the key store adds the master-key

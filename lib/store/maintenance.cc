@@ -48,8 +48,8 @@ absl::Status StoreImpl::BindBackupDir() {
   (*entry.mutable_details())["dir_id"] = absl::BytesToHexString(binding.dir_id);
   if (adopted) {
     (*entry.mutable_details())["adopted"] =
-        "a store from before 0.4: its existing generations are taken as its "
-        "own";
+        "a store from before backup tracking: its existing generations are "
+        "taken as its own";
   }
   std::vector<proto::AuditEntry> entries;
   entries.push_back(std::move(entry));

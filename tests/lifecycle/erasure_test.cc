@@ -18,7 +18,10 @@
 
 #include "lib/keys/key_store.h"
 #include "lib/proto/backup.pb.h"
+#include "lib/proto/registry.pb.h"
+#include "lib/registry/records.h"
 #include "lib/store/store_impl.h"
+#include "tests/test/raw_db.h"
 #include "tests/test/store_fixture.h"
 #include "tests/test/test_util.h"
 
@@ -266,6 +269,73 @@ TEST_F(ErasureTest, ShredWaitsForAGenerationSealedUnderARetiredKey) {
   EXPECT_EQ(certificate->generations_checked.size(),
             options_.backup_generations);
   ExpectNoGenerationYieldsGone(*store, new_key);
+}
+
+// A store from before backup tracking does not know whether it has backups:
+// its purges wait until it is opened once with its backup directory, which it
+// then adopts with the generations in it.
+TEST_F(ErasureTest,
+       AStoreFromBeforeBackupTrackingWaitsUntilItsDirectoryIsKnown) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(store->CreateTenant("gone"), IsOk());
+  Fill(*store, "gone", 5);
+  ASSERT_THAT(store->RunMaintenance(), IsOk());  // A first generation.
+  ASSERT_THAT(store->EndContract("gone", clock_->Now()), IsOk());
+  ASSERT_THAT(store->Close(), IsOk());
+  store.reset();
+  {
+    // What an earlier build wrote: no backup directory id, not tracked, and
+    // no identity file in the backup directory.
+    test::RawDataDb raw(options_.data_dir, *provider_);
+    std::string bytes;
+    ASSERT_TRUE(raw.db()
+                    ->Get(rocksdb::ReadOptions(), raw.registry(),
+                          std::string(internal::kRegistryMetaKey), &bytes)
+                    .ok());
+    proto::RegistryMeta meta;
+    ASSERT_TRUE(meta.ParseFromString(bytes));
+    ASSERT_FALSE(meta.backup_dir_id().empty());
+    meta.clear_backup_dir_id();
+    meta.clear_backups_tracked();
+    ASSERT_TRUE(raw.db()
+                    ->Put(rocksdb::WriteOptions(), raw.registry(),
+                          std::string(internal::kRegistryMetaKey),
+                          meta.SerializeAsString())
+                    .ok());
+  }
+  std::filesystem::remove(options_.backup_dir + "/identity");
+  Options off = options_;
+  off.backup_dir.clear();
+  store = OpenStore(off);
+  ASSERT_NE(store, nullptr);
+  clock_->Advance(options_.purge_after + kDay);
+  auto report = store->RunMaintenance();
+  ASSERT_THAT(report, IsOk());
+  ASSERT_EQ(report->waiting.size(), 1u);
+  EXPECT_EQ(report->waiting[0].step, "purge");
+  EXPECT_TRUE(absl::StrContains(report->waiting[0].reason,
+                                "does not know yet whether backups"))
+      << report->waiting[0].reason;
+  EXPECT_EQ(State(*store, "gone"), TenantState::kEnded);
+  ASSERT_THAT(store->Close(), IsOk());
+  store.reset();
+
+  store = OpenStore();  // With its backup directory: adopted.
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(std::filesystem::exists(options_.backup_dir + "/identity"));
+  report = store->RunMaintenance();
+  ASSERT_THAT(report, IsOk());
+  EXPECT_TRUE(report->waiting.empty());
+  EXPECT_EQ(report->purged, std::vector<std::string>{"gone"});
+  auto system = store->ReadAuditLog(kSystemAuditLog, 0, 100000);
+  ASSERT_THAT(system, IsOk());
+  EXPECT_EQ(std::count_if(system->begin(), system->end(),
+                          [](const AuditEntry& e) {
+                            return e.event == AuditEvent::kBackupDirBound &&
+                                   e.details.count("adopted") == 1;
+                          }),
+            1);
 }
 
 // Every file of the store's directory, recursively, holding `needle`.
