@@ -118,6 +118,16 @@ TEST(LeyserctlTest, ManagesTenantsAndRotatesTheMasterKey) {
   EXPECT_NE(held.out.find("waiting for a legal hold: beta"), std::string::npos)
       << held.out;
   EXPECT_EQ(with({"release", "beta"}).exit_code, 0);
+  // Without --backup_dir the purge cannot account for the backups: it waits,
+  // says why, and the run exits 1.
+  CtlResult no_backups =
+      Ctl({store, "--key_file=" + key2, "--purge_after=0s", "maintenance"});
+  EXPECT_EQ(no_backups.exit_code, 1);
+  EXPECT_NE(no_backups.out.find("purge of beta waits: backups of this store "
+                                "exist"),
+            std::string::npos)
+      << no_backups.out;
+  EXPECT_NE(with({"tenant", "beta"}).out.find("ENDED"), std::string::npos);
   CtlResult run = with({"maintenance"});
   EXPECT_NE(run.out.find("purged: beta"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("shredded (certificate issued): beta"),
