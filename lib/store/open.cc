@@ -271,6 +271,10 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& given,
     NotePendingWrongKey(dir, options.clock->Now());
   }
   LEYSER_RETURN_IF_ERROR(opened.status());
+  // 0700/0600 for what an older leyser left looser (lib/util/files.h).
+  for (const std::string* d : {&dir, &options.backup_dir}) {
+    TightenPermissions(*d);
+  }
   std::unique_ptr<KeyStore> keys = *std::move(opened);
   if (keys->plain_files() == file_encryption) {
     return absl::FailedPreconditionError(
