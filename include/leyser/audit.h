@@ -1,7 +1,8 @@
 // leyser/audit.h: the tamper-evident audit log.
 //
 // Every store keeps a system log (store-level events: backups, restores, key
-// rotation, wrong master keys, maintenance errors, clock steps) and one log per
+// rotation, wrong master keys, maintenance errors, clock steps, opens with
+// unlocked secret memory) and one log per
 // tenant (its lifecycle, restores, and with access auditing its reads and
 // writes), so a tenant's log can be handed to that tenant. Each log is an RFC
 // 6962 Merkle log: entry i is leaf i, hashed exactly as stored. An entry is
@@ -79,6 +80,9 @@ enum class AuditEvent {
   kDataScan = 26,
   kRetention = 27,      // Entries older than the retention period were pruned.
   kAnchorFailure = 28,  // The AuditSink refused a checkpoint.
+  // Open went ahead although secret memory could not be locked into RAM
+  // (Options::allow_unlocked_secret_memory).
+  kSecretMemoryUnlocked = 29,
 };
 
 // Returns the event's name, e.g. "TENANT_CREATED".

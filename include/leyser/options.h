@@ -113,6 +113,22 @@ struct Options {
   // OpenTenantAs name their own). Default "host".
   std::string audit_actor = "host";
 
+  // Secret memory.
+
+  // Open the store even though some secret memory of this process (master key,
+  // data keys; leyser/secret.h) could not be locked into RAM and may be
+  // swapped to disk, typically because the locked-memory limit
+  // (RLIMIT_MEMLOCK, `ulimit -l`; root has no limit with CAP_IPC_LOCK) is too
+  // small. Default false: Store::Open refuses with FailedPrecondition. With
+  // true, each such open records a SECRET_MEMORY_UNLOCKED entry in the system
+  // audit log. Keys need 68 KiB of locked memory per 1,024 (a cached tenant
+  // holds up to two), larger secrets a page or two each: the default
+  // tenant_cache_size can need 13 MiB. Open checks the secrets allocated until
+  // it returns. A later failure (the tenant cache growing past the limit) does
+  // not stop an open store: the next RunMaintenance records the entry, and
+  // later opens in the same process are refused unless this is true.
+  bool allow_unlocked_secret_memory = false;
+
   // Performance.
 
   // Tenants whose shared state (unwrapped data key in locked memory, key

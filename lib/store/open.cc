@@ -173,7 +173,7 @@ absl::Status StoreImpl::Start(bool created) {
   lifecycle_ =
       std::make_unique<Lifecycle>(std::move(lifecycle), &registry_, keys_.get(),
                                   &backups_, db_, audit_, cache_.get());
-  return absl::OkStatus();
+  return NoteUnlockedSecretMemory(/*at_open=*/true);
 }
 
 absl::Status StoreImpl::StartAudit() {
@@ -236,6 +236,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& given,
   LEYSER_RETURN_IF_ERROR(ValidateOptions(given));
   LEYSER_ASSIGN_OR_RETURN(const Options options, WithAbsolutePaths(given));
   LEYSER_RETURN_IF_ERROR(EnsureSodium());
+  LEYSER_RETURN_IF_ERROR(CheckSecretMemory(options));
   const std::string& dir = options.data_dir;
   const std::string keys_dir = KeyStoreDir(dir);
   const std::string db_dir = DataDbDir(dir);
@@ -331,6 +332,7 @@ absl::Status Store::RestoreStore(const Options& given, BackupId id) {
   LEYSER_ASSIGN_OR_RETURN(const Options options,
                           internal::WithAbsolutePaths(given));
   LEYSER_RETURN_IF_ERROR(internal::EnsureSodium());
+  LEYSER_RETURN_IF_ERROR(internal::CheckSecretMemory(options));
   LEYSER_RETURN_IF_ERROR(internal::BackupManager::RestoreStore(options, id));
   // The restored store's system log records the restore. Its audit logs are
   // those of the generation: checkpoints anchored since then show what the
