@@ -31,6 +31,9 @@ struct Options {
   // Directory of the store. Required. leyser keeps the RocksDB database in
   // `data_dir/db`, the key store (wrapped keys only) in `data_dir/keys` and a
   // lock file in `data_dir/LOCK`; one process at a time may open a store.
+  // Whatever the umask, every directory leyser creates here and in
+  // `backup_dir` is mode 0700 and every file 0600; Open removes the group and
+  // other bits of what an older version left there.
   std::string data_dir;
 
   // Supplies the master key. Required. Shared; the store keeps it alive.
