@@ -2,12 +2,12 @@
 //
 // `SecretBytes` owns a buffer in locked memory (excluded from core dumps, never
 // swapped while the locked-memory limit allows; see Allocate) that is zeroed
-// when released. leyser hands master keys and tenant
-// data keys around only in this type; a `KeyProvider` fills one without copying
-// the key through ordinary memory. Buffers larger than 64 bytes get pages of
-// their own with guard pages around them (libsodium's sodium_malloc); small
-// ones (keys) share locked, guard-bounded pages from a pool, since mapping
-// pages per key costs about 10 µs and 12 KiB.
+// when released. leyser hands master keys and tenant data keys around only in
+// this type; a `KeyProvider` fills one without copying the key through ordinary
+// memory. Buffers larger than 64 bytes get pages of their own with guard pages
+// around them (libsodium's sodium_malloc); small ones (keys) share locked,
+// guard-bounded pages from a pool, since mapping pages per key costs about
+// 10 µs and 12 KiB.
 //
 // Thread safety: thread-compatible (const access from several threads is fine).
 // Ownership: move-only; the moved-from object is empty.
@@ -28,8 +28,8 @@ class SecretBytes {
   // RLIMIT_MEMLOCK or `ulimit -l`, is reached) the buffer is still returned and
   // usable, but may be swapped to disk, and the whole process is marked for
   // good: from then on Store::Open refuses with FailedPrecondition unless
-  // Options::allow_unlocked_secret_memory is set, and records in the system
-  // audit log each open it allows so.
+  // Options::allow_unlocked_secret_memory is set, and the system audit log
+  // records each open so allowed (and an open store's next RunMaintenance).
   // Errors: InvalidArgument for size 0; ResourceExhausted if secure memory
   // cannot be allocated at all.
   static absl::StatusOr<SecretBytes> Allocate(std::size_t size);

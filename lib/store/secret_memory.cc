@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include <sys/resource.h>
 
@@ -17,7 +18,7 @@
 namespace leyser::internal {
 namespace {
 
-// The soft locked-memory limit in bytes, or "unlimited".
+// The soft locked-memory limit in bytes, "unlimited" or "unknown".
 std::string MemlockLimit() {
   rlimit limit{};
   if (getrlimit(RLIMIT_MEMLOCK, &limit) != 0) return "unknown";
@@ -26,11 +27,13 @@ std::string MemlockLimit() {
 }
 
 absl::Status Unlocked() {
+  std::string limit = MemlockLimit();
+  if (absl::ascii_isdigit(limit[0])) limit += " bytes";
   return absl::FailedPreconditionError(absl::StrCat(
       "secret memory could not be locked into RAM, so keys could be swapped "
       "to disk: the locked-memory limit (RLIMIT_MEMLOCK, `ulimit -l`) is ",
-      MemlockLimit(),
-      " bytes; raise it (16 MiB covers the default tenant cache; systemd: "
+      limit,
+      "; raise it (16 MiB covers the default tenant cache; systemd: "
       "LimitMEMLOCK=) or set Options::allow_unlocked_secret_memory to accept "
       "the risk"));
 }
