@@ -1,12 +1,13 @@
 // leyser/audit.h: the tamper-evident audit log.
 //
 // Every store keeps a system log (store-level events: backups, restores, key
-// rotation, wrong master keys, maintenance errors, clock steps) and one log per
-// tenant (its lifecycle, restores, and with access auditing its reads and
-// writes), so a tenant's log can be handed to that tenant. Each log is an RFC
-// 6962 Merkle log: entry i is leaf i, hashed exactly as stored. An entry is
-// written in the same RocksDB write batch as the change it records; if it
-// cannot be written, the change fails and nothing changes.
+// rotation, wrong master keys, maintenance errors, clock steps, secret memory
+// that could not be locked) and one log per tenant (its lifecycle, restores,
+// and with access auditing its reads and writes), so a tenant's log can be
+// handed to that tenant. Each log is an RFC 6962 Merkle log: entry i is leaf i,
+// hashed exactly as stored. An entry is written in the same RocksDB write batch
+// as the change it records; if it cannot be written, the change fails and
+// nothing changes.
 //
 // The store signs a checkpoint (a C2SP tlog-checkpoint note: origin, size,
 // root, time, Ed25519 signature) of each log every
@@ -84,6 +85,10 @@ enum class AuditEvent {
   kLifecycleWaiting = 29,
   // The store took Options::backup_dir as its backup directory.
   kBackupDirBound = 30,
+  // Secret memory could not be locked into RAM: an open that
+  // Options::allow_unlocked_secret_memory let go ahead, or RunMaintenance
+  // noticed it (details: allowed, noticed, rlimit_memlock).
+  kSecretMemoryUnlocked = 31,
 };
 
 // Returns the event's name, e.g. "TENANT_CREATED".

@@ -31,6 +31,9 @@ struct Options {
   // Directory of the store. Required. leyser keeps the RocksDB database in
   // `data_dir/db`, the key store (wrapped keys only) in `data_dir/keys` and a
   // lock file in `data_dir/LOCK`; one process at a time may open a store.
+  // Whatever the umask, every directory leyser creates here and in
+  // `backup_dir` is mode 0700 and every file 0600; Open removes the group and
+  // other bits of what an older version left there.
   std::string data_dir;
 
   // Supplies the master key. Required. Shared; the store keeps it alive.
@@ -112,6 +115,22 @@ struct Options {
   // The actor recorded for calls of this store's API (tenant handles from
   // OpenTenantAs name their own). Default "host".
   std::string audit_actor = "host";
+
+  // Secret memory.
+
+  // Open the store even though some secret memory of this process (master key,
+  // data keys; leyser/secret.h) could not be locked into RAM and may be
+  // swapped to disk, typically because the locked-memory limit
+  // (RLIMIT_MEMLOCK, `ulimit -l`; root has no limit with CAP_IPC_LOCK) is too
+  // small. Default false: Store::Open refuses with FailedPrecondition. With
+  // true, each such open records a SECRET_MEMORY_UNLOCKED entry in the system
+  // audit log. Keys need 68 KiB of locked memory per 1,024 (a cached tenant
+  // holds up to two), larger secrets a page or two each: the default
+  // tenant_cache_size can need 13 MiB. Open checks the secrets allocated until
+  // it returns. A later failure (the tenant cache growing past the limit) does
+  // not stop an open store: the next RunMaintenance records the entry, and
+  // later opens in the same process are refused unless this is true.
+  bool allow_unlocked_secret_memory = false;
 
   // Performance.
 

@@ -14,6 +14,7 @@
 #include "lib/db/key_layout.h"
 #include "lib/registry/records.h"
 #include "lib/rocks/options.h"
+#include "lib/rocks/owner_only_fs.h"
 #include "lib/rocks/status.h"
 #include "lib/util/coding.h"
 #include "lib/util/files.h"
@@ -33,7 +34,7 @@ std::string GenerationContext(const proto::GenerationFile& file) {
 }
 
 rocksdb::Env* DataEnv(const DbCore& db) {
-  return db.env.env != nullptr ? db.env.env.get() : rocksdb::Env::Default();
+  return db.env.env != nullptr ? db.env.env.get() : OwnerOnlyEnv();
 }
 
 rocksdb::BackupEngineOptions EngineOptions(const std::string& engine_dir,

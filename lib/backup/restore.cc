@@ -13,6 +13,7 @@
 #include "lib/db/filename.h"
 #include "lib/db/key_layout.h"
 #include "lib/proto/keystore.pb.h"
+#include "lib/rocks/owner_only_fs.h"
 #include "lib/rocks/status.h"
 #include "lib/util/files.h"
 #include "lib/util/status_macros.h"
@@ -110,7 +111,7 @@ absl::Status BackupManager::RestoreStore(const Options& options, BackupId id) {
   LEYSER_ASSIGN_OR_RETURN(proto::KeyStoreMeta meta,
                           KeyStore::MetaFromCopy(generation.key_store()));
   EncryptedEnv env;
-  rocksdb::Env* data_env = rocksdb::Env::Default();
+  rocksdb::Env* data_env = OwnerOnlyEnv();
   if (!meta.plain_files()) {
     LEYSER_ASSIGN_OR_RETURN(
         TenantKey file_key,

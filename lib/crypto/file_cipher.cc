@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "lib/crypto/sodium.h"
+#include "lib/rocks/owner_only_fs.h"
 #include "lib/rocks/status.h"
 
 namespace leyser::internal {
@@ -199,7 +200,7 @@ absl::StatusOr<EncryptedEnv> NewEncryptedEnv(SecretBytes file_key,
   EncryptedEnv out;
   out.provider = std::make_shared<XChaChaProvider>(std::move(file_key), key_id);
   std::shared_ptr<rocksdb::FileSystem> encrypted =
-      rocksdb::NewEncryptedFS(rocksdb::FileSystem::Default(), out.provider);
+      rocksdb::NewEncryptedFS(OwnerOnlyFileSystem(), out.provider);
   if (encrypted == nullptr) {
     return absl::InternalError(
         "RocksDB refused leyser's file encryption provider");

@@ -49,7 +49,9 @@ struct EncryptedEnv {
 };
 
 // Returns an Env that encrypts every file under `file_key` (32 bytes), tagging
-// files with `key_id`. Internal error if RocksDB refuses the provider.
+// files with `key_id`, over the owner-only file system
+// (lib/rocks/owner_only_fs.h: files 0600, directories 0700). Internal error if
+// RocksDB refuses the provider.
 absl::StatusOr<EncryptedEnv> NewEncryptedEnv(SecretBytes file_key,
                                              std::uint32_t key_id);
 

@@ -1,5 +1,6 @@
 #include "leyser/secret.h"
 
+#include <atomic>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -9,6 +10,18 @@
 
 namespace leyser {
 namespace {
+
+std::atomic<bool> some_secret_unlocked{false};
+
+// sodium_malloc locks its pages but ignores a failure (RLIMIT_MEMLOCK reached):
+// lock them again to learn whether they are locked, and remember if not. The
+// memory stays usable either way. Locking locked pages again costs nothing
+// against the limit.
+void LockOrNote(void* p, std::size_t size) {
+  if (sodium_mlock(p, size) != 0) {
+    some_secret_unlocked.store(true, std::memory_order_relaxed);
+  }
+}
 
 // A pool of 64-byte slots carved from sodium_malloc'd slabs (locked, excluded
 // from core dumps, guard pages around each slab). Slots are zeroed when
@@ -30,6 +43,7 @@ class SecretPool {
       if (slab == nullptr) {
         return nullptr;
       }
+      LockOrNote(slab, kSlotBytes * kSlotsPerSlab);
       auto* bytes = static_cast<unsigned char*>(slab);
       sodium_memzero(bytes, kSlotBytes * kSlotsPerSlab);
       for (std::size_t i = kSlotsPerSlab; i > 0; --i)
@@ -52,6 +66,14 @@ class SecretPool {
 };
 
 }  // namespace
+
+namespace internal {
+
+bool SomeSecretMemoryUnlocked() {
+  return some_secret_unlocked.load(std::memory_order_relaxed);
+}
+
+}  // namespace internal
 
 absl::StatusOr<SecretBytes> SecretBytes::Allocate(std::size_t size) {
   if (size == 0) {
@@ -80,6 +102,7 @@ absl::StatusOr<SecretBytes> SecretBytes::Allocate(std::size_t size) {
         "cannot allocate secure memory for a key (raise the locked-memory "
         "limit, ulimit -l)");
   }
+  LockOrNote(p, size);
   sodium_memzero(p, size);
   SecretBytes out;
   out.data_ = static_cast<unsigned char*>(p);

@@ -25,6 +25,11 @@ inline constexpr std::size_t kAeadTagBytes = 16;
 // initialised.
 absl::Status EnsureSodium();
 
+// True once some secret memory of this process (SecretBytes) could not be
+// locked into RAM, so it may be swapped to disk: the locked-memory limit
+// (RLIMIT_MEMLOCK) was reached. Sticky for the life of the process.
+bool SomeSecretMemoryUnlocked();
+
 // Returns a new random 32-byte key in secure memory.
 absl::StatusOr<SecretBytes> RandomKey();
 

@@ -9,6 +9,10 @@
 //   backup_dir/engine/         RocksDB BackupEngine (file-encrypted)
 //   backup_dir/identity        BackupDirIdentity: the directory's id
 //   backup_dir/generations/    <id>.gen generation files, and `counter`
+//
+// Everything created there is owner-only, directories 0700 and files 0600
+// (lib/util/files.h, lib/rocks/owner_only_fs.h); Store::Open tightens what an
+// older leyser left looser. docs/architecture.md has the whole picture.
 
 #ifndef LEYSER_LIB_DB_FILENAME_H_
 #define LEYSER_LIB_DB_FILENAME_H_

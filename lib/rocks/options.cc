@@ -2,6 +2,8 @@
 
 #include <cstdarg>
 
+#include "lib/rocks/owner_only_fs.h"
+
 namespace leyser::internal {
 namespace {
 
@@ -14,6 +16,9 @@ class NullLogger final : public rocksdb::Logger {
 }  // namespace
 
 void ApplyCommonDbOptions(rocksdb::DBOptions* o) {
+  // Files 0600, directories 0700 (an encrypted database replaces the Env with
+  // one over the same owner-only file system).
+  o->env = OwnerOnlyEnv();
   o->paranoid_checks = true;
   // A torn tail after a crash is accepted; a damaged record before it is
   // reported, never silently skipped (reliability-plan.md §5.4).

@@ -16,8 +16,9 @@ namespace leyser::internal {
 // LOG file).
 std::shared_ptr<rocksdb::Logger> NullRocksLogger();
 
-// Settings every leyser database shares: paranoid checks, WAL recovery that
-// accepts only a torn tail, WALs tracked in the MANIFEST, no mmap, quiet LOG.
+// Settings every leyser database shares: owner-only files (OwnerOnlyEnv),
+// paranoid checks, WAL recovery that accepts only a torn tail, WALs tracked in
+// the MANIFEST, no mmap, quiet LOG.
 void ApplyCommonDbOptions(rocksdb::DBOptions* o);
 
 // Options of the small key-store database.

@@ -59,6 +59,8 @@ absl::Status StoreImpl::BindBackupDir() {
 absl::Status StoreImpl::RunMaintenanceSteps(absl::Time now,
                                             MaintenanceReport* report) {
   LEYSER_RETURN_IF_ERROR(BindBackupDir());
+  // Secret memory that the tenant cache's growth could not lock.
+  LEYSER_RETURN_IF_ERROR(NoteUnlockedSecretMemory(/*at_open=*/false));
   LEYSER_RETURN_IF_ERROR(lifecycle_->RunDue(now, report));
   MaintenanceReport backup_report;
   const absl::Status backed_up = backups_.RunMaintenance(now, &backup_report);

@@ -174,7 +174,8 @@ absl::Status StoreImpl::Start(bool created) {
   lifecycle_ =
       std::make_unique<Lifecycle>(std::move(lifecycle), &registry_, keys_.get(),
                                   &backups_, db_, audit_, cache_.get());
-  return BindBackupDir();
+  LEYSER_RETURN_IF_ERROR(BindBackupDir());
+  return NoteUnlockedSecretMemory(/*at_open=*/true);
 }
 
 absl::Status StoreImpl::StartAudit() {
@@ -237,6 +238,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& given,
   LEYSER_RETURN_IF_ERROR(ValidateOptions(given));
   LEYSER_ASSIGN_OR_RETURN(const Options options, WithAbsolutePaths(given));
   LEYSER_RETURN_IF_ERROR(EnsureSodium());
+  LEYSER_RETURN_IF_ERROR(CheckSecretMemory(options));
   const std::string& dir = options.data_dir;
   const std::string keys_dir = KeyStoreDir(dir);
   const std::string db_dir = DataDbDir(dir);
@@ -272,6 +274,10 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& given,
     NotePendingWrongKey(dir, options.clock->Now());
   }
   LEYSER_RETURN_IF_ERROR(opened.status());
+  // 0700/0600 for what an older leyser left looser (lib/util/files.h).
+  for (const std::string* d : {&dir, &options.backup_dir}) {
+    TightenPermissions(*d);
+  }
   std::unique_ptr<KeyStore> keys = *std::move(opened);
   if (keys->plain_files() == file_encryption) {
     return absl::FailedPreconditionError(
@@ -328,6 +334,7 @@ absl::Status Store::RestoreStore(const Options& given, BackupId id) {
   LEYSER_ASSIGN_OR_RETURN(const Options options,
                           internal::WithAbsolutePaths(given));
   LEYSER_RETURN_IF_ERROR(internal::EnsureSodium());
+  LEYSER_RETURN_IF_ERROR(internal::CheckSecretMemory(options));
   LEYSER_RETURN_IF_ERROR(internal::BackupManager::RestoreStore(options, id));
   // The restored store's system log records the restore. Its audit logs are
   // those of the generation: checkpoints anchored since then show what the

@@ -56,6 +56,11 @@ bool TenantKeysWipedForTesting(const Tenant& tenant);
 // OK if `actor` is 1..256 bytes; otherwise InvalidArgument naming `what`.
 absl::Status ValidateActor(std::string_view actor, std::string_view what);
 
+// OK if every secret of the process so far is locked into RAM, or `options`
+// allow unlocked ones; otherwise FailedPrecondition saying what to do. Makes
+// sure the secret pool's first slab exists (and was locked, or not) first.
+absl::Status CheckSecretMemory(const Options& options);
+
 class StoreImpl final : public Store {
  public:
   // `options` are checked and absolute (open.cc).
@@ -70,6 +75,11 @@ class StoreImpl final : public Store {
 
   // Records STORE_RESTORED of generation `id` and closes (Store::RestoreStore).
   absl::Status RecordStoreRestored(BackupId id);
+
+  // Once some secret memory of the process is unlocked (CheckSecretMemory):
+  // at open, FailedPrecondition unless the options allow it; else records
+  // SECRET_MEMORY_UNLOCKED in the system log, once per store.
+  absl::Status NoteUnlockedSecretMemory(bool at_open);
 
   absl::Status CompactAll();
 
@@ -169,6 +179,9 @@ class StoreImpl final : public Store {
       ABSL_GUARDED_BY(maintenance_mu_);
 
   std::atomic<bool> closed_{false};
+  // NoteUnlockedSecretMemory recorded its entry (it runs at open and under
+  // maintenance_mu_).
+  std::atomic<bool> unlocked_secrets_recorded_{false};
 
   mutable absl::Mutex provider_mu_;
   std::shared_ptr<KeyProvider> provider_

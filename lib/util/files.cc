@@ -14,6 +14,22 @@
 #include "lib/util/status_macros.h"
 
 namespace leyser::internal {
+namespace {
+
+// Opens `path` with `flags`, creating it first if missing. A file it creates
+// gets exactly kOwnerOnlyFileMode, whatever the umask; an existing one keeps
+// its mode. -1 with errno on failure.
+int OpenOrCreateOwnerOnly(const std::string& path, int flags) {
+  int fd = ::open(path.c_str(), flags | O_CREAT | O_EXCL, kOwnerOnlyFileMode);
+  if (fd >= 0) {
+    ::fchmod(fd, kOwnerOnlyFileMode);
+    return fd;
+  }
+  if (errno != EEXIST) return -1;
+  return ::open(path.c_str(), flags);
+}
+
+}  // namespace
 
 FdCloser::~FdCloser() {
   if (fd_ >= 0) {
@@ -57,7 +73,9 @@ absl::Status SyncParentDir(const std::string& path) {
 }
 
 absl::Status EnsureDir(const std::string& path) {
-  if (mkdir(path.c_str(), 0700) == 0) {
+  if (mkdir(path.c_str(), kOwnerOnlyDirMode) == 0) {
+    // The umask may have removed owner bits.
+    chmod(path.c_str(), kOwnerOnlyDirMode);
     return SyncParentDir(path);
   }
   if (errno == EEXIST) {
@@ -75,7 +93,8 @@ absl::Status EnsureDir(const std::string& path) {
 absl::Status WriteFileAtomically(const std::string& path,
                                  const std::string& bytes) {
   const std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                kOwnerOnlyFileMode);
   if (fd < 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
@@ -83,6 +102,9 @@ absl::Status WriteFileAtomically(const std::string& path,
   absl::Status s;
   {
     FdCloser closer(fd);
+    // A temporary left by a crash keeps its old mode; the umask may have
+    // removed owner bits from a new one.
+    fchmod(fd, kOwnerOnlyFileMode);
     s = WriteAll(fd, reinterpret_cast<const unsigned char*>(bytes.data()),
                  bytes.size(), tmp);
     if (s.ok() && fsync(fd) != 0) {
@@ -166,7 +188,7 @@ bool PathExists(const std::string& path) {
 
 absl::StatusOr<std::unique_ptr<FileLock>> FileLock::Acquire(
     const std::string& path) {
-  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  int fd = OpenOrCreateOwnerOnly(path, O_RDWR | O_CLOEXEC);
   if (fd < 0) {
     return absl::UnavailableError(absl::StrCat("cannot open lock file ", path,
                                                ": ", std::strerror(errno)));
@@ -191,8 +213,7 @@ FileLock::~FileLock() {
 }
 
 absl::Status AppendAndSync(const std::string& path, std::string_view bytes) {
-  const int fd =
-      ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  const int fd = OpenOrCreateOwnerOnly(path, O_WRONLY | O_APPEND | O_CLOEXEC);
   if (fd < 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
@@ -206,6 +227,27 @@ absl::Status AppendAndSync(const std::string& path, std::string_view bytes) {
         absl::StrCat("cannot sync ", path, ": ", std::strerror(errno)));
   }
   return absl::OkStatus();
+}
+
+void TightenPermissions(const std::string& root) {
+  // Returns whether `path` is a directory.
+  auto tighten = [](const char* path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return false;  // Gone meanwhile.
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) return false;
+    const mode_t mode = st.st_mode & 07777;
+    if ((mode & ~mode_t{0700}) != 0) chmod(path, mode & 0700);
+    return S_ISDIR(st.st_mode);
+  };
+  if (root.empty() || !tighten(root.c_str())) return;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(
+           root, std::filesystem::directory_options::skip_permission_denied,
+           ec);
+       !ec && it != std::filesystem::recursive_directory_iterator();
+       it.increment(ec)) {
+    tighten(it->path().c_str());
+  }
 }
 
 }  // namespace leyser::internal

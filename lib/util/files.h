@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include <sys/types.h>
 
 namespace leyser::internal {
 
@@ -34,13 +35,18 @@ class FdCloser {
 // fsyncs the directory that contains `path`.
 [[nodiscard]] absl::Status SyncParentDir(const std::string& path);
 
-// Creates directory `path` (mode 0700) if missing, syncing its parent. Parents
-// must exist.
+// The modes of everything leyser creates: only the owner may read, write or
+// list it, whatever the process umask.
+inline constexpr mode_t kOwnerOnlyDirMode = 0700;
+inline constexpr mode_t kOwnerOnlyFileMode = 0600;
+
+// Creates directory `path` (mode 0700, whatever the umask) if missing, syncing
+// its parent. Parents must exist. An existing directory keeps its mode.
 [[nodiscard]] absl::Status EnsureDir(const std::string& path);
 
-// Writes `bytes` to `path` atomically: a temporary file beside it, fsync,
-// rename, fsync of the directory. Readers see the old content or the new, never
-// a mix.
+// Writes `bytes` to `path` atomically: a temporary file beside it (mode 0600,
+// whatever the umask), fsync, rename, fsync of the directory. Readers see the
+// old content or the new, never a mix.
 [[nodiscard]] absl::Status WriteFileAtomically(const std::string& path,
                                                const std::string& bytes);
 
@@ -60,8 +66,9 @@ bool PathExists(const std::string& path);
 // Holds an exclusive advisory lock (flock) on a file until destroyed.
 class FileLock {
  public:
-  // Locks `path`, creating it (mode 0600) if missing. FailedPrecondition if
-  // another open handle, in this or another process, holds the lock.
+  // Locks `path`, creating it (mode 0600, whatever the umask) if missing.
+  // FailedPrecondition if another open handle, in this or another process,
+  // holds the lock.
   static absl::StatusOr<std::unique_ptr<FileLock>> Acquire(
       const std::string& path);
   FileLock(const FileLock&) = delete;
@@ -73,9 +80,17 @@ class FileLock {
   int fd_;
 };
 
-// Appends `bytes` to the file at `path` (created with mode 0600 if missing)
-// and syncs it: a line of a log that must survive a crash.
+// Appends `bytes` to the file at `path` (created with mode 0600, whatever the
+// umask, if missing; an existing file keeps its mode) and syncs it: a line of
+// a log that must survive a crash.
 absl::Status AppendAndSync(const std::string& path, std::string_view bytes);
+
+// Removes the group and other permission bits (and set-id and sticky bits)
+// from `root` and from every directory and regular file under it, so what an
+// older leyser or RocksDB left 0755/0644 becomes 0700/0600. Never adds a bit,
+// never follows a symbolic link. Best effort: an entry it may not change (owned
+// by another user, a read-only file system) is left as it is, silently.
+void TightenPermissions(const std::string& root);
 
 }  // namespace leyser::internal
 

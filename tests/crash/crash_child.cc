@@ -22,6 +22,14 @@
 //       ("P <i>"); 2: toggles the legal hold of "b" ("H <i> <0|1>"); 3:
 //       creates tenant "c<i>" ("C <i>"). Prints "READY" first; runs until
 //       killed.
+//   crash_child memlock DIR KEY LIMIT_BYTES
+//       Before any secret exists: drops CAP_IPC_LOCK and sets RLIMIT_MEMLOCK
+//       (soft and hard) to LIMIT_BYTES; prints "UNLOCKABLE" if a 64 KiB mlock
+//       then fails (else "LOCKABLE" and exits). Opens (creating) the store in
+//       DIR without, then with Options::allow_unlocked_secret_memory, printing
+//       "OPENED" or "REFUSED <code> <message>" for each; after the second, the
+//       system audit log's events, "EVENT <name> <outcome>
+//       <detail>=<value>...".
 
 #include <atomic>
 #include <cstdio>
@@ -29,8 +37,14 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include <linux/capability.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "leyser/leyser.h"
 
@@ -66,6 +80,102 @@ std::unique_ptr<leyser::Store> OpenStore(
   auto store = leyser::Store::Open(options);
   if (!store.ok()) Die(store.status());
   return std::move(store).value();
+}
+
+// Drops CAP_IPC_LOCK, which lets root lock memory past any limit.
+void DropIpcLock() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct caps[2] = {};
+  if (syscall(SYS_capget, &header, caps) != 0) return;
+  const unsigned bit = 1u << (CAP_IPC_LOCK % 32);
+  caps[CAP_IPC_LOCK / 32].effective &= ~bit;
+  caps[CAP_IPC_LOCK / 32].permitted &= ~bit;
+  caps[CAP_IPC_LOCK / 32].inheritable &= ~bit;
+  syscall(SYS_capset, &header, caps);
+}
+
+// Lowers the locked-memory limit to `limit` bytes for good. Prints
+// "UNLOCKABLE" and returns true if locking 64 KiB now fails, as it must for
+// the test to mean anything; else prints "LOCKABLE".
+bool LimitLockedMemory(rlim_t limit) {
+  const rlimit rl{limit, limit};
+  static char probe[64 * 1024];
+  if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0 || mlock(probe, sizeof(probe)) == 0) {
+    munlock(probe, sizeof(probe));
+    Ack("LOCKABLE");
+    return false;
+  }
+  Ack("UNLOCKABLE");
+  return true;
+}
+
+// Opens the store; prints "OPENED" or "REFUSED <code> <message>".
+std::unique_ptr<leyser::Store> OpenOrSay(const leyser::Options& options) {
+  auto store = leyser::Store::Open(options);
+  if (!store.ok()) {
+    Ack(absl::StrCat("REFUSED ",
+                     absl::StatusCodeToString(store.status().code()), " ",
+                     store.status().message()));
+    return nullptr;
+  }
+  Ack("OPENED");
+  return std::move(store).value();
+}
+
+// Prints the system audit log's entries and closes the store.
+void PrintSystemLogAndClose(leyser::Store& store) {
+  auto entries =
+      store.ReadAuditLog(leyser::kSystemAuditLog, 0, /*max_entries=*/100);
+  if (!entries.ok()) Die(entries.status());
+  for (const leyser::AuditEntry& e : *entries) {
+    std::string line =
+        absl::StrCat("EVENT ", std::string(leyser::AuditEventName(e.event)),
+                     " ", static_cast<int>(e.outcome));
+    for (const auto& [name, value] : e.details) {
+      absl::StrAppend(&line, " ", name, "=", value);
+    }
+    Ack(line);
+  }
+  if (absl::Status s = store.Close(); !s.ok()) Die(s);
+}
+
+int MemlockMode(const char* dir, const char* key_file, const char* limit) {
+  DropIpcLock();
+  if (!LimitLockedMemory(std::strtoull(limit, nullptr, 10))) return 0;
+  leyser::Options options;
+  options.data_dir = dir;
+  options.key_provider = Provider(key_file);
+  options.create_if_missing = true;
+  options.allow_unlocked_secret_memory = false;
+  if (auto store = OpenOrSay(options)) PrintSystemLogAndClose(*store);
+  options.allow_unlocked_secret_memory = true;
+  if (auto store = OpenOrSay(options)) PrintSystemLogAndClose(*store);
+  return 0;
+}
+
+int MemlockLaterMode(const char* dir, const char* key_file) {
+  DropIpcLock();
+  leyser::Options options;
+  options.data_dir = dir;
+  options.key_provider = Provider(key_file);
+  options.create_if_missing = true;
+  auto store = OpenOrSay(options);
+  if (store == nullptr || !LimitLockedMemory(0)) return 0;
+  // More keys than the pool's first slab holds, as a growing tenant cache
+  // would take.
+  std::vector<leyser::SecretBytes> keys;
+  for (int i = 0; i < 1100; ++i) {
+    auto key = leyser::SecretBytes::Allocate(32);
+    if (!key.ok()) Die(key.status());
+    keys.push_back(*std::move(key));
+  }
+  auto report = store->RunMaintenance();
+  if (!report.ok()) Die(report.status());
+  Ack("MAINTAINED");
+  PrintSystemLogAndClose(*store);
+  store.reset();
+  if (auto again = OpenOrSay(options)) PrintSystemLogAndClose(*again);
+  return 0;
 }
 
 }  // namespace
@@ -176,6 +286,12 @@ int main(int argc, char** argv) {
         }
       }
     }
+  }
+  if (mode == "memlock" && argc == 5) {
+    return MemlockMode(argv[2], argv[3], argv[4]);
+  }
+  if (mode == "memlock-later" && argc == 4) {
+    return MemlockLaterMode(argv[2], argv[3]);
   }
   std::fprintf(stderr, "crash_child: bad arguments\n");
   return 2;

@@ -9,6 +9,7 @@
 
 #include "gtest/gtest.h"
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tests/test/test_util.h"
 
@@ -80,6 +81,50 @@ TEST(FilesTest, DirectoriesListAndRemove) {
   ASSERT_THAT(RemoveAll(dir), IsOk());
   EXPECT_FALSE(PathExists(dir));
   EXPECT_THAT(RemoveAll(dir), IsOk());  // Absent is fine.
+}
+
+// A umask that even removes owner bits: what leyser creates still gets exactly
+// 0700 and 0600, and stays usable (an append-only log opened again).
+TEST(FilesTest, ModesDoNotDependOnTheUmask) {
+  test::TempDir tmp;
+  const mode_t old = ::umask(0277);
+  const std::string dir = tmp.Sub("d");
+  EXPECT_THAT(EnsureDir(dir), IsOk());
+  EXPECT_THAT(WriteFileAtomically(dir + "/file", "x"), IsOk());
+  EXPECT_THAT(AppendAndSync(dir + "/log", "a\n"), IsOk());
+  EXPECT_THAT(AppendAndSync(dir + "/log", "b\n"), IsOk());
+  EXPECT_THAT(FileLock::Acquire(dir + "/LOCK"), IsOk());
+  ::umask(old);
+  EXPECT_EQ(Mode(dir), 0700u);
+  EXPECT_EQ(Mode(dir + "/file"), 0600u);
+  EXPECT_EQ(Mode(dir + "/log"), 0600u);
+  EXPECT_EQ(Mode(dir + "/LOCK"), 0600u);
+  // An existing file keeps its mode (an audit sink file the operator made).
+  test::WriteFile(tmp.Sub("sink"), "", 0644);
+  EXPECT_THAT(AppendAndSync(tmp.Sub("sink"), "c\n"), IsOk());
+  EXPECT_EQ(Mode(tmp.Sub("sink")), 0644u);
+}
+
+TEST(FilesTest, TightenPermissionsOnlyRemovesGroupAndOtherBits) {
+  test::TempDir tmp;
+  const std::string root = tmp.Sub("root");
+  ASSERT_EQ(::mkdir(root.c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((root + "/sub").c_str(), 0775), 0);
+  ASSERT_EQ(::chmod((root + "/sub").c_str(), 02775), 0);
+  test::WriteFile(root + "/sub/a", "", 0644);
+  test::WriteFile(root + "/b", "", 0666);
+  test::WriteFile(root + "/read-only", "", 0400);
+  test::WriteFile(tmp.Sub("outside"), "", 0644);
+  ASSERT_EQ(::symlink(tmp.Sub("outside").c_str(), (root + "/link").c_str()), 0);
+  TightenPermissions(root);
+  EXPECT_EQ(Mode(root), 0700u);
+  EXPECT_EQ(Mode(root + "/sub"), 0700u);
+  EXPECT_EQ(Mode(root + "/sub/a"), 0600u);
+  EXPECT_EQ(Mode(root + "/b"), 0600u);
+  EXPECT_EQ(Mode(root + "/read-only"), 0400u);  // Never loosened.
+  EXPECT_EQ(Mode(tmp.Sub("outside")), 0644u);   // Links are not followed.
+  TightenPermissions(tmp.Sub("missing"));       // Nothing to do, no error.
+  TightenPermissions("");
 }
 
 }  // namespace

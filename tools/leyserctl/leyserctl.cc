@@ -58,6 +58,9 @@ ABSL_FLAG(std::string, audit_sink, "",
           "audit-verify trusts the checkpoints in it");
 ABSL_FLAG(std::string, actor, "leyserctl",
           "Actor recorded in the audit log for this command");
+ABSL_FLAG(bool, allow_unlocked_secret_memory, false,
+          "Open although keys cannot be locked into RAM (RLIMIT_MEMLOCK too "
+          "small; recorded in the audit log)");
 
 namespace {
 
@@ -158,6 +161,8 @@ absl::StatusOr<std::unique_ptr<leyser::Store>> OpenStore() {
   options.purge_after = absl::GetFlag(FLAGS_purge_after);
   options.backup_purge_after = absl::GetFlag(FLAGS_backup_purge_after);
   options.audit_actor = absl::GetFlag(FLAGS_actor);
+  options.allow_unlocked_secret_memory =
+      absl::GetFlag(FLAGS_allow_unlocked_secret_memory);
   if (const std::string sink = absl::GetFlag(FLAGS_audit_sink); !sink.empty()) {
     absl::StatusOr<std::shared_ptr<leyser::AuditSink>> file =
         leyser::NewFileAuditSink(sink);
