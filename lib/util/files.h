@@ -34,6 +34,18 @@ class FdCloser {
 // fsyncs the directory that contains `path`.
 [[nodiscard]] absl::Status SyncParentDir(const std::string& path);
 
+// fsyncs directory `dir` itself (its entries).
+[[nodiscard]] absl::Status SyncDir(const std::string& dir);
+
+// Renames `from` to `to` (same file system; `to` must not exist) and fsyncs
+// the directories of both, so the move survives a crash.
+[[nodiscard]] absl::Status RenameDurably(const std::string& from,
+                                         const std::string& to);
+
+// Removes the empty directory `dir` and fsyncs its parent. FailedPrecondition
+// if `dir` is not empty (nothing is removed then).
+[[nodiscard]] absl::Status RemoveEmptyDir(const std::string& dir);
+
 // Creates directory `path` (mode 0700) if missing, syncing its parent. Parents
 // must exist.
 [[nodiscard]] absl::Status EnsureDir(const std::string& path);
