@@ -32,10 +32,13 @@ inline std::string ScratchDir(const std::string& data_dir) {
 inline std::string PendingAuditFileName(const std::string& data_dir) {
   return data_dir + "/audit-pending";
 }
-// A database directory's CURRENT file: the database exists iff it does.
+// A database directory's CURRENT file: it names the live MANIFEST (a
+// database without it is damaged, lib/db/db_files.h).
 inline std::string CurrentFileName(const std::string& db_dir) {
   return db_dir + "/CURRENT";
 }
+// The prefix of a database's MANIFEST files; CURRENT names the live one.
+inline constexpr char kManifestPrefix[] = "MANIFEST-";
 inline std::string RestoreSstFileName(const std::string& data_dir,
                                       std::uint64_t tenant_number) {
   return ScratchDir(data_dir) + "/restore-" + std::to_string(tenant_number) +
