@@ -2,6 +2,9 @@
 // its backup directory. The one place paths are spelled.
 //
 //   data_dir/LOCK              the process lock (one process per store)
+//   data_dir/CREATING/         a store being created: its keys/ and db/ are
+//                              built here, then moved into place
+//                              (lib/store/creation.h)
 //   data_dir/db/               the data database (RocksDB, file-encrypted)
 //   data_dir/keys/             the key store (RocksDB, wrapped keys only)
 //   data_dir/tmp/              scratch: tenant restores' SST files
@@ -25,6 +28,9 @@ inline std::string DataDbDir(const std::string& data_dir) {
 }
 inline std::string KeyStoreDir(const std::string& data_dir) {
   return data_dir + "/keys";
+}
+inline std::string CreationDir(const std::string& data_dir) {
+  return data_dir + "/CREATING";
 }
 inline std::string ScratchDir(const std::string& data_dir) {
   return data_dir + "/tmp";
