@@ -44,7 +44,9 @@ struct Options {
   std::shared_ptr<const Clock> clock = SystemClock();
 
   // Create an empty store (directory, key store, database) if `data_dir` holds
-  // none. Default false: opening a missing store fails with NotFound.
+  // none, or complete one whose creation was interrupted. Never creates a part
+  // next to an existing one: a store with a part missing is DataLoss either
+  // way. Default false: opening a missing store fails with NotFound.
   bool create_if_missing = false;
 
   // Sync every write to stable storage before acknowledging it (fdatasync of

@@ -50,12 +50,16 @@ namespace leyser {
 class Store {
  public:
   // Opens (or, with `options.create_if_missing`, creates) the store in
-  // `options.data_dir`. The master key is checked before anything on disk is
-  // modified. Errors: InvalidArgument (bad option, naming it); NotFound (no
-  // store and !create_if_missing); PermissionDenied (wrong master key);
+  // `options.data_dir`. Creating is atomic: a creation interrupted at any
+  // point is completed or redone by the next Open with create_if_missing. The
+  // master key and every part of the store (key store, data database, their
+  // CURRENT and MANIFEST files, the key store's metadata record) are checked
+  // before anything on disk is modified. Errors: InvalidArgument (bad option,
+  // naming it); NotFound (no store, or an unfinished creation, and
+  // !create_if_missing); PermissionDenied (wrong master key);
   // FailedPrecondition (the store is open elsewhere, in this or another
-  // process); DataLoss (key store or database damaged); errors of the key
-  // provider; Unavailable (I/O).
+  // process); DataLoss (a part of the store missing or damaged, named; nothing
+  // was changed); errors of the key provider; Unavailable (I/O).
   static absl::StatusOr<std::unique_ptr<Store>> Open(const Options& options);
 
   virtual ~Store() = default;

@@ -2,8 +2,11 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 #include "lib/crypto/file_cipher.h"
 #include "lib/db/column_families.h"
+#include "lib/db/db_files.h"
 #include "lib/rocks/fault_injection.h"
 #include "lib/rocks/status.h"
 #include "lib/util/status_macros.h"
@@ -51,7 +54,19 @@ absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(
   auto core = std::make_shared<DbCore>();
   core->lock = std::move(lock);
   rocksdb::DBOptions db_options = DataDbOptions();
-  db_options.create_if_missing = settings.create;
+  if (settings.create) {
+    // RocksDB creating a database deletes the files of an older one it finds
+    // in the directory: create only where there is nothing.
+    LEYSER_ASSIGN_OR_RETURN(const bool fresh, IsAbsentOrEmptyDir(dir));
+    if (!fresh) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          dir,
+          " is not empty; a data database is only created in an empty "
+          "directory"));
+    }
+    db_options.create_if_missing = true;
+    db_options.error_if_exists = true;
+  }
   // Stores from before the audit log get its column family on their next open.
   db_options.create_missing_column_families = true;
   if (file_key.size() > 0) {
@@ -61,6 +76,14 @@ absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(
       core->env.fs = wrap(core->env.fs);
       core->env.env = rocksdb::NewCompositeEnv(core->env.fs);
     }
+  }
+  if (!settings.create) {
+    // Before anything is written (the info LOG below, RocksDB's own files).
+    LEYSER_RETURN_IF_ERROR(CheckDbFiles(
+        core->env.env ? core->env.env.get() : rocksdb::Env::Default(), dir,
+        "the data database"));
+  }
+  if (core->env.env) {
     LEYSER_RETURN_IF_ERROR(EnsureDir(dir));
     LEYSER_ASSIGN_OR_RETURN(core->info_log,
                             NewEncryptedInfoLog(core->env.env.get(), dir));

@@ -73,7 +73,7 @@ struct DbCore {
 
 // How to open the data database.
 struct DataDbSettings {
-  bool create = false;  // Create it if missing.
+  bool create = false;  // Create it; `dir` must be missing or empty.
   std::size_t block_cache_bytes = 0;
   bool sync_writes = true;  // For tenant writes (DbCore::write_options).
   std::size_t max_key_bytes = 0;
@@ -81,11 +81,14 @@ struct DataDbSettings {
   std::shared_ptr<const Clock> clock;
 };
 
-// Opens (or creates) the data database in `dir`, holding `lock`, with every
-// column family of lib/db/column_families.h (adding those an older store
-// lacks). Every file goes through the XChaCha20 file layer under `file_key`
-// (id `file_key_id`), the info LOG included; an empty `file_key` keeps the
-// files plain (test stores only).
+// Opens (or creates) the data database in `dir`, holding `lock` (may be null),
+// with every column family of lib/db/column_families.h (adding those an older
+// store lacks). Every file goes through the XChaCha20 file layer under
+// `file_key` (id `file_key_id`), the info LOG included; an empty `file_key`
+// keeps the files plain (test stores only). An existing database is checked
+// first (CheckDbFiles, lib/db/db_files.h): DataLoss naming a missing CURRENT
+// or MANIFEST, before any file is written. Creating: FailedPrecondition if
+// `dir` is not empty.
 absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(
     const std::string& dir, const DataDbSettings& settings,
     std::unique_ptr<FileLock> lock, SecretBytes file_key,

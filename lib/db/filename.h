@@ -2,6 +2,9 @@
 // its backup directory. The one place paths are spelled.
 //
 //   data_dir/LOCK              the process lock (one process per store)
+//   data_dir/CREATING/         a store being created: its keys/ and db/ are
+//                              built here, then moved into place
+//                              (lib/store/creation.h)
 //   data_dir/db/               the data database (RocksDB, file-encrypted)
 //   data_dir/keys/             the key store (RocksDB, wrapped keys only)
 //   data_dir/tmp/              scratch: tenant restores' SST files
@@ -31,16 +34,22 @@ inline std::string DataDbDir(const std::string& data_dir) {
 inline std::string KeyStoreDir(const std::string& data_dir) {
   return data_dir + "/keys";
 }
+inline std::string CreationDir(const std::string& data_dir) {
+  return data_dir + "/CREATING";
+}
 inline std::string ScratchDir(const std::string& data_dir) {
   return data_dir + "/tmp";
 }
 inline std::string PendingAuditFileName(const std::string& data_dir) {
   return data_dir + "/audit-pending";
 }
-// A database directory's CURRENT file: the database exists iff it does.
+// A database directory's CURRENT file: it names the live MANIFEST (a
+// database without it is damaged, lib/db/db_files.h).
 inline std::string CurrentFileName(const std::string& db_dir) {
   return db_dir + "/CURRENT";
 }
+// The prefix of a database's MANIFEST files; CURRENT names the live one.
+inline constexpr char kManifestPrefix[] = "MANIFEST-";
 inline std::string RestoreSstFileName(const std::string& data_dir,
                                       std::uint64_t tenant_number) {
   return ScratchDir(data_dir) + "/restore-" + std::to_string(tenant_number) +

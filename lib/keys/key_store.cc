@@ -8,6 +8,7 @@
 #include "rocksdb/db.h"
 
 #include "lib/crypto/sodium.h"
+#include "lib/db/db_files.h"
 #include "lib/db/key_layout.h"
 #include "lib/proto/backup.pb.h"
 #include "lib/proto/keystore.pb.h"
@@ -120,96 +121,6 @@ absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenKeyStoreDb(
   return std::unique_ptr<rocksdb::DB>(db);
 }
 
-}  // namespace
-
-bool KeyStore::Exists(const std::string& dir) {
-  return PathExists(dir + "/CURRENT");
-}
-
-absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& dir,
-                                                         SecretBytes master_key,
-                                                         bool create,
-                                                         absl::Time now,
-                                                         bool plain_files) {
-  if (master_key.size() != kAeadKeyBytes) {
-    return absl::InvalidArgumentError(
-        "the master key must be exactly 32 bytes");
-  }
-  const bool exists = Exists(dir);
-  if (!exists && !create) {
-    return absl::NotFoundError(absl::StrCat("no key store in ", dir));
-  }
-  bool initialised = false;
-  if (exists) {
-    // Check the master key without modifying anything: a read-only open with a
-    // null logger writes no file.
-    rocksdb::Options ro_options = KeyStoreRocksOptions();
-    ro_options.info_log = NullRocksLogger();
-    rocksdb::DB* ro = nullptr;
-    LEYSER_RETURN_IF_ERROR(
-        FromRocks(rocksdb::DB::OpenForReadOnly(ro_options, dir, &ro),
-                  "opening the key store"));
-    std::unique_ptr<rocksdb::DB> ro_owner(ro);
-    absl::StatusOr<proto::KeyStoreMeta> meta = ReadMeta(ro, master_key);
-    if (meta.ok()) {
-      initialised = true;
-    } else if (!absl::IsNotFound(meta.status()) || !create) {
-      return meta.status();
-    }
-  }
-
-  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> owner,
-                          OpenKeyStoreDb(dir, create, /*must_be_new=*/false));
-  rocksdb::DB* db = owner.get();
-
-  proto::KeyStoreMeta meta;
-  if (initialised) {
-    LEYSER_ASSIGN_OR_RETURN(meta, ReadMeta(db, master_key));
-  } else {
-    // A new key store: the check value, and a random node file key, in one
-    // synced write.
-    const std::uint32_t generation = 1;
-    meta.set_format_version(kKeyStoreFormatVersion);
-    meta.set_master_generation(generation);
-    meta.set_master_check(SealCheck(master_key, generation));
-    meta.set_plain_files(plain_files);
-    ToProtoTime(now, meta.mutable_created());
-    LEYSER_ASSIGN_OR_RETURN(SecretBytes file_key, RandomKey());
-    rocksdb::WriteBatch batch;
-    LEYSER_RETURN_IF_ERROR(FromRocks(
-        batch.Put(kFileKeyEntry, Wrap(master_key, generation, kFileKeyEntry,
-                                      file_key, kFirstFileKeyId)),
-        "initialising the key store"));
-    LEYSER_RETURN_IF_ERROR(
-        FromRocks(batch.Put(kMetaKey, meta.SerializeAsString()),
-                  "initialising the key store"));
-    LEYSER_RETURN_IF_ERROR(FromRocks(db->Write(SyncWrite(), &batch),
-                                     "initialising the key store"));
-  }
-  return std::unique_ptr<KeyStore>(
-      new KeyStore(owner.release(), std::move(master_key),
-                   meta.master_generation(), meta.plain_files()));
-}
-
-KeyStore::KeyStore(rocksdb::DB* db, SecretBytes master_key,
-                   std::uint32_t generation, bool plain_files)
-    : db_(db),
-      plain_files_(plain_files),
-      master_key_(std::move(master_key)),
-      master_generation_(generation) {}
-
-KeyStore::~KeyStore() {
-  db_->Close().PermitUncheckedError();
-  delete db_;
-}
-
-std::uint32_t KeyStore::master_generation() const {
-  absl::ReaderMutexLock lock(&mu_);
-  return master_generation_;
-}
-
-namespace {
-
 // Opens the wrapped key stored under `entry_key`, wrapped under master-key
 // generation `generation` whose key is `master`.
 absl::StatusOr<TenantKey> UnwrapWith(const SecretBytes& master,
@@ -232,7 +143,151 @@ absl::StatusOr<TenantKey> UnwrapWith(const SecretBytes& master,
   return TenantKey{std::move(key).value(), wrapped.key_version()};
 }
 
+// Opens the key store in `dir` read-only, writing no file (not even a LOG).
+absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenReadOnly(
+    const std::string& dir) {
+  LEYSER_RETURN_IF_ERROR(
+      CheckDbFiles(rocksdb::Env::Default(), dir, "the key store"));
+  rocksdb::Options options = KeyStoreRocksOptions();
+  options.info_log = NullRocksLogger();
+  rocksdb::DB* db = nullptr;
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(rocksdb::DB::OpenForReadOnly(options, dir, &db),
+                absl::StrCat("opening the key store ", dir)));
+  return std::unique_ptr<rocksdb::DB>(db);
+}
+
+// ReadMeta for an existing key store in `dir`: a missing record is DataLoss.
+absl::StatusOr<proto::KeyStoreMeta> ReadExistingMeta(
+    rocksdb::DB* db, const std::string& dir, const SecretBytes& master_key) {
+  absl::StatusOr<proto::KeyStoreMeta> meta = ReadMeta(db, master_key);
+  if (absl::IsNotFound(meta.status())) {
+    return absl::DataLossError(absl::StrCat(
+        dir,
+        " (the key store) has no metadata record (the master key's check "
+        "value), so no master key can be checked against it; ",
+        kPutBackOrRestore));
+  }
+  return meta;
+}
+
 }  // namespace
+
+bool KeyStore::Exists(const std::string& dir) {
+  return PathExists(dir + "/CURRENT");
+}
+
+absl::Status KeyStore::Create(const std::string& dir,
+                              const SecretBytes& master_key, absl::Time now,
+                              bool plain_files) {
+  if (master_key.size() != kAeadKeyBytes) {
+    return absl::InvalidArgumentError(
+        "the master key must be exactly 32 bytes");
+  }
+  LEYSER_ASSIGN_OR_RETURN(const bool fresh, IsAbsentOrEmptyDir(dir));
+  if (!fresh) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir,
+                     " is not empty; a key store is only created in an empty "
+                     "directory"));
+  }
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> db,
+                          OpenKeyStoreDb(dir, true, /*must_be_new=*/true));
+  // The check value and a random node file key, in one synced write.
+  const std::uint32_t generation = 1;
+  proto::KeyStoreMeta meta;
+  meta.set_format_version(kKeyStoreFormatVersion);
+  meta.set_master_generation(generation);
+  meta.set_master_check(SealCheck(master_key, generation));
+  meta.set_plain_files(plain_files);
+  ToProtoTime(now, meta.mutable_created());
+  LEYSER_ASSIGN_OR_RETURN(SecretBytes file_key, RandomKey());
+  rocksdb::WriteBatch batch;
+  LEYSER_RETURN_IF_ERROR(FromRocks(
+      batch.Put(kFileKeyEntry, Wrap(master_key, generation, kFileKeyEntry,
+                                    file_key, kFirstFileKeyId)),
+      "initialising the key store"));
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(batch.Put(kMetaKey, meta.SerializeAsString()),
+                "initialising the key store"));
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(db->Write(SyncWrite(), &batch), "initialising the key store"));
+  return FromRocks(db->Close(), "closing the new key store");
+}
+
+absl::StatusOr<KeyStoreInfo> KeyStore::Inspect(const std::string& dir,
+                                               const SecretBytes& master_key) {
+  if (master_key.size() != kAeadKeyBytes) {
+    return absl::InvalidArgumentError(
+        "the master key must be exactly 32 bytes");
+  }
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> db, OpenReadOnly(dir));
+  LEYSER_ASSIGN_OR_RETURN(proto::KeyStoreMeta meta,
+                          ReadExistingMeta(db.get(), dir, master_key));
+  std::string bytes;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kFileKeyEntry, &bytes);
+  if (s.IsNotFound()) {
+    return absl::DataLossError(absl::StrCat(
+        dir, " (the key store) has no file key; ", kPutBackOrRestore));
+  }
+  LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the file key"));
+  KeyStoreInfo info;
+  info.plain_files = meta.plain_files();
+  LEYSER_ASSIGN_OR_RETURN(
+      info.file_key,
+      UnwrapWith(master_key, meta.master_generation(), kFileKeyEntry, bytes));
+  return info;
+}
+
+absl::StatusOr<bool> KeyStore::HoldsTenantKeys(const std::string& dir) {
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> db, OpenReadOnly(dir));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db->NewIterator(rocksdb::ReadOptions()));
+  it->Seek(kTenantKeyPrefix);
+  const bool holds = it->Valid() && it->key().starts_with(kTenantKeyPrefix);
+  LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the key store"));
+  return holds;
+}
+
+absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& dir,
+                                                         SecretBytes master_key,
+                                                         bool create,
+                                                         absl::Time now,
+                                                         bool plain_files) {
+  LEYSER_ASSIGN_OR_RETURN(const bool fresh, IsAbsentOrEmptyDir(dir));
+  if (fresh) {
+    if (!create) {
+      return absl::NotFoundError(absl::StrCat("no key store in ", dir));
+    }
+    LEYSER_RETURN_IF_ERROR(Create(dir, master_key, now, plain_files));
+  }
+  // Check the master key and the key store without modifying anything.
+  LEYSER_RETURN_IF_ERROR(Inspect(dir, master_key).status());
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> owner,
+                          OpenKeyStoreDb(dir, false, /*must_be_new=*/false));
+  LEYSER_ASSIGN_OR_RETURN(proto::KeyStoreMeta meta,
+                          ReadExistingMeta(owner.get(), dir, master_key));
+  return std::unique_ptr<KeyStore>(
+      new KeyStore(owner.release(), std::move(master_key),
+                   meta.master_generation(), meta.plain_files()));
+}
+
+KeyStore::KeyStore(rocksdb::DB* db, SecretBytes master_key,
+                   std::uint32_t generation, bool plain_files)
+    : db_(db),
+      plain_files_(plain_files),
+      master_key_(std::move(master_key)),
+      master_generation_(generation) {}
+
+KeyStore::~KeyStore() {
+  db_->Close().PermitUncheckedError();
+  delete db_;
+}
+
+std::uint32_t KeyStore::master_generation() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return master_generation_;
+}
 
 absl::StatusOr<TenantKey> KeyStore::Unwrap(const std::string& entry_key,
                                            std::string_view bytes) const {

@@ -47,17 +47,41 @@ struct TenantKey {
   std::uint32_t version = 0;
 };
 
+// What a look at a key store that writes nothing finds (KeyStore::Inspect).
+struct KeyStoreInfo {
+  bool plain_files = false;  // The data database's files are not encrypted.
+  TenantKey file_key;        // The node file key and its id.
+};
+
 class KeyStore {
  public:
-  // Opens the key store in `dir`. The master key is checked against the stored
-  // check value with a read-only open before anything in `dir` is modified. If
-  // `dir` holds no key store: with `create` a new one is made (check value
-  // sealed with `master_key`, a new random file key, stamped `now`, marked
-  // `plain_files` if asked); without, NotFound. Errors: PermissionDenied (wrong
-  // master key); DataLoss (damaged); Unavailable (I/O).
+  // Opens the key store in `dir`. If `dir` is missing or empty: with `create`
+  // a new key store is made first (Create), without NotFound. Otherwise the
+  // key store is checked with Inspect before anything in `dir` is modified.
+  // Errors: PermissionDenied (wrong master key); DataLoss (a missing piece or
+  // record, named; damaged); Unavailable (I/O).
   static absl::StatusOr<std::unique_ptr<KeyStore>> Open(
       const std::string& dir, SecretBytes master_key, bool create,
       absl::Time now, bool plain_files = false);
+
+  // Creates a new key store in `dir`, which must be missing or empty
+  // (FailedPrecondition otherwise): the check value sealed with `master_key`
+  // and a new random file key, stamped `now`, marked `plain_files` if asked,
+  // in one synced write; then closes it.
+  [[nodiscard]] static absl::Status Create(const std::string& dir,
+                                           const SecretBytes& master_key,
+                                           absl::Time now, bool plain_files);
+
+  // Checks the key store in `dir` without writing any file: its CURRENT and
+  // MANIFEST, its metadata record, `master_key` against the check value, and
+  // the file key. Errors: PermissionDenied (wrong master key); DataLoss
+  // naming the missing or damaged piece; Unavailable (I/O).
+  static absl::StatusOr<KeyStoreInfo> Inspect(const std::string& dir,
+                                              const SecretBytes& master_key);
+
+  // Whether the key store in `dir` holds a tenant key, read without writing
+  // any file (no master key needed: only the records' names are read).
+  static absl::StatusOr<bool> HoldsTenantKeys(const std::string& dir);
 
   // True if `dir` holds a key store database (its CURRENT file exists).
   static bool Exists(const std::string& dir);

@@ -1,5 +1,6 @@
-// The open path: option checks, opening the key store and the data database,
-// starting the parts; Store::Open and Store::RestoreStore.
+// The open path: option checks, creating a store (creation.h), checking its
+// parts, opening the key store and the data database, starting the parts;
+// Store::Open and Store::RestoreStore.
 
 #include <filesystem>
 #include <string>
@@ -17,7 +18,9 @@
 
 #include "lib/audit/checkpoint.h"
 #include "lib/crypto/sodium.h"
+#include "lib/db/db_files.h"
 #include "lib/db/filename.h"
+#include "lib/store/creation.h"
 #include "lib/store/store_impl.h"
 #include "lib/util/files.h"
 #include "lib/util/status_macros.h"
@@ -152,8 +155,9 @@ StoreImpl::StoreImpl(Options options, std::shared_ptr<DbCore> db,
 
 StoreImpl::~StoreImpl() { Close().IgnoreError(); }
 
-absl::Status StoreImpl::Start(bool created) {
-  LEYSER_RETURN_IF_ERROR(registry_.Load(created, options_.clock->Now()));
+absl::Status StoreImpl::Start() {
+  LEYSER_RETURN_IF_ERROR(
+      registry_.Load(/*created=*/false, options_.clock->Now()));
   LEYSER_RETURN_IF_ERROR(
       keys_->DropKeysFrom(registry_.Meta().next_tenant_number()));
   LEYSER_RETURN_IF_ERROR(StartAudit());
@@ -233,6 +237,24 @@ absl::Status StoreImpl::RecordStoreRestored(BackupId id) {
 
 namespace {
 
+// DataLoss naming the part of the store in `dir` (keys/ or db/) that is
+// missing, when the other is there.
+absl::Status CheckStoreParts(const std::string& dir) {
+  const std::string keys = KeyStoreDir(dir);
+  const std::string db = DataDbDir(dir);
+  if (!PathExists(keys)) {
+    return absl::DataLossError(
+        absl::StrCat(keys, " (the key store) is missing, but ", db,
+                     " (the data database) is there; ", kPutBackOrRestore));
+  }
+  if (!PathExists(db)) {
+    return absl::DataLossError(
+        absl::StrCat(db, " (the data database) is missing, but ", keys,
+                     " (the key store) is there; ", kPutBackOrRestore));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& given,
                                                  bool file_encryption) {
   LEYSER_RETURN_IF_ERROR(ValidateOptions(given));
@@ -242,20 +264,15 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& given,
   const std::string& dir = options.data_dir;
   const std::string keys_dir = KeyStoreDir(dir);
   const std::string db_dir = DataDbDir(dir);
-  const bool keys_exist = KeyStore::Exists(keys_dir);
-  if (!keys_exist) {
-    if (PathExists(CurrentFileName(db_dir))) {
-      return absl::DataLossError(
-          absl::StrCat(dir, " holds a database but no key store; restore ",
-                       keys_dir, " from a key-store copy"));
-    }
-    if (!options.create_if_missing) {
-      return absl::NotFoundError(
-          absl::StrCat("no leyser store in ", dir,
-                       "; set Options::create_if_missing to create one"));
-    }
+  if (options.create_if_missing) {
     LEYSER_RETURN_IF_ERROR(EnsureDir(dir));
+  } else if (!PathExists(keys_dir) && !PathExists(db_dir) &&
+             !PathExists(CreationDir(dir))) {
+    return absl::NotFoundError(
+        absl::StrCat("no leyser store in ", dir,
+                     "; set Options::create_if_missing to create one"));
   }
+  // Taken before looking closer: a creation under way holds it.
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<FileLock> lock,
                           FileLock::Acquire(LockFileName(dir)));
   LEYSER_ASSIGN_OR_RETURN(SecretBytes master_key,
@@ -265,50 +282,52 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& given,
         absl::StrCat("the key provider returned a ", master_key.size(),
                      "-byte master key; it must be 32 bytes"));
   }
-  absl::StatusOr<std::unique_ptr<KeyStore>> opened =
-      KeyStore::Open(keys_dir, std::move(master_key), options.create_if_missing,
-                     options.clock->Now(), /*plain_files=*/!file_encryption);
-  if (opened.status().code() == absl::StatusCode::kPermissionDenied) {
+  LEYSER_RETURN_IF_ERROR(EnsureStoreCreated(options, master_key,
+                                            /*plain_files=*/!file_encryption));
+  // Every check that can refuse the store runs before anything in it is
+  // written: the parts, the key store (read-only, with the master key), and
+  // the data database's CURRENT and MANIFEST (in OpenDataDb).
+  LEYSER_RETURN_IF_ERROR(CheckStoreParts(dir));
+  absl::StatusOr<KeyStoreInfo> inspected =
+      KeyStore::Inspect(keys_dir, master_key);
+  if (inspected.status().code() == absl::StatusCode::kPermissionDenied) {
     // Recorded in the audit log at the next successful open (the encrypted
     // database cannot be written without the right key).
     NotePendingWrongKey(dir, options.clock->Now());
   }
-  LEYSER_RETURN_IF_ERROR(opened.status());
-  // 0700/0600 for what an older leyser left looser (lib/util/files.h).
+  LEYSER_RETURN_IF_ERROR(inspected.status());
+  // 0700/0600 for what an older leyser left looser (lib/util/files.h), once
+  // the master key is known to be the store's.
   for (const std::string* d : {&dir, &options.backup_dir}) {
     TightenPermissions(*d);
   }
-  std::unique_ptr<KeyStore> keys = *std::move(opened);
-  if (keys->plain_files() == file_encryption) {
+  if (inspected->plain_files == file_encryption) {
     return absl::FailedPreconditionError(
-        keys->plain_files() ? "this store was made for tests without file "
-                              "encryption; Store::Open refuses it"
-                            : "this store encrypts its files and cannot be "
-                              "opened without file encryption");
-  }
-  const bool create_db = !PathExists(CurrentFileName(db_dir));
-  if (create_db && keys_exist && !options.create_if_missing) {
-    return absl::DataLossError(
-        absl::StrCat(db_dir, " is missing; restore the store from a backup"));
+        inspected->plain_files ? "this store was made for tests without file "
+                                 "encryption; Store::Open refuses it"
+                               : "this store encrypts its files and cannot be "
+                                 "opened without file encryption");
   }
   DataDbSettings settings;
-  settings.create = create_db;
   settings.block_cache_bytes = options.block_cache_bytes;
   settings.sync_writes = options.sync_writes;
   settings.max_key_bytes = options.max_key_bytes;
   settings.max_value_bytes = options.max_value_bytes;
   settings.clock = options.clock;
-  TenantKey file_key;
-  if (!keys->plain_files()) {
-    LEYSER_ASSIGN_OR_RETURN(file_key, keys->GetFileKey());
-  }
+  const std::uint32_t file_key_id = inspected->file_key.version;
   LEYSER_ASSIGN_OR_RETURN(
       std::shared_ptr<DbCore> db,
-      OpenDataDb(db_dir, settings, std::move(lock), std::move(file_key.key),
-                 file_key.version));
+      OpenDataDb(
+          db_dir, settings, std::move(lock),
+          file_encryption ? std::move(inspected->file_key.key) : SecretBytes(),
+          file_key_id));
+  LEYSER_ASSIGN_OR_RETURN(
+      std::unique_ptr<KeyStore> keys,
+      KeyStore::Open(keys_dir, std::move(master_key), /*create=*/false,
+                     options.clock->Now()));
   auto store =
       std::make_unique<StoreImpl>(options, std::move(db), std::move(keys));
-  LEYSER_RETURN_IF_ERROR(store->Start(create_db));
+  LEYSER_RETURN_IF_ERROR(store->Start());
   return std::unique_ptr<Store>(std::move(store));
 }
 

@@ -68,10 +68,10 @@ class StoreImpl final : public Store {
             std::unique_ptr<KeyStore> keys);
   ~StoreImpl() override;
 
-  // Loads the registry, removes keys orphaned by interrupted creations, opens
-  // the audit logs (recording wrong-master-key attempts that waited for this
-  // open) and builds the parts. `created`: the database is new.
-  absl::Status Start(bool created);
+  // Loads the registry, removes keys orphaned by interrupted tenant
+  // creations, opens the audit logs (recording wrong-master-key attempts that
+  // waited for this open) and builds the parts.
+  absl::Status Start();
 
   // Records STORE_RESTORED of generation `id` and closes (Store::RestoreStore).
   absl::Status RecordStoreRestored(BackupId id);

@@ -54,11 +54,7 @@ absl::Status WriteAll(int fd, const unsigned char* data, std::size_t size,
   return absl::OkStatus();
 }
 
-absl::Status SyncParentDir(const std::string& path) {
-  std::string dir = ".";
-  if (std::size_t slash = path.find_last_of('/'); slash != std::string::npos) {
-    dir = slash == 0 ? "/" : path.substr(0, slash);
-  }
+absl::Status SyncDir(const std::string& dir) {
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     return absl::UnavailableError(absl::StrCat("cannot open directory ", dir,
@@ -70,6 +66,38 @@ absl::Status SyncParentDir(const std::string& path) {
                                                ": ", std::strerror(errno)));
   }
   return absl::OkStatus();
+}
+
+absl::Status SyncParentDir(const std::string& path) {
+  std::string dir = ".";
+  if (std::size_t slash = path.find_last_of('/'); slash != std::string::npos) {
+    dir = slash == 0 ? "/" : path.substr(0, slash);
+  }
+  return SyncDir(dir);
+}
+
+absl::Status RenameDurably(const std::string& from, const std::string& to) {
+  if (PathExists(to)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot move ", from, " to ", to, ": it exists"));
+  }
+  if (rename(from.c_str(), to.c_str()) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot move ", from, " to ", to,
+                                               ": ", std::strerror(errno)));
+  }
+  LEYSER_RETURN_IF_ERROR(SyncParentDir(to));
+  return SyncParentDir(from);
+}
+
+absl::Status RemoveEmptyDir(const std::string& dir) {
+  if (rmdir(dir.c_str()) != 0) {
+    if (errno == ENOTEMPTY || errno == EEXIST) {
+      return absl::FailedPreconditionError(absl::StrCat(dir, " is not empty"));
+    }
+    return absl::UnavailableError(
+        absl::StrCat("cannot remove ", dir, ": ", std::strerror(errno)));
+  }
+  return SyncParentDir(dir);
 }
 
 absl::Status EnsureDir(const std::string& path) {

@@ -40,6 +40,18 @@ class FdCloser {
 inline constexpr mode_t kOwnerOnlyDirMode = 0700;
 inline constexpr mode_t kOwnerOnlyFileMode = 0600;
 
+// fsyncs directory `dir` itself (its entries).
+[[nodiscard]] absl::Status SyncDir(const std::string& dir);
+
+// Renames `from` to `to` (same file system; `to` must not exist) and fsyncs
+// the directories of both, so the move survives a crash.
+[[nodiscard]] absl::Status RenameDurably(const std::string& from,
+                                         const std::string& to);
+
+// Removes the empty directory `dir` and fsyncs its parent. FailedPrecondition
+// if `dir` is not empty (nothing is removed then).
+[[nodiscard]] absl::Status RemoveEmptyDir(const std::string& dir);
+
 // Creates directory `path` (mode 0700, whatever the umask) if missing, syncing
 // its parent. Parents must exist. An existing directory keeps its mode.
 [[nodiscard]] absl::Status EnsureDir(const std::string& path);

@@ -30,6 +30,10 @@
 //       "OPENED" or "REFUSED <code> <message>" for each; after the second, the
 //       system audit log's events, "EVENT <name> <outcome>
 //       <detail>=<value>...".
+//   crash_child create DIR KEY CRASH_POINT
+//       Arms CRASH_POINT ("none" arms nothing) and opens a new store in DIR
+//       with create_if_missing; prints "CREATED" if the open returns, then
+//       closes the store.
 
 #include <atomic>
 #include <cstdio>
@@ -220,6 +224,14 @@ int main(int argc, char** argv) {
     auto report = (*store)->RunMaintenance();
     if (!report.ok()) Die(report.status());
     Ack("DONE");
+    return 0;
+  }
+  if (mode == "create" && argc == 5) {
+    if (std::string(argv[4]) != "none")
+      leyser::internal::ArmCrashPointForTesting(argv[4]);
+    auto store = OpenStore(argv[2], Provider(argv[3]));
+    Ack("CREATED");
+    if (absl::Status s = store->Close(); !s.ok()) Die(s);
     return 0;
   }
   if (mode == "rotate-loop" && argc == 5) {

@@ -131,6 +131,35 @@ TEST_F(KeyStoreTest, DropKeysFromRemovesOnlyHigherNumbers) {
   ASSERT_THAT((*store)->DropKeysFrom(10), IsOk());  // Nothing to drop.
 }
 
+// Issue 12: a key store that lost its metadata record is never initialised
+// again (that would let any master key in and replace the file key), and a
+// key store is only created in an empty directory.
+TEST_F(KeyStoreTest, MissingMetadataIsDataLossEvenWithCreate) {
+  { ASSERT_THAT(OpenStore(master_, true), IsOk()); }
+  {
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_, &raw).ok());
+    std::unique_ptr<rocksdb::DB> owner(raw);
+    ASSERT_TRUE(raw->Delete(rocksdb::WriteOptions(), "m/meta").ok());
+  }
+  const auto before = test::SnapshotFiles(dir_);
+  SecretBytes other = RandomKey().value();
+  for (bool create : {false, true}) {
+    for (const SecretBytes* key : {&master_, &other}) {
+      auto store = OpenStore(*key, create);
+      EXPECT_THAT(store, StatusIs(absl::StatusCode::kDataLoss));
+      EXPECT_NE(store.status().message().find(dir_), absl::string_view::npos)
+          << store.status();
+    }
+  }
+  EXPECT_THAT(KeyStore::Inspect(dir_, master_),
+              StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_EQ(test::SnapshotFiles(dir_), before);
+  EXPECT_THAT(KeyStore::Create(dir_, master_, test::SomeInstant(), false),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(test::SnapshotFiles(dir_), before);
+}
+
 TEST_F(KeyStoreTest, RejectsShortMasterKey) {
   SecretBytes short_key = SecretBytes::Allocate(31).value();
   EXPECT_THAT(
