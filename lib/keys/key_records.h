@@ -1,0 +1,52 @@
+// The key store's own records and wrapping, shared by its files
+// (key_store.cc: the live store; key_store_copy.cc: copies in backup
+// generations). Internal to lib/keys.
+
+#ifndef LEYSER_LIB_KEYS_KEY_RECORDS_H_
+#define LEYSER_LIB_KEYS_KEY_RECORDS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "rocksdb/db.h"
+
+#include "leyser/secret.h"
+
+#include "lib/keys/key_store.h"
+
+namespace leyser::internal {
+
+inline constexpr std::uint32_t kKeyStoreFormatVersion = 1;
+// Record keys: the metadata (master-key check), the node file key, and the
+// tenant data keys ("d/" + 8-byte big-endian tenant number).
+inline constexpr std::string_view kMetaKey = "m/meta";
+inline constexpr std::string_view kFileKeyEntry = "f/file";
+inline constexpr std::string_view kTenantKeyPrefix = "d/";
+
+std::string TenantKeyEntry(std::uint64_t number);
+
+// Associated data of the master-key check value of generation `generation`.
+std::string CheckAd(std::uint32_t generation);
+
+// The check value: known text sealed with `master` as generation
+// `generation`.
+std::string SealCheck(const SecretBytes& master, std::uint32_t generation);
+
+// Opens the key-store database in `dir` for writing (creating it with
+// `create`; refusing an existing one with `must_be_new`).
+absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenKeyStoreDb(
+    const std::string& dir, bool create, bool must_be_new);
+
+// Opens the wrapped key stored under `entry_key`, wrapped under master-key
+// generation `generation` whose key is `master`.
+absl::StatusOr<TenantKey> UnwrapWith(const SecretBytes& master,
+                                     std::uint32_t generation,
+                                     std::string_view entry_key,
+                                     std::string_view bytes);
+
+}  // namespace leyser::internal
+
+#endif  // LEYSER_LIB_KEYS_KEY_RECORDS_H_
