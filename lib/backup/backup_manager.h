@@ -171,6 +171,7 @@ class BackupManager {
   // What Bind found (empty and OK before Bind, as in tests of this module).
   std::string bound_id_ ABSL_GUARDED_BY(mu_);
   absl::Status refusal_ ABSL_GUARDED_BY(mu_);
+  bool tightened_ ABSL_GUARDED_BY(mu_) = false;  // Permissions, once bound.
   std::optional<absl::Time> latest_created_ ABSL_GUARDED_BY(mu_);
   // Leftovers of interrupted runs were cleaned up in this process.
   bool repaired_ ABSL_GUARDED_BY(mu_) = false;

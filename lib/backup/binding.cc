@@ -64,6 +64,12 @@ absl::StatusOr<BackupManager::Binding> BackupManager::Bind(
   }
   bound_id_ = binding->dir_id;
   refusal_ = binding->refusal;
+  if (enabled() && refusal_.ok() && !tightened_) {
+    // 0700/0600 for what an older leyser left looser; never in a directory
+    // that is not the store's.
+    TightenPermissions(backup_dir_);
+    tightened_ = true;
+  }
   return binding;
 }
 

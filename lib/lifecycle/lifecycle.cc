@@ -273,7 +273,12 @@ absl::Status Lifecycle::Purge(proto::TenantRecord& record, absl::Time now) {
   if (!record.has_purge()) {
     // Counted, and the newest backup noted, before anything is destroyed.
     LEYSER_ASSIGN_OR_RETURN(TenantCounts counts, CountTenant(*db_, number));
-    LEYSER_ASSIGN_OR_RETURN(BackupId newest, backups_->NewestId());
+    // A store that never took a backup has none to note (its configured
+    // directory, if it refused it, holds another store's generations).
+    BackupId newest = 0;
+    if (!registry_->Meta().backup_dir_id().empty()) {
+      LEYSER_ASSIGN_OR_RETURN(newest, backups_->NewestId());
+    }
     record.mutable_purge()->set_keys(counts.keys);
     record.mutable_purge()->set_bytes(counts.bytes);
     record.mutable_purge()->set_last_generation_before(newest);
@@ -318,21 +323,28 @@ absl::Status Lifecycle::Purge(proto::TenantRecord& record, absl::Time now) {
 // PURGED -> SHREDDED, issuing the certificate exactly once (with the state
 // change).
 absl::Status Lifecycle::Shred(proto::TenantRecord& record, absl::Time now) {
-  LEYSER_ASSIGN_OR_RETURN(
-      BackupManager::ShredResult result,
-      backups_->ShredTenant(
-          record.number(), record.purge().last_generation_before(),
-          [&](BackupId id) -> absl::Status {
-            // Recorded before the generation is deleted, so a resumed shred
-            // still names it.
-            record.add_generations_deleted(id);
-            proto::AuditEntry entry = NewAuditEntry(
-                kSystemLogNumber, proto::AUDIT_EVENT_BACKUP_PRUNED,
-                "maintenance", absl::StrCat("generation ", id));
-            (*entry.mutable_details())["reason"] =
-                absl::StrCat("shred of tenant ", record.id());
-            return registry_->WriteRecord(record, nullptr, {std::move(entry)});
-          }));
+  // Backups exist exactly when the store has bound a directory (RunSteps
+  // checked it is the configured one); without, there is nothing to shred.
+  const bool had_backups = !registry_->Meta().backup_dir_id().empty();
+  absl::StatusOr<BackupManager::ShredResult> shredded =
+      BackupManager::ShredResult();
+  if (had_backups) {
+    shredded = backups_->ShredTenant(
+        record.number(), record.purge().last_generation_before(),
+        [&](BackupId id) -> absl::Status {
+          // Recorded before the generation is deleted, so a resumed shred
+          // still names it.
+          record.add_generations_deleted(id);
+          proto::AuditEntry entry =
+              NewAuditEntry(kSystemLogNumber, proto::AUDIT_EVENT_BACKUP_PRUNED,
+                            "maintenance", absl::StrCat("generation ", id));
+          (*entry.mutable_details())["reason"] =
+              absl::StrCat("shred of tenant ", record.id());
+          return registry_->WriteRecord(record, nullptr, {std::move(entry)});
+        });
+  }
+  LEYSER_RETURN_IF_ERROR(shredded.status());
+  const BackupManager::ShredResult& result = *shredded;
   CrashPoint("shred.after_backups");
   DeletionCertificate certificate;
   certificate.tenant_id = record.id();
@@ -354,7 +366,7 @@ absl::Status Lifecycle::Shred(proto::TenantRecord& record, absl::Time now) {
   certificate.generations_key_removed.assign(result.key_removed.begin(),
                                              result.key_removed.end());
   certificate.backup_dir_id = registry_->Meta().backup_dir_id();
-  certificate.method = DeletionMethod(!certificate.backup_dir_id.empty());
+  certificate.method = DeletionMethod(had_backups);
   // The tenant's audit log up to here (its PURGED entry included), signed.
   LEYSER_ASSIGN_OR_RETURN(certificate.audit_chain_head,
                           audit_->LatestCheckpoint(record.number()));

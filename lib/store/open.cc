@@ -297,10 +297,9 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& given,
   }
   LEYSER_RETURN_IF_ERROR(inspected.status());
   // 0700/0600 for what an older leyser left looser (lib/util/files.h), once
-  // the master key is known to be the store's.
-  for (const std::string* d : {&dir, &options.backup_dir}) {
-    TightenPermissions(*d);
-  }
+  // the master key is known to be the store's. (The backup directory is
+  // tightened when it is bound as the store's: BackupManager::Bind.)
+  TightenPermissions(dir);
   if (inspected->plain_files == file_encryption) {
     return absl::FailedPreconditionError(
         inspected->plain_files ? "this store was made for tests without file "

@@ -234,6 +234,46 @@ TEST_F(ErasureTest, ShredWaitsWhileTheBackupDirectoryIsOffOrAnother) {
   ExpectNoGenerationYieldsGone(*store, provider_);
 }
 
+// A store that never took a backup, pointed at another store's backup
+// directory from the start: it writes nothing there, and its shred (it has no
+// backups) touches nothing there either.
+TEST_F(ErasureTest, AStoreWithoutBackupsNeverTouchesAnotherStoresDirectory) {
+  test::TempDir other_tmp;
+  Options other =
+      test::TestOptions(other_tmp, test::NewTestKeyProvider(other_tmp), clock_);
+  other.backup_dir = options_.backup_dir;
+  {
+    auto other_store = OpenStore(other);
+    ASSERT_NE(other_store, nullptr);
+    ASSERT_THAT(other_store->CreateTenant("theirs"), IsOk());
+    for (int i = 0; i < 3; ++i) {
+      clock_->Advance(absl::Minutes(1));
+      ASSERT_THAT(other_store->CreateBackup(), IsOk());
+    }
+  }
+  const auto before = test::SnapshotFiles(options_.backup_dir);
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(store->CreateTenant("gone"), IsOk());
+  Fill(*store, "gone", 5);
+  ASSERT_THAT(store->EndContract("gone", clock_->Now()), IsOk());
+  for (int day = 0; day < 8; ++day) {
+    clock_->Advance(kDay);
+    auto report = store->RunMaintenance();
+    ASSERT_THAT(report, IsOk());
+    EXPECT_FALSE(report->backup_refused.empty());
+    EXPECT_TRUE(report->waiting.empty());
+  }
+  EXPECT_EQ(State(*store, "gone"), TenantState::kShredded);
+  auto certificate = store->GetDeletionCertificate("gone");
+  ASSERT_THAT(certificate, IsOk());
+  EXPECT_TRUE(certificate->backup_dir_id.empty());
+  EXPECT_TRUE(certificate->generations_deleted.empty());
+  EXPECT_TRUE(certificate->generations_checked.empty());
+  EXPECT_TRUE(absl::StrContains(certificate->method, "never took a backup"));
+  EXPECT_EQ(test::SnapshotFiles(options_.backup_dir), before);
+}
+
 // A generation the store cannot open (sealed under a retired master key) is
 // neither deleted nor passed as checked: the shred waits until it is gone.
 TEST_F(ErasureTest, ShredWaitsForAGenerationSealedUnderARetiredKey) {
