@@ -29,7 +29,11 @@ void LockOrNote(void* p, std::size_t size) {
 class SecretPool {
  public:
   static constexpr std::size_t kSlotBytes = 64;
-  static constexpr std::size_t kSlotsPerSlab = 1024;  // 64 KiB slabs.
+  // 511 slots: with libsodium's 16-byte canary a slab's locked region is
+  // exactly 32 KiB (512 would lock 36 KiB). A small store (its keys, a few
+  // buffers of a page each and about 250 open tenants) then fits the 64 KiB
+  // RLIMIT_MEMLOCK common in containers.
+  static constexpr std::size_t kSlotsPerSlab = 511;
 
   static SecretPool& Get() {
     static SecretPool* pool = new SecretPool();
