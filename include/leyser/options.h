@@ -126,9 +126,9 @@ struct Options {
   // (RLIMIT_MEMLOCK, `ulimit -l`; root has no limit with CAP_IPC_LOCK) is too
   // small. Default false: Store::Open refuses with FailedPrecondition. With
   // true, each such open records a SECRET_MEMORY_UNLOCKED entry in the system
-  // audit log. Keys need 68 KiB of locked memory per 1,024 (a cached tenant
-  // holds up to two), larger secrets a page or two each: the default
-  // tenant_cache_size can need 13 MiB. Open checks the secrets allocated until
+  // audit log. Keys need 32 KiB of locked memory per 511 (a cached tenant
+  // holds up to two), larger secrets a page or two each: a small store fits
+  // 64 KiB, the default tenant_cache_size can need 13 MiB. Open checks the secrets allocated until
   // it returns. A later failure (the tenant cache growing past the limit) does
   // not stop an open store: the next RunMaintenance records the entry, and
   // later opens in the same process are refused unless this is true.

@@ -295,7 +295,7 @@ absl::Status BackupManager::RunMaintenance(absl::Time now,
       return absl::OkStatus();
     }
   }
-  LEYSER_ASSIGN_OR_RETURN(absl::Time latest, LatestCreated());
+  LEYSER_ASSIGN_OR_RETURN(absl::Time latest, LatestCreated(now));
   if (latest < due) {
     LEYSER_ASSIGN_OR_RETURN(report.backup, CreateBackup(now, &report));
     return absl::OkStatus();
@@ -313,21 +313,29 @@ absl::Status BackupManager::RunMaintenance(absl::Time now,
   return absl::OkStatus();
 }
 
-absl::StatusOr<absl::Time> BackupManager::LatestCreated() {
+absl::StatusOr<bool> BackupManager::BackupDue(absl::Time now) {
+  if (!enabled()) return false;
+  LEYSER_ASSIGN_OR_RETURN(absl::Time latest, LatestCreated(now));
+  return latest < LatestDueInstant(now, time_of_day_);
+}
+
+absl::StatusOr<absl::Time> BackupManager::LatestCreated(absl::Time now) {
   absl::MutexLock lock(&mu_);
   if (latest_created_.has_value()) return *latest_created_;
   LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids,
                           ListedIds(generations_dir_));
   // Only authenticated creation times count: a generation whose clear fields
   // were changed (a date in the future) or that cannot be opened never makes
-  // a due backup look taken. (Version 1 files bind only their id.)
+  // a due backup look taken. Version 1 files bind only their id: their time
+  // counts only if it is not in the future.
   absl::Time latest = absl::InfinitePast();
   for (BackupId id : ids) {
     absl::StatusOr<proto::GenerationFile> file =
         ReadGeneration(generations_dir_, id);
-    if (file.ok() && OpenGeneration(*file, *keys_).ok()) {
-      latest = std::max(latest, FromProtoTime(file->created()));
-    }
+    if (!file.ok() || !OpenGeneration(*file, *keys_).ok()) continue;
+    const absl::Time created = FromProtoTime(file->created());
+    if (file->format_version() < 2 && created > now) continue;
+    latest = std::max(latest, created);
   }
   latest_created_ = latest;
   return latest;

@@ -67,15 +67,26 @@ class BackupManager {
     absl::Status refusal;
   };
 
-  // Takes Options::backup_dir as the store's backup directory when the store
-  // has none yet and the directory is new (no identity, no generations), was
-  // bound by this installation before a crash, or is the directory of a store
-  // from before backup tracking (`meta` not tracked: adopted). Writes the identity file if
-  // needed. Backups off: nothing. A directory that is not the store's, or
-  // cannot be read, is `refusal` (kept until the next Bind), never an error.
-  // Cheap (one small file read): the store calls it at Open and before each
-  // backup.
-  absl::StatusOr<Binding> Bind(const proto::RegistryMeta& meta, absl::Time now);
+  // Checks Options::backup_dir against the store's binding in `meta`, and
+  // binds it when the store has none yet and `take` (a backup is about to be
+  // written): writes the identity file (never over another's) and answers
+  // `changed`. A directory can be taken when it is absent or empty, or holds
+  // this installation's identity (a crash came before the meta). A store from
+  // before backup tracking (`meta` not tracked) adopts a directory whose
+  // newest generation opens with its master key, and is told it has no
+  // backups (`changed`, empty id) given an empty directory, unless
+  // `earlier_backups` (signs of backups taken before) makes that a refusal.
+  // Anything else (another store's directory, not the store's, not empty,
+  // unreadable) is `refusal`, kept until the next Bind: no backup is written
+  // there. Never an error but I/O; backups off: nothing. Cheap (a small file
+  // read): the store calls it at Open, at every maintenance run, and before
+  // each backup.
+  absl::StatusOr<Binding> Bind(const proto::RegistryMeta& meta, absl::Time now,
+                               bool take, bool earlier_backups);
+
+  // True if the daily backup is due at `now` (no generation with an
+  // authenticated creation time since the last due instant).
+  absl::StatusOr<bool> BackupDue(absl::Time now);
 
   // OK when a purge may run: the store's backups (if any) are in the
   // configured directory. FailedPrecondition saying why not, and what to do.
@@ -156,12 +167,19 @@ class BackupManager {
                                   MaintenanceReport* report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Creation time of the newest listed generation (InfinitePast if none),
-  // read from the generation files once and then kept up to date.
-  absl::StatusOr<absl::Time> LatestCreated();
+  // Latest authenticated creation time of a listed generation (InfinitePast
+  // if none) as of `now`, read from the generation files once and then kept
+  // up to date.
+  absl::StatusOr<absl::Time> LatestCreated(absl::Time now);
 
   absl::StatusOr<Binding> BindLocked(const proto::RegistryMeta& meta,
-                                     absl::Time now)
+                                     absl::Time now, bool take,
+                                     bool earlier_backups)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes a new identity naming this installation; returns the directory id
+  // (another's of this installation if one appeared meanwhile).
+  absl::StatusOr<std::string> WriteIdentity(const proto::RegistryMeta& meta,
+                                            absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // OK when a backup may be written: Bind refused nothing and the directory
   // still carries the identity bound.

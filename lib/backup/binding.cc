@@ -49,9 +49,11 @@ std::string Hex(const std::string& bytes) {
 }  // namespace
 
 absl::StatusOr<BackupManager::Binding> BackupManager::Bind(
-    const proto::RegistryMeta& meta, absl::Time now) {
+    const proto::RegistryMeta& meta, absl::Time now, bool take,
+    bool earlier_backups) {
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<Binding> binding = BindLocked(meta, now);
+  absl::StatusOr<Binding> binding =
+      BindLocked(meta, now, take, earlier_backups);
   if (!binding.ok()) {
     // An unreadable directory (a mount missing, a file in its place) refuses
     // backups until the next try; it never keeps the store from opening.
@@ -64,9 +66,9 @@ absl::StatusOr<BackupManager::Binding> BackupManager::Bind(
   }
   bound_id_ = binding->dir_id;
   refusal_ = binding->refusal;
-  if (enabled() && refusal_.ok() && !tightened_) {
-    // 0700/0600 for what an older leyser left looser; never in a directory
-    // that is not the store's.
+  if (enabled() && refusal_.ok() && !bound_id_.empty() && !tightened_) {
+    // 0700/0600 for what an older leyser left looser; only in the store's
+    // own directory.
     TightenPermissions(backup_dir_);
     tightened_ = true;
   }
@@ -74,7 +76,8 @@ absl::StatusOr<BackupManager::Binding> BackupManager::Bind(
 }
 
 absl::StatusOr<BackupManager::Binding> BackupManager::BindLocked(
-    const proto::RegistryMeta& meta, absl::Time now) {
+    const proto::RegistryMeta& meta, absl::Time now, bool take,
+    bool earlier_backups) {
   Binding binding;
   binding.dir_id = meta.backup_dir_id();
   if (!enabled()) return binding;
@@ -99,9 +102,13 @@ absl::StatusOr<BackupManager::Binding> BackupManager::BindLocked(
           "); give this store a directory of its own"));
       return binding;
     }
-    // Bound by this installation before a crash: record it now.
-    binding.changed = true;
-    binding.dir_id = identity->dir_id();
+    // This installation wrote it (a crash came before the meta): record it
+    // when a backup is about to be taken (or a store from before backup
+    // tracking learns it now).
+    if (take || !meta.backups_tracked()) {
+      binding.changed = true;
+      binding.dir_id = identity->dir_id();
+    }
     return binding;
   }
   if (absl::IsDataLoss(identity.status())) {
@@ -111,17 +118,63 @@ absl::StatusOr<BackupManager::Binding> BackupManager::BindLocked(
                      identity.status().message()));
     return binding;
   }
-  LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> listed,
-                          ListedIds(generations_dir_));
-  if (!listed.empty() && meta.backups_tracked()) {
+  // No identity: a new (absent or empty) directory, or one of a store from
+  // before backup tracking that this store's master key opens.
+  absl::StatusOr<std::vector<std::string>> entries = ListDir(backup_dir_);
+  const bool fresh =
+      absl::IsNotFound(entries.status()) || (entries.ok() && entries->empty());
+  if (!fresh) {
+    LEYSER_RETURN_IF_ERROR(entries.status());
+    if (!meta.backups_tracked()) {
+      LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> listed,
+                              ListedIds(generations_dir_));
+      absl::Status adoptable =
+          absl::FailedPreconditionError("it holds no backup generation");
+      if (!listed.empty()) {
+        absl::StatusOr<proto::GenerationFile> newest =
+            ReadGeneration(generations_dir_, listed.back());
+        adoptable = newest.ok() ? OpenGeneration(*newest, *keys_).status()
+                                : newest.status();
+      }
+      if (adoptable.ok()) {
+        // Its newest generation opens with this store's master key: adopted.
+        LEYSER_ASSIGN_OR_RETURN(binding.dir_id, WriteIdentity(meta, now));
+        binding.changed = true;
+        return binding;
+      }
+      binding.refusal = absl::FailedPreconditionError(absl::StrCat(
+          "Options::backup_dir ", backup_dir_,
+          " is not empty and has no identity file, and this store cannot "
+          "take it as the directory of its earlier backups (",
+          adoptable.message(), ")"));
+      return binding;
+    }
     binding.refusal = absl::FailedPreconditionError(absl::StrCat(
-        "Options::backup_dir ", backup_dir_, " holds ", listed.size(),
-        " backup generations but no identity file: they were not taken by "
-        "this store; give this store a directory of its own"));
+        "Options::backup_dir ", backup_dir_,
+        " is not empty and has no identity file: it is not a backup "
+        "directory leyser made for this store; give this store an empty or "
+        "new directory"));
     return binding;
   }
-  // A new directory, or (not tracked) the directory of a store from before
-  // backup tracking, adopted with its generations.
+  if (!meta.backups_tracked()) {
+    if (earlier_backups) {
+      binding.refusal = absl::FailedPreconditionError(absl::StrCat(
+          "this store took backups before it tracked them, and "
+          "Options::backup_dir ",
+          backup_dir_, " is empty: point it at the directory that holds them"));
+      return binding;
+    }
+    binding.changed = true;  // Tracked from now on: no backups so far.
+  }
+  if (take) {
+    LEYSER_ASSIGN_OR_RETURN(binding.dir_id, WriteIdentity(meta, now));
+    binding.changed = true;
+  }
+  return binding;
+}
+
+absl::StatusOr<std::string> BackupManager::WriteIdentity(
+    const proto::RegistryMeta& meta, absl::Time now) {
   proto::BackupDirIdentity fresh;
   fresh.set_format_version(kIdentityFormatVersion);
   std::string id(kDirIdBytes, '\0');
@@ -130,11 +183,21 @@ absl::StatusOr<BackupManager::Binding> BackupManager::BindLocked(
   fresh.set_installation_id(meta.installation_id());
   ToProtoTime(now, fresh.mutable_created());
   LEYSER_RETURN_IF_ERROR(EnsureDir(backup_dir_));
-  LEYSER_RETURN_IF_ERROR(WriteFileAtomically(
-      BackupIdentityFileName(backup_dir_), fresh.SerializeAsString()));
-  binding.changed = true;
-  binding.dir_id = id;
-  return binding;
+  absl::Status created = CreateFileExclusively(
+      BackupIdentityFileName(backup_dir_), fresh.SerializeAsString());
+  if (absl::IsAlreadyExists(created)) {
+    // Another process took the directory first.
+    LEYSER_ASSIGN_OR_RETURN(proto::BackupDirIdentity other,
+                            ReadIdentity(backup_dir_));
+    if (other.installation_id() != meta.installation_id()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("another store took ", backup_dir_,
+                       " as its backup directory at the same moment"));
+    }
+    return other.dir_id();
+  }
+  LEYSER_RETURN_IF_ERROR(created);
+  return id;
 }
 
 absl::Status BackupManager::CheckBound() const {
@@ -162,8 +225,8 @@ absl::Status BackupManager::CheckDirFor(const proto::RegistryMeta& meta) const {
         "backups)");
   }
   if (meta.backup_dir_id().empty()) {
-    // Never took a backup. A configured directory is bound at Open; one that
-    // could not be is not this store's, and holds nothing of it.
+    // Never took a backup: the directory is bound (its id recorded) just
+    // before the first generation is written.
     return absl::OkStatus();
   }
   if (!enabled()) {
@@ -172,11 +235,9 @@ absl::Status BackupManager::CheckDirFor(const proto::RegistryMeta& meta) const {
         Hex(meta.backup_dir_id()),
         ") but Options::backup_dir is empty: set it to that directory"));
   }
+  // Any failure to read the identity (unreadable, damaged, missing) is a
+  // reason to wait, reported like the others.
   absl::StatusOr<proto::BackupDirIdentity> identity = ReadIdentity(backup_dir_);
-  if (!identity.ok() && !absl::IsNotFound(identity.status()) &&
-      !absl::IsDataLoss(identity.status())) {
-    return identity.status();
-  }
   if (!identity.ok() || identity->dir_id() != meta.backup_dir_id()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "Options::backup_dir ", backup_dir_,

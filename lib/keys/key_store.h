@@ -175,9 +175,11 @@ class KeyStore {
       std::string_view context);
 
   // OpenWithMasterKey with the store's current master key. Errors:
-  // FailedPrecondition (sealed under an earlier master-key generation, which
-  // the store no longer holds); DataLoss (damaged or altered, including a key
-  // check that fails for the current or a later generation).
+  // FailedPrecondition (sealed under another master-key generation: an earlier
+  // one the store no longer holds, or a later one, as after a restore from an
+  // older generation); DataLoss (damaged or altered, including a key check
+  // that fails for the current generation or is the current key's under
+  // another generation number).
   absl::StatusOr<std::string> OpenWithCurrentMasterKey(
       const proto::GenerationFile& file, std::string_view context) const;
 

@@ -157,34 +157,42 @@ absl::StatusOr<std::string> KeyStore::OpenWithCurrentMasterKey(
   absl::ReaderMutexLock lock(&mu_);
   absl::StatusOr<std::string> payload =
       OpenWithMasterKey(file, master_key_, context);
-  if (payload.status().code() == absl::StatusCode::kPermissionDenied &&
-      (file.master_generation() >= master_generation_ ||
-       OpenSecret(master_key_, file.master_check(), CheckAd(master_generation_))
-           .ok())) {
-    // Generations only go up: a file naming the current generation (or a
-    // later one) whose check value does not open, or whose check value is
-    // the current key's under an earlier generation number, was changed, not
-    // sealed under a retired key.
-    return absl::DataLossError(
-        absl::StrCat("backup generation ", file.id(),
-                     " names master key generation ", file.master_generation(),
-                     " but its key check does not open with "
-                     "that key (generation ",
-                     master_generation_,
-                     " is current); the "
-                     "file is damaged or was altered"));
+  if (payload.status().code() != absl::StatusCode::kPermissionDenied) {
+    return payload;
   }
-  if (payload.status().code() == absl::StatusCode::kPermissionDenied) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("backup generation ", file.id(),
-                     " is sealed under master key "
-                     "generation ",
-                     file.master_generation(),
-                     ", which this store no "
-                     "longer holds (generation ",
-                     master_generation_, " is current)"));
+  // The key check did not open with the current key. A file naming the
+  // current generation, or whose check is the current key's under another
+  // generation number, was changed: not a retired key's.
+  if (file.master_generation() == master_generation_ ||
+      OpenSecret(master_key_, file.master_check(), CheckAd(master_generation_))
+          .ok()) {
+    return absl::DataLossError(absl::StrCat(
+        "backup generation ", file.id(), " names master key generation ",
+        file.master_generation(),
+        " but its key check does not open with the "
+        "current key (generation ",
+        master_generation_, "); the file is damaged or was altered"));
   }
-  return payload;
+  if (file.master_generation() > master_generation_) {
+    // A later state of this store sealed it (the store was restored from an
+    // older generation since), or the number was changed.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "backup generation ", file.id(),
+        " is sealed under master key "
+        "generation ",
+        file.master_generation(), ", later than this store's (",
+        master_generation_,
+        "; was the store restored from an older "
+        "generation?); it cannot be checked with this store's key"));
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("backup generation ", file.id(),
+                   " is sealed under master key "
+                   "generation ",
+                   file.master_generation(),
+                   ", which this store no longer "
+                   "holds (generation ",
+                   master_generation_, " is current)"));
 }
 
 absl::StatusOr<proto::KeyStoreMeta> KeyStore::MetaFromCopy(

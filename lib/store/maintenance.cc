@@ -33,35 +33,68 @@ absl::StatusOr<MaintenanceReport> StoreImpl::RunMaintenance() {
   return report;
 }
 
-absl::Status StoreImpl::BindBackupDir() {
+bool StoreImpl::EarlierBackups() {
+  if (earlier_backups_.has_value()) return *earlier_backups_;
+  // Signs that a store from before backup tracking took backups: a purge
+  // that noted a generation, a shred that deleted one, or a BACKUP_CREATED
+  // entry still in the system log.
+  bool seen = false;
+  for (const proto::TenantRecord& record : registry_.Records()) {
+    seen = seen || record.purge().last_generation_before() > 0 ||
+           record.generations_deleted_size() > 0;
+  }
+  for (std::uint64_t from = 0; !seen;) {
+    absl::StatusOr<std::vector<std::pair<proto::AuditEntry, std::string>>>
+        entries = audit_->Read(kSystemLogNumber, from, 4096);
+    if (!entries.ok() || entries->empty()) break;
+    for (const auto& [entry, bytes] : *entries) {
+      seen = seen || entry.event() == proto::AUDIT_EVENT_BACKUP_CREATED;
+      from = entry.seq() + 1;
+    }
+  }
+  earlier_backups_ = seen;
+  return seen;
+}
+
+absl::Status StoreImpl::BindBackupDir(bool take) {
   absl::MutexLock lifecycle(&registry_.lifecycle_mu());
   proto::RegistryMeta meta = registry_.Meta();
-  LEYSER_ASSIGN_OR_RETURN(BackupManager::Binding binding,
-                          backups_.Bind(meta, options_.clock->Now()));
+  const bool adopting = !meta.backups_tracked();
+  LEYSER_ASSIGN_OR_RETURN(
+      BackupManager::Binding binding,
+      backups_.Bind(meta, options_.clock->Now(), take,
+                    adopting && backups_.enabled() && EarlierBackups()));
   if (!binding.changed) return absl::OkStatus();
-  const bool adopted = !meta.backups_tracked();
   meta.set_backup_dir_id(binding.dir_id);
   meta.set_backups_tracked(true);
-  proto::AuditEntry entry =
-      NewAuditEntry(kSystemLogNumber, proto::AUDIT_EVENT_BACKUP_DIR_BOUND,
-                    options_.audit_actor, options_.backup_dir);
-  (*entry.mutable_details())["dir_id"] = absl::BytesToHexString(binding.dir_id);
-  if (adopted) {
-    (*entry.mutable_details())["adopted"] =
-        "a store from before backup tracking: its existing generations are "
-        "taken as its own";
-  }
   std::vector<proto::AuditEntry> entries;
-  entries.push_back(std::move(entry));
+  if (!binding.dir_id.empty()) {
+    proto::AuditEntry entry =
+        NewAuditEntry(kSystemLogNumber, proto::AUDIT_EVENT_BACKUP_DIR_BOUND,
+                      options_.audit_actor, options_.backup_dir);
+    (*entry.mutable_details())["dir_id"] =
+        absl::BytesToHexString(binding.dir_id);
+    if (adopting) {
+      (*entry.mutable_details())["adopted"] =
+          "a store from before backup tracking: the generations in it are "
+          "taken as its own";
+    }
+    entries.push_back(std::move(entry));
+  }
   return registry_.WriteMeta(meta, std::move(entries));
 }
 
 absl::Status StoreImpl::RunMaintenanceSteps(absl::Time now,
                                             MaintenanceReport* report) {
-  LEYSER_RETURN_IF_ERROR(BindBackupDir());
+  LEYSER_RETURN_IF_ERROR(BindBackupDir(/*take=*/false));
   // Secret memory that the tenant cache's growth could not lock.
   LEYSER_RETURN_IF_ERROR(NoteUnlockedSecretMemory(/*at_open=*/false));
   LEYSER_RETURN_IF_ERROR(lifecycle_->RunDue(now, report));
+  if (backups_.enabled() && registry_.Meta().backup_dir_id().empty()) {
+    // The store's first backup is due: its directory is bound now.
+    LEYSER_ASSIGN_OR_RETURN(const bool due, backups_.BackupDue(now));
+    if (due) LEYSER_RETURN_IF_ERROR(BindBackupDir(/*take=*/true));
+  }
   MaintenanceReport backup_report;
   const absl::Status backed_up = backups_.RunMaintenance(now, &backup_report);
   report->backups_enabled = backup_report.backups_enabled;

@@ -178,7 +178,7 @@ absl::Status StoreImpl::Start() {
   lifecycle_ =
       std::make_unique<Lifecycle>(std::move(lifecycle), &registry_, keys_.get(),
                                   &backups_, db_, audit_, cache_.get());
-  LEYSER_RETURN_IF_ERROR(BindBackupDir());
+  LEYSER_RETURN_IF_ERROR(BindBackupDir(/*take=*/false));
   return NoteUnlockedSecretMemory(/*at_open=*/true);
 }
 

@@ -159,7 +159,7 @@ absl::StatusOr<BackupInfo> StoreImpl::CreateBackup() {
   LEYSER_RETURN_IF_ERROR(CheckOpen());
   // Never during a purge, a shred or a rotation.
   absl::MutexLock maintenance(&maintenance_mu_);
-  LEYSER_RETURN_IF_ERROR(BindBackupDir());
+  LEYSER_RETURN_IF_ERROR(BindBackupDir(/*take=*/true));
   MaintenanceReport report;
   absl::StatusOr<BackupInfo> info =
       backups_.CreateBackup(options_.clock->Now(), &report);

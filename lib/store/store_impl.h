@@ -130,9 +130,14 @@ class StoreImpl final : public Store {
   absl::Status StartAudit();
 
   // maintenance.cc.
-  // Records Options::backup_dir as the store's backup directory when
-  // BackupManager::Bind takes it (at Open).
-  absl::Status BindBackupDir();
+  // Checks Options::backup_dir against the store's binding
+  // (BackupManager::Bind) and records what changed: the directory bound
+  // (`take`: just before the first backup is written), or a store from before
+  // backup tracking that adopts its directory or has none.
+  absl::Status BindBackupDir(bool take);
+  // For a store from before backup tracking: signs that it took backups (in
+  // its registry or its system audit log). Read once.
+  bool EarlierBackups();
   absl::Status RunMaintenanceSteps(absl::Time now, MaintenanceReport* report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   absl::Status PruneAuditLogs(absl::Time now, MaintenanceReport* report)
@@ -174,6 +179,7 @@ class StoreImpl final : public Store {
   // When RunMaintenance last pruned the audit logs (once a day).
   std::optional<absl::Time> last_retention_run_
       ABSL_GUARDED_BY(maintenance_mu_);
+  std::optional<bool> earlier_backups_;  // EarlierBackups(), once read.
   // The backup refusal last recorded in the audit log, and when.
   std::pair<std::string, absl::Time> last_refusal_
       ABSL_GUARDED_BY(maintenance_mu_);

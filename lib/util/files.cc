@@ -151,6 +151,24 @@ absl::Status WriteFileAtomically(const std::string& path,
   return SyncParentDir(path);
 }
 
+absl::Status CreateFileExclusively(const std::string& path,
+                                   const std::string& bytes) {
+  // A name of this process's own: a racing process writes another.
+  const std::string tmp = absl::StrCat(path, ".new.", getpid());
+  LEYSER_RETURN_IF_ERROR(WriteFileAtomically(tmp, bytes));
+  const int linked = link(tmp.c_str(), path.c_str());
+  const int link_errno = errno;
+  unlink(tmp.c_str());
+  if (linked != 0) {
+    if (link_errno == EEXIST) {
+      return absl::AlreadyExistsError(absl::StrCat(path, " already exists"));
+    }
+    return absl::UnavailableError(
+        absl::StrCat("cannot create ", path, ": ", std::strerror(link_errno)));
+  }
+  return SyncParentDir(path);
+}
+
 absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {

@@ -56,6 +56,13 @@ inline constexpr mode_t kOwnerOnlyFileMode = 0600;
 // its parent. Parents must exist. An existing directory keeps its mode.
 [[nodiscard]] absl::Status EnsureDir(const std::string& path);
 
+// Creates `path` with `bytes`, atomically and only if it does not exist: a
+// synced temporary file beside it is hard-linked to `path` (which fails if
+// `path` exists), then removed. AlreadyExists if `path` exists (nothing
+// written); two processes racing never overwrite each other.
+[[nodiscard]] absl::Status CreateFileExclusively(const std::string& path,
+                                                 const std::string& bytes);
+
 // Writes `bytes` to `path` atomically: a temporary file beside it (mode 0600,
 // whatever the umask), fsync, rename, fsync of the directory. Readers see the
 // old content or the new, never a mix.

@@ -202,13 +202,15 @@ TEST_F(AuditTest, EveryEventThroughThePublicApiGivesExactlyOneEntry) {
   }
 
   BackupId first = 0;
-  ExpectAdds(s, kSystemAuditLog,
-             [&] {
-               auto b = s.CreateBackup();
-               ASSERT_THAT(b, IsOk());
-               first = b->id;
-             },
-             {{AuditEvent::kBackupCreated, 1}});
+  ExpectAdds(
+      s, kSystemAuditLog,
+      [&] {
+        auto b = s.CreateBackup();
+        ASSERT_THAT(b, IsOk());
+        first = b->id;
+      },
+      // The first backup binds the backup directory.
+      {{AuditEvent::kBackupCreated, 1}, {AuditEvent::kBackupDirBound, 1}});
   ExpectAdds(s, kSystemAuditLog,
              [&] { ASSERT_THAT(s.VerifyBackup(first), IsOk()); },
              {{AuditEvent::kBackupVerified, 1}});
@@ -343,17 +345,19 @@ TEST_F(AuditTest, EveryEventThroughThePublicApiGivesExactlyOneEntry) {
 }
 
 TEST_F(AuditTest, MaintenanceErrorsAndSinkFailuresAreRecorded) {
-  // The backup directory is usable, but the engine's place is taken by a
-  // file: the backup fails. (A backup directory that cannot be read at all is
-  // refused instead: MaintenanceReport::backup_refused.)
-  std::filesystem::create_directories(tmp_.Sub("broken-backups"));
-  test::WriteFile(tmp_.Sub("broken-backups/engine"), "x");
+  // The store's own backup directory, then the engine's place taken by a
+  // file: the next backup fails. (A backup directory that is not the store's
+  // is refused instead: MaintenanceReport::backup_refused.)
   options_.backup_dir = tmp_.Sub("broken-backups");
   auto sink = std::make_shared<FlakySink>();
   options_.audit_sink = sink;
   options_.audit_checkpoint_entries = 1;
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
+  ASSERT_THAT(store->CreateBackup(), IsOk());
+  std::filesystem::remove_all(tmp_.Sub("broken-backups/engine"));
+  test::WriteFile(tmp_.Sub("broken-backups/engine"), "x");
+  clock_->Advance(absl::Hours(24));
   ExpectAdds(
       *store, kSystemAuditLog,
       [&] { EXPECT_FALSE(store->RunMaintenance().ok()); },

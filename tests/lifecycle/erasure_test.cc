@@ -21,6 +21,7 @@
 #include "lib/proto/registry.pb.h"
 #include "lib/registry/records.h"
 #include "lib/store/store_impl.h"
+#include "lib/util/files.h"
 #include "tests/test/raw_db.h"
 #include "tests/test/store_fixture.h"
 #include "tests/test/test_util.h"
@@ -274,6 +275,70 @@ TEST_F(ErasureTest, AStoreWithoutBackupsNeverTouchesAnotherStoresDirectory) {
   EXPECT_EQ(test::SnapshotFiles(options_.backup_dir), before);
 }
 
+// A backup directory named by mistake at an open that took no backup binds
+// nothing: the directory is bound just before the first generation is
+// written.
+TEST_F(ErasureTest, ADirectoryNamedWithoutABackupIsNotBound) {
+  Options typo = options_;
+  typo.backup_dir = tmp_.Sub("backpus");
+  {
+    auto store = OpenStore(typo);
+    ASSERT_NE(store, nullptr);
+    ASSERT_THAT(store->CreateTenant("t"), IsOk());
+  }
+  EXPECT_FALSE(std::filesystem::exists(typo.backup_dir + "/identity"));
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto report = store->RunMaintenance();
+  ASSERT_THAT(report, IsOk());
+  EXPECT_EQ(report->backup_refused, "");
+  EXPECT_TRUE(report->backup.has_value());
+  EXPECT_TRUE(std::filesystem::exists(options_.backup_dir + "/identity"));
+}
+
+// A damaged generation taken after the purge cannot be checked: the shred
+// waits and deletes nothing; repaired, the shred completes. An unfinished
+// generation file (it holds a key-store copy) does not outlive the shred.
+TEST_F(ErasureTest, ShredWaitsForADamagedGenerationAndRemovesUnfinishedOnes) {
+  auto store = StoreWithPurgedTenant();
+  ASSERT_NE(store, nullptr);
+  auto list = store->ListBackups();
+  ASSERT_THAT(list, IsOk());
+  const BackupId newest = list->back().id;  // Taken after the purge.
+  const std::string path =
+      absl::StrCat(options_.backup_dir, "/generations/", newest, ".gen");
+  const std::string original = internal::ReadFileToString(path).value();
+  proto::GenerationFile damaged;
+  ASSERT_TRUE(damaged.ParseFromString(original));
+  (*damaged.mutable_sealed())[damaged.sealed().size() / 2] ^= 1;
+  test::WriteFile(path, damaged.SerializeAsString());
+  const std::string unfinished =
+      options_.backup_dir + "/generations/999.gen.tmp";
+  test::WriteFile(unfinished, original);
+  auto report = RunAtShredDue(*store);
+  ASSERT_THAT(report, IsOk());
+  EXPECT_TRUE(report->shredded.empty());
+  EXPECT_TRUE(absl::StrContains(ShredWait(*report), "cannot be checked"))
+      << ShredWait(*report);
+  EXPECT_TRUE(absl::StrContains(ShredWait(*report), "damaged"))
+      << ShredWait(*report);
+  auto after = store->ListBackups();
+  ASSERT_THAT(after, IsOk());
+  // Nothing deleted while waiting (the run may have added its daily one).
+  for (const BackupInfo& b : *list) {
+    EXPECT_TRUE(std::any_of(after->begin(), after->end(),
+                            [&](const BackupInfo& a) { return a.id == b.id; }))
+        << b.id;
+  }
+  test::WriteFile(path, original);
+  clock_->Advance(absl::Minutes(1));
+  report = store->RunMaintenance();
+  ASSERT_THAT(report, IsOk());
+  EXPECT_EQ(report->shredded, std::vector<std::string>{"gone"});
+  EXPECT_FALSE(std::filesystem::exists(unfinished));
+  ExpectNoGenerationYieldsGone(*store, provider_);
+}
+
 // A generation the store cannot open (sealed under a retired master key) is
 // neither deleted nor passed as checked: the shred waits until it is gone.
 TEST_F(ErasureTest, ShredWaitsForAGenerationSealedUnderARetiredKey) {
@@ -358,6 +423,43 @@ TEST_F(ErasureTest,
                                 "does not know yet whether backups"))
       << report->waiting[0].reason;
   EXPECT_EQ(State(*store, "gone"), TenantState::kEnded);
+  ASSERT_THAT(store->Close(), IsOk());
+  store.reset();
+
+  // An empty directory is refused: the system log shows it took backups.
+  Options empty = options_;
+  empty.backup_dir = tmp_.Sub("empty-backups");
+  store = OpenStore(empty);
+  ASSERT_NE(store, nullptr);
+  report = store->RunMaintenance();
+  ASSERT_THAT(report, IsOk());
+  EXPECT_TRUE(absl::StrContains(report->backup_refused,
+                                "took backups before it tracked them"))
+      << report->backup_refused;
+  EXPECT_EQ(State(*store, "gone"), TenantState::kEnded);
+  ASSERT_THAT(store->Close(), IsOk());
+  store.reset();
+  // Another store's generations are not adopted either.
+  {
+    test::TempDir other_tmp;
+    Options other = test::TestOptions(
+        other_tmp, test::NewTestKeyProvider(other_tmp), clock_);
+    other.backup_dir = tmp_.Sub("other-backups");
+    auto other_store = OpenStore(other);
+    ASSERT_NE(other_store, nullptr);
+    ASSERT_THAT(other_store->CreateBackup(), IsOk());
+  }
+  std::filesystem::remove(tmp_.Sub("other-backups/identity"));
+  Options foreign = options_;
+  foreign.backup_dir = tmp_.Sub("other-backups");
+  store = OpenStore(foreign);
+  ASSERT_NE(store, nullptr);
+  report = store->RunMaintenance();
+  ASSERT_THAT(report, IsOk());
+  EXPECT_TRUE(absl::StrContains(report->backup_refused,
+                                "cannot take it as the directory"))
+      << report->backup_refused;
+  EXPECT_FALSE(std::filesystem::exists(tmp_.Sub("other-backups/identity")));
   ASSERT_THAT(store->Close(), IsOk());
   store.reset();
 
