@@ -24,7 +24,7 @@
 //       killed.
 //   crash_child memlock DIR KEY LIMIT_BYTES
 //       Before any secret exists: drops CAP_IPC_LOCK and sets RLIMIT_MEMLOCK
-//       (soft and hard) to LIMIT_BYTES; prints "UNLOCKABLE" if a 64 KiB mlock
+//       (soft and hard) to LIMIT_BYTES; prints "UNLOCKABLE" if a 128 KiB mlock
 //       then fails (else "LOCKABLE" and exits). Opens (creating) the store in
 //       DIR without, then with Options::allow_unlocked_secret_memory, printing
 //       "OPENED" or "REFUSED <code> <message>" for each; after the second, the
@@ -99,11 +99,12 @@ void DropIpcLock() {
 }
 
 // Lowers the locked-memory limit to `limit` bytes for good. Prints
-// "UNLOCKABLE" and returns true if locking 64 KiB now fails, as it must for
-// the test to mean anything; else prints "LOCKABLE".
+// "UNLOCKABLE" and returns true if locking 128 KiB (page-aligned, above every
+// limit the tests set) now fails, as it must for the test to mean anything;
+// else prints "LOCKABLE".
 bool LimitLockedMemory(rlim_t limit) {
   const rlimit rl{limit, limit};
-  static char probe[64 * 1024];
+  alignas(4096) static char probe[128 * 1024];
   if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0 || mlock(probe, sizeof(probe)) == 0) {
     munlock(probe, sizeof(probe));
     Ack("LOCKABLE");
