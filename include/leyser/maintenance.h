@@ -29,9 +29,9 @@ struct MaintenanceReport {
   // A due purge or shred that did not run because it cannot account for the
   // store's backups: Options::backup_dir is empty or names another directory
   // than the one holding the store's generations, or (shred) a generation
-  // cannot be opened and checked. Nothing is signed meanwhile; each run
-  // records a LIFECYCLE_WAITING audit entry in the tenant's log and tries
-  // again.
+  // cannot be opened and checked. Nothing is signed meanwhile; every run tries
+  // again, and a LIFECYCLE_WAITING entry in the tenant's audit log records the
+  // reason (when it changes, and once a day while it lasts).
   struct WaitingStep {
     std::string tenant_id;
     std::string step;    // "purge" or "shred".

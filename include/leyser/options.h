@@ -33,7 +33,8 @@ struct Options {
   // lock file in `data_dir/LOCK`; one process at a time may open a store.
   // Whatever the umask, every directory leyser creates here and in
   // `backup_dir` is mode 0700 and every file 0600; Open removes the group and
-  // other bits of what an older version left there.
+  // other bits of what an older version left there (in `backup_dir` once it
+  // is the store's own).
   std::string data_dir;
 
   // Supplies the master key. Required. Shared; the store keeps it alive.
@@ -128,10 +129,11 @@ struct Options {
   // true, each such open records a SECRET_MEMORY_UNLOCKED entry in the system
   // audit log. Keys need 32 KiB of locked memory per 511 (a cached tenant
   // holds up to two), larger secrets a page or two each: a small store fits
-  // 64 KiB, the default tenant_cache_size can need 13 MiB. Open checks the secrets allocated until
-  // it returns. A later failure (the tenant cache growing past the limit) does
-  // not stop an open store: the next RunMaintenance records the entry, and
-  // later opens in the same process are refused unless this is true.
+  // 64 KiB, the default tenant_cache_size can need 13 MiB. Open checks the
+  // secrets allocated until it returns. A later failure (the tenant cache
+  // growing past the limit) does not stop an open store: the next
+  // RunMaintenance records the entry, and later opens in the same process are
+  // refused unless this is true.
   bool allow_unlocked_secret_memory = false;
 
   // Performance.

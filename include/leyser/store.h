@@ -58,8 +58,10 @@ class Store {
   // naming it); NotFound (no store, or an unfinished creation, and
   // !create_if_missing); PermissionDenied (wrong master key);
   // FailedPrecondition (the store is open elsewhere, in this or another
-  // process); DataLoss (a part of the store missing or damaged, named; nothing
-  // was changed); errors of the key provider; Unavailable (I/O).
+  // process; or secret memory cannot be locked into RAM and
+  // Options::allow_unlocked_secret_memory is false); DataLoss (a part of the
+  // store missing or damaged, named; nothing was changed); errors of the key
+  // provider; Unavailable (I/O).
   static absl::StatusOr<std::unique_ptr<Store>> Open(const Options& options);
 
   virtual ~Store() = default;
