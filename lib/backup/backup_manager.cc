@@ -303,7 +303,9 @@ absl::Status BackupManager::RunMaintenance(absl::Time now,
   // Nothing due: clean up what an earlier process left, once per process (a
   // backup repairs anyway); later calls cost no I/O.
   absl::MutexLock lock(&mu_);
-  if (repaired_) return absl::OkStatus();
+  // Nothing of the store's to repair before its directory is bound (and an
+  // unbound directory must stay empty to be taken).
+  if (repaired_ || bound_id_.empty()) return absl::OkStatus();
   LEYSER_RETURN_IF_ERROR(EnsureDir(backup_dir_));
   LEYSER_RETURN_IF_ERROR(EnsureDir(generations_dir_));
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngine> engine,

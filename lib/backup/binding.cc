@@ -202,7 +202,9 @@ absl::StatusOr<std::string> BackupManager::WriteIdentity(
 
 absl::Status BackupManager::CheckBound() const {
   if (!refusal_.ok()) return refusal_;
-  if (bound_id_.empty()) return absl::OkStatus();  // Bound by this backup.
+  // Not bound: the store binds (Bind with `take`) before it writes; callers
+  // without a binding (this module's tests) write freely.
+  if (bound_id_.empty()) return absl::OkStatus();
   absl::StatusOr<proto::BackupDirIdentity> identity = ReadIdentity(backup_dir_);
   if (!identity.ok() || identity->dir_id() != bound_id_) {
     return absl::FailedPreconditionError(absl::StrCat(
