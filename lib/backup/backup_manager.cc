@@ -27,14 +27,11 @@ namespace {
 absl::Status Repair(rocksdb::BackupEngine& engine,
                     const std::string& generations_dir,
                     MaintenanceReport* report) {
-  absl::StatusOr<std::vector<std::string>> names = ListDir(generations_dir);
-  LEYSER_RETURN_IF_ERROR(names.status());
-  for (const std::string& name : *names) {
-    if (absl::EndsWith(name, ".tmp")) {
-      LEYSER_RETURN_IF_ERROR(RemoveAll(generations_dir + "/" + name));
-      if (report != nullptr)
-        report->repaired.push_back("removed partial " + name);
-    }
+  LEYSER_ASSIGN_OR_RETURN(std::vector<std::string> partial,
+                          RemovePartialFiles(generations_dir));
+  for (const std::string& name : partial) {
+    if (report != nullptr)
+      report->repaired.push_back("removed partial " + name);
   }
   LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> listed,
                           ListedIds(generations_dir));

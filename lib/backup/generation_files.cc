@@ -100,6 +100,21 @@ absl::StatusOr<proto::BackupGeneration> OpenGeneration(
   return generation;
 }
 
+absl::StatusOr<std::vector<std::string>> RemovePartialFiles(
+    const std::string& dir) {
+  absl::StatusOr<std::vector<std::string>> names = ListDir(dir);
+  if (absl::IsNotFound(names.status())) return std::vector<std::string>();
+  LEYSER_RETURN_IF_ERROR(names.status());
+  std::vector<std::string> removed;
+  for (const std::string& name : *names) {
+    if (absl::EndsWith(name, ".tmp")) {
+      LEYSER_RETURN_IF_ERROR(RemoveAll(dir + "/" + name));
+      removed.push_back(name);
+    }
+  }
+  return removed;
+}
+
 absl::StatusOr<std::vector<BackupId>> ListedIds(const std::string& dir) {
   absl::StatusOr<std::vector<std::string>> names = ListDir(dir);
   if (absl::IsNotFound(names.status())) {

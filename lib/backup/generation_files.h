@@ -53,6 +53,13 @@ absl::StatusOr<proto::GenerationFile> ReadGeneration(const std::string& dir,
 absl::StatusOr<proto::BackupGeneration> OpenGeneration(
     const proto::GenerationFile& file, const KeyStore& keys);
 
+// Removes the partial files an interrupted atomic write left in `dir` (a
+// generation file or the counter being written: `*.tmp`; they are never
+// listed, but a partial generation holds a key-store copy). Returns their
+// names. A missing `dir` has none.
+absl::StatusOr<std::vector<std::string>> RemovePartialFiles(
+    const std::string& dir);
+
 // Ids of the listed generations (their .gen files in `dir`), ascending.
 absl::StatusOr<std::vector<BackupId>> ListedIds(const std::string& dir);
 

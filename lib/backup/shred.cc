@@ -7,7 +7,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 #include "lib/backup/backup_manager.h"
@@ -60,15 +59,7 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
   LEYSER_RETURN_IF_ERROR(CheckBound());
   // 0. A generation file an interrupted backup left unfinished holds a
   // key-store copy: gone first (it never listed a generation).
-  absl::StatusOr<std::vector<std::string>> names = ListDir(generations_dir_);
-  if (!absl::IsNotFound(names.status())) {
-    LEYSER_RETURN_IF_ERROR(names.status());
-    for (const std::string& name : *names) {
-      if (absl::StrContains(name, ".tmp") || absl::StrContains(name, ".new.")) {
-        LEYSER_RETURN_IF_ERROR(RemoveAll(generations_dir_ + "/" + name));
-      }
-    }
-  }
+  LEYSER_RETURN_IF_ERROR(RemovePartialFiles(generations_dir_).status());
   LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids,
                           ListedIds(generations_dir_));
   // 1. Every generation read, and opened unless it is deleted anyway.

@@ -108,13 +108,9 @@ absl::Status BuildStore(const Options& options, const std::string& staging,
   CrashPoint("create_store.after_key_store");
   LEYSER_ASSIGN_OR_RETURN(KeyStoreInfo keys,
                           KeyStore::Inspect(keys_dir, master_key));
-  DataDbSettings settings;
+  DataDbSettings settings = DataDbSettingsFor(options);
   settings.create = true;
-  settings.block_cache_bytes = options.block_cache_bytes;
   settings.sync_writes = true;
-  settings.max_key_bytes = options.max_key_bytes;
-  settings.max_value_bytes = options.max_value_bytes;
-  settings.clock = options.clock;
   {
     LEYSER_ASSIGN_OR_RETURN(
         std::shared_ptr<DbCore> db,
@@ -161,6 +157,16 @@ absl::Status MoveIntoPlace(const std::string& dir, const std::string& staging) {
 }
 
 }  // namespace
+
+DataDbSettings DataDbSettingsFor(const Options& options) {
+  DataDbSettings settings;
+  settings.block_cache_bytes = options.block_cache_bytes;
+  settings.sync_writes = options.sync_writes;
+  settings.max_key_bytes = options.max_key_bytes;
+  settings.max_value_bytes = options.max_value_bytes;
+  settings.clock = options.clock;
+  return settings;
+}
 
 absl::Status EnsureStoreCreated(const Options& options,
                                 const SecretBytes& master_key,

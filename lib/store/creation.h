@@ -26,7 +26,12 @@
 #include "leyser/options.h"
 #include "leyser/secret.h"
 
+#include "lib/db/db_core.h"
+
 namespace leyser::internal {
+
+// The data database's settings from the store's options (`create` off).
+DataDbSettings DataDbSettingsFor(const Options& options);
 
 // Creates a store in `options.data_dir` if it holds none and
 // `options.create_if_missing` is set, or finishes or redoes an interrupted

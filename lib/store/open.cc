@@ -307,12 +307,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& given,
                                : "this store encrypts its files and cannot be "
                                  "opened without file encryption");
   }
-  DataDbSettings settings;
-  settings.block_cache_bytes = options.block_cache_bytes;
-  settings.sync_writes = options.sync_writes;
-  settings.max_key_bytes = options.max_key_bytes;
-  settings.max_value_bytes = options.max_value_bytes;
-  settings.clock = options.clock;
+  const DataDbSettings settings = DataDbSettingsFor(options);
   const std::uint32_t file_key_id = inspected->file_key.version;
   LEYSER_ASSIGN_OR_RETURN(
       std::shared_ptr<DbCore> db,
