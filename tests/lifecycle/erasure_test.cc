@@ -83,6 +83,22 @@ class ErasureTest : public test::StoreFixture {
     return store;
   }
 
+  // Another store (its own key and installation) with a tenant and `backups`
+  // generations in `backup_dir`; its data directory is gone afterwards.
+  void OtherStoreWithBackups(const std::string& backup_dir, int backups) {
+    test::TempDir other_tmp;
+    Options other = test::TestOptions(
+        other_tmp, test::NewTestKeyProvider(other_tmp), clock_);
+    other.backup_dir = backup_dir;
+    auto store = OpenStore(other);
+    ASSERT_NE(store, nullptr);
+    ASSERT_THAT(store->CreateTenant("theirs"), IsOk());
+    for (int i = 0; i < backups; ++i) {
+      clock_->Advance(absl::Minutes(1));
+      ASSERT_THAT(store->CreateBackup(), IsOk());
+    }
+  }
+
   // Runs maintenance on the day the shred of "gone" is due, or later.
   absl::StatusOr<MaintenanceReport> RunAtShredDue(Store& store) {
     auto info = store.GetTenantInfo("gone");
@@ -188,15 +204,7 @@ TEST_F(ErasureTest, ShredWaitsWhileTheBackupDirectoryIsOffOrAnother) {
   store.reset();
 
   // Another store's directory is refused as well.
-  {
-    test::TempDir other_tmp;
-    Options other = test::TestOptions(
-        other_tmp, test::NewTestKeyProvider(other_tmp), clock_);
-    other.backup_dir = elsewhere.backup_dir;
-    auto other_store = OpenStore(other);
-    ASSERT_NE(other_store, nullptr);
-    ASSERT_THAT(other_store->CreateBackup(), IsOk());
-  }
+  OtherStoreWithBackups(elsewhere.backup_dir, 1);
   store = OpenStore(elsewhere);
   ASSERT_NE(store, nullptr);
   EXPECT_THAT(store->CreateBackup(),
@@ -239,19 +247,7 @@ TEST_F(ErasureTest, ShredWaitsWhileTheBackupDirectoryIsOffOrAnother) {
 // directory from the start: it writes nothing there, and its shred (it has no
 // backups) touches nothing there either.
 TEST_F(ErasureTest, AStoreWithoutBackupsNeverTouchesAnotherStoresDirectory) {
-  test::TempDir other_tmp;
-  Options other =
-      test::TestOptions(other_tmp, test::NewTestKeyProvider(other_tmp), clock_);
-  other.backup_dir = options_.backup_dir;
-  {
-    auto other_store = OpenStore(other);
-    ASSERT_NE(other_store, nullptr);
-    ASSERT_THAT(other_store->CreateTenant("theirs"), IsOk());
-    for (int i = 0; i < 3; ++i) {
-      clock_->Advance(absl::Minutes(1));
-      ASSERT_THAT(other_store->CreateBackup(), IsOk());
-    }
-  }
+  OtherStoreWithBackups(options_.backup_dir, 3);
   const auto before = test::SnapshotFiles(options_.backup_dir);
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
@@ -440,15 +436,7 @@ TEST_F(ErasureTest,
   ASSERT_THAT(store->Close(), IsOk());
   store.reset();
   // Another store's generations are not adopted either.
-  {
-    test::TempDir other_tmp;
-    Options other = test::TestOptions(
-        other_tmp, test::NewTestKeyProvider(other_tmp), clock_);
-    other.backup_dir = tmp_.Sub("other-backups");
-    auto other_store = OpenStore(other);
-    ASSERT_NE(other_store, nullptr);
-    ASSERT_THAT(other_store->CreateBackup(), IsOk());
-  }
+  OtherStoreWithBackups(tmp_.Sub("other-backups"), 1);
   std::filesystem::remove(tmp_.Sub("other-backups/identity"));
   Options foreign = options_;
   foreign.backup_dir = tmp_.Sub("other-backups");
