@@ -89,6 +89,14 @@ enum class AuditEvent {
   // Options::allow_unlocked_secret_memory let go ahead, or RunMaintenance
   // noticed it (details: allowed, noticed, rlimit_memlock).
   kSecretMemoryUnlocked = 31,
+  // A store made by leyser 0.2 or earlier had its registry and audit-state
+  // records tagged at this open (Options::authenticate_legacy_records;
+  // details: tenants).
+  kRecordsAuthenticated = 32,
+  // The open found the audit logs behind the checkpoints the sink holds and
+  // went ahead (Options::accept_rollback); details: rolled_back (which logs,
+  // by how much), anchor_series (the new series this entry starts).
+  kRollbackAccepted = 33,
 };
 
 // Returns the event's name, e.g. "TENANT_CREATED".
@@ -120,7 +128,10 @@ struct AuditEntry {
 // A signed checkpoint: the note text and what it says. `note` is what a sink
 // keeps and what VerifyAuditLog takes as trusted.
 struct AuditCheckpoint {
-  std::string origin;  // "leyser/<installation id>/system" or ".../tenant/<n>".
+  // "leyser/<installation id>/system" or ".../tenant/<n>"; after a restore or
+  // an accepted rollback "leyser/<installation id>/<series>/system" or
+  // ".../<series>/tenant/<n>" (a new anchor series).
+  std::string origin;
   std::uint64_t size = 0;
   std::string root;  // 32 bytes.
   absl::Time time;
@@ -139,11 +150,23 @@ class AuditSink {
  public:
   virtual ~AuditSink() = default;
   virtual absl::Status Publish(const AuditCheckpoint& checkpoint) = 0;
+
+  // The newest checkpoint (largest size) this sink holds of each log, one per
+  // origin, in any order. Store::Open compares the store's logs with them: a
+  // log shorter than its anchored checkpoint, or not extending it, means the
+  // store was rolled back or forked, and the open is refused with DataLoss
+  // (Options::accept_rollback). The default returns Unimplemented: such a sink
+  // gives no check at open (VerifyAuditLog with trusted checkpoints still
+  // finds a rollback). Any other error refuses the open, since it could not be
+  // checked. Must be thread-safe.
+  virtual absl::StatusOr<std::vector<AuditCheckpoint>> NewestCheckpoints();
 };
 
 // A sink that appends each checkpoint as one JSON line to the file at `path`
-// (created with mode 0600 if missing) and fsyncs it before returning.
-// InvalidArgument for an empty path.
+// (created with mode 0600 if missing) and fsyncs it before returning. Its
+// NewestCheckpoints reads the file: a missing file holds none, a line that is
+// not a checkpoint (a torn append) is skipped. InvalidArgument for an empty
+// path.
 absl::StatusOr<std::shared_ptr<AuditSink>> NewFileAuditSink(
     const std::string& path);
 

@@ -119,6 +119,29 @@ struct Options {
   // OpenTenantAs name their own). Default "host".
   std::string audit_actor = "host";
 
+  // Tampering and rollback (README, "Threat model").
+
+  // Open a store whose audit logs are behind the checkpoints its audit_sink
+  // holds (an older copy of the store was put back, or its newest writes were
+  // cut off) instead of refusing it with DataLoss. The open records a
+  // ROLLBACK_ACCEPTED entry in the system log naming every log and how far it
+  // was rolled back, and starts a new anchor series (new checkpoint origins),
+  // so later checkpoints never contradict the ones already anchored. Set it
+  // only for the open that follows a rollback you know of; a store that was
+  // not rolled back opens as usual. Default false.
+  bool accept_rollback = false;
+
+  // Open a store made by leyser 0.2 or earlier, whose registry and audit-state
+  // records carry no authentication tag: this open tags every such record as
+  // it is on disk (and so accepts whatever someone who could write the disk
+  // may have changed before), records a RECORDS_AUTHENTICATED entry, and from
+  // then on every record must carry its tag. Set it once, for the first open
+  // after the upgrade, on a store you trust. Without it such a store is
+  // refused with FailedPrecondition, so a key store whose metadata was put
+  // back from before the upgrade cannot make leyser accept untagged records
+  // again. Default false.
+  bool authenticate_legacy_records = false;
+
   // Secret memory.
 
   // Open the store even though some secret memory of this process (master key,

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -83,6 +84,36 @@ class FileAuditSink final : public AuditSink {
     return absl::OkStatus();
   }
 
+  absl::StatusOr<std::vector<AuditCheckpoint>> NewestCheckpoints() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    absl::StatusOr<std::string> content = ReadFileToString(path_);
+    if (absl::IsNotFound(content.status())) {
+      return std::vector<AuditCheckpoint>();
+    }
+    if (!content.ok()) {
+      return absl::Status(content.status().code(),
+                          absl::StrCat("the audit checkpoint file: ",
+                                       content.status().message()));
+    }
+    absl::flat_hash_map<std::string, AuditCheckpoint> newest;
+    for (absl::string_view line : absl::StrSplit(*content, '\n')) {
+      proto::AnchoredCheckpoint stored;
+      if (line.empty() || !google::protobuf::util::JsonStringToMessage(
+                               std::string(line), &stored)
+                               .ok()) {
+        continue;  // A torn append: the lines around it still count.
+      }
+      absl::StatusOr<AuditCheckpoint> cp = ParseAuditCheckpoint(stored.note());
+      if (!cp.ok()) continue;
+      auto [it, inserted] = newest.try_emplace(cp->origin, *cp);
+      if (!inserted && cp->size > it->second.size) it->second = *cp;
+    }
+    std::vector<AuditCheckpoint> out;
+    out.reserve(newest.size());
+    for (auto& [origin, cp] : newest) out.push_back(std::move(cp));
+    return out;
+  }
+
  private:
   const std::string path_;
   std::mutex mu_;
@@ -90,6 +121,11 @@ class FileAuditSink final : public AuditSink {
 
 }  // namespace
 }  // namespace internal
+
+absl::StatusOr<std::vector<AuditCheckpoint>> AuditSink::NewestCheckpoints() {
+  return absl::UnimplementedError(
+      "this audit sink cannot hand back the checkpoints it holds");
+}
 
 absl::StatusOr<std::shared_ptr<AuditSink>> NewFileAuditSink(
     const std::string& path) {

@@ -40,11 +40,45 @@ AuditLogs::AuditLogs(AuditConfig config, rocksdb::DB* db,
 
 AuditLogs::~AuditLogs() { Stop(); }
 
+std::string AuditLogs::OriginIn(std::string_view series,
+                                std::uint64_t log) const {
+  std::string origin = absl::StrCat("leyser/", config_.installation_id, "/");
+  if (!series.empty()) absl::StrAppend(&origin, ToAbsl(series), "/");
+  if (log == kSystemLogNumber) {
+    absl::StrAppend(&origin, "system");
+  } else {
+    absl::StrAppend(&origin, "tenant/", log);
+  }
+  return origin;
+}
+
 std::string AuditLogs::Origin(std::uint64_t log) const {
-  return log == kSystemLogNumber
-             ? absl::StrCat("leyser/", config_.installation_id, "/system")
-             : absl::StrCat("leyser/", config_.installation_id, "/tenant/",
-                            log);
+  return OriginIn(config_.series, log);
+}
+
+bool AuditLogs::IsOwnOrigin(std::uint64_t log, std::string_view origin) const {
+  if (origin == Origin(log)) return true;
+  for (const std::string& series : config_.earlier_series) {
+    if (origin == OriginIn(series, log)) return true;
+  }
+  return false;
+}
+
+std::optional<std::uint64_t> AuditLogs::LogOfOrigin(
+    std::string_view origin) const {
+  const std::string system = Origin(kSystemLogNumber);
+  if (origin == system) return kSystemLogNumber;
+  std::string_view prefix(system);
+  prefix.remove_suffix(std::string_view("system").size());
+  if (origin.substr(0, prefix.size()) != prefix) return std::nullopt;
+  std::string_view rest = origin.substr(prefix.size());
+  if (rest.substr(0, 7) != "tenant/") return std::nullopt;
+  std::uint64_t log = 0;
+  if (!absl::SimpleAtoi(ToAbsl(rest.substr(7)), &log) ||
+      log == kSystemLogNumber || Origin(log) != origin) {
+    return std::nullopt;
+  }
+  return log;
 }
 
 std::string AuditLogs::public_key() const {
@@ -130,6 +164,67 @@ absl::StatusOr<std::shared_ptr<AuditLogs::LogState>> AuditLogs::State(
   return state;
 }
 
+std::string AuditLogs::SealMeta(std::uint64_t log,
+                                const proto::AuditLogMeta& meta) const {
+  return config_.record_mac->Seal(kAuditTable, MetaKey(log),
+                                  meta.SerializeAsString());
+}
+
+absl::Status AuditLogs::OpenMeta(std::uint64_t log, std::string_view stored,
+                                 proto::AuditLogMeta* meta) const {
+  LEYSER_ASSIGN_OR_RETURN(
+      std::string_view payload,
+      config_.record_mac->Open(
+          kAuditTable, MetaKey(log), stored,
+          log == kSystemLogNumber
+              ? std::string("the state record of the store's audit log")
+              : absl::StrCat("the state record of the audit log of tenant "
+                             "number ",
+                             log)));
+  if (!meta->ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return Damaged(log, "its state record");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SealLegacyAuditStates(rocksdb::DB* db,
+                                   rocksdb::ColumnFamilyHandle* cf,
+                                   const RecordMac& mac) {
+  rocksdb::WriteBatch batch;
+  {
+    rocksdb::ReadOptions ro;
+    ro.total_order_seek = true;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf));
+    // Visits each log's state record ("\x80" log8 'm'), skipping its entries.
+    for (it->Seek(AuditLogKey(0, 'm')); it->Valid();) {
+      const std::string_view key(it->key().data(), it->key().size());
+      if (key.size() < 10 || key[0] != '\x80') break;
+      const std::uint64_t log = DecodeBigEndian64(key.substr(1, 8));
+      if (key == MetaKey(log)) {
+        LEYSER_ASSIGN_OR_RETURN(
+            std::optional<std::string> sealed,
+            mac.SealLegacy(
+                kAuditTable, key,
+                std::string_view(it->value().data(), it->value().size()),
+                absl::StrCat("the state record of audit log ", log)));
+        if (sealed.has_value()) {
+          LEYSER_RETURN_IF_ERROR(FromRocks(batch.Put(cf, it->key(), *sealed),
+                                           "sealing the audit logs"));
+        }
+      }
+      if (key.compare(MetaKey(log)) < 0) {
+        it->Seek(MetaKey(log));
+      } else if (log == UINT64_MAX) {
+        break;
+      } else {
+        it->Seek(AuditLogKey(log + 1, 'm'));
+      }
+    }
+    LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the audit logs"));
+  }
+  return FromRocks(db->Write(SyncWrite(), &batch), "sealing the audit logs");
+}
+
 absl::Status AuditLogs::Load(std::uint64_t log, LogState& state) const
     ABSL_NO_THREAD_SAFETY_ANALYSIS {
   std::string bytes;
@@ -138,7 +233,7 @@ absl::Status AuditLogs::Load(std::uint64_t log, LogState& state) const
   proto::AuditLogMeta meta;
   if (!s.IsNotFound()) {
     LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the audit log"));
-    if (!meta.ParseFromString(bytes)) return Damaged(log, "its state record");
+    LEYSER_RETURN_IF_ERROR(OpenMeta(log, bytes, &meta));
   }
   std::uint64_t size = 0;
   {
@@ -169,7 +264,9 @@ absl::Status AuditLogs::Load(std::uint64_t log, LogState& state) const
     LEYSER_ASSIGN_OR_RETURN(
         merkle::CompactRange at_checkpoint,
         merkle::ReadCompactRange(meta.checkpoint_size(), Reader(log)));
-    if (!CheckpointMatches(note, Origin(log), meta.checkpoint_size(),
+    absl::StatusOr<AuditCheckpoint> cp = ParseAuditCheckpoint(note);
+    if (!cp.ok() || !IsOwnOrigin(log, cp->origin) ||
+        !CheckpointMatches(note, cp->origin, meta.checkpoint_size(),
                            at_checkpoint.Root())) {
       return Damaged(log,
                      "the stored tree does not match its newest checkpoint");
@@ -227,7 +324,7 @@ absl::Status AuditLogs::StageCheckpoint(std::uint64_t log, absl::Time now,
   staged.meta.set_checkpoint_size(staged.size);
   staged.meta.set_checkpoint_time_micros(micros);
   LEYSER_RETURN_IF_ERROR(
-      FromRocks(batch->Put(cf_, MetaKey(log), staged.meta.SerializeAsString()),
+      FromRocks(batch->Put(cf_, MetaKey(log), SealMeta(log, staged.meta)),
                 "checkpointing"));
   if (config_.sink == nullptr) {  // Nothing left to do for this log.
     LEYSER_RETURN_IF_ERROR(

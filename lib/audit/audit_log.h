@@ -36,6 +36,7 @@
 
 #include "lib/audit/checkpoint.h"
 #include "lib/audit/merkle.h"
+#include "lib/crypto/record_mac.h"
 #include "lib/proto/audit.pb.h"
 
 namespace leyser::internal {
@@ -57,11 +58,17 @@ void SetAuditOutcome(const absl::Status& status, proto::AuditEntry* entry);
 
 struct AuditConfig {
   std::string installation_id;  // Hex; part of every origin.
+  // The anchor series (hex; empty for a store's first series) and the earlier
+  // ones, whose checkpoints the logs may still hold (lib/proto/registry.proto).
+  std::string series;
+  std::vector<std::string> earlier_series;
   std::uint64_t checkpoint_entries = 1000;
   absl::Duration checkpoint_interval = absl::Seconds(60);
   absl::Duration retention = kMinAuditRetention;
   std::shared_ptr<AuditSink> sink;  // May be null.
   std::shared_ptr<const Clock> clock;
+  // Authenticates each log's state record (table "audit").
+  std::shared_ptr<const RecordMac> record_mac;
 };
 
 class AuditLogs {
@@ -81,8 +88,28 @@ class AuditLogs {
   // database closes. Idempotent.
   void Stop();
 
-  // The origin line of log `log`'s checkpoints.
+  // The origin line of log `log`'s checkpoints (of the current series).
   std::string Origin(std::uint64_t log) const;
+
+  // True if `origin` is log `log`'s in the current or an earlier series.
+  bool IsOwnOrigin(std::uint64_t log, std::string_view origin) const;
+
+  // A log whose contents contradict the newest checkpoint an AuditSink holds
+  // of it (AuditSink::NewestCheckpoints).
+  struct AnchorGap {
+    std::uint64_t log = 0;
+    std::uint64_t size = 0;      // Entries the store's log has.
+    std::uint64_t anchored = 0;  // Size of the sink's newest checkpoint.
+    bool forked = false;         // Long enough, but does not extend it.
+    std::string damaged;         // Set if the log does not load (DataLoss).
+  };
+
+  // Compares each log of the current series with the checkpoint of it in
+  // `held` (signed by a known key; others are skipped): shorter, not
+  // extending it, or damaged so that it cannot be compared, is a gap. Tenant
+  // logs from `next_log` on do not exist (size 0). Reads only.
+  absl::StatusOr<std::vector<AnchorGap>> CheckAnchors(
+      const std::vector<AuditCheckpoint>& held, std::uint64_t next_log);
 
   // Adds `entries` (log, event, actor, target, outcome, ... filled in; seq,
   // time and version are assigned here) to `batch` and writes it. Signs a
@@ -115,6 +142,13 @@ class AuditLogs {
   // such logs when `all`, else those whose oldest uncovered entry is older
   // than the interval), then offers every pending checkpoint to the sink.
   absl::Status CheckpointLogs(bool all);
+
+  // With a sink: signs a checkpoint of log `log` if entries are not covered
+  // yet, and hands every pending checkpoint of it to the sink now, returning
+  // once one covering every entry committed before the call was accepted.
+  // Unavailable (with the sink's error) if it was not; the checkpoints stay
+  // pending. OK at once without a sink.
+  absl::Status Anchor(std::uint64_t log);
 
   // Prunes entries of log `log` older than the retention period at `now`,
   // behind an anchored checkpoint and a RETENTION entry. Sets *pruned to the
@@ -164,6 +198,15 @@ class AuditLogs {
   struct Staged;
 
   absl::StatusOr<std::shared_ptr<LogState>> State(std::uint64_t log);
+  std::string OriginIn(std::string_view series, std::uint64_t log) const;
+  // The log `origin` (of the current series) names, if any.
+  std::optional<std::uint64_t> LogOfOrigin(std::string_view origin) const;
+  // The stored form of log `log`'s state record, and back (DataLoss naming
+  // the log if it fails authentication or does not parse).
+  std::string SealMeta(std::uint64_t log,
+                       const proto::AuditLogMeta& meta) const;
+  absl::Status OpenMeta(std::uint64_t log, std::string_view stored,
+                        proto::AuditLogMeta* meta) const;
   absl::Status Load(std::uint64_t log, LogState& state) const;
   void StageEntry(std::uint64_t log, proto::AuditEntry& entry,
                   std::int64_t now_micros, Staged& staged,
@@ -210,6 +253,13 @@ class AuditLogs {
   std::atomic<std::int64_t> latest_clock_micros_{INT64_MIN};
   std::atomic<bool> anchor_failing_{false};
 };
+
+// Seals the state record of every log written before records were
+// authenticated (lib/crypto/record_mac.h), in one synced write. DataLoss if a
+// sealed one fails authentication.
+absl::Status SealLegacyAuditStates(rocksdb::DB* db,
+                                   rocksdb::ColumnFamilyHandle* cf,
+                                   const RecordMac& mac);
 
 // The public form of `entry`, in the log named `log_name`.
 AuditEntry ToPublicAuditEntry(const proto::AuditEntry& entry,

@@ -86,6 +86,12 @@ absl::Status AuditLogs::PublishPending(std::uint64_t log) {
         break;
       }
       if (cp->size > newest) break;
+      if (cp->origin != Origin(log)) {
+        // Of a series that ended (a restore or an accepted rollback): never
+        // handed over since, as the sink may hold another history for it.
+        anchored = cp->size;
+        continue;
+      }
       failure = config_.sink->Publish(*cp);
       if (!failure.ok()) break;
       anchored = cp->size;
@@ -102,7 +108,7 @@ absl::Status AuditLogs::PublishPending(std::uint64_t log) {
       // take a checkpoint more than once).
       rocksdb::WriteBatch batch;
       LEYSER_RETURN_IF_ERROR(
-          FromRocks(batch.Put(cf_, MetaKey(log), meta.SerializeAsString()),
+          FromRocks(batch.Put(cf_, MetaKey(log), SealMeta(log, meta)),
                     "recording an anchored checkpoint"));
       if (state->size == anchored) {
         LEYSER_RETURN_IF_ERROR(FromRocks(batch.Delete(cf_, DirtyKey(log)),
@@ -129,6 +135,38 @@ absl::Status AuditLogs::PublishPending(std::uint64_t log) {
     recorded.IgnoreError();
   }
   return failure;
+}
+
+absl::Status AuditLogs::Anchor(std::uint64_t log) {
+  if (config_.sink == nullptr) return absl::OkStatus();
+  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
+  std::uint64_t target = 0;
+  {
+    std::lock_guard<std::mutex> lock(state->mu);
+    if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
+    target = state->size;
+    if (state->size > state->meta.checkpoint_size()) {
+      Staged st{state->size, state->frontier, state->meta,
+                state->first_uncovered_micros, false};
+      rocksdb::WriteBatch batch;
+      LEYSER_RETURN_IF_ERROR(
+          StageCheckpoint(log, config_.clock->Now(), st, &batch));
+      LEYSER_RETURN_IF_ERROR(
+          FromRocks(db_->Write(SyncWrite(), &batch), "checkpointing"));
+      state->meta = std::move(st.meta);
+      state->first_uncovered_micros = INT64_MAX;
+    }
+  }
+  const absl::Status published = PublishPending(log);
+  {
+    std::lock_guard<std::mutex> lock(state->mu);
+    if (state->meta.anchored_size() >= target) return absl::OkStatus();
+  }
+  return absl::UnavailableError(absl::StrCat(
+      "the audit sink did not accept the checkpoint covering it (",
+      published.ok() ? "a later attempt is under way"
+                     : std::string(published.message()),
+      "); it stays pending and is offered again at the next checkpoint"));
 }
 
 absl::Status AuditLogs::CheckpointLogs(bool all) {
@@ -273,7 +311,9 @@ absl::Status AuditLogs::RotateSigner(
         .PermitUncheckedError();
     st.meta.set_checkpoint_size(st.size);
     st.meta.set_checkpoint_time_micros(micros);
-    batch.Put(cf_, MetaKey(kSystemLogNumber), st.meta.SerializeAsString())
+    batch
+        .Put(cf_, MetaKey(kSystemLogNumber),
+             SealMeta(kSystemLogNumber, st.meta))
         .PermitUncheckedError();
     LEYSER_RETURN_IF_ERROR(
         FromRocks(db_->Write(SyncWrite(), &batch), "checkpointing"));

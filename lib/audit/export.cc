@@ -75,10 +75,7 @@ absl::StatusOr<std::string> AuditLogs::Export(std::uint64_t log,
         db_->Get(snapshot.read(), cf_, AuditLogKey(log, 'm'), &bytes);
     if (!s.IsNotFound()) {
       LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the audit log"));
-      if (!meta.ParseFromString(bytes)) {
-        return absl::DataLossError(
-            "the audit log's state record does not parse");
-      }
+      LEYSER_RETURN_IF_ERROR(OpenMeta(log, bytes, &meta));
     }
   }
   from = std::max(from, meta.first_retained());
@@ -93,7 +90,7 @@ absl::StatusOr<std::string> AuditLogs::Export(std::uint64_t log,
       merkle::ProveRange(from, to, cp.size, Reader(log, snapshot.get())));
   proto::AuditExportHeader header;
   header.set_format(kExportFormat);
-  header.set_origin(Origin(log));
+  header.set_origin(cp.origin);  // Of an earlier series if nothing since.
   header.set_log(std::string(name));
   header.set_from_seq(from);
   header.set_to_seq(to);

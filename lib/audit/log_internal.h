@@ -36,6 +36,9 @@ inline std::string CheckpointKey(std::uint64_t log, std::uint64_t size) {
 
 inline std::string MetaKey(std::uint64_t log) { return AuditLogKey(log, 'm'); }
 
+// The table name the record key binds the logs' state records to.
+inline constexpr std::string_view kAuditTable = "audit";
+
 // Logs that may hold entries not yet covered by a checkpoint, or checkpoints
 // not yet anchored, are listed under this prefix (outside every log's range),
 // so an open after a crash finds them without scanning every log.

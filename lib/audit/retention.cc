@@ -33,9 +33,7 @@ absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
     peek.fill_cache = false;
     proto::AuditLogMeta meta;
     rocksdb::Status s = db_->Get(peek, cf_, MetaKey(log), &bytes);
-    if (s.ok() && !meta.ParseFromString(bytes)) {
-      return Damaged(log, "its state record");
-    }
+    if (s.ok()) LEYSER_RETURN_IF_ERROR(OpenMeta(log, bytes, &meta));
     if (!s.ok() && !s.IsNotFound())
       return FromRocks(s, "reading the audit log");
     s = db_->Get(peek, cf_, AuditEntryKey(log, meta.first_retained()), &bytes);
@@ -140,7 +138,7 @@ absl::Status AuditLogs::Prune(std::uint64_t log, absl::Time now,
             state->first_uncovered_micros, false};
   st.meta.set_first_retained(boundary);
   LEYSER_RETURN_IF_ERROR(FromRocks(
-      batch.Put(cf_, MetaKey(log), st.meta.SerializeAsString()), "pruning"));
+      batch.Put(cf_, MetaKey(log), SealMeta(log, st.meta)), "pruning"));
   StageEntry(log, entry, absl::ToUnixMicros(now), st, &batch);
   // Signed at once: no later clock step can date the checkpoint covering the
   // RETENTION entry before the entry itself.

@@ -349,9 +349,9 @@ absl::StatusOr<AuditVerification> AuditLogs::Verify(
     rocksdb::Status s = db_->Get(read, cf_, AuditLogKey(log, 'm'), &bytes);
     if (!s.IsNotFound()) {
       LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the audit log"));
-      if (!meta.ParseFromString(bytes)) {
+      if (absl::Status opened = OpenMeta(log, bytes, &meta); !opened.ok()) {
         out.intact = false;
-        out.problem = "the log's state record does not parse";
+        out.problem = std::string(opened.message());
         return out;
       }
     }
@@ -369,7 +369,7 @@ absl::StatusOr<AuditVerification> AuditLogs::Verify(
               ? DecodeBigEndian64(
                     std::string_view(it->key().data() + prefix.size(), 8))
               : 0;
-      if (!cp.ok() || cp->origin != origin || cp->size != key_size ||
+      if (!cp.ok() || !IsOwnOrigin(log, cp->origin) || cp->size != key_size ||
           !CheckpointSignedByAny(note, keys)) {
         out.intact = false;
         out.first_bad_seq = key_size > 0 ? key_size - 1 : 0;

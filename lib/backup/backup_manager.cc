@@ -135,7 +135,8 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
   {
     LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<OpenedBackup> opened,
                             OpenedBackup::Open(*engine, engine_id));
-    LEYSER_RETURN_IF_ERROR(BuildManifest(*opened, &generation));
+    LEYSER_RETURN_IF_ERROR(
+        BuildManifest(*opened, *db_->record_mac, &generation));
   }
   // 4. A generation id never handed out before, recorded before it is used.
   LEYSER_ASSIGN_OR_RETURN(const BackupId id, NextId(engine_id, report));

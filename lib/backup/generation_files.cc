@@ -184,7 +184,7 @@ OpenedBackup::~OpenedBackup() {
   }
   delete db_;
 }
-absl::Status BuildManifest(OpenedBackup& backup,
+absl::Status BuildManifest(OpenedBackup& backup, const RecordMac& mac,
                            proto::BackupGeneration* generation) {
   rocksdb::ReadOptions ro;
   ro.total_order_seek = true;
@@ -203,7 +203,7 @@ absl::Status BuildManifest(OpenedBackup& backup,
     LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading a backup"));
   }
   LEYSER_RETURN_IF_ERROR(ForEachTenantRecord(
-      backup.db(), backup.registry(),
+      backup.db(), backup.registry(), mac,
       [&](proto::TenantRecord record) -> absl::Status {
         proto::ManifestTenant* t = generation->add_tenants();
         t->set_id(record.id());

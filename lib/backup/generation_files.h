@@ -88,7 +88,7 @@ class OpenedBackup {
 
 // Reads the manifest of an opened backup: its registry and per-tenant key
 // counts.
-absl::Status BuildManifest(OpenedBackup& backup,
+absl::Status BuildManifest(OpenedBackup& backup, const RecordMac& mac,
                            proto::BackupGeneration* generation);
 
 }  // namespace leyser::internal

@@ -22,6 +22,7 @@
 #include "leyser/secret.h"
 
 #include "lib/crypto/file_cipher.h"
+#include "lib/crypto/record_mac.h"
 #include "lib/util/files.h"
 
 namespace leyser::internal {
@@ -56,6 +57,10 @@ struct DbCore {
   std::size_t max_key_bytes = 0;
   std::size_t max_value_bytes = 0;
   std::shared_ptr<const Clock> clock;
+  // Authenticates the registry's and the audit logs' records
+  // (lib/crypto/record_mac.h). Set by the opener before the registry or the
+  // audit logs read anything.
+  std::shared_ptr<const RecordMac> record_mac;
 
   // Every open iterator of the store, so a purge can stop them all (an iterator
   // of any tenant pins files that may hold the purged tenant's records).

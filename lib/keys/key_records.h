@@ -16,14 +16,19 @@
 #include "leyser/secret.h"
 
 #include "lib/keys/key_store.h"
+#include "lib/proto/keystore.pb.h"
 
 namespace leyser::internal {
 
-inline constexpr std::uint32_t kKeyStoreFormatVersion = 1;
-// Record keys: the metadata (master-key check), the node file key, and the
-// tenant data keys ("d/" + 8-byte big-endian tenant number).
+// Format 2 seals the metadata's fields and has a record key; format 1 (before
+// control records were authenticated) is opened only to be upgraded.
+inline constexpr std::uint32_t kKeyStoreFormatVersion = 2;
+inline constexpr std::uint32_t kLegacyKeyStoreFormatVersion = 1;
+// Record keys: the metadata (master-key check), the node file key, the record
+// key, and the tenant data keys ("d/" + 8-byte big-endian tenant number).
 inline constexpr std::string_view kMetaKey = "m/meta";
 inline constexpr std::string_view kFileKeyEntry = "f/file";
+inline constexpr std::string_view kRecordKeyEntry = "r/records";
 inline constexpr std::string_view kTenantKeyPrefix = "d/";
 
 std::string TenantKeyEntry(std::uint64_t number);
@@ -34,6 +39,16 @@ std::string CheckAd(std::uint32_t generation);
 // The check value: known text sealed with `master` as generation
 // `generation`.
 std::string SealCheck(const SecretBytes& master, std::uint32_t generation);
+
+// Sets `meta`'s fields check: its other fields sealed with `master`.
+void SealMetaFields(const SecretBytes& master, proto::KeyStoreMeta* meta);
+
+// Checks a metadata record whose master-key check opened with `master`: a
+// known format, and for format 2 its fields check. DataLoss naming `where`
+// otherwise.
+absl::Status CheckMetaFields(const SecretBytes& master,
+                             const proto::KeyStoreMeta& meta,
+                             std::string_view where);
 
 // Opens the key-store database in `dir` for writing (creating it with
 // `create`; refusing an existing one with `must_be_new`).

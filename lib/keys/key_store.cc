@@ -81,6 +81,47 @@ std::string SealCheck(const SecretBytes& master, std::uint32_t generation) {
 
 namespace {
 
+// The associated data of a format-2 metadata record's fields check.
+std::string FieldsAd(const proto::KeyStoreMeta& meta) {
+  std::string ad = "leyser.key-store-meta.v2/";
+  AppendBigEndian64(meta.format_version(), &ad);
+  AppendBigEndian64(meta.master_generation(), &ad);
+  ad.push_back(meta.plain_files() ? '\x01' : '\x00');
+  AppendBigEndian64(static_cast<std::uint64_t>(meta.created().seconds()), &ad);
+  AppendBigEndian64(static_cast<std::uint64_t>(meta.created().nanos()), &ad);
+  return ad;
+}
+
+}  // namespace
+
+void SealMetaFields(const SecretBytes& master, proto::KeyStoreMeta* meta) {
+  meta->clear_fields_check();
+  std::string sealed;
+  SealAppend(master, "", FieldsAd(*meta), &sealed);
+  meta->set_fields_check(std::move(sealed));
+}
+
+absl::Status CheckMetaFields(const SecretBytes& master,
+                             const proto::KeyStoreMeta& meta,
+                             std::string_view where) {
+  if (meta.format_version() == kLegacyKeyStoreFormatVersion &&
+      meta.fields_check().empty()) {
+    return absl::OkStatus();
+  }
+  std::string empty;
+  if (meta.format_version() != kKeyStoreFormatVersion ||
+      !Open(master, meta.fields_check(), FieldsAd(meta), &empty)) {
+    return absl::DataLossError(absl::StrCat(
+        "the metadata record of ", ToAbsl(where),
+        " (its format, master-key generation, created time or plain_files "
+        "flag) failed authentication: it was altered or damaged outside "
+        "leyser"));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
 absl::Status WrongMasterKey() {
   return absl::PermissionDeniedError(
       "the master key does not match this store; supply the key the store was "
@@ -100,7 +141,8 @@ absl::StatusOr<proto::KeyStoreMeta> ReadMeta(rocksdb::DB* db,
   LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the key store"));
   proto::KeyStoreMeta meta;
   if (!meta.ParseFromString(bytes) ||
-      meta.format_version() != kKeyStoreFormatVersion) {
+      (meta.format_version() != kKeyStoreFormatVersion &&
+       meta.format_version() != kLegacyKeyStoreFormatVersion)) {
     return absl::DataLossError(
         "key store metadata is damaged or of an unknown format");
   }
@@ -109,6 +151,7 @@ absl::StatusOr<proto::KeyStoreMeta> ReadMeta(rocksdb::DB* db,
            .ok()) {
     return WrongMasterKey();
   }
+  LEYSER_RETURN_IF_ERROR(CheckMetaFields(master_key, meta, "the key store"));
   return meta;
 }
 
@@ -206,11 +249,17 @@ absl::Status KeyStore::Create(const std::string& dir,
   meta.set_master_check(SealCheck(master_key, generation));
   meta.set_plain_files(plain_files);
   ToProtoTime(now, meta.mutable_created());
+  SealMetaFields(master_key, &meta);
   LEYSER_ASSIGN_OR_RETURN(SecretBytes file_key, RandomKey());
+  LEYSER_ASSIGN_OR_RETURN(SecretBytes record_key, RandomKey());
   rocksdb::WriteBatch batch;
   LEYSER_RETURN_IF_ERROR(FromRocks(
       batch.Put(kFileKeyEntry, Wrap(master_key, generation, kFileKeyEntry,
                                     file_key, kFirstFileKeyId)),
+      "initialising the key store"));
+  LEYSER_RETURN_IF_ERROR(FromRocks(
+      batch.Put(kRecordKeyEntry, Wrap(master_key, generation, kRecordKeyEntry,
+                                      record_key, /*version=*/1)),
       "initialising the key store"));
   LEYSER_RETURN_IF_ERROR(
       FromRocks(batch.Put(kMetaKey, meta.SerializeAsString()),
@@ -241,6 +290,17 @@ absl::StatusOr<KeyStoreInfo> KeyStore::Inspect(const std::string& dir,
   LEYSER_ASSIGN_OR_RETURN(
       info.file_key,
       UnwrapWith(master_key, meta.master_generation(), kFileKeyEntry, bytes));
+  info.records_authenticated = meta.format_version() == kKeyStoreFormatVersion;
+  s = db->Get(rocksdb::ReadOptions(), kRecordKeyEntry, &bytes);
+  if (s.IsNotFound() && !info.records_authenticated) return info;
+  if (s.IsNotFound()) {
+    return absl::DataLossError(absl::StrCat(
+        dir, " (the key store) has no record key; ", kPutBackOrRestore));
+  }
+  LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the record key"));
+  LEYSER_ASSIGN_OR_RETURN(
+      info.record_key,
+      UnwrapWith(master_key, meta.master_generation(), kRecordKeyEntry, bytes));
   return info;
 }
 
@@ -308,6 +368,39 @@ absl::StatusOr<TenantKey> KeyStore::GetFileKey() const {
   }
   LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the file key"));
   return Unwrap(std::string(kFileKeyEntry), bytes);
+}
+
+absl::StatusOr<TenantKey> KeyStore::EnsureRecordKey() {
+  absl::WriterMutexLock lock(&mu_);
+  std::string bytes;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kRecordKeyEntry, &bytes);
+  if (s.ok()) return Unwrap(std::string(kRecordKeyEntry), bytes);
+  if (!s.IsNotFound()) return FromRocks(s, "reading the record key");
+  LEYSER_ASSIGN_OR_RETURN(SecretBytes key, RandomKey());
+  bytes = Wrap(master_key_, master_generation_, kRecordKeyEntry, key, 1);
+  LEYSER_RETURN_IF_ERROR(FromRocks(
+      db_->Put(SyncWrite(), kRecordKeyEntry, bytes), "storing the record key"));
+  return TenantKey{std::move(key), 1};
+}
+
+absl::Status KeyStore::MarkRecordsAuthenticated() {
+  absl::WriterMutexLock lock(&mu_);
+  LEYSER_ASSIGN_OR_RETURN(proto::KeyStoreMeta meta, ReadMeta(db_, master_key_));
+  if (meta.format_version() == kKeyStoreFormatVersion) {
+    return absl::OkStatus();
+  }
+  std::string bytes;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kRecordKeyEntry, &bytes);
+  if (s.IsNotFound()) {
+    return absl::FailedPreconditionError(
+        "the key store has no record key yet; it cannot be marked as "
+        "authenticating records");
+  }
+  LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the record key"));
+  meta.set_format_version(kKeyStoreFormatVersion);
+  SealMetaFields(master_key_, &meta);
+  return FromRocks(db_->Put(SyncWrite(), kMetaKey, meta.SerializeAsString()),
+                   "upgrading the key store's metadata");
 }
 
 absl::Status KeyStore::CreateTenantKeys(std::uint64_t first,
@@ -399,6 +492,9 @@ absl::Status KeyStore::RotateMasterKey(SecretBytes new_master_key) {
         }
         meta.set_master_generation(next_generation);
         meta.set_master_check(SealCheck(new_master_key, next_generation));
+        if (meta.format_version() == kKeyStoreFormatVersion) {
+          SealMetaFields(new_master_key, &meta);
+        }
         LEYSER_RETURN_IF_ERROR(
             FromRocks(batch.Put(entry, meta.SerializeAsString()), "rotating"));
         continue;

@@ -3,10 +3,11 @@
 // data database so that data backups never carry it. It holds only wrapped
 // keys, so its files are not file-encrypted.
 //
-// Layout: "m/meta" -> KeyStoreMeta (master-key generation and a check value
-// sealed with the master key); "f/file" -> WrappedKey (the node file key); "d/"
-// + 8-byte big-endian tenant number
-// -> WrappedKey. Every write is synced. Unwrapped keys exist only in secure
+// Layout: "m/meta" -> KeyStoreMeta (master-key generation, a check value
+// sealed with the master key, and its other fields sealed too); "f/file" ->
+// WrappedKey (the node file key); "r/records" -> WrappedKey (the record key,
+// lib/crypto/record_mac.h); "d/" + 8-byte big-endian tenant number ->
+// WrappedKey. Every write is synced. Unwrapped keys exist only in secure
 // memory.
 //
 // Thread safety: thread-safe. A master-key rotation excludes every other
@@ -51,6 +52,12 @@ struct TenantKey {
 struct KeyStoreInfo {
   bool plain_files = false;  // The data database's files are not encrypted.
   TenantKey file_key;        // The node file key and its id.
+  // False for a key store from before control records were authenticated
+  // (format 1), which only an upgrade opens (lib/store/upgrade.cc).
+  bool records_authenticated = false;
+  // The key of the data database's control records (lib/crypto/record_mac.h);
+  // empty only in a format-1 key store that has none yet.
+  TenantKey record_key;
 };
 
 class KeyStore {
@@ -99,6 +106,14 @@ class KeyStore {
 
   // Returns the node file key and its id.
   absl::StatusOr<TenantKey> GetFileKey() const;
+
+  // The record key, made now if a format-1 key store has none (synced).
+  absl::StatusOr<TenantKey> EnsureRecordKey();
+
+  // Marks a format-1 key store as format 2 (its record key exists and every
+  // control record of the data database carries a tag): from then on the
+  // store opens only with tags. OK if already format 2.
+  [[nodiscard]] absl::Status MarkRecordsAuthenticated();
 
   // Makes new random data keys for tenants first .. first + count - 1 and
   // stores them wrapped (replacing any key an interrupted creation left for

@@ -98,6 +98,8 @@ absl::Status KeyStore::CheckCopy(const proto::KeyStoreCopy& copy,
         meta.master_generation(), ", not to the key that sealed it (",
         sealed_generation, "); its keys cannot be opened"));
   }
+  LEYSER_RETURN_IF_ERROR(
+      CheckMetaFields(master_key_, meta, "a backup's key-store copy"));
   bool file_key = false;
   for (const proto::KeyStoreCopy::Entry& e : copy.entries()) {
     if (e.key() == kMetaKey) continue;
@@ -200,7 +202,8 @@ absl::StatusOr<proto::KeyStoreMeta> KeyStore::MetaFromCopy(
   for (const proto::KeyStoreCopy::Entry& e : copy.entries()) {
     proto::KeyStoreMeta meta;
     if (e.key() == kMetaKey && meta.ParseFromString(e.value()) &&
-        meta.format_version() == kKeyStoreFormatVersion) {
+        (meta.format_version() == kKeyStoreFormatVersion ||
+         meta.format_version() == kLegacyKeyStoreFormatVersion)) {
       return meta;
     }
   }

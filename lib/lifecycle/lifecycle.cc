@@ -84,7 +84,7 @@ absl::Status Lifecycle::EndContract(std::string_view tenant_id,
   LEYSER_RETURN_IF_ERROR(
       registry_->WriteRecord(record, nullptr, {std::move(entry)}));
   serving_->Apply(record);
-  return absl::OkStatus();
+  return Anchored(record, "the contract end");
 }
 
 absl::Status Lifecycle::Reinstate(std::string_view tenant_id) {
@@ -114,7 +114,7 @@ absl::Status Lifecycle::Reinstate(std::string_view tenant_id) {
   LEYSER_RETURN_IF_ERROR(
       registry_->WriteRecord(record, nullptr, {std::move(entry)}));
   serving_->Apply(record);
-  return absl::OkStatus();
+  return Anchored(record, "the reinstatement");
 }
 
 absl::Status Lifecycle::SetLegalHold(std::string_view tenant_id, bool hold) {
@@ -133,7 +133,20 @@ absl::Status Lifecycle::SetLegalHold(std::string_view tenant_id, bool hold) {
                               " is shredded; there is nothing left to hold")));
   }
   record.set_legal_hold(hold);
-  return registry_->WriteRecord(record, nullptr, {std::move(entry)});
+  LEYSER_RETURN_IF_ERROR(
+      registry_->WriteRecord(record, nullptr, {std::move(entry)}));
+  return Anchored(record, hold ? "the legal hold" : "the hold's release");
+}
+
+absl::Status Lifecycle::Anchored(const proto::TenantRecord& record,
+                                 std::string_view change) {
+  absl::Status anchored = audit_->Anchor(record.number());
+  if (anchored.ok()) return anchored;
+  return absl::Status(
+      anchored.code(),
+      absl::StrCat(ToAbsl(change), " of tenant ", record.id(),
+                   " is done and recorded in its audit log, but ",
+                   anchored.message()));
 }
 
 absl::Status Lifecycle::SetAccessAudit(std::string_view tenant_id, int mode) {
@@ -234,6 +247,8 @@ absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
       }
       LEYSER_RETURN_IF_ERROR(Purge(record, now));
       report->purged.push_back(record.id());
+      // Nothing more is destroyed while changes cannot be anchored.
+      LEYSER_RETURN_IF_ERROR(Anchored(record, "the purge"));
       scrub = true;
     }
   }
@@ -262,6 +277,7 @@ absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
       }
       LEYSER_RETURN_IF_ERROR(shred);
       report->shredded.push_back(record.id());
+      LEYSER_RETURN_IF_ERROR(Anchored(record, "the shred"));
     }
   }
   return absl::OkStatus();

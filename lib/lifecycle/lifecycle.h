@@ -76,7 +76,10 @@ class Lifecycle {
             std::shared_ptr<AuditLogs> audit, ServingListener* serving);
 
   // Store::EndContract, Reinstate, SetLegalHold, SetAccessAudit (`mode` is a
-  // checked AccessAudit value).
+  // checked AccessAudit value). The first three (and each purge and shred of
+  // RunDue) return once a checkpoint covering their entry reached the audit
+  // sink, if the store has one (AuditLogs::Anchor), so no rollback of the
+  // store's files can undo them unseen.
   absl::Status EndContract(std::string_view tenant_id, absl::Time contract_end);
   absl::Status Reinstate(std::string_view tenant_id);
   absl::Status SetLegalHold(std::string_view tenant_id, bool hold);
@@ -88,6 +91,10 @@ class Lifecycle {
   absl::Status RunDue(absl::Time now, MaintenanceReport* report);
 
  private:
+  // OK once `record`'s audit log is anchored; else the anchoring error,
+  // saying that `change` itself is done.
+  absl::Status Anchored(const proto::TenantRecord& record,
+                        std::string_view change);
   absl::Status RunSteps(absl::Time now, MaintenanceReport* report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_->lifecycle_mu());
   absl::Status Purge(proto::TenantRecord& record, absl::Time now)

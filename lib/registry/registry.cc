@@ -99,12 +99,13 @@ absl::Status Registry::Load(bool created, absl::Time now) {
     meta.set_backups_tracked(true);  // A new store has no backups yet.
     LEYSER_RETURN_IF_ERROR(
         FromRocks(db_->db->Put(SyncWrite(), db_->registry_cf, kRegistryMetaKey,
-                               meta.SerializeAsString()),
+                               Sealed(kRegistryMetaKey, meta)),
                   "initialising the tenant registry"));
   } else {
     LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the tenant registry"));
-    if (!meta.ParseFromString(meta_bytes) ||
-        meta.format_version() != kRegistryFormatVersion ||
+    LEYSER_RETURN_IF_ERROR(OpenRegistryRecord(
+        *db_->record_mac, kRegistryMetaKey, meta_bytes, &meta));
+    if (meta.format_version() != kRegistryFormatVersion ||
         meta.next_tenant_number() < kFirstTenantNumber) {
       return absl::DataLossError(
           "the tenant registry metadata is damaged or of an unknown format");
@@ -112,15 +113,15 @@ absl::Status Registry::Load(bool created, absl::Time now) {
     // A store from before the audit log gets its installation id now.
     if (meta.installation_id().empty()) {
       meta.set_installation_id(NewInstallationId());
-      LEYSER_RETURN_IF_ERROR(
-          FromRocks(db_->db->Put(SyncWrite(), db_->registry_cf,
-                                 kRegistryMetaKey, meta.SerializeAsString()),
-                    "updating the tenant registry"));
+      LEYSER_RETURN_IF_ERROR(FromRocks(
+          db_->db->Put(SyncWrite(), db_->registry_cf, kRegistryMetaKey,
+                       Sealed(kRegistryMetaKey, meta)),
+          "updating the tenant registry"));
     }
   }
   absl::flat_hash_map<std::string, proto::TenantRecord> tenants;
   LEYSER_RETURN_IF_ERROR(ForEachTenantRecord(
-      db_->db, db_->registry_cf,
+      db_->db, db_->registry_cf, *db_->record_mac,
       [&](proto::TenantRecord record) -> absl::Status {
         LEYSER_RETURN_IF_ERROR(InfoFromRecord(record).status());
         if (record.number() >= meta.next_tenant_number()) {
@@ -204,7 +205,7 @@ absl::StatusOr<std::vector<proto::TenantRecord>> Registry::AddTenants(
     ToProtoTime(now, record.mutable_created());
     LEYSER_RETURN_IF_ERROR(
         FromRocks(batch.Put(db_->registry_cf, RegistryTenantKey(ids[i]),
-                            record.SerializeAsString()),
+                            Sealed(RegistryTenantKey(ids[i]), record)),
                   "creating tenants"));
     entries.push_back(NewAuditEntry(
         first + i, proto::AUDIT_EVENT_TENANT_CREATED, actor, ids[i]));
@@ -212,9 +213,9 @@ absl::StatusOr<std::vector<proto::TenantRecord>> Registry::AddTenants(
   proto::RegistryMeta meta = Meta();
   meta.set_next_tenant_number(first + ids.size());
   LEYSER_RETURN_IF_ERROR(CheckMetaSuccessor(meta));
-  LEYSER_RETURN_IF_ERROR(FromRocks(
-      batch.Put(db_->registry_cf, kRegistryMetaKey, meta.SerializeAsString()),
-      "creating tenants"));
+  LEYSER_RETURN_IF_ERROR(FromRocks(batch.Put(db_->registry_cf, kRegistryMetaKey,
+                                             Sealed(kRegistryMetaKey, meta)),
+                                   "creating tenants"));
   LEYSER_RETURN_IF_ERROR(audit_->Commit(&batch, std::move(entries), SyncWrite(),
                                         /*new_logs=*/true));
   absl::MutexLock lock(&mu_);
@@ -231,13 +232,13 @@ absl::Status Registry::WriteRecord(const proto::TenantRecord& record,
   rocksdb::WriteBatch batch;
   LEYSER_RETURN_IF_ERROR(
       FromRocks(batch.Put(db_->registry_cf, RegistryTenantKey(record.id()),
-                          record.SerializeAsString()),
+                          Sealed(RegistryTenantKey(record.id()), record)),
                 "updating the tenant registry"));
   if (meta != nullptr) {
     LEYSER_RETURN_IF_ERROR(CheckMetaSuccessor(*meta));
     LEYSER_RETURN_IF_ERROR(
         FromRocks(batch.Put(db_->registry_cf, kRegistryMetaKey,
-                            meta->SerializeAsString()),
+                            Sealed(kRegistryMetaKey, *meta)),
                   "updating the tenant registry"));
   }
   LEYSER_RETURN_IF_ERROR(
@@ -254,13 +255,14 @@ absl::Status Registry::WriteMeta(const proto::RegistryMeta& meta,
   if (entries.empty()) {
     LEYSER_RETURN_IF_ERROR(
         FromRocks(db_->db->Put(SyncWrite(), db_->registry_cf, kRegistryMetaKey,
-                               meta.SerializeAsString()),
+                               Sealed(kRegistryMetaKey, meta)),
                   "updating the tenant registry"));
   } else {
     rocksdb::WriteBatch batch;
-    LEYSER_RETURN_IF_ERROR(FromRocks(
-        batch.Put(db_->registry_cf, kRegistryMetaKey, meta.SerializeAsString()),
-        "updating the tenant registry"));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(batch.Put(db_->registry_cf, kRegistryMetaKey,
+                            Sealed(kRegistryMetaKey, meta)),
+                  "updating the tenant registry"));
     LEYSER_RETURN_IF_ERROR(
         audit_->Commit(&batch, std::move(entries), SyncWrite()));
   }
@@ -269,18 +271,24 @@ absl::Status Registry::WriteMeta(const proto::RegistryMeta& meta,
   return absl::OkStatus();
 }
 
+std::string Registry::Sealed(
+    std::string_view key, const google::protobuf::MessageLite& record) const {
+  return SealRegistryRecord(*db_->record_mac, key, record);
+}
+
 absl::Status Registry::CheckMetaSuccessor(
     const proto::RegistryMeta& meta) const {
   absl::ReaderMutexLock lock(&mu_);
   if (meta.next_tenant_number() < meta_.next_tenant_number() ||
       meta.checkpoint_keys_size() < meta_.checkpoint_keys_size() ||
+      meta.earlier_anchor_series_size() < meta_.earlier_anchor_series_size() ||
       (!meta_.backup_dir_id().empty() &&
        meta.backup_dir_id() != meta_.backup_dir_id()) ||
       (meta_.backups_tracked() && !meta.backups_tracked())) {
     return absl::InternalError(
         "refusing to write stale tenant registry metadata (a tenant number, "
-        "a checkpoint key or the backup directory would be lost); nothing was "
-        "changed");
+        "a checkpoint key, an anchor series or the backup directory would be "
+        "lost); nothing was changed");
   }
   return absl::OkStatus();
 }

@@ -100,6 +100,10 @@ class Registry {
   // key.
   absl::Status CheckMetaSuccessor(const proto::RegistryMeta& meta) const;
 
+  // The stored form of `record` under key `key`.
+  std::string Sealed(std::string_view key,
+                     const google::protobuf::MessageLite& record) const;
+
   const std::shared_ptr<DbCore> db_;
   std::shared_ptr<AuditLogs> audit_;
   absl::Mutex lifecycle_mu_;

@@ -118,6 +118,8 @@ absl::Status BuildStore(const Options& options, const std::string& staging,
                    plain_files ? SecretBytes() : std::move(keys.file_key.key),
                    keys.file_key.version));
     CrashPoint("create_store.after_data_db");
+    db->record_mac =
+        std::make_shared<RecordMac>(std::move(keys.record_key.key));
     Registry registry(db);
     LEYSER_RETURN_IF_ERROR(
         registry.Load(/*created=*/true, options.clock->Now()));

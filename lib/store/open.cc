@@ -6,10 +6,12 @@
 #include <string>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include <fcntl.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@
 #include "lib/crypto/sodium.h"
 #include "lib/db/db_files.h"
 #include "lib/db/filename.h"
+#include "lib/registry/records.h"
 #include "lib/store/creation.h"
 #include "lib/store/store_impl.h"
 #include "lib/util/files.h"
@@ -29,6 +32,9 @@
 
 namespace leyser {
 namespace internal {
+
+// Random bytes naming an anchor series (RegistryMeta::anchor_series).
+constexpr std::size_t kAnchorSeriesBytes = 8;
 
 absl::Status ValidateActor(std::string_view actor, std::string_view what) {
   if (actor.empty() || actor.size() > 256) {
@@ -155,13 +161,31 @@ StoreImpl::StoreImpl(Options options, std::shared_ptr<DbCore> db,
 
 StoreImpl::~StoreImpl() { Close().IgnoreError(); }
 
-absl::Status StoreImpl::Start() {
+absl::Status StoreImpl::Start(const StartKind& kind) {
   LEYSER_RETURN_IF_ERROR(
       registry_.Load(/*created=*/false, options_.clock->Now()));
+  LEYSER_RETURN_IF_ERROR(StartAudit(registry_.Meta()));
+  // Nothing is written before the rollback check.
+  LEYSER_ASSIGN_OR_RETURN(std::vector<AuditLogs::AnchorGap> gaps,
+                          CheckAnchors());
+  if (!gaps.empty() && !kind.restored.has_value() &&
+      !options_.accept_rollback) {
+    return absl::DataLossError(DescribeRollback(gaps, /*refused=*/true));
+  }
+  if (!gaps.empty() || kind.restored.has_value()) {
+    LEYSER_RETURN_IF_ERROR(StartNewSeries(gaps, kind.restored));
+  }
+  LEYSER_RETURN_IF_ERROR(RecordPendingWrongKeys());
+  if (kind.records_authenticated) {
+    proto::AuditEntry entry = NewAuditEntry(
+        kSystemLogNumber, proto::AUDIT_EVENT_RECORDS_AUTHENTICATED,
+        options_.audit_actor, options_.data_dir);
+    (*entry.mutable_details())["tenants"] =
+        absl::StrCat(registry_.Records().size());
+    LEYSER_RETURN_IF_ERROR(audit_->Record(std::move(entry)));
+  }
   LEYSER_RETURN_IF_ERROR(
       keys_->DropKeysFrom(registry_.Meta().next_tenant_number()));
-  LEYSER_RETURN_IF_ERROR(StartAudit());
-  registry_.set_audit(audit_);
   TenantCache::Config cache;
   cache.capacity = options_.tenant_cache_size;
   cache.actor = options_.audit_actor;
@@ -182,14 +206,19 @@ absl::Status StoreImpl::Start() {
   return NoteUnlockedSecretMemory(/*at_open=*/true);
 }
 
-absl::Status StoreImpl::StartAudit() {
+absl::Status StoreImpl::StartAudit(const proto::RegistryMeta& meta) {
+  if (audit_ != nullptr) audit_->Stop();
   LEYSER_ASSIGN_OR_RETURN(SecretBytes seed,
                           options_.key_provider->GetSigningKey());
   LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const CheckpointSigner> signer,
                           CheckpointSigner::Create(std::move(seed)));
-  const proto::RegistryMeta meta = registry_.Meta();
   AuditConfig config;
   config.installation_id = absl::BytesToHexString(meta.installation_id());
+  config.series = absl::BytesToHexString(meta.anchor_series());
+  for (const std::string& series : meta.earlier_anchor_series()) {
+    config.earlier_series.push_back(absl::BytesToHexString(series));
+  }
+  config.record_mac = db_->record_mac;
   config.checkpoint_entries = options_.audit_checkpoint_entries;
   config.checkpoint_interval = options_.audit_checkpoint_interval;
   config.retention = options_.audit_retention;
@@ -204,6 +233,110 @@ absl::Status StoreImpl::StartAudit() {
     audit_->SeedClock(FromProtoTime(meta.high_water()));
   }
   LEYSER_RETURN_IF_ERROR(audit_->LoadDirtyLogs());
+  registry_.set_audit(audit_);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<AuditLogs::AnchorGap>> StoreImpl::CheckAnchors() {
+  if (options_.audit_sink == nullptr)
+    return std::vector<AuditLogs::AnchorGap>();
+  absl::StatusOr<std::vector<AuditCheckpoint>> held =
+      options_.audit_sink->NewestCheckpoints();
+  if (absl::IsUnimplemented(held.status())) {
+    return std::vector<AuditLogs::AnchorGap>();  // No check (audit.h).
+  }
+  if (!held.ok()) {
+    return absl::Status(
+        held.status().code(),
+        absl::StrCat("cannot read back the checkpoints Options::audit_sink "
+                     "holds, so the store cannot be checked for a rollback; "
+                     "nothing was changed: ",
+                     held.status().message()));
+  }
+  return audit_->CheckAnchors(*held, registry_.Meta().next_tenant_number());
+}
+
+std::string StoreImpl::DescribeRollback(
+    const std::vector<AuditLogs::AnchorGap>& gaps, bool refused) const {
+  absl::flat_hash_map<std::uint64_t, std::string> ids;
+  for (const proto::TenantRecord& record : registry_.Records()) {
+    ids[record.number()] = record.id();
+  }
+  std::vector<std::string> logs;
+  for (const AuditLogs::AnchorGap& gap : gaps) {
+    if (logs.size() == 20) {
+      logs.push_back(absl::StrCat("and ", gaps.size() - 20, " more"));
+      break;
+    }
+    std::string name = "the store's log";
+    if (gap.log != kSystemLogNumber) {
+      auto it = ids.find(gap.log);
+      name = it != ids.end() ? absl::StrCat("tenant '", it->second, "'")
+                             : absl::StrCat("tenant number ", gap.log,
+                                            " (not in this copy's registry)");
+    }
+    if (!gap.damaged.empty()) {
+      logs.push_back(absl::StrCat(name,
+                                  ": damaged, so it cannot be compared "
+                                  "with its anchored checkpoint of ",
+                                  gap.anchored, " entries (", gap.damaged,
+                                  ")"));
+      continue;
+    }
+    logs.push_back(
+        gap.forked ? absl::StrCat(name, ": ", gap.size,
+                                  " entries that do not extend the anchored "
+                                  "checkpoint of ",
+                                  gap.anchored)
+                   : absl::StrCat(name, ": ", gap.size, " entries, anchored ",
+                                  gap.anchored, " (", gap.anchored - gap.size,
+                                  " missing)"));
+  }
+  std::string text = absl::StrCat(
+      "the store's audit logs do not reach the checkpoints anchored in "
+      "Options::audit_sink, so the store was rolled back or forked (an older "
+      "copy put back, or its newest writes cut off): ",
+      absl::StrJoin(logs, "; "));
+  if (refused) {
+    absl::StrAppend(
+        &text,
+        ". Nothing was changed. Put back the newest copy of the store; if an "
+        "older copy was put back on purpose, restore it with "
+        "Store::RestoreStore or open it once with Options::accept_rollback "
+        "(recorded; a new anchor series starts)");
+  }
+  return text;
+}
+
+absl::Status StoreImpl::StartNewSeries(
+    const std::vector<AuditLogs::AnchorGap>& gaps,
+    std::optional<BackupId> restored) {
+  absl::MutexLock lifecycle(&registry_.lifecycle_mu());
+  proto::RegistryMeta meta = registry_.Meta();
+  std::string series(kAnchorSeriesBytes, '\0');
+  RandomBytes(series.data(), series.size());
+  meta.add_earlier_anchor_series(meta.anchor_series());
+  meta.set_anchor_series(series);
+  proto::AuditEntry entry =
+      NewAuditEntry(kSystemLogNumber,
+                    restored.has_value() ? proto::AUDIT_EVENT_STORE_RESTORED
+                                         : proto::AUDIT_EVENT_ROLLBACK_ACCEPTED,
+                    options_.audit_actor, options_.data_dir);
+  auto& details = *entry.mutable_details();
+  if (restored.has_value()) {
+    details["generation"] = absl::StrCat(*restored);
+    details["backup_dir"] = options_.backup_dir;
+  }
+  if (!gaps.empty()) details["rolled_back"] = DescribeRollback(gaps, false);
+  details["anchor_series"] = absl::BytesToHexString(series);
+  // The entry is the first of the new series: the logs restart under their
+  // new origins before it is written, so no checkpoint of the old series
+  // ever covers the rolled-back state.
+  LEYSER_RETURN_IF_ERROR(StartAudit(meta));
+  return registry_.WriteMeta(meta, {std::move(entry)});
+}
+
+absl::Status StoreImpl::RecordPendingWrongKeys() {
   const std::string pending = PendingAuditFileName(options_.data_dir);
   absl::StatusOr<std::string> attempts = ReadFileToString(pending);
   if (attempts.ok()) {
@@ -223,16 +356,6 @@ absl::Status StoreImpl::StartAudit() {
     return attempts.status();
   }
   return absl::OkStatus();
-}
-
-absl::Status StoreImpl::RecordStoreRestored(BackupId id) {
-  proto::AuditEntry entry =
-      NewAuditEntry(kSystemLogNumber, proto::AUDIT_EVENT_STORE_RESTORED,
-                    options_.audit_actor, options_.data_dir);
-  (*entry.mutable_details())["generation"] = absl::StrCat(id);
-  (*entry.mutable_details())["backup_dir"] = options_.backup_dir;
-  LEYSER_RETURN_IF_ERROR(audit_->Record(std::move(entry)));
-  return Close();
 }
 
 namespace {
@@ -255,8 +378,23 @@ absl::Status CheckStoreParts(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& given,
-                                                 bool file_encryption) {
+// Tags the control records of a store from before they were authenticated
+// (Options::authenticate_legacy_records) under its record key (made now if
+// missing), then marks its key store: from then on tags are required. Each
+// step can run again after a crash.
+absl::Status AuthenticateLegacyRecords(DbCore& db, KeyStore& keys) {
+  LEYSER_ASSIGN_OR_RETURN(TenantKey record_key, keys.EnsureRecordKey());
+  db.record_mac = std::make_shared<RecordMac>(std::move(record_key.key));
+  LEYSER_RETURN_IF_ERROR(
+      SealLegacyRegistryRecords(db.db, db.registry_cf, *db.record_mac));
+  LEYSER_RETURN_IF_ERROR(
+      SealLegacyAuditStates(db.db, db.audit_cf, *db.record_mac));
+  return keys.MarkRecordsAuthenticated();
+}
+
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(
+    const Options& given, bool file_encryption,
+    std::optional<BackupId> restored = std::nullopt) {
   LEYSER_RETURN_IF_ERROR(ValidateOptions(given));
   LEYSER_ASSIGN_OR_RETURN(const Options options, WithAbsolutePaths(given));
   LEYSER_RETURN_IF_ERROR(EnsureSodium());
@@ -300,6 +438,16 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& given,
   // the master key is known to be the store's. (The backup directory is
   // tightened when it is bound as the store's: BackupManager::Bind.)
   TightenPermissions(dir);
+  if (!inspected->records_authenticated &&
+      !options.authenticate_legacy_records) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the store in ", dir,
+        " was made by leyser 0.2 or earlier: its registry and audit-state "
+        "records carry no authentication tag. Open it once with "
+        "Options::authenticate_legacy_records (leyserctl "
+        "--authenticate_legacy_records) to tag them as they are on disk, "
+        "after making sure nobody altered its files; nothing was changed"));
+  }
   if (inspected->plain_files == file_encryption) {
     return absl::FailedPreconditionError(
         inspected->plain_files ? "this store was made for tests without file "
@@ -319,9 +467,18 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const Options& given,
       std::unique_ptr<KeyStore> keys,
       KeyStore::Open(keys_dir, std::move(master_key), /*create=*/false,
                      options.clock->Now()));
+  StoreImpl::StartKind kind;
+  kind.restored = restored;
+  if (inspected->records_authenticated) {
+    db->record_mac =
+        std::make_shared<RecordMac>(std::move(inspected->record_key.key));
+  } else {
+    LEYSER_RETURN_IF_ERROR(AuthenticateLegacyRecords(*db, *keys));
+    kind.records_authenticated = true;
+  }
   auto store =
       std::make_unique<StoreImpl>(options, std::move(db), std::move(keys));
-  LEYSER_RETURN_IF_ERROR(store->Start());
+  LEYSER_RETURN_IF_ERROR(store->Start(kind));
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -349,13 +506,19 @@ absl::Status Store::RestoreStore(const Options& given, BackupId id) {
   LEYSER_RETURN_IF_ERROR(internal::EnsureSodium());
   LEYSER_RETURN_IF_ERROR(internal::CheckSecretMemory(options));
   LEYSER_RETURN_IF_ERROR(internal::BackupManager::RestoreStore(options, id));
-  // The restored store's system log records the restore. Its audit logs are
-  // those of the generation: checkpoints anchored since then show what the
-  // restore rolled back.
+  // The restored store's system log records the restore, as the first entry
+  // of a new anchor series: its audit logs are those of the generation, and
+  // the checkpoints anchored since then (which show what the restore rolled
+  // back) stay in the old one. A generation from before records were
+  // authenticated is tagged as restored: restoring it is the operator's
+  // choice, and its key-store copy is sealed with the master key.
   Options open = options;
   open.create_if_missing = false;
-  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(open));
-  return static_cast<internal::StoreImpl&>(*store).RecordStoreRestored(id);
+  open.authenticate_legacy_records = true;
+  LEYSER_ASSIGN_OR_RETURN(
+      std::unique_ptr<Store> store,
+      internal::OpenStore(open, /*file_encryption=*/true, id));
+  return store->Close();
 }
 
 }  // namespace leyser

@@ -68,13 +68,21 @@ class StoreImpl final : public Store {
             std::unique_ptr<KeyStore> keys);
   ~StoreImpl() override;
 
-  // Loads the registry, removes keys orphaned by interrupted tenant
-  // creations, opens the audit logs (recording wrong-master-key attempts that
-  // waited for this open) and builds the parts.
-  absl::Status Start();
+  // How the open came about.
+  struct StartKind {
+    // The open that follows Store::RestoreStore of this generation: it
+    // records STORE_RESTORED and starts a new anchor series.
+    std::optional<BackupId> restored;
+    // The open tagged a legacy store's records: RECORDS_AUTHENTICATED.
+    bool records_authenticated = false;
+  };
 
-  // Records STORE_RESTORED of generation `id` and closes (Store::RestoreStore).
-  absl::Status RecordStoreRestored(BackupId id);
+  // Loads the registry, opens the audit logs, checks them against the
+  // checkpoints the audit sink holds (DataLoss, with nothing written, for a
+  // rollback that is neither a restore nor accepted), then records what
+  // waited for this open (wrong-master-key attempts), removes keys orphaned by
+  // interrupted tenant creations and builds the parts.
+  absl::Status Start(const StartKind& kind);
 
   // Once some secret memory of the process is unlocked (CheckSecretMemory):
   // at open, FailedPrecondition unless the options allow it; else records
@@ -126,8 +134,18 @@ class StoreImpl final : public Store {
   // FailedPrecondition once Close has begun.
   absl::Status CheckOpen() const;
 
-  // open.cc: the audit logs, and the wrong-master-key attempts that waited.
-  absl::Status StartAudit();
+  // open.cc: the audit logs, for the anchor series of `meta` (replacing any
+  // started before); the rollback check (AuditLogs::CheckAnchors with the
+  // sink's checkpoints), its description, and a new anchor series (after a
+  // restore of generation `restored`, or an accepted rollback), recorded as
+  // its first entry; the wrong-master-key attempts that waited.
+  absl::Status StartAudit(const proto::RegistryMeta& meta);
+  absl::StatusOr<std::vector<AuditLogs::AnchorGap>> CheckAnchors();
+  std::string DescribeRollback(const std::vector<AuditLogs::AnchorGap>& gaps,
+                               bool refused) const;
+  absl::Status StartNewSeries(const std::vector<AuditLogs::AnchorGap>& gaps,
+                              std::optional<BackupId> restored);
+  absl::Status RecordPendingWrongKeys();
 
   // maintenance.cc.
   // Checks Options::backup_dir against the store's binding

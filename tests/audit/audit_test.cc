@@ -54,6 +54,12 @@ class AuditTest : public test::StoreFixture {
 
   std::string anchors() const { return tmp_.Sub("anchors.jsonl"); }
 
+  std::unique_ptr<Store> OpenAccepting() {
+    Options accepting = options_;
+    accepting.accept_rollback = true;
+    return OpenStore(accepting);
+  }
+
   std::vector<AuditEntry> Entries(Store& store, std::string_view log) {
     auto entries = store.ReadAuditLog(log, 0, 1 << 30);
     if (absl::IsNotFound(entries.status())) return {};  // No such tenant yet.
@@ -284,7 +290,10 @@ TEST_F(AuditTest, EveryEventThroughThePublicApiGivesExactlyOneEntry) {
                           internal::AuditEntryKey(e_info->number, 0), "xx")
                     .ok());
   }
-  store = OpenStore();
+  // A damaged log cannot be compared with the checkpoint anchored of it: the
+  // open is refused, until the damage is accepted (recorded).
+  EXPECT_THAT(Store::Open(options_), StatusIs(absl::StatusCode::kDataLoss));
+  store = OpenAccepting();
   ASSERT_NE(store, nullptr);
   ExpectAdds(*store, "d",
              [&] {
@@ -516,7 +525,10 @@ TEST_F(AuditTest, FailedAuditWritesFailTheChangeAndChangeNothing) {
                           internal::AuditEntryKey(1, 1), "xx")
                     .ok());
   }
-  store = OpenStore();
+  // A damaged log cannot be compared with the checkpoint anchored of it: the
+  // open is refused, until the damage is accepted (recorded).
+  EXPECT_THAT(Store::Open(options_), StatusIs(absl::StatusCode::kDataLoss));
+  store = OpenAccepting();
   ASSERT_NE(store, nullptr);
   t = store->OpenTenant("t");
   ASSERT_THAT(t, IsOk());
@@ -574,7 +586,11 @@ TEST_F(AuditTest, RetentionNeverPrunesPastTheAnchoredCheckpoint) {
     }
     clock_->Advance(kDay);
     EXPECT_THAT(store->RunMaintenance(), IsOk()) << "day " << day;
-    ASSERT_THAT(store->SetLegalHold("t", day % 2 == 1), IsOk());
+    // With the sink down a hold is set, but not anchored: the call says so.
+    ASSERT_THAT(store->SetLegalHold("t", day % 2 == 1),
+                StatusIs(sink->failing ? absl::StatusCode::kUnavailable
+                                       : absl::StatusCode::kOk));
+    EXPECT_EQ(store->GetTenantInfo("t")->legal_hold, day % 2 == 1);
     auto info = store->GetAuditLogInfo("t");
     ASSERT_THAT(info, IsOk());
     EXPECT_LE(info->first_retained, info->anchored_size) << "day " << day;
@@ -657,7 +673,10 @@ TEST_F(AuditTest, RetentionKeeps184DaysPrunesOlderAndStaysVerifiable) {
                              internal::AuditEntryKey(1, info->size - 1))
                     .ok());
   }
-  store = OpenStore();
+  // A damaged log cannot be compared with the checkpoint anchored of it: the
+  // open is refused, until the damage is accepted (recorded).
+  EXPECT_THAT(Store::Open(options_), StatusIs(absl::StatusCode::kDataLoss));
+  store = OpenAccepting();
   ASSERT_NE(store, nullptr);
   auto truncated = store->VerifyAuditLog("t", Trusted(*store));
   ASSERT_THAT(truncated, IsOk());
@@ -799,15 +818,10 @@ class RawAuditLog {
   RawAuditLog(const std::string& dir, const KeyProvider& provider,
               std::uint64_t log)
       : raw_(dir, provider), log_(log) {
-    std::string bytes;
-    EXPECT_TRUE(
-        raw_.db()
-            ->Get(rocksdb::ReadOptions(), raw_.registry(), "m/meta", &bytes)
-            .ok());
-    proto::RegistryMeta meta;
-    EXPECT_TRUE(meta.ParseFromString(bytes));
+    const auto meta = raw_.ReadRegistry<proto::RegistryMeta>("m/meta");
     internal::AuditConfig config;
     config.installation_id = absl::BytesToHexString(meta.installation_id());
+    config.record_mac = raw_.mac();
     config.clock = SystemClock();
     signer_ =
         internal::CheckpointSigner::Create(provider.GetSigningKey().value())
@@ -892,11 +906,31 @@ class RawAuditLog {
     meta.set_checkpoint_time_micros(
         absl::ToUnixMicros(absl::FromUnixSeconds(1000 + entries.size())));
     meta.set_anchored_size(entries.size());
-    batch
-        .Put(raw_.audit(), internal::AuditLogKey(log_, 'm'),
-             meta.SerializeAsString())
+    batch.Put(raw_.audit(), internal::AuditLogKey(log_, 'm'), SealedMeta(meta))
         .PermitUncheckedError();
     ASSERT_TRUE(raw_.db()->Write(rocksdb::WriteOptions(), &batch).ok());
+  }
+
+  // The log's state record, read and sealed as the store does (the attacker
+  // here holds the master key, so the record key too).
+  proto::AuditLogMeta Meta() {
+    std::string bytes;
+    EXPECT_TRUE(raw_.db()
+                    ->Get(rocksdb::ReadOptions(), raw_.audit(),
+                          internal::AuditLogKey(log_, 'm'), &bytes)
+                    .ok());
+    auto payload = raw_.mac()->Open("audit", internal::AuditLogKey(log_, 'm'),
+                                    bytes, "state");
+    EXPECT_THAT(payload, IsOk());
+    proto::AuditLogMeta meta;
+    EXPECT_TRUE(payload.ok() &&
+                meta.ParseFromArray(payload->data(),
+                                    static_cast<int>(payload->size())));
+    return meta;
+  }
+  std::string SealedMeta(const proto::AuditLogMeta& meta) const {
+    return raw_.mac()->Seal("audit", internal::AuditLogKey(log_, 'm'),
+                            meta.SerializeAsString());
   }
 
   AuditVerification Verify(const std::vector<std::string>& trusted) {
@@ -1116,18 +1150,11 @@ TEST_F(AuditTest, ForgedRetentionIsCaught) {
                     .Put(log.cf(), internal::AuditEntryKey(1, n),
                          internal::EncodeAuditRecord(bytes, completed))
                     .ok());
-    std::string meta_bytes;
-    ASSERT_TRUE(log.db()
-                    ->Get(rocksdb::ReadOptions(), log.cf(),
-                          internal::AuditLogKey(1, 'm'), &meta_bytes)
-                    .ok());
-    proto::AuditLogMeta meta;
-    ASSERT_TRUE(meta.ParseFromString(meta_bytes));
+    proto::AuditLogMeta meta = log.Meta();
     meta.set_first_retained(k);
-    ASSERT_TRUE(batch
-                    .Put(log.cf(), internal::AuditLogKey(1, 'm'),
-                         meta.SerializeAsString())
-                    .ok());
+    ASSERT_TRUE(
+        batch.Put(log.cf(), internal::AuditLogKey(1, 'm'), log.SealedMeta(meta))
+            .ok());
     ASSERT_TRUE(log.db()->Write(rocksdb::WriteOptions(), &batch).ok());
     AuditVerification v = log.Verify(anchored);
     EXPECT_FALSE(v.intact);

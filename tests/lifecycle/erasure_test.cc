@@ -389,21 +389,12 @@ TEST_F(ErasureTest,
     // What an earlier build wrote: no backup directory id, not tracked, and
     // no identity file in the backup directory.
     test::RawDataDb raw(options_.data_dir, *provider_);
-    std::string bytes;
-    ASSERT_TRUE(raw.db()
-                    ->Get(rocksdb::ReadOptions(), raw.registry(),
-                          std::string(internal::kRegistryMetaKey), &bytes)
-                    .ok());
-    proto::RegistryMeta meta;
-    ASSERT_TRUE(meta.ParseFromString(bytes));
+    auto meta =
+        raw.ReadRegistry<proto::RegistryMeta>(internal::kRegistryMetaKey);
     ASSERT_FALSE(meta.backup_dir_id().empty());
     meta.clear_backup_dir_id();
     meta.clear_backups_tracked();
-    ASSERT_TRUE(raw.db()
-                    ->Put(rocksdb::WriteOptions(), raw.registry(),
-                          std::string(internal::kRegistryMetaKey),
-                          meta.SerializeAsString())
-                    .ok());
+    raw.WriteRegistry(internal::kRegistryMetaKey, meta);
   }
   std::filesystem::remove(options_.backup_dir + "/identity");
   Options off = options_;

@@ -336,7 +336,7 @@ TEST_F(AtRestTest, RotationLeavesNoOldWrapInTheKeyStore) {
   };
   std::map<std::string, proto::WrappedKey> before, after;
   read_wrapped(&before);
-  ASSERT_EQ(before.size(), 2u);  // The file key and tenant t's key.
+  ASSERT_EQ(before.size(), 3u);  // The file key, the record key, t's key.
   {
     auto store = Store::Open(options_);
     ASSERT_THAT(store, IsOk());
@@ -350,7 +350,7 @@ TEST_F(AtRestTest, RotationLeavesNoOldWrapInTheKeyStore) {
     ASSERT_THAT((*store)->RotateMasterKey(FileProvider(path_b_)), IsOk());
   }
   read_wrapped(&after);
-  ASSERT_EQ(after.size(), 2u);
+  ASSERT_EQ(after.size(), 3u);
   const auto files = test::SnapshotFiles(options_.data_dir + "/keys");
   for (const auto& [entry, wrapped] : after) {
     EXPECT_EQ(wrapped.master_generation(), 2u) << entry;

@@ -46,11 +46,14 @@ struct Parts {
                  .value(),
              SecretBytes(), 0)
              .value();
+    db->record_mac = std::make_shared<internal::RecordMac>(
+        keys->EnsureRecordKey().value().key);
     registry = std::make_unique<internal::Registry>(db);
     EXPECT_THAT(registry->Load(true, clock->Now()), IsOk());
     internal::AuditConfig config;
     config.installation_id = "00";
     config.clock = clock;
+    config.record_mac = db->record_mac;
     audit = std::make_shared<internal::AuditLogs>(
         config, db->db, db->audit_cf,
         internal::CheckpointSigner::Create(internal::RandomKey().value())

@@ -16,6 +16,7 @@
 #include "lib/crypto/file_cipher.h"
 #include "lib/db/column_families.h"
 #include "lib/keys/key_store.h"
+#include "lib/registry/records.h"
 #include "lib/rocks/options.h"
 
 namespace leyser::test {
@@ -25,6 +26,13 @@ class RawDataDb {
   // Opens `store_dir`/db through the store's file layer (the file key is
   // unwrapped with the master key from `provider`). The store must be closed.
   RawDataDb(const std::string& store_dir, const KeyProvider& provider) {
+    auto info = internal::KeyStore::Inspect(store_dir + "/keys",
+                                            provider.GetMasterKey().value());
+    EXPECT_TRUE(info.ok()) << info.status();
+    if (info.ok() && !info->record_key.key.empty()) {
+      mac_ = std::make_shared<internal::RecordMac>(
+          std::move(info->record_key.key));
+    }
     auto keys = internal::KeyStore::Open(store_dir + "/keys",
                                          provider.GetMasterKey().value(), false,
                                          absl::UnixEpoch());
@@ -64,7 +72,33 @@ class RawDataDb {
     EXPECT_TRUE(s.ok()) << s.ToString();
   }
 
+  // The store's record key (null for a store from before it had one), as
+  // someone holding the master key has it.
+  const std::shared_ptr<const internal::RecordMac>& mac() const { return mac_; }
+
+  // Registry records, read and written as the store does (sealed under its
+  // record key): the registry metadata, or "t/" + tenant id.
+  template <class Message>
+  Message ReadRegistry(std::string_view key) {
+    std::string bytes;
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), registry(), std::string(key), &bytes);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    Message m;
+    absl::Status opened = internal::OpenRegistryRecord(*mac_, key, bytes, &m);
+    EXPECT_TRUE(opened.ok()) << opened;
+    return m;
+  }
+  void WriteRegistry(std::string_view key,
+                     const google::protobuf::MessageLite& record) {
+    rocksdb::Status s =
+        db_->Put(rocksdb::WriteOptions(), registry(), std::string(key),
+                 internal::SealRegistryRecord(*mac_, key, record));
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+
  private:
+  std::shared_ptr<const internal::RecordMac> mac_;
   internal::EncryptedEnv env_;  // Outlives db_.
   rocksdb::DB* db_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
