@@ -1,12 +1,14 @@
 #include "lib/crypto/sodium.h"
 
-#include <atomic>
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <mutex>
 
-#include <pthread.h>
+#include "absl/strings/str_cat.h"
 #include <sodium.h>
+#include <sys/random.h>
 
 namespace leyser::internal {
 namespace {
@@ -15,17 +17,28 @@ static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == kAeadKeyBytes);
 static_assert(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES == kAeadNonceBytes);
 static_assert(crypto_aead_xchacha20poly1305_ietf_ABYTES == kAeadTagBytes);
 
-// Bumped in every child after fork(), so a child never continues its parent's
-// nonce sequence.
-std::atomic<std::uint64_t> fork_generation{0};
-
-void OnForkChild() { fork_generation.fetch_add(1, std::memory_order_relaxed); }
-
-struct NonceState {
-  unsigned char prefix[16];
-  std::uint64_t counter = 0;
-  std::uint64_t generation = ~std::uint64_t{0};
-};
+// Fills `buf[0..size)` from the kernel's random generator with getrandom(2),
+// retrying interrupted and short reads. Flags 0: it blocks only until the
+// generator is first seeded at boot. Returns 0, or the errno of a failure
+// that retrying cannot fix (ENOSYS, or EPERM from a seccomp filter).
+//
+// Not randombytes_buf: libsodium 1.0.18's default ("sysrandom") is one
+// getrandom call per buffer too, but randombytes_set_implementation can swap
+// in a user-space generator for the whole process, whose state a snapshot
+// would copy.
+int KernelRandom(unsigned char* buf, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = getrandom(buf, size, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;
+    buf += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return 0;
+}
 
 const unsigned char* Bytes(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
@@ -34,17 +47,22 @@ const unsigned char* Bytes(std::string_view s) {
 }  // namespace
 
 absl::Status EnsureSodium() {
-  static const int result = [] {
-    int r = sodium_init();
-    if (r >= 0) {
-      pthread_atfork(nullptr, nullptr, &OnForkChild);
+  static const absl::Status* const status = [] {
+    if (sodium_init() < 0) {
+      return new absl::Status(
+          absl::InternalError("libsodium could not be initialised"));
     }
-    return r;
+    // Nonces come from getrandom(2), and a failure there aborts the process:
+    // refuse here, where an error can be returned, if it does not work.
+    unsigned char probe[kAeadNonceBytes];
+    if (const int err = KernelRandom(probe, sizeof(probe)); err != 0) {
+      return new absl::Status(absl::InternalError(
+          absl::StrCat("getrandom(2) failed (", std::strerror(err),
+                       "); it is needed for nonces")));
+    }
+    return new absl::Status();
   }();
-  if (result < 0) {
-    return absl::InternalError("libsodium could not be initialised");
-  }
-  return absl::OkStatus();
+  return *status;
 }
 
 void RandomBytes(void* out, std::size_t size) { randombytes_buf(out, size); }
@@ -61,21 +79,17 @@ absl::StatusOr<SecretBytes> RandomKey() {
   return key;
 }
 
-void NextNonce(unsigned char* nonce) {
-  thread_local NonceState state;
-  const std::uint64_t generation =
-      fork_generation.load(std::memory_order_relaxed);
-  if (state.generation != generation) {
-    randombytes_buf(state.prefix, sizeof(state.prefix));
-    state.counter = 0;
-    state.generation = generation;
-  }
-  std::memcpy(nonce, state.prefix, sizeof(state.prefix));
-  std::uint64_t c = state.counter++;
-  for (int i = 0; i < 8; ++i) {
-    nonce[16 + i] = static_cast<unsigned char>(c >> (8 * i));
+void NonceSource::Next(unsigned char* nonce) const {
+  if (const int err = KernelRandom(nonce, kAeadNonceBytes); err != 0) {
+    std::fprintf(stderr,
+                 "leyser: getrandom(2) failed (%s); aborting rather than "
+                 "sealing with a nonce that could repeat\n",
+                 std::strerror(err));
+    std::abort();
   }
 }
+
+void NextNonce(unsigned char* nonce) { NonceSource().Next(nonce); }
 
 void SealAppend(const SecretBytes& key, std::string_view plaintext,
                 std::string_view ad, std::string* out) {

@@ -1,5 +1,5 @@
-// libsodium wrappers: initialisation, authenticated encryption, nonces. Only
-// lib/crypto includes <sodium.h>.
+// libsodium wrappers: initialisation, authenticated encryption, nonces (from
+// getrandom(2), see NonceSource). Only lib/crypto includes <sodium.h>.
 
 #ifndef LEYSER_LIB_CRYPTO_SODIUM_H_
 #define LEYSER_LIB_CRYPTO_SODIUM_H_
@@ -21,8 +21,8 @@ inline constexpr std::size_t kAeadKeyBytes = 32;
 inline constexpr std::size_t kAeadNonceBytes = 24;
 inline constexpr std::size_t kAeadTagBytes = 16;
 
-// Initialises libsodium once per process. Internal error if it cannot be
-// initialised.
+// Initialises libsodium once per process and checks that getrandom(2), the
+// source of nonces, works. Internal error if either fails.
 absl::Status EnsureSodium();
 
 // True once some secret memory of this process (SecretBytes) could not be
@@ -40,9 +40,32 @@ void RandomBytes(void* out, std::size_t size);
 // buffer stay, so readers that still hold it see zeros, never freed memory.
 void WipeInPlace(SecretBytes& secret);
 
-// Writes a fresh 24-byte XChaCha20 nonce to `nonce`. Nonces are a random
-// 16-byte prefix per thread (re-drawn after fork) followed by a 64-bit counter,
-// so they never repeat in practice and cost no system call.
+// Makes XChaCha20-Poly1305 nonces: each one is 24 bytes drawn fresh from the
+// kernel with getrandom(2), one system call per nonce. A random 192-bit nonce
+// repeats under one key with probability below 2^-65 even after 2^64 seals.
+//
+// It deliberately keeps no state. Anything a generator keeps in process memory
+// (a random prefix and a counter, a user-space CSPRNG's key, buffered random
+// bytes) is copied by fork() and by a VM snapshot or clone, and every copy then
+// replays the same nonces under the same keys, which for XChaCha20-Poly1305
+// reveals the XOR of two plaintexts and allows forgeries. The kernel's random
+// generator lives outside the process, and Linux (5.18 and later) reseeds it
+// when the hypervisor changes the VM generation ID (vmgenid) on a snapshot
+// restore or clone; a hypervisor without vmgenid leaves the kernel's state
+// replayable too, which nothing inside the guest can fix. Copying a
+// NonceSource copies nothing that matters; tests/crypto/sodium_test.cc
+// restores a copied one and checks that no nonce repeats.
+class NonceSource {
+ public:
+  // Writes a fresh kAeadNonceBytes-byte nonce to `nonce`. If getrandom(2)
+  // fails, prints why and aborts the process rather than return a nonce that
+  // could repeat (the callers, down to SealAppend, cannot report an error).
+  // EnsureSodium has checked getrandom(2) works, so this means the kernel or
+  // a seccomp filter took it away while the process ran.
+  void Next(unsigned char* nonce) const;
+};
+
+// Writes a fresh nonce to `nonce` (NonceSource::Next).
 void NextNonce(unsigned char* nonce);
 
 // Appends nonce || XChaCha20-Poly1305(key, plaintext, ad) || tag to `out`

@@ -2,7 +2,8 @@
 //
 //   byte 0      format version (1)
 //   bytes 1..4  tenant key version, big-endian
-//   bytes 5..28 XChaCha20-Poly1305 nonce (24 bytes)
+//   bytes 5..28 XChaCha20-Poly1305 nonce (24 bytes, fresh from getrandom(2)
+//               per seal; see NonceSource in lib/crypto/sodium.h)
 //   then        ciphertext (value length) and 16-byte tag
 //
 // Associated data: a record-kind byte (1 = tenant value), the 5 header bytes
