@@ -53,15 +53,21 @@ class Store {
   // `options.data_dir`. Creating is atomic: a creation interrupted at any
   // point is completed or redone by the next Open with create_if_missing. The
   // master key and every part of the store (key store, data database, their
-  // CURRENT and MANIFEST files, the key store's metadata record) are checked
-  // before anything on disk is modified. Errors: InvalidArgument (bad option,
-  // naming it); NotFound (no store, or an unfinished creation, and
-  // !create_if_missing); PermissionDenied (wrong master key);
-  // FailedPrecondition (the store is open elsewhere, in this or another
-  // process; or secret memory cannot be locked into RAM and
-  // Options::allow_unlocked_secret_memory is false); DataLoss (a part of the
-  // store missing or damaged, named; nothing was changed); errors of the key
-  // provider; Unavailable (I/O).
+  // CURRENT and MANIFEST files, the key store's metadata record, every
+  // registry record's tag) are checked before anything on disk is modified,
+  // and so are the audit logs against the newest checkpoints
+  // Options::audit_sink holds (AuditSink::NewestCheckpoints). Errors:
+  // InvalidArgument (bad option, naming it); NotFound (no store, or an
+  // unfinished creation, and !create_if_missing); PermissionDenied (wrong
+  // master key); FailedPrecondition (the store is open elsewhere, in this or
+  // another process; secret memory cannot be locked into RAM and
+  // Options::allow_unlocked_secret_memory is false; or a store of leyser 0.2
+  // or earlier without Options::authenticate_legacy_records); DataLoss (a
+  // part or record of the store missing, damaged or altered, named; or its
+  // audit logs behind, forked from or damaged against the anchored
+  // checkpoints, naming the logs and how far, unless Options::accept_rollback;
+  // nothing was changed); errors of the key provider and of the sink's
+  // NewestCheckpoints; Unavailable (I/O).
   static absl::StatusOr<std::unique_ptr<Store>> Open(const Options& options);
 
   virtual ~Store() = default;
@@ -156,11 +162,15 @@ class Store {
   // PermissionDenied (wrong master key); DataLoss (damaged generation);
   // Unavailable (I/O).
   //
-  // Audit: the restored store's logs are those of the generation, and its
-  // system log records STORE_RESTORED. A restore is a rollback: checkpoints
-  // the old store anchored after the backup show exactly what was lost, and
-  // the restored store's later checkpoints fork from them. Give it a new
-  // Options::audit_sink series (and keep the old one as the record).
+  // Audit: the restored store's logs are those of the generation. A restore is
+  // a rollback, so it starts a new anchor series: the restored store's
+  // checkpoints carry new origins (AuditCheckpoint::origin), and its system
+  // log records STORE_RESTORED (details: generation, anchor_series) as the
+  // series' first entry. The checkpoints the old store anchored after the
+  // backup stay in the sink under the old origins and show exactly what was
+  // lost; they never contradict the new series, and the restored store opens
+  // with the same Options::audit_sink. A store from leyser 0.2 or earlier is
+  // authenticated as restored (Options::authenticate_legacy_records).
   [[nodiscard]] static absl::Status RestoreStore(const Options& options,
                                                  BackupId id);
 
@@ -190,19 +200,27 @@ class Store {
   // however and whenever opened, gets FailedPrecondition (calls in flight
   // finish first). Errors: InvalidArgument (`contract_end` infinite, before the
   // tenant's creation, or more than 100 years ahead); NotFound;
-  // FailedPrecondition (already ended, purged or shredded).
+  // FailedPrecondition (already ended, purged or shredded); Unavailable (the
+  // end is recorded, but the audit sink did not accept the checkpoint covering
+  // it, below).
+  //
+  // EndContract, Reinstate and SetLegalHold (and each purge and shred that
+  // RunMaintenance performs) return only once a checkpoint covering their
+  // audit entry reached Options::audit_sink, if there is one, so a rollback of
+  // the store's files cannot undo them unseen (README, "Threat model").
   [[nodiscard]] virtual absl::Status EndContract(std::string_view tenant_id,
                                                  absl::Time contract_end) = 0;
 
   // Returns an ENDED tenant (or one with a scheduled end) to ACTIVE with all
   // its data. Errors: InvalidArgument; NotFound; FailedPrecondition (active
   // without a scheduled end, or already purged: its data is gone and cannot
-  // come back).
+  // come back); Unavailable (done, but not anchored: see EndContract).
   [[nodiscard]] virtual absl::Status Reinstate(std::string_view tenant_id) = 0;
 
   // Sets or releases a legal hold. While held, neither the purge nor the shred
   // runs, even when due; after the release they run at the next RunMaintenance.
-  // Errors: InvalidArgument; NotFound; FailedPrecondition (already shredded).
+  // Errors: InvalidArgument; NotFound; FailedPrecondition (already shredded);
+  // Unavailable (done, but not anchored: see EndContract).
   [[nodiscard]] virtual absl::Status SetLegalHold(std::string_view tenant_id,
                                                   bool hold) = 0;
 
@@ -225,7 +243,10 @@ class Store {
   // earlier than the latest time a previous run acted on (it stepped back),
   // lifecycle steps wait until it catches up. Call it periodically (for example
   // every few minutes) from a background thread of the host. Errors: those of
-  // CreateBackup. Work done before an error is kept.
+  // CreateBackup; Unavailable when the audit sink refused the checkpoint of a
+  // purge or shred (it is done; the rest of the run, later steps and the
+  // backup, is left for the next run).
+  // Work done before an error is kept.
   virtual absl::StatusOr<MaintenanceReport> RunMaintenance() = 0;
 
   // Audit log (leyser/audit.h). `log` is kSystemAuditLog or a tenant id (also

@@ -61,6 +61,13 @@ ABSL_FLAG(std::string, actor, "leyserctl",
 ABSL_FLAG(bool, allow_unlocked_secret_memory, false,
           "Open although keys cannot be locked into RAM (RLIMIT_MEMLOCK too "
           "small; recorded in the audit log)");
+ABSL_FLAG(bool, accept_rollback, false,
+          "Open a store whose audit logs are behind the checkpoints in "
+          "--audit_sink (an older copy put back on purpose); recorded, and a "
+          "new anchor series starts");
+ABSL_FLAG(bool, authenticate_legacy_records, false,
+          "Open a store made by leyser 0.2 or earlier once, tagging its "
+          "registry and audit-state records as they are on disk (recorded)");
 
 namespace {
 
@@ -163,6 +170,9 @@ absl::StatusOr<std::unique_ptr<leyser::Store>> OpenStore() {
   options.audit_actor = absl::GetFlag(FLAGS_actor);
   options.allow_unlocked_secret_memory =
       absl::GetFlag(FLAGS_allow_unlocked_secret_memory);
+  options.accept_rollback = absl::GetFlag(FLAGS_accept_rollback);
+  options.authenticate_legacy_records =
+      absl::GetFlag(FLAGS_authenticate_legacy_records);
   if (const std::string sink = absl::GetFlag(FLAGS_audit_sink); !sink.empty()) {
     absl::StatusOr<std::shared_ptr<leyser::AuditSink>> file =
         leyser::NewFileAuditSink(sink);
