@@ -138,9 +138,14 @@ struct AuditCheckpoint {
   std::string note;  // C2SP tlog-checkpoint note with Ed25519 signature lines.
 };
 
-// Receives every checkpoint, in order per log, from a background thread of the
-// store (writers never wait for it); RunMaintenance and Store::Close hand over
-// everything pending before they return. Store it outside the store
+// Receives the store's checkpoints, in order per log: from a background thread
+// of the store for ordinary writes (they never wait for it), and on the
+// calling thread for the lifecycle changes that return only once anchored
+// (Store::EndContract, Reinstate, SetLegalHold, SetAccessAudit, purges and
+// shreds; a slow sink slows them). RunMaintenance and Store::Close hand over
+// everything pending before they return. Checkpoints of an anchor series that
+// ended (a restore, an accepted rollback) and were never handed over are not
+// offered again. Store it outside the store
 // (write-once storage, a SIEM, another machine). An error leaves the checkpoint
 // pending: it is offered again, in order, at the next checkpoint or
 // RunMaintenance, and an ANCHOR_FAILURE entry is recorded (once per failing

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,16 +17,36 @@ absl::StatusOr<std::vector<AuditLogs::AnchorGap>> AuditLogs::CheckAnchors(
     const std::vector<AuditCheckpoint>& held, std::uint64_t next_log) {
   const std::vector<std::string> keys = known_keys();
   std::vector<AnchorGap> gaps;
+  std::set<std::string> unknown_series;
+  // Only checkpoints this store signed count; the signature is checked only
+  // for those that would refuse the open (one verification costs more than
+  // the comparison, and almost every checkpoint matches).
+  auto report = [&](const AuditCheckpoint& cp, AnchorGap gap) {
+    if (CheckpointSignedByAny(cp.note, keys)) gaps.push_back(std::move(gap));
+  };
   for (const AuditCheckpoint& cp : held) {
+    // A series started after this copy was taken (by a restore or an
+    // accepted rollback of a later state): this copy is older than that.
+    if (std::optional<std::string> later = UnknownSeriesOf(cp.origin);
+        later.has_value()) {
+      if (unknown_series.count(*later) == 0 &&
+          CheckpointSignedByAny(cp.note, keys)) {
+        unknown_series.insert(*later);
+        AnchorGap gap;
+        gap.unknown_series = *later;
+        gaps.push_back(std::move(gap));
+      }
+      continue;
+    }
     const std::optional<std::uint64_t> log = LogOfOrigin(cp.origin);
     // Another store's, another series', or not signed by this store: says
     // nothing about this store.
-    if (!log.has_value() || !CheckpointSignedByAny(cp.note, keys)) continue;
+    if (!log.has_value()) continue;
     AnchorGap gap;
     gap.log = *log;
     gap.anchored = cp.size;
     if (*log != kSystemLogNumber && *log >= next_log) {
-      gaps.push_back(gap);  // Its tenant was created after this copy.
+      report(cp, gap);  // Its tenant was created after this copy.
       continue;
     }
     LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(*log));
@@ -36,24 +57,30 @@ absl::StatusOr<std::vector<AuditLogs::AnchorGap>> AuditLogs::CheckAnchors(
       absl::Status loaded = Load(*log, *state);
       if (absl::IsDataLoss(loaded)) {
         gap.damaged = std::string(loaded.message());
-        gaps.push_back(std::move(gap));
+        report(cp, std::move(gap));
         continue;
       }
       LEYSER_RETURN_IF_ERROR(loaded);
     }
     gap.size = state->size;
     if (state->size < cp.size) {
-      gaps.push_back(gap);
+      report(cp, gap);
       continue;
     }
     // Entries pruned behind the checkpoint leave no tree to compare with
     // (a rolled-back log is shorter, which the size shows).
     if (cp.size == 0 || cp.size < state->meta.first_retained()) continue;
-    LEYSER_ASSIGN_OR_RETURN(merkle::CompactRange at,
-                            merkle::ReadCompactRange(cp.size, Reader(*log)));
-    if (HashToBytes(at.Root()) != cp.root) {
+    merkle::Hash root;
+    if (cp.size == state->size) {
+      root = state->frontier.Root();  // Usually: the whole log is anchored.
+    } else {
+      LEYSER_ASSIGN_OR_RETURN(merkle::CompactRange at,
+                              merkle::ReadCompactRange(cp.size, Reader(*log)));
+      root = at.Root();
+    }
+    if (HashToBytes(root) != cp.root) {
       gap.forked = true;
-      gaps.push_back(gap);
+      report(cp, gap);
     }
   }
   return gaps;

@@ -64,6 +64,23 @@ bool AuditLogs::IsOwnOrigin(std::uint64_t log, std::string_view origin) const {
   return false;
 }
 
+std::optional<std::string> AuditLogs::UnknownSeriesOf(
+    std::string_view origin) const {
+  const std::string prefix =
+      absl::StrCat("leyser/", config_.installation_id, "/");
+  if (origin.substr(0, prefix.size()) != prefix) return std::nullopt;
+  const std::string_view rest = origin.substr(prefix.size());
+  const std::size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  const std::string_view series = rest.substr(0, slash);
+  if (series == "system" || series == "tenant") return std::nullopt;
+  if (series == config_.series) return std::nullopt;
+  for (const std::string& earlier : config_.earlier_series) {
+    if (series == earlier) return std::nullopt;
+  }
+  return std::string(series);
+}
+
 std::optional<std::uint64_t> AuditLogs::LogOfOrigin(
     std::string_view origin) const {
   const std::string system = Origin(kSystemLogNumber);
@@ -225,6 +242,51 @@ absl::Status SealLegacyAuditStates(rocksdb::DB* db,
   return FromRocks(db->Write(SyncWrite(), &batch), "sealing the audit logs");
 }
 
+absl::Status AuditLogs::NewestEntry(std::uint64_t log, std::uint64_t* size,
+                                    std::uint64_t* revision) const {
+  *size = 0;
+  *revision = 0;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), cf_));
+  const std::string prefix = AuditLogKey(log, 'e');
+  it->SeekForPrev(AuditEntryKey(log, UINT64_MAX));
+  LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the audit log"));
+  if (!it->Valid() || !it->key().starts_with(prefix) ||
+      it->key().size() != prefix.size() + 8) {
+    return absl::OkStatus();  // An empty log.
+  }
+  *size =
+      DecodeBigEndian64(std::string_view(it->key().data() + prefix.size(), 8)) +
+      1;
+  proto::AuditEntry entry;
+  std::string_view bytes;
+  AuditNodes nodes;
+  // The entry must be the leaf its record's tree hashes stand for (the
+  // checkpoints vouch for those hashes, the hashes for the entry).
+  if (!DecodeAuditRecord(
+          std::string_view(it->value().data(), it->value().size()), &bytes,
+          &nodes) ||
+      nodes.empty() || nodes.front().first != 0 ||
+      nodes.front().second != merkle::LeafHash(bytes) ||
+      !entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return Damaged(log, absl::StrCat("record ", *size - 1, " is malformed"));
+  }
+  *revision = entry.record_revision();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::uint64_t> AuditLogs::LastRecordRevision(std::uint64_t log) {
+  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
+  {
+    std::lock_guard<std::mutex> lock(state->mu);
+    if (state->loaded) return state->last_revision;
+  }
+  std::uint64_t size = 0;
+  std::uint64_t revision = 0;
+  LEYSER_RETURN_IF_ERROR(NewestEntry(log, &size, &revision));
+  return revision;
+}
+
 absl::Status AuditLogs::Load(std::uint64_t log, LogState& state) const
     ABSL_NO_THREAD_SAFETY_ANALYSIS {
   std::string bytes;
@@ -236,19 +298,8 @@ absl::Status AuditLogs::Load(std::uint64_t log, LogState& state) const
     LEYSER_RETURN_IF_ERROR(OpenMeta(log, bytes, &meta));
   }
   std::uint64_t size = 0;
-  {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), cf_));
-    const std::string prefix = AuditLogKey(log, 'e');
-    it->SeekForPrev(AuditEntryKey(log, UINT64_MAX));
-    LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the audit log"));
-    if (it->Valid() && it->key().starts_with(prefix) &&
-        it->key().size() == prefix.size() + 8) {
-      size = DecodeBigEndian64(
-                 std::string_view(it->key().data() + prefix.size(), 8)) +
-             1;
-    }
-  }
+  std::uint64_t last_revision = 0;
+  LEYSER_RETURN_IF_ERROR(NewestEntry(log, &size, &last_revision));
   if (size < meta.first_retained() || size < meta.checkpoint_size()) {
     return Damaged(log, "its newest entries are missing");
   }
@@ -273,6 +324,7 @@ absl::Status AuditLogs::Load(std::uint64_t log, LogState& state) const
     }
   }
   state.size = size;
+  state.last_revision = last_revision;
   state.frontier = std::move(frontier);
   state.meta = std::move(meta);
   state.first_uncovered_micros = size > state.meta.checkpoint_size()
@@ -378,9 +430,20 @@ absl::Status AuditLogs::Commit(rocksdb::WriteBatch* batch,
         batch->Put(cf_, DirtyKey(logs[i]), "").PermitUncheckedError();
       }
     }
+    std::vector<std::uint64_t> revisions(states.size());
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      revisions[i] = states[i]->last_revision;
+    }
     for (proto::AuditEntry& e : entries) {
       const std::size_t i =
           std::lower_bound(logs.begin(), logs.end(), e.log()) - logs.begin();
+      // Entries written with their log's registry record carry its new
+      // revision; every other entry the newest before.
+      if (e.record_revision() == 0) {
+        e.set_record_revision(revisions[i]);
+      } else {
+        revisions[i] = std::max(revisions[i], e.record_revision());
+      }
       StageEntry(logs[i], e, now_micros, staged[i], batch);
     }
     for (std::size_t i = 0; i < states.size(); ++i) {
@@ -404,6 +467,7 @@ absl::Status AuditLogs::Commit(rocksdb::WriteBatch* batch,
       s.frontier = std::move(staged[i].frontier);
       s.meta = std::move(staged[i].meta);
       s.first_uncovered_micros = staged[i].first_uncovered_micros;
+      s.last_revision = revisions[i];
     }
   }
   ObserveClock(now);

@@ -102,11 +102,20 @@ class AuditLogs {
     std::uint64_t anchored = 0;  // Size of the sink's newest checkpoint.
     bool forked = false;         // Long enough, but does not extend it.
     std::string damaged;         // Set if the log does not load (DataLoss).
+    // Set (the log is then meaningless) if the sink holds a checkpoint of a
+    // series this copy never had: the store went on from a later state.
+    std::string unknown_series;
   };
+
+  // The registry-record revision the newest entry of log `log` carries
+  // (AuditEntry.record_revision; 0 for an empty log or entries from before
+  // revisions). One read if the log is not loaded. DataLoss if damaged.
+  absl::StatusOr<std::uint64_t> LastRecordRevision(std::uint64_t log);
 
   // Compares each log of the current series with the checkpoint of it in
   // `held` (signed by a known key; others are skipped): shorter, not
-  // extending it, or damaged so that it cannot be compared, is a gap. Tenant
+  // extending it, or damaged so that it cannot be compared, is a gap; so is
+  // each series of the store's that this copy has never had. Tenant
   // logs from `next_log` on do not exist (size 0). Reads only.
   absl::StatusOr<std::vector<AnchorGap>> CheckAnchors(
       const std::vector<AuditCheckpoint>& held, std::uint64_t next_log);
@@ -199,6 +208,10 @@ class AuditLogs {
 
   absl::StatusOr<std::shared_ptr<LogState>> State(std::uint64_t log);
   std::string OriginIn(std::string_view series, std::uint64_t log) const;
+  // The series `origin` names if it is this store's but of a series this
+  // copy has never had (neither current nor earlier): a later state of the
+  // store started it.
+  std::optional<std::string> UnknownSeriesOf(std::string_view origin) const;
   // The log `origin` (of the current series) names, if any.
   std::optional<std::uint64_t> LogOfOrigin(std::string_view origin) const;
   // The stored form of log `log`'s state record, and back (DataLoss naming
@@ -208,6 +221,10 @@ class AuditLogs {
   absl::Status OpenMeta(std::uint64_t log, std::string_view stored,
                         proto::AuditLogMeta* meta) const;
   absl::Status Load(std::uint64_t log, LogState& state) const;
+  // The size of log `log` and the record revision of its newest entry
+  // (0, 0 for an empty log). DataLoss if that entry does not parse.
+  absl::Status NewestEntry(std::uint64_t log, std::uint64_t* size,
+                           std::uint64_t* revision) const;
   void StageEntry(std::uint64_t log, proto::AuditEntry& entry,
                   std::int64_t now_micros, Staged& staged,
                   rocksdb::WriteBatch* batch) const;

@@ -98,6 +98,8 @@ struct AuditLogs::LogState {
   // Clock reading when the oldest entry not covered by a checkpoint was added
   // (or the log was loaded with such entries); INT64_MAX if none.
   std::int64_t first_uncovered_micros = INT64_MAX;
+  // The record revision of the newest entry (AuditEntry.record_revision).
+  std::uint64_t last_revision = 0;
 };
 
 struct AuditLogs::Staged {

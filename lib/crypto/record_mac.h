@@ -13,9 +13,11 @@
 // changed byte, or a record moved to another key or table, fails with DataLoss
 // naming the record. The leading 0x00 is never the first byte of a serialized
 // protobuf message, so a record written before records were authenticated is
-// told apart (the one-time upgrade, lib/store/upgrade.cc). A record replayed
-// from an older copy of the same record still authenticates: freshness comes
-// from the audit anchors (docs/architecture.md, "Rollback").
+// told apart (the one-time upgrade, AuthenticateLegacyRecords in
+// lib/store/open.cc). An older copy of the same record still authenticates:
+// freshness comes from each record's revision, checked against its audit log,
+// and from the audit anchors (docs/architecture.md, "Tampering and
+// rollback").
 //
 // Thread safety: immutable after construction; thread-safe.
 

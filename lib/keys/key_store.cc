@@ -89,6 +89,7 @@ std::string FieldsAd(const proto::KeyStoreMeta& meta) {
   ad.push_back(meta.plain_files() ? '\x01' : '\x00');
   AppendBigEndian64(static_cast<std::uint64_t>(meta.created().seconds()), &ad);
   AppendBigEndian64(static_cast<std::uint64_t>(meta.created().nanos()), &ad);
+  ad.push_back(meta.legacy_records_pending() ? '\x01' : '\x00');
   return ad;
 }
 
@@ -127,6 +128,14 @@ absl::Status WrongMasterKey() {
       "the master key does not match this store; supply the key the store was "
       "created with "
       "(or last rotated to)");
+}
+
+absl::Status DowngradedMeta() {
+  return absl::DataLossError(
+      "the key store's metadata says it is from before control records were "
+      "authenticated (format 1), but the key store holds a record key, which "
+      "only later formats have: its metadata record was put back from an "
+      "older copy");
 }
 
 // Reads and checks the meta record through `db`. NotFound if the store was
@@ -291,8 +300,10 @@ absl::StatusOr<KeyStoreInfo> KeyStore::Inspect(const std::string& dir,
       info.file_key,
       UnwrapWith(master_key, meta.master_generation(), kFileKeyEntry, bytes));
   info.records_authenticated = meta.format_version() == kKeyStoreFormatVersion;
+  info.records_pending = meta.legacy_records_pending();
   s = db->Get(rocksdb::ReadOptions(), kRecordKeyEntry, &bytes);
   if (s.IsNotFound() && !info.records_authenticated) return info;
+  if (s.ok() && !info.records_authenticated) return DowngradedMeta();
   if (s.IsNotFound()) {
     return absl::DataLossError(absl::StrCat(
         dir, " (the key store) has no record key; ", kPutBackOrRestore));
@@ -370,37 +381,53 @@ absl::StatusOr<TenantKey> KeyStore::GetFileKey() const {
   return Unwrap(std::string(kFileKeyEntry), bytes);
 }
 
-absl::StatusOr<TenantKey> KeyStore::EnsureRecordKey() {
-  absl::WriterMutexLock lock(&mu_);
+absl::StatusOr<TenantKey> KeyStore::GetRecordKey() const {
+  absl::ReaderMutexLock lock(&mu_);
   std::string bytes;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kRecordKeyEntry, &bytes);
-  if (s.ok()) return Unwrap(std::string(kRecordKeyEntry), bytes);
-  if (!s.IsNotFound()) return FromRocks(s, "reading the record key");
-  LEYSER_ASSIGN_OR_RETURN(SecretBytes key, RandomKey());
-  bytes = Wrap(master_key_, master_generation_, kRecordKeyEntry, key, 1);
-  LEYSER_RETURN_IF_ERROR(FromRocks(
-      db_->Put(SyncWrite(), kRecordKeyEntry, bytes), "storing the record key"));
-  return TenantKey{std::move(key), 1};
+  if (s.IsNotFound()) {
+    return absl::DataLossError(
+        "the key store has no record key; it is damaged");
+  }
+  LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the record key"));
+  return Unwrap(std::string(kRecordKeyEntry), bytes);
 }
 
-absl::Status KeyStore::MarkRecordsAuthenticated() {
+absl::Status KeyStore::BeginRecordAuthentication() {
   absl::WriterMutexLock lock(&mu_);
   LEYSER_ASSIGN_OR_RETURN(proto::KeyStoreMeta meta, ReadMeta(db_, master_key_));
-  if (meta.format_version() == kKeyStoreFormatVersion) {
+  if (meta.format_version() != kLegacyKeyStoreFormatVersion) {
     return absl::OkStatus();
   }
   std::string bytes;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kRecordKeyEntry, &bytes);
-  if (s.IsNotFound()) {
-    return absl::FailedPreconditionError(
-        "the key store has no record key yet; it cannot be marked as "
-        "authenticating records");
+  if (!s.IsNotFound()) {
+    LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the record key"));
+    return DowngradedMeta();
   }
-  LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the record key"));
+  LEYSER_ASSIGN_OR_RETURN(SecretBytes key, RandomKey());
   meta.set_format_version(kKeyStoreFormatVersion);
+  meta.set_legacy_records_pending(true);
+  SealMetaFields(master_key_, &meta);
+  rocksdb::WriteBatch batch;
+  LEYSER_RETURN_IF_ERROR(FromRocks(
+      batch.Put(kRecordKeyEntry, Wrap(master_key_, master_generation_,
+                                      kRecordKeyEntry, key, /*version=*/1)),
+      "upgrading the key store"));
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(batch.Put(kMetaKey, meta.SerializeAsString()),
+                "upgrading the key store"));
+  return FromRocks(db_->Write(SyncWrite(), &batch), "upgrading the key store");
+}
+
+absl::Status KeyStore::FinishRecordAuthentication() {
+  absl::WriterMutexLock lock(&mu_);
+  LEYSER_ASSIGN_OR_RETURN(proto::KeyStoreMeta meta, ReadMeta(db_, master_key_));
+  if (!meta.legacy_records_pending()) return absl::OkStatus();
+  meta.set_legacy_records_pending(false);
   SealMetaFields(master_key_, &meta);
   return FromRocks(db_->Put(SyncWrite(), kMetaKey, meta.SerializeAsString()),
-                   "upgrading the key store's metadata");
+                   "upgrading the key store");
 }
 
 absl::Status KeyStore::CreateTenantKeys(std::uint64_t first,

@@ -53,11 +53,13 @@ struct KeyStoreInfo {
   bool plain_files = false;  // The data database's files are not encrypted.
   TenantKey file_key;        // The node file key and its id.
   // False for a key store from before control records were authenticated
-  // (format 1), which only an upgrade opens (lib/store/upgrade.cc).
+  // (format 1), which only an upgrade opens (lib/store/open.cc).
   bool records_authenticated = false;
   // The key of the data database's control records (lib/crypto/record_mac.h);
-  // empty only in a format-1 key store that has none yet.
+  // empty only in a format-1 key store (which may not have one).
   TenantKey record_key;
+  // Format 2, but the upgrade from format 1 has not tagged every record yet.
+  bool records_pending = false;
 };
 
 class KeyStore {
@@ -107,13 +109,18 @@ class KeyStore {
   // Returns the node file key and its id.
   absl::StatusOr<TenantKey> GetFileKey() const;
 
-  // The record key, made now if a format-1 key store has none (synced).
-  absl::StatusOr<TenantKey> EnsureRecordKey();
+  // The record key (lib/crypto/record_mac.h).
+  absl::StatusOr<TenantKey> GetRecordKey() const;
 
-  // Marks a format-1 key store as format 2 (its record key exists and every
-  // control record of the data database carries a tag): from then on the
-  // store opens only with tags. OK if already format 2.
-  [[nodiscard]] absl::Status MarkRecordsAuthenticated();
+  // The upgrade of a format-1 key store (Options::authenticate_legacy_records),
+  // in two steps: Begin makes the record key and marks the store format 2
+  // with its records pending, in one synced write (DataLoss if a format-1
+  // store already holds a record key: its metadata was put back); once every
+  // control record carries a tag, Finish clears the mark. A crash in between
+  // leaves the mark, and the next open finishes the job. Each is OK if there
+  // is nothing to do.
+  [[nodiscard]] absl::Status BeginRecordAuthentication();
+  [[nodiscard]] absl::Status FinishRecordAuthentication();
 
   // Makes new random data keys for tenants first .. first + count - 1 and
   // stores them wrapped (replacing any key an interrupted creation left for

@@ -169,7 +169,9 @@ absl::Status Lifecycle::SetAccessAudit(std::string_view tenant_id, int mode) {
   LEYSER_RETURN_IF_ERROR(
       registry_->WriteRecord(record, nullptr, {std::move(entry)}));
   serving_->Apply(record);
-  return absl::OkStatus();
+  // Anchored too: turning access auditing off widens what a rollback of the
+  // disk can undo unseen.
+  return Anchored(record, "the access-audit change");
 }
 
 absl::Status Lifecycle::RunDue(absl::Time now, MaintenanceReport* report) {

@@ -76,8 +76,8 @@ class Lifecycle {
             std::shared_ptr<AuditLogs> audit, ServingListener* serving);
 
   // Store::EndContract, Reinstate, SetLegalHold, SetAccessAudit (`mode` is a
-  // checked AccessAudit value). The first three (and each purge and shred of
-  // RunDue) return once a checkpoint covering their entry reached the audit
+  // checked AccessAudit value). Each (and each purge and shred of RunDue)
+  // returns once a checkpoint covering their entry reached the audit
   // sink, if the store has one (AuditLogs::Anchor), so no rollback of the
   // store's files can undo them unseen.
   absl::Status EndContract(std::string_view tenant_id, absl::Time contract_end);

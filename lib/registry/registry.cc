@@ -97,6 +97,7 @@ absl::Status Registry::Load(bool created, absl::Time now) {
     ToProtoTime(now, meta.mutable_created());
     meta.set_installation_id(NewInstallationId());
     meta.set_backups_tracked(true);  // A new store has no backups yet.
+    meta.set_revision(1);
     LEYSER_RETURN_IF_ERROR(
         FromRocks(db_->db->Put(SyncWrite(), db_->registry_cf, kRegistryMetaKey,
                                Sealed(kRegistryMetaKey, meta)),
@@ -113,6 +114,7 @@ absl::Status Registry::Load(bool created, absl::Time now) {
     // A store from before the audit log gets its installation id now.
     if (meta.installation_id().empty()) {
       meta.set_installation_id(NewInstallationId());
+      meta.set_revision(meta.revision() + 1);
       LEYSER_RETURN_IF_ERROR(FromRocks(
           db_->db->Put(SyncWrite(), db_->registry_cf, kRegistryMetaKey,
                        Sealed(kRegistryMetaKey, meta)),
@@ -202,6 +204,7 @@ absl::StatusOr<std::vector<proto::TenantRecord>> Registry::AddTenants(
     record.set_id(ids[i]);
     record.set_number(first + i);
     record.set_state(proto::TENANT_STATE_ACTIVE);
+    record.set_revision(1);
     ToProtoTime(now, record.mutable_created());
     LEYSER_RETURN_IF_ERROR(
         FromRocks(batch.Put(db_->registry_cf, RegistryTenantKey(ids[i]),
@@ -209,9 +212,11 @@ absl::StatusOr<std::vector<proto::TenantRecord>> Registry::AddTenants(
                   "creating tenants"));
     entries.push_back(NewAuditEntry(
         first + i, proto::AUDIT_EVENT_TENANT_CREATED, actor, ids[i]));
+    entries.back().set_record_revision(1);
   }
   proto::RegistryMeta meta = Meta();
   meta.set_next_tenant_number(first + ids.size());
+  meta.set_revision(meta.revision() + 1);
   LEYSER_RETURN_IF_ERROR(CheckMetaSuccessor(meta));
   LEYSER_RETURN_IF_ERROR(FromRocks(batch.Put(db_->registry_cf, kRegistryMetaKey,
                                              Sealed(kRegistryMetaKey, meta)),
@@ -226,15 +231,28 @@ absl::StatusOr<std::vector<proto::TenantRecord>> Registry::AddTenants(
   return records;
 }
 
-absl::Status Registry::WriteRecord(const proto::TenantRecord& record,
-                                   const proto::RegistryMeta* meta,
+absl::Status Registry::WriteRecord(const proto::TenantRecord& given,
+                                   const proto::RegistryMeta* given_meta,
                                    std::vector<proto::AuditEntry> entries) {
+  proto::TenantRecord record = given;
+  record.set_revision(NextRevision(record));
+  std::optional<proto::RegistryMeta> meta;
+  if (given_meta != nullptr) {
+    meta = *given_meta;
+    meta->set_revision(Meta().revision() + 1);
+  }
+  for (proto::AuditEntry& e : entries) {
+    if (e.log() == record.number()) e.set_record_revision(record.revision());
+    if (e.log() == kSystemLogNumber && meta.has_value()) {
+      e.set_record_revision(meta->revision());
+    }
+  }
   rocksdb::WriteBatch batch;
   LEYSER_RETURN_IF_ERROR(
       FromRocks(batch.Put(db_->registry_cf, RegistryTenantKey(record.id()),
                           Sealed(RegistryTenantKey(record.id()), record)),
                 "updating the tenant registry"));
-  if (meta != nullptr) {
+  if (meta.has_value()) {
     LEYSER_RETURN_IF_ERROR(CheckMetaSuccessor(*meta));
     LEYSER_RETURN_IF_ERROR(
         FromRocks(batch.Put(db_->registry_cf, kRegistryMetaKey,
@@ -245,12 +263,18 @@ absl::Status Registry::WriteRecord(const proto::TenantRecord& record,
       audit_->Commit(&batch, std::move(entries), SyncWrite()));
   absl::MutexLock lock(&mu_);
   tenants_[record.id()] = record;
-  if (meta != nullptr) meta_ = *meta;
+  if (meta.has_value()) meta_ = *std::move(meta);
   return absl::OkStatus();
 }
 
-absl::Status Registry::WriteMeta(const proto::RegistryMeta& meta,
+absl::Status Registry::WriteMeta(const proto::RegistryMeta& given,
                                  std::vector<proto::AuditEntry> entries) {
+  proto::RegistryMeta meta = given;
+  // A caller may raise it (an accepted rollback catching up with the log).
+  meta.set_revision(std::max(Meta().revision() + 1, given.revision()));
+  for (proto::AuditEntry& e : entries) {
+    if (e.log() == kSystemLogNumber) e.set_record_revision(meta.revision());
+  }
   LEYSER_RETURN_IF_ERROR(CheckMetaSuccessor(meta));
   if (entries.empty()) {
     LEYSER_RETURN_IF_ERROR(
@@ -271,6 +295,15 @@ absl::Status Registry::WriteMeta(const proto::RegistryMeta& meta,
   return absl::OkStatus();
 }
 
+std::uint64_t Registry::NextRevision(const proto::TenantRecord& record) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = tenants_.find(record.id());
+  const std::uint64_t current =
+      it != tenants_.end() ? it->second.revision() : 0;
+  // A caller may raise it (an accepted rollback catching up with the log).
+  return std::max(current + 1, record.revision());
+}
+
 std::string Registry::Sealed(
     std::string_view key, const google::protobuf::MessageLite& record) const {
   return SealRegistryRecord(*db_->record_mac, key, record);
@@ -282,6 +315,7 @@ absl::Status Registry::CheckMetaSuccessor(
   if (meta.next_tenant_number() < meta_.next_tenant_number() ||
       meta.checkpoint_keys_size() < meta_.checkpoint_keys_size() ||
       meta.earlier_anchor_series_size() < meta_.earlier_anchor_series_size() ||
+      meta.accepted_damaged_logs_size() < meta_.accepted_damaged_logs_size() ||
       (!meta_.backup_dir_id().empty() &&
        meta.backup_dir_id() != meta_.backup_dir_id()) ||
       (meta_.backups_tracked() && !meta.backups_tracked())) {

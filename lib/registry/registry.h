@@ -82,7 +82,9 @@ class Registry {
       const ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_mu_);
 
   // Writes `record` (and `meta`, if given) with the audit `entries` in one
-  // synced batch, then updates the memory copy.
+  // synced batch, then updates the memory copy. Each write raises the
+  // record's (and the metadata's) revision by one, and the entries of the
+  // tenant's log (of the system log, with `meta`) carry the new revision.
   absl::Status WriteRecord(const proto::TenantRecord& record,
                            const proto::RegistryMeta* meta,
                            std::vector<proto::AuditEntry> entries = {})
@@ -99,6 +101,10 @@ class Registry {
   // handed out twice gives one tenant another's data key) or drop a checkpoint
   // key.
   absl::Status CheckMetaSuccessor(const proto::RegistryMeta& meta) const;
+
+  // The revision the next write of `record` gets: one more than the stored
+  // one, or `record.revision()` if that is higher.
+  std::uint64_t NextRevision(const proto::TenantRecord& record) const;
 
   // The stored form of `record` under key `key`.
   std::string Sealed(std::string_view key,

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -166,14 +167,13 @@ absl::Status StoreImpl::Start(const StartKind& kind) {
       registry_.Load(/*created=*/false, options_.clock->Now()));
   LEYSER_RETURN_IF_ERROR(StartAudit(registry_.Meta()));
   // Nothing is written before the rollback check.
-  LEYSER_ASSIGN_OR_RETURN(std::vector<AuditLogs::AnchorGap> gaps,
-                          CheckAnchors());
-  if (!gaps.empty() && !kind.restored.has_value() &&
+  LEYSER_ASSIGN_OR_RETURN(RollbackFindings found, CheckRollback());
+  if (!found.empty() && !kind.restored.has_value() &&
       !options_.accept_rollback) {
-    return absl::DataLossError(DescribeRollback(gaps, /*refused=*/true));
+    return absl::DataLossError(DescribeRollback(found, /*refused=*/true));
   }
-  if (!gaps.empty() || kind.restored.has_value()) {
-    LEYSER_RETURN_IF_ERROR(StartNewSeries(gaps, kind.restored));
+  if (!found.empty() || kind.restored.has_value()) {
+    LEYSER_RETURN_IF_ERROR(StartNewSeries(found, kind.restored));
   }
   LEYSER_RETURN_IF_ERROR(RecordPendingWrongKeys());
   if (kind.records_authenticated) {
@@ -237,36 +237,97 @@ absl::Status StoreImpl::StartAudit(const proto::RegistryMeta& meta) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<AuditLogs::AnchorGap>> StoreImpl::CheckAnchors() {
-  if (options_.audit_sink == nullptr)
-    return std::vector<AuditLogs::AnchorGap>();
-  absl::StatusOr<std::vector<AuditCheckpoint>> held =
-      options_.audit_sink->NewestCheckpoints();
-  if (absl::IsUnimplemented(held.status())) {
-    return std::vector<AuditLogs::AnchorGap>();  // No check (audit.h).
+absl::StatusOr<StoreImpl::RollbackFindings> StoreImpl::CheckRollback() {
+  RollbackFindings found;
+  const proto::RegistryMeta meta = registry_.Meta();
+  // Damage an accepted rollback let through earlier refuses no more (a
+  // damaged log takes no entry, so its record cannot change either).
+  absl::flat_hash_set<std::uint64_t> damaged(
+      meta.accepted_damaged_logs().begin(), meta.accepted_damaged_logs().end());
+  const absl::flat_hash_set<std::uint64_t> accepted = damaged;
+  auto add = [&](AuditLogs::AnchorGap gap) {
+    if (!gap.damaged.empty() && !damaged.insert(gap.log).second) return;
+    found.gaps.push_back(std::move(gap));
+  };
+  // The logs against the newest checkpoints the sink holds (this loads the
+  // logs it names).
+  if (options_.audit_sink != nullptr) {
+    absl::StatusOr<std::vector<AuditCheckpoint>> held =
+        options_.audit_sink->NewestCheckpoints();
+    if (!held.ok() && !absl::IsUnimplemented(held.status())) {
+      return absl::Status(
+          held.status().code(),
+          absl::StrCat("cannot read back the checkpoints Options::audit_sink "
+                       "holds, so the store cannot be checked for a rollback; "
+                       "nothing was changed: ",
+                       held.status().message()));
+    }
+    if (held.ok()) {  // Unimplemented: no check (audit.h).
+      LEYSER_ASSIGN_OR_RETURN(
+          std::vector<AuditLogs::AnchorGap> gaps,
+          audit_->CheckAnchors(*held, meta.next_tenant_number()));
+      for (AuditLogs::AnchorGap& gap : gaps) add(std::move(gap));
+    }
   }
-  if (!held.ok()) {
-    return absl::Status(
-        held.status().code(),
-        absl::StrCat("cannot read back the checkpoints Options::audit_sink "
-                     "holds, so the store cannot be checked for a rollback; "
-                     "nothing was changed: ",
-                     held.status().message()));
+  // Every record against its log: the log's newest entry names the record
+  // revision it was written with (or after), which the record must reach. A
+  // log whose newest entry is damaged cannot vouch for its record.
+  auto check = [&](std::uint64_t log, std::uint64_t revision) -> absl::Status {
+    if (damaged.contains(log)) return absl::OkStatus();  // Reported, accepted.
+    absl::StatusOr<std::uint64_t> logged = audit_->LastRecordRevision(log);
+    if (absl::IsDataLoss(logged.status())) {
+      AuditLogs::AnchorGap gap;
+      gap.log = log;
+      gap.damaged = std::string(logged.status().message());
+      add(std::move(gap));
+      return absl::OkStatus();
+    }
+    LEYSER_RETURN_IF_ERROR(logged.status());
+    if (revision < *logged) found.stale.push_back({log, revision, *logged});
+    return absl::OkStatus();
+  };
+  for (const proto::TenantRecord& record : registry_.Records()) {
+    LEYSER_RETURN_IF_ERROR(check(record.number(), record.revision()));
   }
-  return audit_->CheckAnchors(*held, registry_.Meta().next_tenant_number());
+  LEYSER_RETURN_IF_ERROR(check(kSystemLogNumber, meta.revision()));
+  // Damage accepted before is not reported again.
+  found.gaps.erase(std::remove_if(found.gaps.begin(), found.gaps.end(),
+                                  [&](const AuditLogs::AnchorGap& gap) {
+                                    return !gap.damaged.empty() &&
+                                           accepted.contains(gap.log);
+                                  }),
+                   found.gaps.end());
+  return found;
 }
 
-std::string StoreImpl::DescribeRollback(
-    const std::vector<AuditLogs::AnchorGap>& gaps, bool refused) const {
+std::string StoreImpl::DescribeRollback(const RollbackFindings& found,
+                                        bool refused) const {
   absl::flat_hash_map<std::uint64_t, std::string> ids;
   for (const proto::TenantRecord& record : registry_.Records()) {
     ids[record.number()] = record.id();
   }
   std::vector<std::string> logs;
-  for (const AuditLogs::AnchorGap& gap : gaps) {
-    if (logs.size() == 20) {
-      logs.push_back(absl::StrCat("and ", gaps.size() - 20, " more"));
+  for (const StaleRecord& stale : found.stale) {
+    logs.push_back(absl::StrCat(
+        stale.log == kSystemLogNumber
+            ? std::string("the registry's metadata record")
+            : absl::StrCat("the registry record of tenant '", ids[stale.log],
+                           "'"),
+        " is revision ", stale.revision, ", older than its audit log (",
+        stale.logged, "): a write of it was removed"));
+  }
+  for (const AuditLogs::AnchorGap& gap : found.gaps) {
+    if (logs.size() >= 20) {
+      logs.push_back("and more");
       break;
+    }
+    if (!gap.unknown_series.empty()) {
+      logs.push_back(absl::StrCat(
+          "the sink holds checkpoints of anchor series ", gap.unknown_series,
+          ", which this copy has never had: the store went on from a later "
+          "state (a restore or an accepted rollback started that series), so "
+          "this is an older copy"));
+      continue;
     }
     std::string name = "the store's log";
     if (gap.log != kSystemLogNumber) {
@@ -276,11 +337,9 @@ std::string StoreImpl::DescribeRollback(
                                             " (not in this copy's registry)");
     }
     if (!gap.damaged.empty()) {
-      logs.push_back(absl::StrCat(name,
-                                  ": damaged, so it cannot be compared "
-                                  "with its anchored checkpoint of ",
-                                  gap.anchored, " entries (", gap.damaged,
-                                  ")"));
+      logs.push_back(absl::StrCat(
+          name, ": damaged, so it cannot vouch for its registry record or be ",
+          "compared with what was anchored (", gap.damaged, ")"));
       continue;
     }
     logs.push_back(
@@ -293,9 +352,10 @@ std::string StoreImpl::DescribeRollback(
                                   " missing)"));
   }
   std::string text = absl::StrCat(
-      "the store's audit logs do not reach the checkpoints anchored in "
-      "Options::audit_sink, so the store was rolled back or forked (an older "
-      "copy put back, or its newest writes cut off): ",
+      "the store's records or audit logs do not reach what was written and "
+      "anchored before (in its audit log, in Options::audit_sink), so the "
+      "store was rolled back or forked (an older copy put back, or some of "
+      "its newest writes cut off or removed): ",
       absl::StrJoin(logs, "; "));
   if (refused) {
     absl::StrAppend(
@@ -308,14 +368,40 @@ std::string StoreImpl::DescribeRollback(
   return text;
 }
 
-absl::Status StoreImpl::StartNewSeries(
-    const std::vector<AuditLogs::AnchorGap>& gaps,
-    std::optional<BackupId> restored) {
+absl::Status StoreImpl::StartNewSeries(const RollbackFindings& found,
+                                       std::optional<BackupId> restored) {
   absl::MutexLock lifecycle(&registry_.lifecycle_mu());
+  // Records older than their logs catch up, so the next open accepts them.
+  std::uint64_t meta_logged = 0;
+  for (const StaleRecord& stale : found.stale) {
+    if (stale.log == kSystemLogNumber) {
+      meta_logged = stale.logged;
+      continue;
+    }
+    for (proto::TenantRecord record : registry_.Records()) {
+      if (record.number() != stale.log) continue;
+      record.set_revision(stale.logged);
+      LEYSER_RETURN_IF_ERROR(registry_.WriteRecord(record, nullptr));
+    }
+  }
+  const std::vector<AuditLogs::AnchorGap>& gaps = found.gaps;
   proto::RegistryMeta meta = registry_.Meta();
+  meta.set_revision(std::max(meta.revision(), meta_logged));
+  for (const AuditLogs::AnchorGap& gap : gaps) {
+    if (!gap.damaged.empty()) meta.add_accepted_damaged_logs(gap.log);
+  }
   std::string series(kAnchorSeriesBytes, '\0');
   RandomBytes(series.data(), series.size());
   meta.add_earlier_anchor_series(meta.anchor_series());
+  // Series a later state of the store started (this copy is older): known
+  // from now on, so they do not refuse the next open again.
+  for (const AuditLogs::AnchorGap& gap : gaps) {
+    if (gap.unknown_series.empty()) continue;
+    const std::string bytes = absl::HexStringToBytes(gap.unknown_series);
+    if (absl::BytesToHexString(bytes) == gap.unknown_series) {
+      meta.add_earlier_anchor_series(bytes);
+    }
+  }
   meta.set_anchor_series(series);
   proto::AuditEntry entry =
       NewAuditEntry(kSystemLogNumber,
@@ -327,7 +413,7 @@ absl::Status StoreImpl::StartNewSeries(
     details["generation"] = absl::StrCat(*restored);
     details["backup_dir"] = options_.backup_dir;
   }
-  if (!gaps.empty()) details["rolled_back"] = DescribeRollback(gaps, false);
+  if (!found.empty()) details["rolled_back"] = DescribeRollback(found, false);
   details["anchor_series"] = absl::BytesToHexString(series);
   // The entry is the first of the new series: the logs restart under their
   // new origins before it is written, so no checkpoint of the old series
@@ -379,17 +465,19 @@ absl::Status CheckStoreParts(const std::string& dir) {
 }
 
 // Tags the control records of a store from before they were authenticated
-// (Options::authenticate_legacy_records) under its record key (made now if
-// missing), then marks its key store: from then on tags are required. Each
-// step can run again after a crash.
+// (Options::authenticate_legacy_records, or an upgrade a crash interrupted)
+// under a new record key: KeyStore::BeginRecordAuthentication, the tags, then
+// FinishRecordAuthentication; from then on tags are required. Each step can
+// run again after a crash.
 absl::Status AuthenticateLegacyRecords(DbCore& db, KeyStore& keys) {
-  LEYSER_ASSIGN_OR_RETURN(TenantKey record_key, keys.EnsureRecordKey());
+  LEYSER_RETURN_IF_ERROR(keys.BeginRecordAuthentication());
+  LEYSER_ASSIGN_OR_RETURN(TenantKey record_key, keys.GetRecordKey());
   db.record_mac = std::make_shared<RecordMac>(std::move(record_key.key));
   LEYSER_RETURN_IF_ERROR(
       SealLegacyRegistryRecords(db.db, db.registry_cf, *db.record_mac));
   LEYSER_RETURN_IF_ERROR(
       SealLegacyAuditStates(db.db, db.audit_cf, *db.record_mac));
-  return keys.MarkRecordsAuthenticated();
+  return keys.FinishRecordAuthentication();
 }
 
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(
@@ -469,7 +557,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(
                      options.clock->Now()));
   StoreImpl::StartKind kind;
   kind.restored = restored;
-  if (inspected->records_authenticated) {
+  if (inspected->records_authenticated && !inspected->records_pending) {
     db->record_mac =
         std::make_shared<RecordMac>(std::move(inspected->record_key.key));
   } else {

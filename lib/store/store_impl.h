@@ -140,10 +140,22 @@ class StoreImpl final : public Store {
   // restore of generation `restored`, or an accepted rollback), recorded as
   // its first entry; the wrong-master-key attempts that waited.
   absl::Status StartAudit(const proto::RegistryMeta& meta);
-  absl::StatusOr<std::vector<AuditLogs::AnchorGap>> CheckAnchors();
-  std::string DescribeRollback(const std::vector<AuditLogs::AnchorGap>& gaps,
+  // A registry record older than its audit log: a write of it was removed
+  // (from the WAL) while its entry stayed.
+  struct StaleRecord {
+    std::uint64_t log = 0;       // The tenant's number; 0: the metadata.
+    std::uint64_t revision = 0;  // The record's.
+    std::uint64_t logged = 0;    // Its log's newest entry's.
+  };
+  struct RollbackFindings {
+    std::vector<AuditLogs::AnchorGap> gaps;
+    std::vector<StaleRecord> stale;
+    bool empty() const { return gaps.empty() && stale.empty(); }
+  };
+  absl::StatusOr<RollbackFindings> CheckRollback();
+  std::string DescribeRollback(const RollbackFindings& found,
                                bool refused) const;
-  absl::Status StartNewSeries(const std::vector<AuditLogs::AnchorGap>& gaps,
+  absl::Status StartNewSeries(const RollbackFindings& found,
                               std::optional<BackupId> restored);
   absl::Status RecordPendingWrongKeys();
 

@@ -135,10 +135,11 @@ TEST(NonceTest, TwoToTheTwentyNoncesAreDistinct) {
 // process memory, nonce generator state included. This takes a byte copy of a
 // generator that has been used (the snapshot), draws 100,000 nonces from the
 // original and 100,000 from a generator restored from the copy, and requires
-// all 200,000 to be distinct. The former design (a random 16-byte prefix drawn
-// once per thread, then a 64-bit counter) fails here: the restored copy holds
-// the same prefix and counter and replays the original's sequence nonce for
-// nonce.
+// all 200,000 to be distinct. A generator that keeps its state in memory, as
+// the former design did (a random 16-byte prefix drawn once per thread, then a
+// 64-bit counter), fails here: the restored copy holds the same prefix and
+// counter and replays the original's sequence nonce for nonce. (Today's
+// NonceSource keeps no state; the test guards against bringing some back.)
 TEST(NonceTest, RestoredCopyOfTheGeneratorRepeatsNoNonce) {
   static_assert(std::is_trivially_copyable_v<NonceSource>);
   constexpr std::size_t kPerCopy = 100000;

@@ -411,6 +411,72 @@ TEST_F(TamperTest, ARestoredStoreAnchorsUnderANewOriginWithoutContradiction) {
   // And the store keeps opening, checked against the new series.
   store = OpenStore();
   ASSERT_NE(store, nullptr);
+  store.reset();
+  // The store from before the restore, put back: it matches the old series
+  // exactly, but the sink holds a later series it never had.
+  fs::rename(options_.data_dir, tmp_.Sub("restored"));
+  fs::rename(tmp_.Sub("lost"), options_.data_dir);
+  auto refused = Store::Open(options_);
+  ASSERT_THAT(refused, StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_TRUE(absl::StrContains(refused.status().message(),
+                                "which this copy has never had"))
+      << refused.status();
+  Options accepting = options_;
+  accepting.accept_rollback = true;
+  ASSERT_NE(OpenStore(accepting), nullptr);
+  EXPECT_NE(OpenStore(), nullptr);  // Accepted once, known since.
+}
+
+// What a bit flip in the WAL can do (the column-family byte of the record's
+// Put, or its type, with the CRC fixed up): the write of a tenant's record is
+// lost while its audit entry, in the same batch, stays. The record left is a
+// genuine older one (its tag verifies), but older than its log says.
+TEST_F(TamperTest, ARegistryWriteRemovedWhileItsEntryStaysIsRefused) {
+  for (const bool sink : {true, false}) {
+    SCOPED_TRACE(sink ? "with a sink" : "without a sink");
+    if (!sink) options_.audit_sink = nullptr;
+    options_.data_dir = tmp_.Sub(sink ? "with" : "without");
+    MakeStore();
+    const std::string key = internal::RegistryTenantKey("u");
+    auto raw_record = [&](const std::string* put) {
+      test::RawDataDb raw(options_.data_dir, *provider_);
+      std::string bytes;
+      if (put != nullptr) {
+        EXPECT_TRUE(
+            raw.db()
+                ->Put(rocksdb::WriteOptions(), raw.registry(), key, *put)
+                .ok());
+      } else {
+        EXPECT_TRUE(
+            raw.db()
+                ->Get(rocksdb::ReadOptions(), raw.registry(), key, &bytes)
+                .ok());
+      }
+      return bytes;
+    };
+    const std::string before_hold = raw_record(nullptr);
+    {
+      auto store = OpenStore();
+      ASSERT_NE(store, nullptr);
+      ASSERT_THAT(store->SetLegalHold("u", true), IsOk());
+    }
+    raw_record(&before_hold);
+    auto refused = Store::Open(options_);
+    ASSERT_THAT(refused, StatusIs(absl::StatusCode::kDataLoss));
+    EXPECT_TRUE(absl::StrContains(refused.status().message(),
+                                  "the registry record of tenant 'u' is "
+                                  "revision"))
+        << refused.status();
+    // Accepted, the record catches up with its log; later opens need nothing.
+    Options accepting = options_;
+    accepting.accept_rollback = true;
+    {
+      auto store = OpenStore(accepting);
+      ASSERT_NE(store, nullptr);
+      EXPECT_FALSE(store->GetTenantInfo("u")->legal_hold);  // As left.
+    }
+    EXPECT_NE(OpenStore(), nullptr);
+  }
 }
 
 // EndContract, Reinstate, SetLegalHold, a purge and a shred return only once
@@ -511,7 +577,15 @@ TEST_F(TamperTest, AStoreFromBeforeAuthenticationOpensOnlyWhenAskedTo) {
   Options upgrade = options_;
   upgrade.authenticate_legacy_records = true;
   {
-    auto store = OpenStore(upgrade);
+    // An upgrade interrupted after its first step (the key store marked,
+    // records not yet tagged): the next open finishes it, switch or not.
+    auto keys_store = internal::KeyStore::Open(
+        keys, provider_->GetMasterKey().value(), false, clock_->Now());
+    ASSERT_THAT(keys_store, IsOk());
+    ASSERT_THAT((*keys_store)->BeginRecordAuthentication(), IsOk());
+  }
+  {
+    auto store = OpenStore();
     ASSERT_NE(store, nullptr);
     auto system = store->ReadAuditLog(kSystemAuditLog, 0, 1000);
     ASSERT_THAT(system, IsOk());
@@ -536,12 +610,13 @@ TEST_F(TamperTest, AStoreFromBeforeAuthenticationOpensOnlyWhenAskedTo) {
                     .ok());
   }
   EXPECT_THAT(Store::Open(options_), StatusIs(absl::StatusCode::kDataLoss));
-  // Nor does the old metadata record, put back, let plain records in.
+  // Nor does the old metadata record, put back, let plain records in: a
+  // format-1 key store with a record key is a downgrade, switch or not.
   with_key_store([&](rocksdb::DB* db) {
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "m/meta", legacy_meta).ok());
   });
-  EXPECT_THAT(Store::Open(options_),
-              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(Store::Open(options_), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(Store::Open(upgrade), StatusIs(absl::StatusCode::kDataLoss));
 }
 
 }  // namespace

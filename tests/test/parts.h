@@ -46,8 +46,8 @@ struct Parts {
                  .value(),
              SecretBytes(), 0)
              .value();
-    db->record_mac = std::make_shared<internal::RecordMac>(
-        keys->EnsureRecordKey().value().key);
+    db->record_mac =
+        std::make_shared<internal::RecordMac>(keys->GetRecordKey().value().key);
     registry = std::make_unique<internal::Registry>(db);
     EXPECT_THAT(registry->Load(true, clock->Now()), IsOk());
     internal::AuditConfig config;
