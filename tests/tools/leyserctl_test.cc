@@ -1,5 +1,6 @@
 // leyserctl end to end: the real binary, spawned, on a real store.
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -205,6 +206,16 @@ TEST(LeyserctlTest, ShowsVerifiesAndExportsTheAuditLog) {
   CtlResult bad = Ctl({"audit-verify-export", tmp.Sub("altered.jsonl"), hex});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.out.find("NOT INTACT"), std::string::npos) << bad.out;
+
+  // An older copy put back is refused against the anchors, until accepted.
+  std::filesystem::copy(tmp.Sub("store"), tmp.Sub("copy"),
+                        std::filesystem::copy_options::recursive);
+  ASSERT_EQ(ctl({"release", "acme"}).exit_code, 0);
+  std::filesystem::remove_all(tmp.Sub("store"));
+  std::filesystem::rename(tmp.Sub("copy"), tmp.Sub("store"));
+  EXPECT_EQ(ctl({"tenants"}).exit_code, 1);  // DATA_LOSS on stderr.
+  EXPECT_EQ(ctl({"--accept_rollback", "tenants"}).exit_code, 0);
+  EXPECT_EQ(ctl({"tenants"}).exit_code, 0);
 }
 
 TEST(LeyserctlTest, DemoWalksThroughTheWholeLifecycle) {
