@@ -8,6 +8,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
@@ -95,26 +97,77 @@ class FileAuditSink final : public AuditSink {
                           absl::StrCat("the audit checkpoint file: ",
                                        content.status().message()));
     }
-    absl::flat_hash_map<std::string, AuditCheckpoint> newest;
+    // The file holds every checkpoint ever anchored; only the newest of each
+    // origin is parsed in full. Origin and size are read straight from the
+    // JSON this sink writes; a line that does not read so is parsed in full.
+    struct Line {
+      std::uint64_t size;
+      absl::string_view text;
+    };
+    absl::flat_hash_map<std::string, std::vector<Line>> by_origin;
     for (absl::string_view line : absl::StrSplit(*content, '\n')) {
-      proto::AnchoredCheckpoint stored;
-      if (line.empty() || !google::protobuf::util::JsonStringToMessage(
-                               std::string(line), &stored)
-                               .ok()) {
-        continue;  // A torn append: the lines around it still count.
+      if (line.empty()) continue;
+      std::string origin;
+      std::uint64_t size = 0;
+      if (!QuickOriginAndSize(line, &origin, &size)) {
+        absl::StatusOr<AuditCheckpoint> cp = ParseLine(line);
+        if (!cp.ok()) continue;  // A torn append: the lines around it count.
+        origin = cp->origin;
+        size = cp->size;
       }
-      absl::StatusOr<AuditCheckpoint> cp = ParseAuditCheckpoint(stored.note());
-      if (!cp.ok()) continue;
-      auto [it, inserted] = newest.try_emplace(cp->origin, *cp);
-      if (!inserted && cp->size > it->second.size) it->second = *cp;
+      by_origin[origin].push_back({size, line});
     }
     std::vector<AuditCheckpoint> out;
-    out.reserve(newest.size());
-    for (auto& [origin, cp] : newest) out.push_back(std::move(cp));
+    out.reserve(by_origin.size());
+    for (auto& [origin, lines] : by_origin) {
+      // Newest first; the first line that parses in full counts.
+      std::stable_sort(
+          lines.begin(), lines.end(),
+          [](const Line& a, const Line& b) { return a.size > b.size; });
+      for (const Line& line : lines) {
+        absl::StatusOr<AuditCheckpoint> cp = ParseLine(line.text);
+        if (cp.ok() && cp->origin == origin && cp->size == line.size) {
+          out.push_back(*std::move(cp));
+          break;
+        }
+      }
+    }
     return out;
   }
 
  private:
+  // The checkpoint a line holds (the note parsed; its signature unchecked).
+  static absl::StatusOr<AuditCheckpoint> ParseLine(absl::string_view line) {
+    proto::AnchoredCheckpoint stored;
+    if (!google::protobuf::util::JsonStringToMessage(std::string(line), &stored)
+             .ok()) {
+      return absl::DataLossError("not a checkpoint line");
+    }
+    return ParseAuditCheckpoint(stored.note());
+  }
+
+  // Reads origin and size from a line as Publish writes it
+  // ({"origin":"...","size":"N",...}); false if it does not start so.
+  static bool QuickOriginAndSize(absl::string_view line, std::string* origin,
+                                 std::uint64_t* size) {
+    constexpr absl::string_view kOrigin = "{\"origin\":\"";
+    constexpr absl::string_view kSize = "\",\"size\":\"";
+    if (!absl::StartsWith(line, kOrigin)) return false;
+    line.remove_prefix(kOrigin.size());
+    const std::size_t end = line.find(kSize);
+    if (end == absl::string_view::npos) return false;
+    const absl::string_view o = line.substr(0, end);
+    if (o.find('\\') != absl::string_view::npos) return false;  // Escaped.
+    line.remove_prefix(end + kSize.size());
+    const std::size_t quote = line.find('"');
+    if (quote == absl::string_view::npos ||
+        !absl::SimpleAtoi(line.substr(0, quote), size)) {
+      return false;
+    }
+    origin->assign(o.data(), o.size());
+    return true;
+  }
+
   const std::string path_;
   std::mutex mu_;
 };

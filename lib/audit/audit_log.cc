@@ -243,11 +243,16 @@ absl::Status SealLegacyAuditStates(rocksdb::DB* db,
 }
 
 absl::Status AuditLogs::NewestEntry(std::uint64_t log, std::uint64_t* size,
-                                    std::uint64_t* revision) const {
+                                    std::uint64_t* revision,
+                                    rocksdb::Iterator* shared) const {
   *size = 0;
   *revision = 0;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), cf_));
+  std::unique_ptr<rocksdb::Iterator> own;
+  rocksdb::Iterator* it = shared;
+  if (it == nullptr) {
+    own.reset(db_->NewIterator(rocksdb::ReadOptions(), cf_));
+    it = own.get();
+  }
   const std::string prefix = AuditLogKey(log, 'e');
   it->SeekForPrev(AuditEntryKey(log, UINT64_MAX));
   LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the audit log"));
@@ -275,16 +280,37 @@ absl::Status AuditLogs::NewestEntry(std::uint64_t log, std::uint64_t* size,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::uint64_t> AuditLogs::LastRecordRevision(std::uint64_t log) {
-  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
-  {
-    std::lock_guard<std::mutex> lock(state->mu);
-    if (state->loaded) return state->last_revision;
+std::vector<absl::StatusOr<std::uint64_t>> AuditLogs::LastRecordRevisions(
+    const std::vector<std::uint64_t>& logs) {
+  std::vector<absl::StatusOr<std::uint64_t>> out;
+  out.reserve(logs.size());
+  // One iterator for all (creating one per log costs more than its seek).
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), cf_));
+  for (std::uint64_t log : logs) {
+    std::shared_ptr<LogState> state;
+    {
+      std::lock_guard<std::mutex> lock(states_mu_);
+      auto found = states_.find(log);
+      if (found != states_.end()) state = found->second;
+    }
+    if (state != nullptr) {
+      std::lock_guard<std::mutex> lock(state->mu);
+      if (state->loaded) {
+        out.push_back(state->last_revision);
+        continue;
+      }
+    }
+    std::uint64_t size = 0;
+    std::uint64_t revision = 0;
+    absl::Status s = NewestEntry(log, &size, &revision, it.get());
+    if (s.ok()) {
+      out.push_back(revision);
+    } else {
+      out.push_back(s);
+    }
   }
-  std::uint64_t size = 0;
-  std::uint64_t revision = 0;
-  LEYSER_RETURN_IF_ERROR(NewestEntry(log, &size, &revision));
-  return revision;
+  return out;
 }
 
 absl::Status AuditLogs::Load(std::uint64_t log, LogState& state) const
@@ -312,13 +338,18 @@ absl::Status AuditLogs::Load(std::uint64_t log, LogState& state) const
         FromRocks(db_->Get(rocksdb::ReadOptions(), cf_,
                            CheckpointKey(log, meta.checkpoint_size()), &note),
                   "reading the audit log's newest checkpoint"));
-    LEYSER_ASSIGN_OR_RETURN(
-        merkle::CompactRange at_checkpoint,
-        merkle::ReadCompactRange(meta.checkpoint_size(), Reader(log)));
+    merkle::Hash root;
+    if (meta.checkpoint_size() == size) {
+      root = frontier.Root();  // Usually: the whole log is covered.
+    } else {
+      LEYSER_ASSIGN_OR_RETURN(
+          merkle::CompactRange at_checkpoint,
+          merkle::ReadCompactRange(meta.checkpoint_size(), Reader(log)));
+      root = at_checkpoint.Root();
+    }
     absl::StatusOr<AuditCheckpoint> cp = ParseAuditCheckpoint(note);
     if (!cp.ok() || !IsOwnOrigin(log, cp->origin) ||
-        !CheckpointMatches(note, cp->origin, meta.checkpoint_size(),
-                           at_checkpoint.Root())) {
+        cp->size != meta.checkpoint_size() || cp->root != HashToBytes(root)) {
       return Damaged(log,
                      "the stored tree does not match its newest checkpoint");
     }

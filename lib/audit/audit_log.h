@@ -107,10 +107,12 @@ class AuditLogs {
     std::string unknown_series;
   };
 
-  // The registry-record revision the newest entry of log `log` carries
-  // (AuditEntry.record_revision; 0 for an empty log or entries from before
-  // revisions). One read if the log is not loaded. DataLoss if damaged.
-  absl::StatusOr<std::uint64_t> LastRecordRevision(std::uint64_t log);
+  // The registry-record revision the newest entry of each log of `logs`
+  // carries (AuditEntry.record_revision; 0 for an empty log or entries from
+  // before revisions), in order: one seek per log not loaded, DataLoss for a
+  // damaged one.
+  std::vector<absl::StatusOr<std::uint64_t>> LastRecordRevisions(
+      const std::vector<std::uint64_t>& logs);
 
   // Compares each log of the current series with the checkpoint of it in
   // `held` (signed by a known key; others are skipped): shorter, not
@@ -224,7 +226,8 @@ class AuditLogs {
   // The size of log `log` and the record revision of its newest entry
   // (0, 0 for an empty log). DataLoss if that entry does not parse.
   absl::Status NewestEntry(std::uint64_t log, std::uint64_t* size,
-                           std::uint64_t* revision) const;
+                           std::uint64_t* revision,
+                           rocksdb::Iterator* shared = nullptr) const;
   void StageEntry(std::uint64_t log, proto::AuditEntry& entry,
                   std::int64_t now_micros, Staged& staged,
                   rocksdb::WriteBatch* batch) const;

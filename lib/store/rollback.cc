@@ -62,24 +62,28 @@ absl::StatusOr<StoreImpl::RollbackFindings> StoreImpl::CheckRollback() {
   // Every record against its log: the log's newest entry names the record
   // revision it was written with (or after), which the record must reach. A
   // log whose newest entry is damaged cannot vouch for its record.
-  auto check = [&](std::uint64_t log, std::uint64_t revision) -> absl::Status {
-    if (damaged.contains(log)) return absl::OkStatus();  // Reported, accepted.
-    absl::StatusOr<std::uint64_t> logged = audit_->LastRecordRevision(log);
-    if (absl::IsDataLoss(logged.status())) {
-      AuditLogs::AnchorGap gap;
-      gap.log = log;
-      gap.damaged = std::string(logged.status().message());
-      add(std::move(gap));
-      return absl::OkStatus();
-    }
-    LEYSER_RETURN_IF_ERROR(logged.status());
-    if (revision < *logged) found.stale.push_back({log, revision, *logged});
-    return absl::OkStatus();
-  };
+  std::vector<std::uint64_t> logs = {kSystemLogNumber};
+  std::vector<std::uint64_t> revisions = {meta.revision()};
   for (const proto::TenantRecord& record : registry_.Records()) {
-    LEYSER_RETURN_IF_ERROR(check(record.number(), record.revision()));
+    logs.push_back(record.number());
+    revisions.push_back(record.revision());
   }
-  LEYSER_RETURN_IF_ERROR(check(kSystemLogNumber, meta.revision()));
+  const std::vector<absl::StatusOr<std::uint64_t>> logged =
+      audit_->LastRecordRevisions(logs);
+  for (std::size_t i = 0; i < logs.size(); ++i) {
+    if (damaged.contains(logs[i])) continue;  // Reported, or accepted.
+    if (absl::IsDataLoss(logged[i].status())) {
+      AuditLogs::AnchorGap gap;
+      gap.log = logs[i];
+      gap.damaged = std::string(logged[i].status().message());
+      add(std::move(gap));
+      continue;
+    }
+    LEYSER_RETURN_IF_ERROR(logged[i].status());
+    if (revisions[i] < *logged[i]) {
+      found.stale.push_back({logs[i], revisions[i], *logged[i]});
+    }
+  }
   // Damage accepted before is not reported again.
   found.gaps.erase(std::remove_if(found.gaps.begin(), found.gaps.end(),
                                   [&](const AuditLogs::AnchorGap& gap) {
