@@ -121,11 +121,14 @@ struct Options {
 
   // Tampering and rollback (README, "Threat model").
 
-  // Open a store whose audit logs are behind the checkpoints its audit_sink
-  // holds (an older copy of the store was put back, or its newest writes were
-  // cut off) instead of refusing it with DataLoss. The open records a
-  // ROLLBACK_ACCEPTED entry in the system log naming every log and how far it
-  // was rolled back, and starts a new anchor series (new checkpoint origins),
+  // Open a store that was rolled back instead of refusing it with DataLoss:
+  // its audit logs are behind the checkpoints its audit_sink holds, or the
+  // sink holds a later anchor series (an older copy of the store was put
+  // back, or its newest writes were cut off), a registry record is older than
+  // its log (a write removed), or a log is damaged. The open records a
+  // ROLLBACK_ACCEPTED entry in the system log naming what it found, lets
+  // stale records catch up with their logs, remembers the damaged logs (they
+  // refuse no more), and starts a new anchor series (new checkpoint origins),
   // so later checkpoints never contradict the ones already anchored. Set it
   // only for the open that follows a rollback you know of; a store that was
   // not rolled back opens as usual. Default false.

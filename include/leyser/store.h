@@ -63,11 +63,12 @@ class Store {
   // another process; secret memory cannot be locked into RAM and
   // Options::allow_unlocked_secret_memory is false; or a store of leyser 0.2
   // or earlier without Options::authenticate_legacy_records); DataLoss (a
-  // part or record of the store missing, damaged or altered, named; or its
-  // audit logs behind, forked from or damaged against the anchored
-  // checkpoints, naming the logs and how far, unless Options::accept_rollback;
-  // nothing was changed); errors of the key provider and of the sink's
-  // NewestCheckpoints; Unavailable (I/O).
+  // part or record of the store missing, damaged or altered, named; a
+  // registry record older than its audit log; or its audit logs behind,
+  // forked from or damaged against the anchored checkpoints, or the sink
+  // holding a later anchor series: naming the logs and how far, unless
+  // Options::accept_rollback; nothing was changed); errors of the key provider
+  // and of the sink's NewestCheckpoints; Unavailable (I/O).
   static absl::StatusOr<std::unique_ptr<Store>> Open(const Options& options);
 
   virtual ~Store() = default;
@@ -204,10 +205,11 @@ class Store {
   // end is recorded, but the audit sink did not accept the checkpoint covering
   // it, below).
   //
-  // EndContract, Reinstate and SetLegalHold (and each purge and shred that
-  // RunMaintenance performs) return only once a checkpoint covering their
-  // audit entry reached Options::audit_sink, if there is one, so a rollback of
-  // the store's files cannot undo them unseen (README, "Threat model").
+  // EndContract, Reinstate, SetLegalHold and SetAccessAudit (and each purge
+  // and shred that RunMaintenance performs) return only once a checkpoint
+  // covering their audit entry reached Options::audit_sink, if there is one, so
+  // a rollback of the store's files cannot undo them unseen (README, "Threat
+  // model").
   [[nodiscard]] virtual absl::Status EndContract(std::string_view tenant_id,
                                                  absl::Time contract_end) = 0;
 
@@ -253,8 +255,9 @@ class Store {
   // of a purged or shredded tenant: its log is kept for the retention period).
 
   // Switches access auditing of tenant `tenant_id` (recorded as
-  // ACCESS_AUDIT_CHANGED; takes effect for open handles at once).
-  // Errors: InvalidArgument; NotFound; FailedPrecondition (not active).
+  // ACCESS_AUDIT_CHANGED; takes effect for open handles at once). Anchored
+  // before it returns, like EndContract. Errors: InvalidArgument; NotFound;
+  // FailedPrecondition (not active); Unavailable (done, but not anchored).
   [[nodiscard]] virtual absl::Status SetAccessAudit(std::string_view tenant_id,
                                                     AccessAudit mode) = 0;
 
