@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -61,6 +62,17 @@ AuditEntry ToPublicAuditEntry(const proto::AuditEntry& entry,
 }
 
 namespace {
+
+// The note of one line of a file sink's file; nullopt if the line is not one
+// (a torn append, or not written by a sink).
+std::optional<std::string> NoteOfLine(absl::string_view line) {
+  proto::AnchoredCheckpoint stored;
+  if (!google::protobuf::util::JsonStringToMessage(std::string(line), &stored)
+           .ok()) {
+    return std::nullopt;
+  }
+  return std::move(*stored.mutable_note());
+}
 
 class FileAuditSink final : public AuditSink {
  public:
@@ -138,12 +150,9 @@ class FileAuditSink final : public AuditSink {
  private:
   // The checkpoint a line holds (the note parsed; its signature unchecked).
   static absl::StatusOr<AuditCheckpoint> ParseLine(absl::string_view line) {
-    proto::AnchoredCheckpoint stored;
-    if (!google::protobuf::util::JsonStringToMessage(std::string(line), &stored)
-             .ok()) {
-      return absl::DataLossError("not a checkpoint line");
-    }
-    return ParseAuditCheckpoint(stored.note());
+    std::optional<std::string> note = NoteOfLine(line);
+    if (!note.has_value()) return absl::DataLossError("not a checkpoint line");
+    return ParseAuditCheckpoint(*note);
   }
 
   // Reads origin and size from a line as Publish writes it
@@ -198,14 +207,12 @@ absl::StatusOr<std::vector<std::string>> ReadAuditCheckpointFile(
   for (absl::string_view line : absl::StrSplit(content, '\n')) {
     ++number;
     if (line.empty()) continue;
-    proto::AnchoredCheckpoint checkpoint;
-    if (!google::protobuf::util::JsonStringToMessage(std::string(line),
-                                                     &checkpoint)
-             .ok()) {
+    std::optional<std::string> note = internal::NoteOfLine(line);
+    if (!note.has_value()) {
       return absl::DataLossError(absl::StrCat(
           path, " line ", number, " is not a checkpoint written by a sink"));
     }
-    notes.push_back(checkpoint.note());
+    notes.push_back(*std::move(note));
   }
   return notes;
 }

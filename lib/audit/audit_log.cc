@@ -588,15 +588,7 @@ absl::StatusOr<std::string> AuditLogs::LatestCheckpoint(std::uint64_t log) {
     std::lock_guard<std::mutex> lock(state->mu);
     if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
     if (state->size > state->meta.checkpoint_size() || state->size == 0) {
-      Staged st{state->size, state->frontier, state->meta,
-                state->first_uncovered_micros, false};
-      rocksdb::WriteBatch batch;
-      LEYSER_RETURN_IF_ERROR(
-          StageCheckpoint(log, config_.clock->Now(), st, &batch));
-      LEYSER_RETURN_IF_ERROR(
-          FromRocks(db_->Write(SyncWrite(), &batch), "checkpointing"));
-      state->meta = st.meta;
-      state->first_uncovered_micros = INT64_MAX;
+      LEYSER_RETURN_IF_ERROR(CheckpointNow(log, *state));
     }
     size = state->meta.checkpoint_size();
   }

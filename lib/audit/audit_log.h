@@ -235,6 +235,9 @@ class AuditLogs {
                                Staged& staged,
                                rocksdb::WriteBatch* batch) const;
   absl::Status PublishPending(std::uint64_t log);
+  // Signs a checkpoint of loaded log `log` at its current size and writes it
+  // (synced). The caller holds the log's lock.
+  absl::Status CheckpointNow(std::uint64_t log, LogState& state);
   // Tree nodes, read at `snapshot` if given (a reader that mixes a snapshot
   // with live reads sees a prune half done).
   absl::StatusOr<merkle::Hash> ReadNode(

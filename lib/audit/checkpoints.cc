@@ -137,6 +137,20 @@ absl::Status AuditLogs::PublishPending(std::uint64_t log) {
   return failure;
 }
 
+absl::Status AuditLogs::CheckpointNow(std::uint64_t log, LogState& state)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  Staged st{state.size, state.frontier, state.meta,
+            state.first_uncovered_micros, false};
+  rocksdb::WriteBatch batch;
+  LEYSER_RETURN_IF_ERROR(
+      StageCheckpoint(log, config_.clock->Now(), st, &batch));
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(db_->Write(SyncWrite(), &batch), "checkpointing"));
+  state.meta = std::move(st.meta);
+  state.first_uncovered_micros = INT64_MAX;
+  return absl::OkStatus();
+}
+
 absl::Status AuditLogs::Anchor(std::uint64_t log) {
   if (config_.sink == nullptr) return absl::OkStatus();
   LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
@@ -146,15 +160,7 @@ absl::Status AuditLogs::Anchor(std::uint64_t log) {
     if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
     target = state->size;
     if (state->size > state->meta.checkpoint_size()) {
-      Staged st{state->size, state->frontier, state->meta,
-                state->first_uncovered_micros, false};
-      rocksdb::WriteBatch batch;
-      LEYSER_RETURN_IF_ERROR(
-          StageCheckpoint(log, config_.clock->Now(), st, &batch));
-      LEYSER_RETURN_IF_ERROR(
-          FromRocks(db_->Write(SyncWrite(), &batch), "checkpointing"));
-      state->meta = std::move(st.meta);
-      state->first_uncovered_micros = INT64_MAX;
+      LEYSER_RETURN_IF_ERROR(CheckpointNow(log, *state));
     }
   }
   const absl::Status published = PublishPending(log);

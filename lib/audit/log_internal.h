@@ -74,15 +74,6 @@ inline absl::Status Damaged(std::uint64_t log, std::string_view what) {
       "); run VerifyAuditLog to find the first bad entry"));
 }
 
-// True if the note of a checkpoint parses and names `origin`, `size` and
-// `root`.
-inline bool CheckpointMatches(const std::string& note, std::string_view origin,
-                              std::uint64_t size, const merkle::Hash& root) {
-  absl::StatusOr<AuditCheckpoint> cp = ParseAuditCheckpoint(note);
-  return cp.ok() && cp->origin == origin && cp->size == size &&
-         cp->root == HashToBytes(root);
-}
-
 // Set while the publisher records an ANCHOR_FAILURE entry: that append must
 // not schedule another publication from inside the publisher.
 inline thread_local bool in_publish = false;
