@@ -70,7 +70,9 @@ int main(int argc, char** argv) {
 
   leyser::AuditVerifyOptions trusted;
   trusted.trusted_checkpoints =
-      leyser::ReadAuditCheckpointFile(dir + "/leyser-anchors.jsonl").value();
+      leyser::ReadAuditCheckpointFiles({dir + "/leyser-anchors.jsonl"})
+          .value()
+          .notes;
   auto verdict = store->VerifyAuditLog("school-042", trusted);
   if (!verdict.ok()) return Fail(verdict.status());
   std::string jsonl =

@@ -78,8 +78,11 @@ enum class AuditEvent {
   kDataBatch = 24,
   kDataGet = 25,
   kDataScan = 26,
-  kRetention = 27,      // Entries older than the retention period were pruned.
-  kAnchorFailure = 28,  // The AuditSink refused a checkpoint.
+  kRetention = 27,  // Entries older than the retention period were pruned.
+  // The AuditSink refused a checkpoint; or (details: at=open) it held none
+  // of the store's checkpoints at Store::Open although it had accepted some,
+  // so the open could not check for a rollback.
+  kAnchorFailure = 28,
   // A due purge or shred waits: the backups it must account for cannot be
   // checked now (details: step; the message says why).
   kLifecycleWaiting = 29,
@@ -147,10 +150,13 @@ struct AuditCheckpoint {
 // ended (a restore, an accepted rollback) and were never handed over are not
 // offered again. Store it outside the store
 // (write-once storage, a SIEM, another machine). An error leaves the checkpoint
-// pending: it is offered again, in order, at the next checkpoint or
-// RunMaintenance, and an ANCHOR_FAILURE entry is recorded (once per failing
-// streak). A checkpoint may be offered more than once (after a crash); keep
-// the first. Must be thread-safe.
+// pending: it is offered again, in order, at the next checkpoint,
+// RunMaintenance, AnchorAuditLogs or Close, and an ANCHOR_FAILURE entry is
+// recorded (once per failing streak). Once a sink has accepted a checkpoint of
+// the store, checkpoints stay pending until one is accepted, whatever runs in
+// between: a run without a sink leaves them for the next run with one. A
+// checkpoint may be offered more than once (after a crash); keep the first.
+// Must be thread-safe.
 class AuditSink {
  public:
   virtual ~AuditSink() = default;
@@ -168,17 +174,49 @@ class AuditSink {
 };
 
 // A sink that appends each checkpoint as one JSON line to the file at `path`
-// (created with mode 0600 if missing) and fsyncs it before returning. Its
-// NewestCheckpoints reads the file: a missing file holds none, a line that is
-// not a checkpoint (a torn append) is skipped. InvalidArgument for an empty
-// path.
+// (created with mode 0600 if missing): a whole line or nothing, fsynced
+// before Publish returns. Appenders (also in other processes) take turns
+// under an advisory lock; a line an earlier append left torn (a crash, a full
+// disk) is ended first, so it stays a damaged line of its own and the lines
+// after it are whole. Its NewestCheckpoints reads the file: a missing file
+// holds none, damaged lines are skipped. The file grows by one line per
+// checkpoint: rotate it with RotateAuditCheckpointFile (never by truncating
+// it or moving it away; see there). InvalidArgument for an empty path.
 absl::StatusOr<std::shared_ptr<AuditSink>> NewFileAuditSink(
     const std::string& path);
 
-// Reads the checkpoint notes written by a file sink, in file order. NotFound if
-// the file does not exist; DataLoss if a line is not such JSON.
-absl::StatusOr<std::vector<std::string>> ReadAuditCheckpointFile(
-    const std::string& path);
+// What ReadAuditCheckpointFiles read.
+struct AuditCheckpointFiles {
+  std::vector<std::string> files;  // The files read, in the order read.
+  std::vector<std::string> notes;  // Every checkpoint note, in file order.
+  // One description per line skipped ("FILE line N: ..."): a torn append, or
+  // a line no file sink wrote. The other lines are read all the same.
+  std::vector<std::string> damaged_lines;
+};
+
+// Reads the checkpoint notes file sinks wrote to `paths`: files, or glob
+// patterns (*, ?, [...]) such as "anchors.jsonl*" for a sink's file with the
+// files rotated from it; a pattern's files are read in name order, each file
+// once. Damaged lines are skipped and listed. Errors: InvalidArgument (no
+// path); NotFound (a file does not exist, or a pattern matches none);
+// Unavailable (I/O).
+absl::StatusOr<AuditCheckpointFiles> ReadAuditCheckpointFiles(
+    const std::vector<std::string>& paths);
+
+// Rotates a file sink's file. Under the lock its appenders take, the file is
+// kept as `path`.<UTC time> (for example anchors.jsonl.20261207T101500Z) and
+// `path` starts again with the newest checkpoint of each origin it held, so
+// Store::Open's rollback check keeps what it compares with, and stores
+// appending meanwhile (this process or another) go on in the new file.
+// Returns the rotated file's name. Keep rotated files: they are the history
+// that VerifyAuditLog checks a log against (ReadAuditCheckpointFiles with
+// "`path`*"). A file moved away or truncated by other means leaves the open
+// check nothing to compare with until every log is anchored again. Errors:
+// InvalidArgument (empty path); NotFound (no such file); FailedPrecondition
+// (not a regular file); Unavailable (I/O; the file is left as it was or
+// rotated whole).
+absl::StatusOr<std::string> RotateAuditCheckpointFile(const std::string& path,
+                                                      absl::Time now);
 
 // Parses a checkpoint note (without checking its signature).
 // InvalidArgument if it is not one.
@@ -187,11 +225,11 @@ absl::StatusOr<AuditCheckpoint> ParseAuditCheckpoint(std::string_view note);
 // What VerifyAuditLog and VerifyAuditExport check against.
 struct AuditVerifyOptions {
   // Checkpoint notes kept outside the store (for example
-  // ReadAuditCheckpointFile of the sink's file). Notes of other logs are
-  // ignored. Each must carry a valid signature by one of `public_keys` (or,
-  // when that is empty, by a key the store has signed with: its current key
-  // and those before its master-key rotations), and the log must reproduce
-  // its root.
+  // ReadAuditCheckpointFiles of the sink's files). Notes of other logs (and of
+  // this log's earlier anchor series) are ignored. Each must carry a valid
+  // signature by one of `public_keys` (or, when that is empty, by a key the
+  // store has signed with: its current key and those before its master-key
+  // rotations), and the log must reproduce its root.
   std::vector<std::string> trusted_checkpoints;
   // Ed25519 public keys (32 bytes) accepted as signers. Empty: the keys the
   // store has signed with (VerifyAuditLog); required for VerifyAuditExport.
@@ -212,7 +250,17 @@ struct AuditVerification {
   std::uint64_t size = 0;            // Entries ever appended (next seq).
   std::uint64_t first_retained = 0;  // Older entries were pruned.
   std::uint64_t entries_checked = 0;
+  // The store's own signed checkpoints of the log that were reproduced (the
+  // export's checkpoint, for VerifyAuditExport).
   std::uint64_t checkpoints_checked = 0;
+  // Trusted checkpoints (AuditVerifyOptions) of this log, and how many of them
+  // the entries were checked against. A trusted checkpoint of a size whose
+  // entries were pruned, or outside an export's range, cannot be applied.
+  // None applied: nothing kept outside the store vouched for the log, so a
+  // rollback or a rewrite by someone holding the store's files would not
+  // show; an operator should be told.
+  std::uint64_t trusted_checkpoints_given = 0;
+  std::uint64_t trusted_checkpoints_applied = 0;
 };
 
 // Describes a log.
@@ -223,6 +271,28 @@ struct AuditLogInfo {
   std::uint64_t first_retained = 0;
   std::uint64_t checkpoint_size = 0;  // Newest signed checkpoint.
   std::uint64_t anchored_size = 0;    // Newest checkpoint the sink accepted.
+};
+
+// Whether the store's checkpoints reach its audit sink (Store::GetAnchorStatus,
+// MaintenanceReport::anchors). A few logs pending between checkpoints are
+// normal; a growing number, or an error, needs the operator.
+struct AnchorStatus {
+  bool sink = false;  // Options::audit_sink is set.
+  // Logs with entries not yet covered by a checkpoint a sink accepted. Once a
+  // sink has accepted one of the store's checkpoints, this counts in runs
+  // without a sink too (their checkpoints wait for the next run with one);
+  // 0 for a store that never had a sink.
+  std::uint64_t logs_pending = 0;
+  // OK, or the sink's error while its latest attempt failed; the failing
+  // streak began at `failing_since` (this process's attempts only).
+  absl::Status last_error;
+  std::optional<absl::Time> failing_since;
+  // Store::Open found no checkpoint of this store at the sink although one
+  // accepted its checkpoints before (a sink file emptied, moved away or
+  // mistyped): it could not check for a rollback. Recorded as ANCHOR_FAILURE
+  // (at=open). Check the logs against the sink's history (VerifyAuditLog with
+  // the rotated files) and put the sink right.
+  bool sink_held_none_at_open = false;
 };
 
 // Verifies an export written by Store::ExportAuditLog with the public key(s)

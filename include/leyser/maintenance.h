@@ -12,6 +12,7 @@
 
 #include "absl/time/time.h"
 
+#include "leyser/audit.h"
 #include "leyser/backup.h"
 
 namespace leyser {
@@ -52,6 +53,11 @@ struct MaintenanceReport {
   std::vector<std::string> repaired;
   // Audit entries pruned (older than Options::audit_retention), all logs.
   std::uint64_t audit_entries_pruned = 0;
+  // Whether the audit checkpoints reached Options::audit_sink at the end of
+  // the run: anchors.last_error is the sink's error if it refused them (the
+  // run is OK all the same; they stay pending, and an ANCHOR_FAILURE entry
+  // records the failing streak).
+  AnchorStatus anchors;
 };
 
 }  // namespace leyser

@@ -293,16 +293,25 @@ class Store {
   // Signs a checkpoint of every audit log with uncovered entries and hands
   // every pending checkpoint to Options::audit_sink now; the store stays
   // usable. (Close does it too; RunMaintenance signs the logs quiet for
-  // Options::audit_checkpoint_interval.) Errors: Unavailable (I/O).
+  // Options::audit_checkpoint_interval.) Errors: Unavailable (I/O, or the
+  // sink refused checkpoints: they are signed and stay pending; the message
+  // says how many logs and the sink's error).
   [[nodiscard]] virtual absl::Status AnchorAuditLogs() = 0;
+
+  // Whether the audit checkpoints reach Options::audit_sink: the logs not yet
+  // anchored and the sink's error while it fails (leyser/audit.h). For health
+  // checks; cheap (reads the list of logs with something pending).
+  virtual absl::StatusOr<AnchorStatus> GetAnchorStatus() const = 0;
 
   // Closes the store: signs a checkpoint of every audit log with uncovered
   // entries, hands pending checkpoints to the sink and stops the background
   // publisher. Every later call on the store gets FailedPrecondition (a second
   // Close is OK); tenant handles and iterators opened before keep working
   // until they are destroyed, and the database closes with the last of them.
-  // The destructor closes the store too (ignoring errors). Errors:
-  // Unavailable (I/O; the store is closed nevertheless).
+  // The destructor closes the store too (ignoring errors: call Close to see
+  // them). Errors: Unavailable (I/O, or the sink refused checkpoints, which
+  // stay pending for the next open with a sink; the store is closed
+  // nevertheless).
   [[nodiscard]] virtual absl::Status Close() = 0;
 
  protected:

@@ -1,11 +1,15 @@
 // The rollback check at open: the store's logs against the newest checkpoint
 // the audit sink holds of each (AuditSink::NewestCheckpoints).
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 
 #include "lib/audit/audit_log.h"
 #include "lib/audit/log_internal.h"
@@ -84,6 +88,29 @@ absl::StatusOr<std::vector<AuditLogs::AnchorGap>> AuditLogs::CheckAnchors(
     }
   }
   return gaps;
+}
+
+bool AuditLogs::SinkHoldsNone(const std::vector<AuditCheckpoint>& held) const {
+  if (!anchored_before_.load()) return false;
+  const std::string ours =
+      absl::StrCat("leyser/", config_.installation_id, "/");
+  return std::none_of(held.begin(), held.end(), [&](const AuditCheckpoint& cp) {
+    return absl::StartsWith(cp.origin, ours);
+  });
+}
+
+absl::Status AuditLogs::RecordSinkHoldsNone() {
+  sink_held_none_.store(true);
+  proto::AuditEntry entry = NewAuditEntry(
+      kSystemLogNumber, proto::AUDIT_EVENT_ANCHOR_FAILURE, "store", "open");
+  SetAuditOutcome(
+      absl::NotFoundError(
+          "the audit sink holds no checkpoint of this store, although it "
+          "accepted some before: the open could not check for a rollback "
+          "(a sink file emptied, moved away or mistyped?)"),
+      &entry);
+  (*entry.mutable_details())["at"] = "open";
+  return Record(std::move(entry));
 }
 
 }  // namespace leyser::internal

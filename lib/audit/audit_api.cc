@@ -1,29 +1,16 @@
-// The free functions of leyser/audit.h: names, JSON, the file sink.
+// The free functions of leyser/audit.h: names and JSON (the file sink is in
+// file_sink.cc).
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <mutex>
-#include <optional>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "google/protobuf/util/json_util.h"
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "leyser/audit.h"
 
 #include "lib/audit/audit_log.h"
 #include "lib/proto/audit.pb.h"
-#include "lib/util/files.h"
-#include "lib/util/status_macros.h"
 #include "lib/util/strings.h"
 #include "lib/util/time.h"
 
@@ -61,163 +48,6 @@ AuditEntry ToPublicAuditEntry(const proto::AuditEntry& entry,
   return out;
 }
 
-namespace {
-
-// The note of one line of a file sink's file; nullopt if the line is not one
-// (a torn append, or not written by a sink).
-std::optional<std::string> NoteOfLine(absl::string_view line) {
-  proto::AnchoredCheckpoint stored;
-  if (!google::protobuf::util::JsonStringToMessage(std::string(line), &stored)
-           .ok()) {
-    return std::nullopt;
-  }
-  return std::move(*stored.mutable_note());
-}
-
-class FileAuditSink final : public AuditSink {
- public:
-  explicit FileAuditSink(std::string path) : path_(std::move(path)) {}
-
-  absl::Status Publish(const AuditCheckpoint& checkpoint) override {
-    proto::AnchoredCheckpoint line;
-    line.set_origin(checkpoint.origin);
-    line.set_size(checkpoint.size);
-    line.set_note(checkpoint.note);
-    std::string json;
-    if (!google::protobuf::util::MessageToJsonString(line, &json).ok()) {
-      return absl::InternalError("could not encode a checkpoint");
-    }
-    json += "\n";
-    std::lock_guard<std::mutex> lock(mu_);
-    absl::Status appended = AppendAndSync(path_, json);
-    if (!appended.ok()) {
-      return absl::Status(
-          appended.code(),
-          absl::StrCat("the audit checkpoint file: ", appended.message()));
-    }
-    return absl::OkStatus();
-  }
-
-  absl::StatusOr<std::vector<AuditCheckpoint>> NewestCheckpoints() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    absl::StatusOr<std::string> content = ReadFileToString(path_);
-    if (absl::IsNotFound(content.status())) {
-      return std::vector<AuditCheckpoint>();
-    }
-    if (!content.ok()) {
-      return absl::Status(content.status().code(),
-                          absl::StrCat("the audit checkpoint file: ",
-                                       content.status().message()));
-    }
-    // The file holds every checkpoint ever anchored; only the newest of each
-    // origin is parsed in full. Origin and size are read straight from the
-    // JSON this sink writes; a line that does not read so is parsed in full.
-    struct Line {
-      std::uint64_t size;
-      absl::string_view text;
-    };
-    absl::flat_hash_map<std::string, std::vector<Line>> by_origin;
-    for (absl::string_view line : absl::StrSplit(*content, '\n')) {
-      if (line.empty()) continue;
-      std::string origin;
-      std::uint64_t size = 0;
-      if (!QuickOriginAndSize(line, &origin, &size)) {
-        absl::StatusOr<AuditCheckpoint> cp = ParseLine(line);
-        if (!cp.ok()) continue;  // A torn append: the lines around it count.
-        origin = cp->origin;
-        size = cp->size;
-      }
-      by_origin[origin].push_back({size, line});
-    }
-    std::vector<AuditCheckpoint> out;
-    out.reserve(by_origin.size());
-    for (auto& [origin, lines] : by_origin) {
-      // Newest first; the first line that parses in full counts.
-      std::stable_sort(
-          lines.begin(), lines.end(),
-          [](const Line& a, const Line& b) { return a.size > b.size; });
-      for (const Line& line : lines) {
-        absl::StatusOr<AuditCheckpoint> cp = ParseLine(line.text);
-        if (cp.ok() && cp->origin == origin && cp->size == line.size) {
-          out.push_back(*std::move(cp));
-          break;
-        }
-      }
-    }
-    return out;
-  }
-
- private:
-  // The checkpoint a line holds (the note parsed; its signature unchecked).
-  static absl::StatusOr<AuditCheckpoint> ParseLine(absl::string_view line) {
-    std::optional<std::string> note = NoteOfLine(line);
-    if (!note.has_value()) return absl::DataLossError("not a checkpoint line");
-    return ParseAuditCheckpoint(*note);
-  }
-
-  // Reads origin and size from a line as Publish writes it
-  // ({"origin":"...","size":"N",...}); false if it does not start so.
-  static bool QuickOriginAndSize(absl::string_view line, std::string* origin,
-                                 std::uint64_t* size) {
-    constexpr absl::string_view kOrigin = "{\"origin\":\"";
-    constexpr absl::string_view kSize = "\",\"size\":\"";
-    if (!absl::StartsWith(line, kOrigin)) return false;
-    line.remove_prefix(kOrigin.size());
-    const std::size_t end = line.find(kSize);
-    if (end == absl::string_view::npos) return false;
-    const absl::string_view o = line.substr(0, end);
-    if (o.find('\\') != absl::string_view::npos) return false;  // Escaped.
-    line.remove_prefix(end + kSize.size());
-    const std::size_t quote = line.find('"');
-    if (quote == absl::string_view::npos ||
-        !absl::SimpleAtoi(line.substr(0, quote), size)) {
-      return false;
-    }
-    origin->assign(o.data(), o.size());
-    return true;
-  }
-
-  const std::string path_;
-  std::mutex mu_;
-};
-
-}  // namespace
-}  // namespace internal
-
-absl::StatusOr<std::vector<AuditCheckpoint>> AuditSink::NewestCheckpoints() {
-  return absl::UnimplementedError(
-      "this audit sink cannot hand back the checkpoints it holds");
-}
-
-absl::StatusOr<std::shared_ptr<AuditSink>> NewFileAuditSink(
-    const std::string& path) {
-  if (path.empty()) {
-    return absl::InvalidArgumentError(
-        "NewFileAuditSink: the path is empty; name a file outside the store");
-  }
-  return std::make_shared<internal::FileAuditSink>(path);
-}
-
-absl::StatusOr<std::vector<std::string>> ReadAuditCheckpointFile(
-    const std::string& path) {
-  LEYSER_ASSIGN_OR_RETURN(std::string content,
-                          internal::ReadFileToString(path));
-  std::vector<std::string> notes;
-  int number = 0;
-  for (absl::string_view line : absl::StrSplit(content, '\n')) {
-    ++number;
-    if (line.empty()) continue;
-    std::optional<std::string> note = internal::NoteOfLine(line);
-    if (!note.has_value()) {
-      return absl::DataLossError(absl::StrCat(
-          path, " line ", number, " is not a checkpoint written by a sink"));
-    }
-    notes.push_back(*std::move(note));
-  }
-  return notes;
-}
-
-namespace internal {
 namespace {
 
 void AppendJsonString(std::string_view s, std::string* out) {

@@ -409,7 +409,8 @@ absl::Status AuditLogs::StageCheckpoint(std::uint64_t log, absl::Time now,
   LEYSER_RETURN_IF_ERROR(
       FromRocks(batch->Put(cf_, MetaKey(log), SealMeta(log, staged.meta)),
                 "checkpointing"));
-  if (config_.sink == nullptr) {  // Nothing left to do for this log.
+  // Nothing left to do for this log, unless a sink must take it later.
+  if (config_.sink == nullptr && !anchored_before_.load()) {
     LEYSER_RETURN_IF_ERROR(
         FromRocks(batch->Delete(cf_, DirtyKey(log)), "checkpointing"));
   }

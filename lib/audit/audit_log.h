@@ -122,6 +122,14 @@ class AuditLogs {
   absl::StatusOr<std::vector<AnchorGap>> CheckAnchors(
       const std::vector<AuditCheckpoint>& held, std::uint64_t next_log);
 
+  // True if a sink accepted checkpoints of this store before but `held` (what
+  // the sink holds now) has none of this installation's, of any series: a
+  // sink file emptied, moved away or mistyped; the open check compares
+  // nothing. RecordSinkHoldsNone records it (an ANCHOR_FAILURE entry, at=open)
+  // and GetAnchorStatus reports it from then on.
+  bool SinkHoldsNone(const std::vector<AuditCheckpoint>& held) const;
+  absl::Status RecordSinkHoldsNone();
+
   // Adds `entries` (log, event, actor, target, outcome, ... filled in; seq,
   // time and version are assigned here) to `batch` and writes it. Signs a
   // checkpoint into the same batch when one is due; a background thread hands
@@ -141,8 +149,11 @@ class AuditLogs {
   void SeedClock(absl::Time t);
 
   // Loads every log that an earlier run left with entries not covered by a
-  // checkpoint or checkpoints not anchored (a crash), so the next
-  // CheckpointLogs covers and anchors them.
+  // checkpoint or checkpoints not anchored (a crash, a failing sink, a run
+  // without the sink), so the next CheckpointLogs covers and anchors them.
+  // Reads whether a sink ever accepted a checkpoint of this store: from then
+  // on checkpoints stay pending, also through runs without a sink, until one
+  // takes them. DataLoss if that record fails authentication.
   absl::Status LoadDirtyLogs();
 
   // Records a CLOCK_SKEW entry if `now` is earlier than the latest reading
@@ -151,8 +162,15 @@ class AuditLogs {
 
   // Signs a checkpoint of every log with entries not yet covered by one (all
   // such logs when `all`, else those whose oldest uncovered entry is older
-  // than the interval), then offers every pending checkpoint to the sink.
-  absl::Status CheckpointLogs(bool all);
+  // than the interval), then offers every pending checkpoint to the sink. An
+  // error of signing is returned; if the sink refused checkpoints,
+  // *not_anchored (if given) is set to Unavailable saying so (else OK).
+  absl::Status CheckpointLogs(bool all, absl::Status* not_anchored = nullptr);
+
+  // Whether checkpoints reach the sink: the logs with entries not yet anchored
+  // and the sink's error while it fails. Without a sink (and no anchoring
+  // before) nothing is pending.
+  AnchorStatus GetAnchorStatus() const;
 
   // With a sink: signs a checkpoint of log `log` if entries are not covered
   // yet, and hands every pending checkpoint of it to the sink now, returning
@@ -274,7 +292,13 @@ class AuditLogs {
   bool stopping_ = false;
   std::thread publisher_;
   std::atomic<std::int64_t> latest_clock_micros_{INT64_MIN};
-  std::atomic<bool> anchor_failing_{false};
+  // A sink accepted a checkpoint of this store once (kAnchoredBeforeKey).
+  std::atomic<bool> anchored_before_{false};
+  std::atomic<bool> sink_held_none_{false};  // At open (SinkHoldsNone).
+  // The sink's latest outcome: its error while it fails, since when.
+  mutable absl::Mutex anchor_mu_;
+  absl::Status anchor_error_ ABSL_GUARDED_BY(anchor_mu_);
+  std::optional<absl::Time> failing_since_ ABSL_GUARDED_BY(anchor_mu_);
 };
 
 // Seals the state record of every log written before records were

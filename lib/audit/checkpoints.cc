@@ -114,14 +114,31 @@ absl::Status AuditLogs::PublishPending(std::uint64_t log) {
         LEYSER_RETURN_IF_ERROR(FromRocks(batch.Delete(cf_, DirtyKey(log)),
                                          "recording an anchored checkpoint"));
       }
+      const bool first_anchor = !anchored_before_.load();
+      if (first_anchor) {
+        LEYSER_RETURN_IF_ERROR(FromRocks(
+            batch.Put(
+                cf_, std::string(kAnchoredBeforeKey),
+                config_.record_mac->Seal(kAuditTable, kAnchoredBeforeKey, "")),
+            "recording an anchored checkpoint"));
+      }
       LEYSER_RETURN_IF_ERROR(
           FromRocks(db_->Write(rocksdb::WriteOptions(), &batch),
                     "recording an anchored checkpoint"));
       state->meta = std::move(meta);
+      if (first_anchor) anchored_before_.store(true);
     }
+  }
+  {
     // One ANCHOR_FAILURE entry per failing streak of the sink.
-    report_failure =
-        anchor_failing_.exchange(!failure.ok()) == false && !failure.ok();
+    absl::MutexLock lock(&anchor_mu_);
+    report_failure = anchor_error_.ok() && !failure.ok();
+    if (failure.ok()) {
+      failing_since_.reset();
+    } else if (anchor_error_.ok()) {
+      failing_since_ = config_.clock->Now();
+    }
+    anchor_error_ = failure;
   }
   if (report_failure) {
     proto::AuditEntry entry = NewAuditEntry(
@@ -175,7 +192,7 @@ absl::Status AuditLogs::Anchor(std::uint64_t log) {
       "); it stays pending and is offered again at the next checkpoint"));
 }
 
-absl::Status AuditLogs::CheckpointLogs(bool all) {
+absl::Status AuditLogs::CheckpointLogs(bool all, absl::Status* not_anchored) {
   std::vector<std::pair<std::uint64_t, std::shared_ptr<LogState>>> states;
   {
     std::lock_guard<std::mutex> lock(states_mu_);
@@ -229,8 +246,26 @@ absl::Status AuditLogs::CheckpointLogs(bool all) {
       }
     }
   }
+  // A failure is recorded as ANCHOR_FAILURE, and reported to the caller.
+  absl::Status refused;
+  std::size_t refused_logs = 0;
   for (std::uint64_t log : to_publish) {
-    PublishPending(log).IgnoreError();  // Recorded as ANCHOR_FAILURE.
+    absl::Status published = PublishPending(log);
+    if (!published.ok()) {
+      if (refused.ok()) refused = published;
+      ++refused_logs;
+    }
+  }
+  if (not_anchored != nullptr) {
+    *not_anchored =
+        refused.ok()
+            ? absl::OkStatus()
+            : absl::UnavailableError(absl::StrCat(
+                  "the audit sink did not accept the checkpoints of ",
+                  refused_logs, refused_logs == 1 ? " log" : " logs", " (",
+                  refused.message(),
+                  "); they stay pending and are offered again at the next "
+                  "checkpoint, RunMaintenance or open with a sink"));
   }
   states.clear();
   EvictCleanStates();
@@ -238,6 +273,20 @@ absl::Status AuditLogs::CheckpointLogs(bool all) {
 }
 
 absl::Status AuditLogs::LoadDirtyLogs() {
+  {
+    std::string sealed;
+    const rocksdb::Status s = db_->Get(
+        rocksdb::ReadOptions(), cf_, std::string(kAnchoredBeforeKey), &sealed);
+    if (!s.IsNotFound()) {
+      LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the audit logs"));
+      LEYSER_RETURN_IF_ERROR(
+          config_.record_mac
+              ->Open(kAuditTable, kAnchoredBeforeKey, sealed,
+                     "the audit logs' record that the store has anchored")
+              .status());
+      anchored_before_.store(true);
+    }
+  }
   std::vector<std::uint64_t> logs;
   {
     std::unique_ptr<rocksdb::Iterator> it(
@@ -278,6 +327,31 @@ void AuditLogs::EvictCleanStates() {
       ++it;
     }
   }
+}
+
+AnchorStatus AuditLogs::GetAnchorStatus() const {
+  AnchorStatus status;
+  status.sink = config_.sink != nullptr;
+  status.sink_held_none_at_open = sink_held_none_.load();
+  {
+    absl::MutexLock lock(&anchor_mu_);
+    status.last_error = anchor_error_;
+    status.failing_since = failing_since_;
+  }
+  if (status.sink || anchored_before_.load()) {
+    // Every log with something not anchored is listed (kDirtyPrefix).
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cf_));
+    const std::string prefix(kDirtyPrefix);
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      ++status.logs_pending;
+    }
+    if (!it->status().ok() && status.last_error.ok()) {
+      status.last_error = FromRocks(it->status(), "reading the audit logs");
+    }
+  }
+  return status;
 }
 
 absl::Status AuditLogs::RotateSigner(

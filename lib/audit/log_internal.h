@@ -46,6 +46,13 @@ inline constexpr std::string_view kDirtyPrefix =
     "\x81"
     "d";
 
+// Present (a sealed empty record) once a sink has accepted a checkpoint of
+// this store: from then on a checkpoint stays pending until a sink takes it,
+// also through runs without one (their logs stay listed under kDirtyPrefix).
+inline constexpr std::string_view kAnchoredBeforeKey =
+    "\x81"
+    "a";
+
 inline std::string DirtyKey(std::uint64_t log) {
   std::string key(kDirtyPrefix);
   AppendBigEndian64(log, &key);

@@ -180,7 +180,11 @@ class LogChecker {
                                  cp.source, " checkpoint of size ", size,
                                  ": they were changed, removed or reordered"));
       }
-      ++out_->checkpoints_checked;
+      if (cp.source == "trusted") {
+        ++out_->trusted_checkpoints_applied;
+      } else {
+        ++out_->checkpoints_checked;
+      }
       any = true;
       if (!CoveredBy(cp.time, size)) return false;
     }
@@ -338,6 +342,7 @@ absl::StatusOr<AuditVerification> AuditLogs::Verify(
       std::vector<TrustedRoot> roots,
       TrustedRoots(options.trusted_checkpoints, origin, keys));
   AuditVerification out;
+  out.trusted_checkpoints_given = roots.size();
   // One snapshot for everything read, tree nodes included: maintenance may
   // prune the log meanwhile.
   const ScopedSnapshot snapshot(db_);
@@ -495,6 +500,7 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
       std::vector<internal::TrustedRoot> roots,
       internal::TrustedRoots(options.trusted_checkpoints, header.origin(),
                              options.public_keys));
+  out.trusted_checkpoints_given = roots.size();
   // A trusted checkpoint of the export's own size must have its root: else
   // the export comes from a fork (a rolled-back or rewritten store).
   for (const internal::TrustedRoot& r : roots) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,7 +56,7 @@ absl::StatusOr<SecretBytes> ReadKeyFile(const std::string& path) {
   if ((st.st_mode & 077) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "master key file ", path, " is accessible by group or others (mode ",
-        absl::Hex(st.st_mode & 0777), "); run chmod 600 on it"));
+        absl::StrFormat("%03o", st.st_mode & 0777), "); run chmod 600 on it"));
   }
   // One byte more than accepted, to detect oversize files.
   absl::StatusOr<SecretBytes> content =

@@ -30,6 +30,7 @@ absl::StatusOr<MaintenanceReport> StoreImpl::RunMaintenance() {
     audit_->Record(std::move(entry)).IgnoreError();  // The error is returned.
     return s;
   }
+  report.anchors = audit_->GetAnchorStatus();
   return report;
 }
 

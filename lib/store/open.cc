@@ -122,8 +122,8 @@ absl::Status ValidateOptions(const Options& options) {
 // Appends the time of a wrong-master-key attempt to the pending file.
 void NotePendingWrongKey(const std::string& dir, absl::Time now) {
   // Best effort: the wrong key is refused either way.
-  AppendAndSync(PendingAuditFileName(dir),
-                absl::StrCat(absl::ToUnixMicros(now), "\n"))
+  AppendLineDurably(PendingAuditFileName(dir),
+                    absl::StrCat(absl::ToUnixMicros(now), "\n"))
       .IgnoreError();
 }
 
@@ -170,6 +170,9 @@ absl::Status StoreImpl::Start(const StartKind& kind) {
     LEYSER_RETURN_IF_ERROR(StartNewSeries(found, kind.restored));
   }
   LEYSER_RETURN_IF_ERROR(RecordPendingWrongKeys());
+  if (found.sink_holds_none) {
+    LEYSER_RETURN_IF_ERROR(audit_->RecordSinkHoldsNone());
+  }
   if (kind.records_authenticated) {
     proto::AuditEntry entry = NewAuditEntry(
         kSystemLogNumber, proto::AUDIT_EVENT_RECORDS_AUTHENTICATED,

@@ -53,6 +53,7 @@ absl::StatusOr<StoreImpl::RollbackFindings> StoreImpl::CheckRollback() {
                        held.status().message()));
     }
     if (held.ok()) {  // Unimplemented: no check (audit.h).
+      found.sink_holds_none = audit_->SinkHoldsNone(*held);
       LEYSER_ASSIGN_OR_RETURN(
           std::vector<AuditLogs::AnchorGap> gaps,
           audit_->CheckAnchors(*held, meta.next_tenant_number()));

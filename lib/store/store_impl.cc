@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "rocksdb/db.h"
 
@@ -34,7 +35,14 @@ absl::Status StoreImpl::CheckOpen() const {
 
 absl::Status StoreImpl::AnchorAuditLogs() {
   LEYSER_RETURN_IF_ERROR(CheckOpen());
-  return audit_->CheckpointLogs(/*all=*/true);
+  absl::Status not_anchored;
+  LEYSER_RETURN_IF_ERROR(audit_->CheckpointLogs(/*all=*/true, &not_anchored));
+  return not_anchored;
+}
+
+absl::StatusOr<AnchorStatus> StoreImpl::GetAnchorStatus() const {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
+  return audit_->GetAnchorStatus();
 }
 
 absl::Status StoreImpl::Close() {
@@ -42,9 +50,12 @@ absl::Status StoreImpl::Close() {
   // Calls that began before the flag was set finish under the locks they
   // hold; wait for the bulk ones.
   absl::MutexLock maintenance(&maintenance_mu_);
-  absl::Status checkpointed = audit_->CheckpointLogs(/*all=*/true);
+  absl::Status not_anchored;
+  absl::Status checkpointed =
+      audit_->CheckpointLogs(/*all=*/true, &not_anchored);
   audit_->Stop();
-  return checkpointed;
+  if (!checkpointed.ok()) return checkpointed;
+  return not_anchored;
 }
 
 // Tenants.
@@ -64,7 +75,14 @@ absl::StatusOr<std::vector<TenantInfo>> StoreImpl::CreateTenants(
   }
   absl::flat_hash_set<std::string_view> seen;
   for (const std::string& id : ids) {
-    LEYSER_RETURN_IF_ERROR(ValidateTenantId(id));
+    if (absl::Status valid = ValidateTenantId(id); !valid.ok()) {
+      // Named, as several may be given (escaped: it may hold anything).
+      return absl::Status(
+          valid.code(),
+          absl::StrCat(
+              "'", absl::CHexEscape(ToAbsl(id)), "': ", valid.message(),
+              ids.size() > 1 ? "; none of the tenants was created" : ""));
+    }
     if (!seen.insert(id).second) {
       return absl::InvalidArgumentError(
           absl::StrCat("tenant id ", id, " is listed twice"));

@@ -94,6 +94,7 @@ class StoreImpl final : public Store {
   // Store.
   absl::Status Close() override;
   absl::Status AnchorAuditLogs() override;
+  absl::StatusOr<AnchorStatus> GetAnchorStatus() const override;
   absl::StatusOr<TenantInfo> CreateTenant(std::string_view id) override;
   absl::StatusOr<std::vector<TenantInfo>> CreateTenants(
       absl::Span<const std::string_view> ids) override;
@@ -150,6 +151,9 @@ class StoreImpl final : public Store {
   struct RollbackFindings {
     std::vector<AuditLogs::AnchorGap> gaps;
     std::vector<StaleRecord> stale;
+    // The sink holds no checkpoint of this store although one accepted its
+    // checkpoints before: nothing was compared (not a refusal; recorded).
+    bool sink_holds_none = false;
     bool empty() const { return gaps.empty() && stale.empty(); }
   };
   absl::StatusOr<RollbackFindings> CheckRollback();

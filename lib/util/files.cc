@@ -258,19 +258,111 @@ FileLock::~FileLock() {
   close(fd_);
 }
 
-absl::Status AppendAndSync(const std::string& path, std::string_view bytes) {
-  const int fd = OpenOrCreateOwnerOnly(path, O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (fd < 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+absl::StatusOr<std::unique_ptr<LockedFile>> LockedFile::Open(
+    const std::string& path, bool create) {
+  // A file renamed over `path` while this waited for the lock (a rotation)
+  // is not the one to use: open again until the locked file is `path`'s.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int flags = O_RDWR | O_APPEND | O_CLOEXEC;
+    bool created = false;
+    int fd = -1;
+    if (create) {
+      fd = ::open(path.c_str(), flags | O_CREAT | O_EXCL, kOwnerOnlyFileMode);
+      if (fd >= 0) {
+        ::fchmod(fd, kOwnerOnlyFileMode);
+        created = true;
+      } else if (errno == EEXIST) {
+        fd = ::open(path.c_str(), flags);
+      }
+    } else {
+      fd = ::open(path.c_str(), flags);
+    }
+    if (fd < 0) {
+      const int err = errno;
+      const std::string message =
+          absl::StrCat("cannot open ", path, ": ", std::strerror(err));
+      if (err == EISDIR) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(path, " is a directory, not a regular file"));
+      }
+      // Missing: NotFound; with `create`, its directory is missing.
+      return err == ENOENT && !create ? absl::NotFoundError(message)
+                                      : absl::UnavailableError(message);
+    }
+    std::unique_ptr<LockedFile> file(new LockedFile(fd, path));
+    int locked;
+    do {
+      locked = flock(fd, LOCK_EX);
+    } while (locked != 0 && errno == EINTR);
+    if (locked != 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot lock ", path, ": ", std::strerror(errno)));
+    }
+    struct stat held;
+    struct stat named;
+    if (fstat(fd, &held) != 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot stat ", path, ": ", std::strerror(errno)));
+    }
+    if (!S_ISREG(held.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " is not a regular file"));
+    }
+    if (stat(path.c_str(), &named) == 0 && named.st_dev == held.st_dev &&
+        named.st_ino == held.st_ino) {
+      if (created) LEYSER_RETURN_IF_ERROR(SyncParentDir(path));
+      return file;
+    }
   }
-  FdCloser closer(fd);
-  LEYSER_RETURN_IF_ERROR(
-      WriteAll(fd, reinterpret_cast<const unsigned char*>(bytes.data()),
-               bytes.size(), path));
-  if (::fsync(fd) != 0) {
+  return absl::UnavailableError(
+      absl::StrCat(path, " keeps being replaced; cannot lock it"));
+}
+
+LockedFile::~LockedFile() {
+  flock(fd_, LOCK_UN);
+  close(fd_);
+}
+
+absl::Status AppendLineDurably(const std::string& path, std::string_view line) {
+  if (line.empty() || line.back() != '\n' ||
+      line.find('\n') != line.size() - 1) {
+    return absl::InvalidArgumentError(
+        "AppendLineDurably: not one line ending in a newline");
+  }
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<LockedFile> file,
+                          LockedFile::Open(path, /*create=*/true));
+  const int fd = file->fd();
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
     return absl::UnavailableError(
+        absl::StrCat("cannot stat ", path, ": ", std::strerror(errno)));
+  }
+  const off_t start = st.st_size;
+  std::string bytes;
+  // A torn earlier append (a crash, a full disk) left a line without its
+  // newline: end it, so that piece stays a line of its own and this one is
+  // whole.
+  if (start > 0) {
+    char last = '\n';
+    if (pread(fd, &last, 1, start - 1) != 1) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+    }
+    if (last != '\n') bytes.push_back('\n');
+  }
+  bytes.append(line.data(), line.size());
+  absl::Status written =
+      WriteAll(fd, reinterpret_cast<const unsigned char*>(bytes.data()),
+               bytes.size(), path);
+  if (written.ok() && ::fsync(fd) != 0) {
+    written = absl::UnavailableError(
         absl::StrCat("cannot sync ", path, ": ", std::strerror(errno)));
+  }
+  if (!written.ok()) {
+    // Nothing or all: cut off what part of the line got in (best effort; if
+    // that fails too, the next append ends the torn piece).
+    if (::ftruncate(fd, start) == 0) ::fsync(fd);
+    return written;
   }
   return absl::OkStatus();
 }

@@ -99,10 +99,37 @@ class FileLock {
   int fd_;
 };
 
-// Appends `bytes` to the file at `path` (created with mode 0600, whatever the
-// umask, if missing; an existing file keeps its mode) and syncs it: a line of
-// a log that must survive a crash.
-absl::Status AppendAndSync(const std::string& path, std::string_view bytes);
+// A regular file opened for reading and appending under an exclusive advisory
+// lock (flock; waits for it), released when destroyed. If another file is
+// renamed over `path` while it waits (a rotation), the new file is opened and
+// locked instead, so a holder always has the file `path` names.
+class LockedFile {
+ public:
+  // With `create`, a missing file is created (mode 0600, whatever the umask;
+  // its directory synced). NotFound if missing otherwise; FailedPrecondition
+  // if `path` is not a regular file; Unavailable on I/O errors.
+  static absl::StatusOr<std::unique_ptr<LockedFile>> Open(
+      const std::string& path, bool create);
+  LockedFile(const LockedFile&) = delete;
+  LockedFile& operator=(const LockedFile&) = delete;
+  ~LockedFile();
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  LockedFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_;
+  std::string path_;
+};
+
+// Appends `line` (one line ending in its only '\n') to the file at `path`
+// (created with mode 0600, whatever the umask, if missing; an existing file
+// keeps its mode) as a whole line or not at all, and syncs it: a line of a
+// log that must survive a crash. Appenders take the file's LockedFile in
+// turn. An earlier append that was torn (the file does not end in '\n') is
+// ended first, so the torn piece stays a line of its own; a write that fails
+// part-way is cut off again. InvalidArgument if `line` is not one line.
+absl::Status AppendLineDurably(const std::string& path, std::string_view line);
 
 // Removes the group and other permission bits (and set-id and sticky bits)
 // from `root` and from every directory and regular file under it, so what an

@@ -108,8 +108,8 @@ class AuditTest : public test::StoreFixture {
 
   AuditVerifyOptions Trusted(Store& store) {
     AuditVerifyOptions v;
-    auto notes = ReadAuditCheckpointFile(anchors());
-    if (notes.ok()) v.trusted_checkpoints = *notes;
+    auto notes = ReadAuditCheckpointFiles({anchors()});
+    if (notes.ok()) v.trusted_checkpoints = notes->notes;
     v.public_keys = {store.GetSigningPublicKey().value()};
     return v;
   }
@@ -378,8 +378,10 @@ TEST_F(AuditTest, MaintenanceErrorsAndSinkFailuresAreRecorded) {
                  ASSERT_THAT(store->CreateTenant(absl::StrCat("s", i)), IsOk());
                }
                // Hands over what is pending (the background thread may have
-               // tried already): one entry for the failing streak.
-               EXPECT_THAT(store->AnchorAuditLogs(), IsOk());
+               // tried already): one entry for the failing streak, and the
+               // refusal is reported.
+               EXPECT_THAT(store->AnchorAuditLogs(),
+                           StatusIs(absl::StatusCode::kUnavailable));
              },
              {{AuditEvent::kAnchorFailure, 1}});
   sink->failing = false;
@@ -400,6 +402,137 @@ TEST_F(AuditTest, MaintenanceErrorsAndSinkFailuresAreRecorded) {
     EXPECT_GT(cp.size, last[cp.origin]) << cp.origin;
     last[cp.origin] = cp.size;
   }
+}
+
+// A failing sink is reported, not just recorded: RunMaintenance's report
+// carries the error and the logs waiting, AnchorAuditLogs and Close return
+// it, GetAnchorStatus shows it until the sink takes the checkpoints.
+TEST_F(AuditTest, AFailingSinkIsReportedByMaintenanceAnchorAndClose) {
+  auto sink = std::make_shared<FlakySink>();
+  options_.audit_sink = sink;
+  options_.backup_dir.clear();
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(store->CreateTenant("a"), IsOk());
+  ASSERT_THAT(store->AnchorAuditLogs(), IsOk());
+  auto status = store->GetAnchorStatus();
+  ASSERT_THAT(status, IsOk());
+  EXPECT_TRUE(status->sink);
+  EXPECT_THAT(status->last_error, IsOk());
+  EXPECT_EQ(status->logs_pending, 0u);
+
+  sink->failing = true;
+  const absl::Time failing_from = clock_->Now();
+  ASSERT_THAT(store->CreateTenant("b"), IsOk());
+  clock_->Advance(options_.audit_checkpoint_interval + absl::Seconds(1));
+  auto report = store->RunMaintenance();
+  ASSERT_THAT(report, IsOk());  // The run itself went fine.
+  EXPECT_TRUE(report->anchors.sink);
+  EXPECT_THAT(report->anchors.last_error,
+              StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_TRUE(
+      absl::StrContains(report->anchors.last_error.message(), "sink down"))
+      << report->anchors.last_error;
+  EXPECT_GE(report->anchors.logs_pending, 1u);
+  ASSERT_TRUE(report->anchors.failing_since.has_value());
+  EXPECT_GE(*report->anchors.failing_since, failing_from);
+  const absl::Status anchored = store->AnchorAuditLogs();
+  EXPECT_THAT(anchored, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_TRUE(absl::StrContains(anchored.message(), "stay pending"))
+      << anchored;
+  ASSERT_THAT(store->CreateTenant("c"), IsOk());
+  const absl::Status closed = store->Close();
+  EXPECT_THAT(closed, StatusIs(absl::StatusCode::kUnavailable));
+  store.reset();
+
+  // The next open with a working sink hands everything over.
+  sink->failing = false;
+  store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(store->AnchorAuditLogs(), IsOk());
+  status = store->GetAnchorStatus();
+  ASSERT_THAT(status, IsOk());
+  EXPECT_THAT(status->last_error, IsOk());
+  EXPECT_FALSE(status->failing_since.has_value());
+  EXPECT_EQ(status->logs_pending, 0u);
+  for (const char* log : {"a", "b", "c", "@system"}) {
+    auto info = store->GetAuditLogInfo(log);
+    ASSERT_THAT(info, IsOk());
+    EXPECT_EQ(info->anchored_size, info->size) << log;
+  }
+}
+
+// Checkpoints signed by a run without the sink (of a store that anchors) stay
+// pending: the next run with the sink is offered every one of them, in
+// order, also the one covering an ANCHOR_FAILURE entry.
+TEST_F(AuditTest, ARunWithoutTheSinkLeavesItsCheckpointsPending) {
+  auto sink = std::make_shared<FlakySink>();
+  options_.audit_sink = sink;
+  options_.backup_dir.clear();
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(store->CreateTenant("a"), IsOk());
+  ASSERT_THAT(store->AnchorAuditLogs(), IsOk());
+  sink->failing = true;  // An ANCHOR_FAILURE entry in the system log.
+  EXPECT_FALSE(store->SetLegalHold("a", true).ok());
+  EXPECT_FALSE(store->Close().ok());
+  store.reset();
+
+  // A run without a sink: its checkpoints are signed, and wait.
+  Options without = options_;
+  without.audit_sink = nullptr;
+  store = OpenStore(without);
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(store->SetLegalHold("a", false), IsOk());
+  ASSERT_THAT(store->CreateTenant("b"), IsOk());
+  auto status = store->GetAnchorStatus();
+  ASSERT_THAT(status, IsOk());
+  EXPECT_FALSE(status->sink);
+  EXPECT_GE(status->logs_pending, 3u);  // a, b and the system log.
+  ASSERT_THAT(store->Close(), IsOk());  // Nothing to hand to.
+  store.reset();
+  std::map<std::string, std::uint64_t> signed_sizes;  // log -> newest size.
+  store = OpenStore(without);
+  ASSERT_NE(store, nullptr);
+  for (const char* log : {"a", "b", "@system"}) {
+    auto info = store->GetAuditLogInfo(log);
+    ASSERT_THAT(info, IsOk());
+    EXPECT_EQ(info->checkpoint_size, info->size) << log;
+    EXPECT_LT(info->anchored_size, info->checkpoint_size) << log;
+    signed_sizes[info->origin] = info->checkpoint_size;
+  }
+  ASSERT_THAT(store->Close(), IsOk());
+  store.reset();
+
+  // With the sink again: every pending checkpoint reaches it at close.
+  sink->failing = false;
+  const std::size_t received_before = sink->received().size();
+  store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(store->Close(), IsOk());
+  store.reset();
+  std::map<std::string, std::uint64_t> newest;
+  const std::vector<AuditCheckpoint> received = sink->received();
+  for (std::size_t i = received_before; i < received.size(); ++i) {
+    EXPECT_GT(received[i].size, newest[received[i].origin]);
+    newest[received[i].origin] = received[i].size;
+  }
+  for (const auto& [origin, size] : signed_sizes) {
+    EXPECT_EQ(newest[origin], size) << origin;
+  }
+  store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto system = store->GetAuditLogInfo(kSystemAuditLog);
+  ASSERT_THAT(system, IsOk());
+  EXPECT_EQ(system->anchored_size, system->size);
+  auto entries = store->ReadAuditLog(kSystemAuditLog, 0, 1000);
+  ASSERT_THAT(entries, IsOk());
+  bool failure_recorded = false;
+  for (const AuditEntry& e : *entries) {
+    failure_recorded |=
+        e.event == AuditEvent::kAnchorFailure && e.seq < system->anchored_size;
+  }
+  EXPECT_TRUE(failure_recorded);
 }
 
 TEST_F(AuditTest, CheckpointsEveryNEntriesAfterTheIntervalAndAtClose) {
@@ -767,10 +900,14 @@ TEST_F(AuditTest, ExportsVerifyOfflineAndNameTheFirstBadEntry) {
   EXPECT_TRUE(v->intact) << v->problem;
   EXPECT_EQ(v->entries_checked, 25u);
   // With trusted checkpoints inside the range.
+  EXPECT_EQ(v->checkpoints_checked, 1u);  // The export's own.
+  EXPECT_EQ(v->trusted_checkpoints_applied, 0u);
   v = VerifyAuditExport(*exported, Trusted(*store));
   ASSERT_THAT(v, IsOk());
   EXPECT_TRUE(v->intact) << v->problem;
-  EXPECT_GT(v->checkpoints_checked, 1u);
+  EXPECT_EQ(v->checkpoints_checked, 1u);
+  EXPECT_GT(v->trusted_checkpoints_given, v->trusted_checkpoints_applied);
+  EXPECT_GT(v->trusted_checkpoints_applied, 0u);
 
   std::vector<std::string> lines = absl::StrSplit(*exported, '\n');
   auto join = [](const std::vector<std::string>& l) {
@@ -977,7 +1114,7 @@ TEST_F(AuditTest, TamperMatrixIsAlwaysDetectedAtTheFirstBadEntry) {
     ASSERT_NE(AuditedTenant(*store, "t", 100), nullptr);
   }
   const std::vector<std::string> anchored =
-      ReadAuditCheckpointFile(anchors()).value();
+      ReadAuditCheckpointFiles({anchors()}).value().notes;
   // The tenant's log is number 1.
   RawAuditLog log(options_.data_dir, *provider_, 1);
   const std::vector<std::string> original = log.records();
@@ -1064,7 +1201,7 @@ TEST_F(AuditTest, ForgedRetentionIsCaught) {
     ASSERT_NE(AuditedTenant(*store, "t", 30), nullptr);
   }
   const std::vector<std::string> anchored =
-      ReadAuditCheckpointFile(anchors()).value();
+      ReadAuditCheckpointFiles({anchors()}).value().notes;
   constexpr std::uint64_t k = 10;
   std::uint64_t n = 0;
   {

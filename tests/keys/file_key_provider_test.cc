@@ -13,6 +13,7 @@ namespace {
 
 using test::IsOk;
 using test::StatusIs;
+using ::testing::HasSubstr;
 
 std::string Raw32() {
   std::string raw(32, '\0');
@@ -134,8 +135,10 @@ TEST(FileKeyProviderTest, RechecksTheFileOnEveryRequest) {
   auto provider = NewFileKeyProvider(path);
   ASSERT_THAT(provider, IsOk());
   ASSERT_EQ(chmod(path.c_str(), 0644), 0);
-  EXPECT_THAT((*provider)->GetMasterKey(),
-              StatusIs(absl::StatusCode::kFailedPrecondition));
+  // The mode is named as chmod takes it (octal).
+  const absl::StatusOr<SecretBytes> loose = (*provider)->GetMasterKey();
+  EXPECT_THAT(loose, StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(loose.status().message(), HasSubstr("(mode 644)"));
   ASSERT_EQ(unlink(path.c_str()), 0);
   EXPECT_THAT((*provider)->GetMasterKey(),
               StatusIs(absl::StatusCode::kNotFound));

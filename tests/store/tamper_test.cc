@@ -76,10 +76,10 @@ class TamperTest : public test::StoreFixture {
   // The sink's checkpoints, grouped by origin, in file order.
   std::map<std::string, std::vector<AuditCheckpoint>> Anchored() {
     std::map<std::string, std::vector<AuditCheckpoint>> out;
-    auto notes = ReadAuditCheckpointFile(anchors());
+    auto notes = ReadAuditCheckpointFiles({anchors()});
     EXPECT_THAT(notes, IsOk());
     if (!notes.ok()) return out;
-    for (const std::string& note : *notes) {
+    for (const std::string& note : notes->notes) {
       AuditCheckpoint cp = ParseAuditCheckpoint(note).value();
       out[cp.origin].push_back(cp);
     }
@@ -305,7 +305,8 @@ TEST_F(TamperTest, APutBackCopyIsRefusedUntilTheRollbackIsAccepted) {
   EXPECT_TRUE(store->GetTenantInfo("u")->legal_hold);
   for (std::string_view log : {std::string_view("u"), kSystemAuditLog}) {
     AuditVerifyOptions verify;
-    verify.trusted_checkpoints = ReadAuditCheckpointFile(anchors()).value();
+    verify.trusted_checkpoints =
+        ReadAuditCheckpointFiles({anchors()}).value().notes;
     auto v = store->VerifyAuditLog(log, verify);
     ASSERT_THAT(v, IsOk());
     EXPECT_TRUE(v->intact) << log << ": " << v->problem;
@@ -543,6 +544,12 @@ TEST_F(TamperTest, AStoreFromBeforeAuthenticationOpensOnlyWhenAskedTo) {
         ASSERT_TRUE(batch.Put(cf, key, std::string(*payload)).ok());
       }
     }
+    // (0.2 kept no record that a sink accepted a checkpoint.)
+    ASSERT_TRUE(batch
+                    .Delete(raw.audit(),
+                            "\x81"
+                            "a")
+                    .ok());
     ASSERT_TRUE(raw.db()->Write(rocksdb::WriteOptions(), &batch).ok());
   }
   // ... and a format-1 key store without a record key.

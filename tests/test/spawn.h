@@ -14,8 +14,10 @@ namespace leyser::test {
 
 class Child {
  public:
-  // Starts `args[0]` with `args`; its stdout feeds ReadLine.
-  explicit Child(const std::vector<std::string>& args);
+  // Starts `args[0]` with `args`; its stdout (and with `with_stderr` its
+  // stderr too) feeds ReadLine.
+  explicit Child(const std::vector<std::string>& args,
+                 bool with_stderr = false);
   ~Child();
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;

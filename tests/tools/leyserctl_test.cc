@@ -1,10 +1,12 @@
 // leyserctl end to end: the real binary, spawned, on a real store.
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "tests/test/spawn.h"
@@ -15,13 +17,13 @@ namespace {
 
 struct CtlResult {
   int exit_code;
-  std::string out;
+  std::string out;  // Standard output and error, interleaved.
 };
 
 CtlResult Ctl(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {LEYSERCTL_PATH};
   argv.insert(argv.end(), args.begin(), args.end());
-  test::Child child(argv);
+  test::Child child(argv, /*with_stderr=*/true);
   CtlResult run;
   std::string line;
   while (child.ReadLine(&line, absl::Seconds(60))) run.out += line + "\n";
@@ -54,6 +56,20 @@ TEST(LeyserctlTest, ManagesTenantsAndRotatesTheMasterKey) {
   EXPECT_EQ(
       Ctl({store, "--key_file=" + key, "create-tenant", "bad id"}).exit_code,
       1);
+  // Several ids: all or none.
+  CtlResult partly = Ctl({store, "--key_file=" + key, "create-tenant", "gamma",
+                          "delta", "bad/id", "epsilon"});
+  EXPECT_EQ(partly.exit_code, 1);
+  EXPECT_NE(partly.out.find("bad/id"), std::string::npos) << partly.out;
+  CtlResult after = Ctl({store, "--key_file=" + key, "tenants"});
+  EXPECT_EQ(after.out.find("gamma"), std::string::npos) << after.out;
+  EXPECT_EQ(after.out.find("delta"), std::string::npos) << after.out;
+  // A key file readable by others is named with its mode in octal.
+  ASSERT_EQ(::chmod(key.c_str(), 0644), 0);
+  CtlResult loose = Ctl({store, "--key_file=" + key, "tenants"});
+  EXPECT_EQ(loose.exit_code, 1);
+  EXPECT_NE(loose.out.find("(mode 644)"), std::string::npos) << loose.out;
+  ASSERT_EQ(::chmod(key.c_str(), 0600), 0);
 
   ASSERT_EQ(
       Ctl({store, "--key_file=" + key, "rotate-master-key", key2}).exit_code,
@@ -216,6 +232,99 @@ TEST(LeyserctlTest, ShowsVerifiesAndExportsTheAuditLog) {
   EXPECT_EQ(ctl({"tenants"}).exit_code, 1);  // DATA_LOSS on stderr.
   EXPECT_EQ(ctl({"--accept_rollback", "tenants"}).exit_code, 0);
   EXPECT_EQ(ctl({"tenants"}).exit_code, 0);
+}
+
+// audit-verify says what it checked against (exit 3 when nothing outside the
+// store vouched for the log); damaged sink lines are warnings; rotated files
+// are read by pattern; a run without the sink leaves its checkpoints for the
+// next one; a failing sink makes every command that could not anchor exit 1.
+TEST(LeyserctlTest, SaysWhatTheAnchorsCheckedAndWhenTheSinkFails) {
+  test::TempDir tmp;
+  const std::string key = tmp.Sub("k");
+  const std::string anchors = tmp.Sub("anchors.jsonl");
+  ASSERT_EQ(Ctl({"keygen", key}).exit_code, 0);
+  const std::vector<std::string> store = {"--data_dir=" + tmp.Sub("store"),
+                                          "--key_file=" + key};
+  auto ctl = [&](std::vector<std::string> args, std::string sink) {
+    std::vector<std::string> all = store;
+    if (!sink.empty()) all.push_back("--audit_sink=" + sink);
+    all.insert(all.end(), args.begin(), args.end());
+    return Ctl(all);
+  };
+  ASSERT_EQ(ctl({"--create", "create-tenant", "acme"}, anchors).exit_code, 0);
+  ASSERT_EQ(ctl({"hold", "acme"}, anchors).exit_code, 0);
+  CtlResult verified = ctl({"audit-verify", "acme"}, anchors);
+  EXPECT_EQ(verified.exit_code, 0) << verified.out;
+  EXPECT_NE(verified.out.find("of the store's own checkpoints reproduced"),
+            std::string::npos)
+      << verified.out;
+  EXPECT_NE(verified.out.find("external checkpoints: 2 of this log in 1 file"),
+            std::string::npos)
+      << verified.out;
+
+  // Nothing external: a typo, or an empty file.
+  CtlResult typo = ctl(
+      {"--anchors=" + tmp.Sub("anchros.jsonl"), "audit-verify", "acme"}, "");
+  EXPECT_EQ(typo.exit_code, 3) << typo.out;
+  EXPECT_NE(typo.out.find("does not exist"), std::string::npos) << typo.out;
+  EXPECT_NE(typo.out.find("no external checkpoint applies to acme"),
+            std::string::npos)
+      << typo.out;
+  test::WriteFile(tmp.Sub("empty.jsonl"), "");
+  EXPECT_EQ(
+      ctl({"--anchors=" + tmp.Sub("empty.jsonl"), "audit-verify", "acme"}, "")
+          .exit_code,
+      3);
+
+  // A rotation, more checkpoints, a torn line: all files read by pattern.
+  CtlResult rotated = Ctl({"audit-sink-rotate", anchors});
+  ASSERT_EQ(rotated.exit_code, 0) << rotated.out;
+  ASSERT_EQ(ctl({"release", "acme"}, anchors).exit_code, 0);
+  {
+    std::ofstream out(anchors, std::ios::app);
+    out << "{\"origin\":\"leyser/torn";
+  }
+  ASSERT_EQ(ctl({"hold", "acme"}, anchors).exit_code, 0);
+  CtlResult all =
+      ctl({"--anchors=" + anchors + "*", "audit-verify", "acme"}, anchors);
+  EXPECT_EQ(all.exit_code, 0) << all.out;
+  EXPECT_NE(all.out.find("in 2 file(s)"), std::string::npos) << all.out;
+  EXPECT_NE(all.out.find("warning: " + anchors + " line "), std::string::npos)
+      << all.out;
+
+  // A run without the sink: its checkpoints reach the sink in the next run.
+  ASSERT_EQ(ctl({"release", "acme"}, "").exit_code, 0);
+  CtlResult waiting = ctl({"maintenance"}, "");
+  EXPECT_NE(waiting.out.find("checkpoints waiting for the next run"),
+            std::string::npos)
+      << waiting.out;
+  ASSERT_EQ(ctl({"tenants"}, anchors).exit_code, 0);
+  CtlResult info = ctl({"audit-info", "acme"}, anchors);
+  ASSERT_EQ(info.exit_code, 0);
+  const std::string size = info.out.substr(info.out.find("(next seq ") + 10);
+  const std::string entries = size.substr(0, size.find(')'));
+  EXPECT_NE(info.out.find("anchored at the sink: size " + entries),
+            std::string::npos)
+      << info.out;
+
+  // A sink that cannot be written (its directory is missing).
+  const std::string broken = tmp.Sub("missing/anchors.jsonl");
+  CtlResult hold = ctl({"hold", "acme"}, broken);
+  EXPECT_EQ(hold.exit_code, 1) << hold.out;
+  EXPECT_NE(hold.out.find("is done and recorded"), std::string::npos)
+      << hold.out;
+  CtlResult created = ctl({"create-tenant", "beta"}, broken);
+  EXPECT_EQ(created.exit_code, 1) << created.out;
+  EXPECT_NE(created.out.find("beta"), std::string::npos);  // It was created.
+  EXPECT_NE(created.out.find("did not accept"), std::string::npos)
+      << created.out;
+  CtlResult maintenance = ctl({"maintenance"}, broken);
+  EXPECT_EQ(maintenance.exit_code, 1) << maintenance.out;
+  EXPECT_NE(maintenance.out.find("AUDIT SINK FAILING"), std::string::npos)
+      << maintenance.out;
+  // The working sink takes everything that waited.
+  EXPECT_EQ(ctl({"maintenance"}, anchors).exit_code, 0);
+  EXPECT_EQ(ctl({"audit-verify", "beta"}, anchors).exit_code, 0);
 }
 
 TEST(LeyserctlTest, DemoWalksThroughTheWholeLifecycle) {

@@ -1,13 +1,16 @@
-// lib/util/files: the process lock, atomic writes, append-and-sync, listing and
-// removal, on a real file system.
+// lib/util/files: the process lock, atomic writes, whole-line appends,
+// listing and removal, on a real file system.
 
 #include "lib/util/files.h"
 
 #include <algorithm>
+#include <csignal>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,15 +56,85 @@ TEST(FilesTest, AtomicWriteReplacesWholeAndLeavesNoTemporary) {
               StatusIs(absl::StatusCode::kUnavailable));
 }
 
-TEST(FilesTest, AppendAndSyncAppendsLinesWithMode0600) {
+TEST(FilesTest, AppendLineDurablyAppendsWholeLinesWithMode0600) {
   test::TempDir tmp;
   const std::string path = tmp.Sub("log");
-  ASSERT_THAT(AppendAndSync(path, "a\n"), IsOk());
-  ASSERT_THAT(AppendAndSync(path, "b\n"), IsOk());
+  ASSERT_THAT(AppendLineDurably(path, "a\n"), IsOk());
+  ASSERT_THAT(AppendLineDurably(path, "b\n"), IsOk());
   EXPECT_THAT(ReadFileToString(path), IsOkAndHolds(std::string("a\nb\n")));
   EXPECT_EQ(Mode(path), 0600u);
-  EXPECT_THAT(AppendAndSync(tmp.Sub("missing/log"), "x"),
+  EXPECT_THAT(AppendLineDurably(tmp.Sub("missing/log"), "x\n"),
               StatusIs(absl::StatusCode::kUnavailable));
+  // Not one line: refused, nothing written.
+  EXPECT_THAT(AppendLineDurably(path, "x"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(AppendLineDurably(path, "x\ny\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ReadFileToString(path), IsOkAndHolds(std::string("a\nb\n")));
+}
+
+// A crash or a full disk leaves a line torn: the next append ends it, so the
+// torn piece is a line of its own and the new line is whole.
+TEST(FilesTest, AppendLineDurablyEndsATornLine) {
+  test::TempDir tmp;
+  const std::string path = tmp.Sub("log");
+  ASSERT_THAT(AppendLineDurably(path, "a\n"), IsOk());
+  test::WriteFile(path, "a\ntor", 0600);  // Torn after "tor".
+  ASSERT_THAT(AppendLineDurably(path, "b\n"), IsOk());
+  EXPECT_THAT(ReadFileToString(path), IsOkAndHolds(std::string("a\ntor\nb\n")));
+}
+
+// A write that fails part-way (here the file-size limit) leaves nothing of the
+// line behind; appends work again once there is room.
+TEST(FilesTest, AppendLineDurablyCutsOffAFailedWrite) {
+  test::TempDir tmp;
+  const std::string path = tmp.Sub("log");
+  ASSERT_THAT(AppendLineDurably(path, "first\n"), IsOk());
+  struct rlimit old;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  // Without this, exceeding the limit kills the process (SIGXFSZ).
+  void (*old_handler)(int) = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = old;
+  small.rlim_cur = 10;  // "first\n" and 4 more bytes.
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  const absl::Status cut = AppendLineDurably(path, "second line\n");
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_THAT(cut, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(ReadFileToString(path), IsOkAndHolds(std::string("first\n")));
+  ASSERT_THAT(AppendLineDurably(path, "third\n"), IsOk());
+  EXPECT_THAT(ReadFileToString(path),
+              IsOkAndHolds(std::string("first\nthird\n")));
+}
+
+// Appenders wait for the file's lock; one that held an old file renamed away
+// meanwhile (a rotation) appends to the new one.
+TEST(FilesTest, LockedFileFollowsARename) {
+  test::TempDir tmp;
+  const std::string path = tmp.Sub("log");
+  ASSERT_THAT(AppendLineDurably(path, "old\n"), IsOk());
+  EXPECT_THAT(LockedFile::Open(tmp.Sub("none"), /*create=*/false),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(LockedFile::Open(tmp.path(), /*create=*/false),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  auto held = LockedFile::Open(path, /*create=*/false);
+  ASSERT_THAT(held, IsOk());
+  std::thread appender(
+      [&] { EXPECT_THAT(AppendLineDurably(path, "new\n"), IsOk()); });
+  // Once the appender waits for the lock (a blocked request shows in
+  // /proc/locks as "->"), the file is replaced.
+  for (int i = 0; i < 10000; ++i) {
+    std::string locks = ReadFileToString("/proc/locks").value_or("");
+    if (locks.find("-> FLOCK") != std::string::npos) break;
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(::rename(path.c_str(), tmp.Sub("log.1").c_str()), 0);
+  test::WriteFile(path, "", 0600);
+  held->reset();
+  appender.join();
+  EXPECT_THAT(ReadFileToString(tmp.Sub("log.1")),
+              IsOkAndHolds(std::string("old\n")));
+  EXPECT_THAT(ReadFileToString(path), IsOkAndHolds(std::string("new\n")));
 }
 
 TEST(FilesTest, DirectoriesListAndRemove) {
@@ -91,8 +164,8 @@ TEST(FilesTest, ModesDoNotDependOnTheUmask) {
   const std::string dir = tmp.Sub("d");
   EXPECT_THAT(EnsureDir(dir), IsOk());
   EXPECT_THAT(WriteFileAtomically(dir + "/file", "x"), IsOk());
-  EXPECT_THAT(AppendAndSync(dir + "/log", "a\n"), IsOk());
-  EXPECT_THAT(AppendAndSync(dir + "/log", "b\n"), IsOk());
+  EXPECT_THAT(AppendLineDurably(dir + "/log", "a\n"), IsOk());
+  EXPECT_THAT(AppendLineDurably(dir + "/log", "b\n"), IsOk());
   EXPECT_THAT(FileLock::Acquire(dir + "/LOCK"), IsOk());
   ::umask(old);
   EXPECT_EQ(Mode(dir), 0700u);
@@ -101,7 +174,7 @@ TEST(FilesTest, ModesDoNotDependOnTheUmask) {
   EXPECT_EQ(Mode(dir + "/LOCK"), 0600u);
   // An existing file keeps its mode (an audit sink file the operator made).
   test::WriteFile(tmp.Sub("sink"), "", 0644);
-  EXPECT_THAT(AppendAndSync(tmp.Sub("sink"), "c\n"), IsOk());
+  EXPECT_THAT(AppendLineDurably(tmp.Sub("sink"), "c\n"), IsOk());
   EXPECT_EQ(Mode(tmp.Sub("sink")), 0644u);
 }
 

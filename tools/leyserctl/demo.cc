@@ -271,7 +271,7 @@ int RunDemo(const std::string& dir) {
   // changed the signing key; a checkpoint signed by both vouches for it).
   leyser::AuditVerifyOptions trusted;
   trusted.trusted_checkpoints =
-      Check(leyser::ReadAuditCheckpointFile(anchors), "anchors");
+      Check(leyser::ReadAuditCheckpointFiles({anchors}), "anchors").notes;
   for (const char* log : {"acme", "acme2", "@system"}) {
     const auto v = Check(store->VerifyAuditLog(log, trusted), "verify");
     std::printf(
