@@ -275,11 +275,12 @@ int RunDemo(const std::string& dir) {
   for (const char* log : {"acme", "acme2", "@system"}) {
     const auto v = Check(store->VerifyAuditLog(log, trusted), "verify");
     std::printf(
-        "  VerifyAuditLog(%s) against %zu anchored checkpoints: %s (%llu "
-        "entries)\n",
-        log, trusted.trusted_checkpoints.size(),
-        v.intact ? "intact" : v.problem.c_str(),
-        static_cast<unsigned long long>(v.entries_checked));
+        "  VerifyAuditLog(%s) against the sink's file: %s (%llu entries; %llu "
+        "of its %llu anchored checkpoints applied)\n",
+        log, v.intact ? "intact" : v.problem.c_str(),
+        static_cast<unsigned long long>(v.entries_checked),
+        static_cast<unsigned long long>(v.trusted_checkpoints_applied),
+        static_cast<unsigned long long>(v.trusted_checkpoints_given));
   }
   const std::string exported =
       Check(store->ExportAuditLog("acme2", 0, 1000), "export");
