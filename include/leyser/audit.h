@@ -166,10 +166,13 @@ class AuditSink {
   // origin, in any order. Store::Open compares the store's logs with them: a
   // log shorter than its anchored checkpoint, or not extending it, means the
   // store was rolled back or forked, and the open is refused with DataLoss
-  // (Options::accept_rollback). The default returns Unimplemented: such a sink
-  // gives no check at open (VerifyAuditLog with trusted checkpoints still
-  // finds a rollback). Any other error refuses the open, since it could not be
-  // checked. Must be thread-safe.
+  // (Options::accept_rollback). A returned checkpoint that would refuse the
+  // open but carries no valid signature of this store refuses it too, with a
+  // message saying so (it may be a forgery, or a copy from another store).
+  // The default returns Unimplemented: such a sink gives no check at open
+  // (VerifyAuditLog with trusted checkpoints still finds a rollback). Any other
+  // error refuses the open, since it could not be checked. Must be
+  // thread-safe.
   virtual absl::StatusOr<std::vector<AuditCheckpoint>> NewestCheckpoints();
 };
 
@@ -226,10 +229,11 @@ absl::StatusOr<AuditCheckpoint> ParseAuditCheckpoint(std::string_view note);
 struct AuditVerifyOptions {
   // Checkpoint notes kept outside the store (for example
   // ReadAuditCheckpointFiles of the sink's files). Notes of other logs (and of
-  // this log's earlier anchor series) are ignored. Each must carry a valid
+  // this log's earlier anchor series) are ignored; a note given twice counts
+  // once. The log must reproduce the root of each that carries a valid
   // signature by one of `public_keys` (or, when that is empty, by a key the
   // store has signed with: its current key and those before its master-key
-  // rotations), and the log must reproduce its root.
+  // rotations); the others are not applied, and are counted as rejected.
   std::vector<std::string> trusted_checkpoints;
   // Ed25519 public keys (32 bytes) accepted as signers. Empty: the keys the
   // store has signed with (VerifyAuditLog); required for VerifyAuditExport.
@@ -253,14 +257,18 @@ struct AuditVerification {
   // The store's own signed checkpoints of the log that were reproduced (the
   // export's checkpoint, for VerifyAuditExport).
   std::uint64_t checkpoints_checked = 0;
-  // Trusted checkpoints (AuditVerifyOptions) of this log, and how many of them
-  // the entries were checked against. A trusted checkpoint of a size whose
+  // Trusted checkpoints (AuditVerifyOptions) of this log with a valid
+  // signature, each once, and how many of them the entries were checked
+  // against. A trusted checkpoint of a size whose
   // entries were pruned, or outside an export's range, cannot be applied.
   // None applied: nothing kept outside the store vouched for the log, so a
   // rollback or a rewrite by someone holding the store's files would not
   // show; an operator should be told.
   std::uint64_t trusted_checkpoints_given = 0;
   std::uint64_t trusted_checkpoints_applied = 0;
+  // Trusted checkpoints of this log without a valid signature by an accepted
+  // key (a damaged or forged line, or the wrong public key given).
+  std::uint64_t trusted_checkpoints_rejected = 0;
 };
 
 // Describes a log.
@@ -300,8 +308,8 @@ struct AnchorStatus {
 // to, the sequence is complete, and the entries with the export's proof
 // reproduce the root of its signed checkpoint. Trusted checkpoints of the same
 // log whose size lies within [from_seq, to_seq] must be reproduced too; others
-// are ignored. InvalidArgument if `jsonl` is not an export, no public key is
-// given, or a trusted checkpoint is not signed by one of them.
+// are ignored, and those not signed by one of the keys are rejected (counted).
+// InvalidArgument if `jsonl` is not an export or no public key is given.
 absl::StatusOr<AuditVerification> VerifyAuditExport(
     std::string_view jsonl, const AuditVerifyOptions& options);
 

@@ -22,23 +22,25 @@ absl::StatusOr<std::vector<AuditLogs::AnchorGap>> AuditLogs::CheckAnchors(
   const std::vector<std::string> keys = known_keys();
   std::vector<AnchorGap> gaps;
   std::set<std::string> unknown_series;
-  // Only checkpoints this store signed count; the signature is checked only
-  // for those that would refuse the open (one verification costs more than
-  // the comparison, and almost every checkpoint matches).
+  // The signature is checked only for checkpoints that would refuse the open
+  // (one verification costs more than the comparison, and almost every
+  // checkpoint matches). One not signed by this store refuses as well: the
+  // sink hands back only its newest line of each origin, so a forged or
+  // damaged line there may hide a genuine one.
   auto report = [&](const AuditCheckpoint& cp, AnchorGap gap) {
-    if (CheckpointSignedByAny(cp.note, keys)) gaps.push_back(std::move(gap));
+    gap.unsigned_note = !CheckpointSignedByAny(cp.note, keys);
+    gaps.push_back(std::move(gap));
   };
   for (const AuditCheckpoint& cp : held) {
     // A series started after this copy was taken (by a restore or an
     // accepted rollback of a later state): this copy is older than that.
     if (std::optional<std::string> later = UnknownSeriesOf(cp.origin);
         later.has_value()) {
-      if (unknown_series.count(*later) == 0 &&
-          CheckpointSignedByAny(cp.note, keys)) {
-        unknown_series.insert(*later);
+      if (unknown_series.insert(*later).second) {
         AnchorGap gap;
         gap.unknown_series = *later;
-        gaps.push_back(std::move(gap));
+        gap.anchored = cp.size;
+        report(cp, std::move(gap));
       }
       continue;
     }

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -105,6 +106,10 @@ class AuditLogs {
     // Set (the log is then meaningless) if the sink holds a checkpoint of a
     // series this copy never had: the store went on from a later state.
     std::string unknown_series;
+    // The sink's checkpoint carries no valid signature by a key this store
+    // has used (a forged or damaged line): it could stand in front of a
+    // genuine one the store does not reach, so it refuses too.
+    bool unsigned_note = false;
   };
 
   // The registry-record revision the newest entry of each log of `logs`
@@ -115,9 +120,10 @@ class AuditLogs {
       const std::vector<std::uint64_t>& logs);
 
   // Compares each log of the current series with the checkpoint of it in
-  // `held` (signed by a known key; others are skipped): shorter, not
-  // extending it, or damaged so that it cannot be compared, is a gap; so is
-  // each series of the store's that this copy has never had. Tenant
+  // `held`: shorter, not extending it, or damaged so that it cannot be
+  // compared, is a gap; so is each series of the store's that this copy has
+  // never had. Signatures are checked only where a gap shows; a checkpoint
+  // there not signed by a known key is a gap too (unsigned_note). Tenant
   // logs from `next_log` on do not exist (size 0). Reads only.
   absl::StatusOr<std::vector<AnchorGap>> CheckAnchors(
       const std::vector<AuditCheckpoint>& held, std::uint64_t next_log);
@@ -292,11 +298,16 @@ class AuditLogs {
   bool stopping_ = false;
   std::thread publisher_;
   std::atomic<std::int64_t> latest_clock_micros_{INT64_MIN};
-  // A sink accepted a checkpoint of this store once (kAnchoredBeforeKey).
+  // A sink accepted a checkpoint of this store once (kAnchoredBeforeKey, or
+  // for a store from before that mark, its system log's anchored size), and
+  // whether the mark is stored.
   std::atomic<bool> anchored_before_{false};
+  std::atomic<bool> anchored_mark_stored_{false};
   std::atomic<bool> sink_held_none_{false};  // At open (SinkHoldsNone).
-  // The sink's latest outcome: its error while it fails, since when.
+  // The sink's outcome: the logs whose latest attempt it refused, its latest
+  // error while there are any, since when.
   mutable absl::Mutex anchor_mu_;
+  absl::flat_hash_set<std::uint64_t> failing_logs_ ABSL_GUARDED_BY(anchor_mu_);
   absl::Status anchor_error_ ABSL_GUARDED_BY(anchor_mu_);
   std::optional<absl::Time> failing_since_ ABSL_GUARDED_BY(anchor_mu_);
 };

@@ -114,7 +114,7 @@ absl::Status AuditLogs::PublishPending(std::uint64_t log) {
         LEYSER_RETURN_IF_ERROR(FromRocks(batch.Delete(cf_, DirtyKey(log)),
                                          "recording an anchored checkpoint"));
       }
-      const bool first_anchor = !anchored_before_.load();
+      const bool first_anchor = !anchored_mark_stored_.load();
       if (first_anchor) {
         LEYSER_RETURN_IF_ERROR(FromRocks(
             batch.Put(
@@ -122,23 +122,37 @@ absl::Status AuditLogs::PublishPending(std::uint64_t log) {
                 config_.record_mac->Seal(kAuditTable, kAnchoredBeforeKey, "")),
             "recording an anchored checkpoint"));
       }
-      LEYSER_RETURN_IF_ERROR(
-          FromRocks(db_->Write(rocksdb::WriteOptions(), &batch),
-                    "recording an anchored checkpoint"));
+      // The mark is written once, synced: losing it would let a run
+      // without a sink drop pending checkpoints.
+      LEYSER_RETURN_IF_ERROR(FromRocks(
+          db_->Write(first_anchor ? SyncWrite() : rocksdb::WriteOptions(),
+                     &batch),
+          "recording an anchored checkpoint"));
       state->meta = std::move(meta);
-      if (first_anchor) anchored_before_.store(true);
+      if (first_anchor) {
+        anchored_mark_stored_.store(true);
+        anchored_before_.store(true);
+      }
     }
   }
   {
-    // One ANCHOR_FAILURE entry per failing streak of the sink.
+    // The sink fails while any log's checkpoints were refused at their
+    // latest attempt; one ANCHOR_FAILURE entry per failing streak.
     absl::MutexLock lock(&anchor_mu_);
-    report_failure = anchor_error_.ok() && !failure.ok();
+    const bool was_failing = !failing_logs_.empty();
     if (failure.ok()) {
+      failing_logs_.erase(log);
+    } else {
+      failing_logs_.insert(log);
+      anchor_error_ = failure;
+    }
+    report_failure = !was_failing && !failure.ok();
+    if (failing_logs_.empty()) {
+      anchor_error_ = absl::OkStatus();
       failing_since_.reset();
-    } else if (anchor_error_.ok()) {
+    } else if (!was_failing) {
       failing_since_ = config_.clock->Now();
     }
-    anchor_error_ = failure;
   }
   if (report_failure) {
     proto::AuditEntry entry = NewAuditEntry(
@@ -284,8 +298,20 @@ absl::Status AuditLogs::LoadDirtyLogs() {
               ->Open(kAuditTable, kAnchoredBeforeKey, sealed,
                      "the audit logs' record that the store has anchored")
               .status());
+      anchored_mark_stored_.store(true);
       anchored_before_.store(true);
     }
+  }
+  if (!anchored_before_.load()) {
+    // A store from before the mark: its system log shows whether a sink took
+    // a checkpoint (the mark is written with the next one; nothing is written
+    // here, before the open's rollback check).
+    LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> system,
+                            State(kSystemLogNumber));
+    std::lock_guard<std::mutex> lock(system->mu);
+    if (!system->loaded)
+      LEYSER_RETURN_IF_ERROR(Load(kSystemLogNumber, *system));
+    if (system->meta.anchored_size() > 0) anchored_before_.store(true);
   }
   std::vector<std::uint64_t> logs;
   {

@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
 #include <glob.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -141,7 +142,7 @@ class FileAuditSink final : public AuditSink {
   }
 
   absl::StatusOr<std::vector<AuditCheckpoint>> NewestCheckpoints() override {
-    absl::StatusOr<std::string> content = ReadFileToString(path_);
+    absl::StatusOr<std::string> content = ReadFile(path_, /*shared_lock=*/true);
     if (absl::IsNotFound(content.status())) {
       return std::vector<AuditCheckpoint>();
     }
@@ -188,6 +189,54 @@ absl::StatusOr<std::vector<std::string>> Expand(const std::string& pattern) {
   return out;  // glob sorts them.
 }
 
+// Replaces `path` with a file holding `content` and the owner and mode of
+// the open file `like`: a new file beside it (created exclusively, so never
+// through a planted link), synced, renamed over `path`, the directory synced.
+absl::Status ReplaceLike(const std::string& path, const std::string& content,
+                         int like) {
+  struct stat st;
+  if (fstat(like, &st) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot stat ", path, ": ", std::strerror(errno)));
+  }
+  std::string temp = absl::StrCat(path, ".rotating.XXXXXX");
+  const int fd = ::mkstemp(temp.data());
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot create a file beside ", path, ": ", std::strerror(errno)));
+  }
+  absl::Status s;
+  {
+    FdCloser closer(fd);
+    // The owner can only be kept by root; a file of the caller's stays so.
+    if (::fchown(fd, st.st_uid, st.st_gid) != 0 && errno != EPERM) {
+      s = absl::UnavailableError(absl::StrCat("cannot set the owner of ", temp,
+                                              ": ", std::strerror(errno)));
+    }
+    if (s.ok() && ::fchmod(fd, st.st_mode & 0777) != 0) {
+      s = absl::UnavailableError(absl::StrCat("cannot set the mode of ", temp,
+                                              ": ", std::strerror(errno)));
+    }
+    if (s.ok()) {
+      s = WriteAll(fd, reinterpret_cast<const unsigned char*>(content.data()),
+                   content.size(), temp);
+    }
+    if (s.ok() && ::fsync(fd) != 0) {
+      s = absl::UnavailableError(
+          absl::StrCat("cannot sync ", temp, ": ", std::strerror(errno)));
+    }
+  }
+  if (s.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
+    s = absl::UnavailableError(absl::StrCat("cannot rename ", temp, " to ",
+                                            path, ": ", std::strerror(errno)));
+  }
+  if (!s.ok()) {
+    ::unlink(temp.c_str());
+    return s;
+  }
+  return SyncParentDir(path);
+}
+
 }  // namespace
 }  // namespace internal
 
@@ -219,7 +268,7 @@ absl::StatusOr<AuditCheckpointFiles> ReadAuditCheckpointFiles(
     for (const std::string& file : files) {
       if (!seen.insert(file).second) continue;
       LEYSER_ASSIGN_OR_RETURN(std::string content,
-                              internal::ReadFileToString(file));
+                              internal::ReadFile(file, /*shared_lock=*/true));
       out.files.push_back(file);
       int number = 0;
       for (absl::string_view line : absl::StrSplit(content, '\n')) {
@@ -267,11 +316,11 @@ absl::StatusOr<std::string> RotateAuditCheckpointFile(const std::string& path,
     return absl::UnavailableError(absl::StrCat(
         "cannot link ", path, " to ", rotated, ": ", std::strerror(errno)));
   }
-  struct stat st;
-  const mode_t mode =
-      fstat(file->fd(), &st) == 0 ? st.st_mode & 0777 : mode_t{0600};
-  LEYSER_RETURN_IF_ERROR(internal::WriteFileAtomically(path, kept));
-  ::chmod(path.c_str(), mode);  // The old file's mode (0600 if it was).
+  absl::Status replaced = internal::ReplaceLike(path, kept, file->fd());
+  if (!replaced.ok()) {
+    ::unlink(rotated.c_str());  // `path` is still the whole old file.
+    return replaced;
+  }
   return rotated;
 }
 

@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -181,7 +182,8 @@ class LogChecker {
                                  ": they were changed, removed or reordered"));
       }
       if (cp.source == "trusted") {
-        ++out_->trusted_checkpoints_applied;
+        // An empty log's root proves nothing.
+        if (size > 0) ++out_->trusted_checkpoints_applied;
       } else {
         ++out_->checkpoints_checked;
       }
@@ -302,18 +304,20 @@ class LogChecker {
   AuditVerification* out_;
 };
 
-// Parses trusted checkpoint notes of `origin`, each signed by one of `keys`.
+// The trusted checkpoint notes of `origin`, each once, in `out`: those
+// signed by one of `keys` as roots, the others counted in `*rejected`
+// (damaged or forged lines of a sink's file: not applied, reported).
 absl::StatusOr<std::vector<TrustedRoot>> TrustedRoots(
     const std::vector<std::string>& notes, std::string_view origin,
-    const std::vector<std::string>& keys) {
+    const std::vector<std::string>& keys, std::uint64_t* rejected) {
   std::vector<TrustedRoot> out;
+  absl::flat_hash_set<std::string_view> seen;  // A rotated file repeats lines.
   for (const std::string& note : notes) {
     LEYSER_ASSIGN_OR_RETURN(AuditCheckpoint cp, ParseAuditCheckpoint(note));
-    if (cp.origin != origin) continue;
+    if (cp.origin != origin || !seen.insert(note).second) continue;
     if (!CheckpointSignedByAny(note, keys)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "trusted checkpoint of size ", cp.size, " for ", cp.origin,
-          " carries no valid signature by an accepted public key"));
+      ++*rejected;
+      continue;
     }
     out.push_back(RootOf(cp, "trusted"));
   }
@@ -338,10 +342,11 @@ absl::StatusOr<AuditVerification> AuditLogs::Verify(
   std::vector<std::string> keys = options.public_keys;
   if (keys.empty()) keys = known_keys();
   const std::string origin = Origin(log);
+  AuditVerification out;
   LEYSER_ASSIGN_OR_RETURN(
       std::vector<TrustedRoot> roots,
-      TrustedRoots(options.trusted_checkpoints, origin, keys));
-  AuditVerification out;
+      TrustedRoots(options.trusted_checkpoints, origin, keys,
+                   &out.trusted_checkpoints_rejected));
   out.trusted_checkpoints_given = roots.size();
   // One snapshot for everything read, tree nodes included: maintenance may
   // prune the log meanwhile.
@@ -499,7 +504,8 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
   LEYSER_ASSIGN_OR_RETURN(
       std::vector<internal::TrustedRoot> roots,
       internal::TrustedRoots(options.trusted_checkpoints, header.origin(),
-                             options.public_keys));
+                             options.public_keys,
+                             &out.trusted_checkpoints_rejected));
   out.trusted_checkpoints_given = roots.size();
   // A trusted checkpoint of the export's own size must have its root: else
   // the export comes from a fork (a rolled-back or rewritten store).

@@ -116,6 +116,21 @@ std::string StoreImpl::DescribeRollback(const RollbackFindings& found,
       logs.push_back("and more");
       break;
     }
+    if (gap.unsigned_note) {
+      logs.push_back(absl::StrCat(
+          "the sink holds a checkpoint of ",
+          gap.unknown_series.empty()
+              ? (gap.log == kSystemLogNumber
+                     ? std::string("the store's log")
+                     : absl::StrCat("tenant number ", gap.log))
+              : absl::StrCat("anchor series ", gap.unknown_series),
+          " (size ", gap.anchored,
+          ") that carries no valid signature of this store: the sink's file "
+          "was altered or damaged, and a genuine checkpoint behind that line "
+          "cannot be checked; inspect the sink (ReadAuditCheckpointFiles, "
+          "VerifyAuditLog with its files)"));
+      continue;
+    }
     if (!gap.unknown_series.empty()) {
       logs.push_back(absl::StrCat(
           "the sink holds checkpoints of anchor series ", gap.unknown_series,
@@ -191,7 +206,7 @@ absl::Status StoreImpl::StartNewSeries(const RollbackFindings& found,
   // Series a later state of the store started (this copy is older): known
   // from now on, so they do not refuse the next open again.
   for (const AuditLogs::AnchorGap& gap : gaps) {
-    if (gap.unknown_series.empty()) continue;
+    if (gap.unknown_series.empty() || gap.unsigned_note) continue;
     const std::string bytes = absl::HexStringToBytes(gap.unknown_series);
     if (absl::BytesToHexString(bytes) == gap.unknown_series) {
       meta.add_earlier_anchor_series(bytes);

@@ -170,6 +170,11 @@ absl::Status CreateFileExclusively(const std::string& path,
 }
 
 absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
+  return ReadFile(path, /*shared_lock=*/false);
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                     bool shared_lock) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) {
@@ -179,6 +184,16 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
         absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
   }
   FdCloser closer(fd);
+  if (shared_lock) {
+    int locked;
+    do {
+      locked = flock(fd, LOCK_SH);
+    } while (locked != 0 && errno == EINTR);
+    if (locked != 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot lock ", path, ": ", std::strerror(errno)));
+    }
+  }
   std::string out;
   char buffer[65536];
   while (true) {

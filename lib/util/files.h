@@ -72,6 +72,10 @@ inline constexpr mode_t kOwnerOnlyFileMode = 0600;
 // Reads the whole file. NotFound if missing; Unavailable on I/O errors.
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 
+// The same; with `shared_lock`, under a shared flock of the file, so no
+// append through AppendLineDurably is half done in what is read.
+absl::StatusOr<std::string> ReadFile(const std::string& path, bool shared_lock);
+
 // Names of the entries of directory `dir` (no "." or ".."). Unavailable on
 // errors.
 absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir);

@@ -127,6 +127,9 @@ class FlakySink final : public AuditSink {
  public:
   absl::Status Publish(const AuditCheckpoint& cp) override {
     if (failing) return absl::UnavailableError("sink down");
+    if (!refuse_suffix.empty() && absl::EndsWith(cp.origin, refuse_suffix)) {
+      return absl::UnavailableError("sink refuses this log");
+    }
     std::lock_guard<std::mutex> lock(mu_);
     received_.push_back(cp);
     return absl::OkStatus();
@@ -136,6 +139,7 @@ class FlakySink final : public AuditSink {
     return received_;
   }
   std::atomic<bool> failing{false};
+  std::string refuse_suffix;  // Set before the store opens.
 
  private:
   std::mutex mu_;
@@ -460,6 +464,70 @@ TEST_F(AuditTest, AFailingSinkIsReportedByMaintenanceAnchorAndClose) {
     ASSERT_THAT(info, IsOk());
     EXPECT_EQ(info->anchored_size, info->size) << log;
   }
+}
+
+// The sink is failing while any log's checkpoints are refused, even when
+// another log's are taken after them.
+TEST_F(AuditTest, OneRefusedLogKeepsTheSinkFailing) {
+  auto sink = std::make_shared<FlakySink>();
+  sink->refuse_suffix = "/tenant/1";
+  options_.audit_sink = sink;
+  options_.backup_dir.clear();
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(store->CreateTenant("refused"), IsOk());  // Number 1.
+  ASSERT_THAT(store->CreateTenant("taken"), IsOk());
+  EXPECT_THAT(store->AnchorAuditLogs(),
+              StatusIs(absl::StatusCode::kUnavailable));
+  auto status = store->GetAnchorStatus();
+  ASSERT_THAT(status, IsOk());
+  EXPECT_THAT(status->last_error, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_GE(status->logs_pending, 1u);
+  EXPECT_EQ(store->GetAuditLogInfo("taken")->anchored_size,
+            store->GetAuditLogInfo("taken")->size);
+  // Still one failing streak: one ANCHOR_FAILURE entry.
+  EXPECT_THAT(store->AnchorAuditLogs(),
+              StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(Count(*store, kSystemAuditLog)[AuditEvent::kAnchorFailure], 1);
+  EXPECT_FALSE(store->Close().ok());
+}
+
+// Trusted checkpoints count once however often given; one without the
+// store's signature (a damaged or forged line) is rejected, not applied, and
+// no longer an error.
+TEST_F(AuditTest, TrustedCheckpointsCountOnceAndUnsignedOnesAreRejected) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_NE(AuditedTenant(*store, "t", 5), nullptr);
+  AuditVerifyOptions trusted = Trusted(*store);
+  auto once = store->VerifyAuditLog("t", trusted);
+  ASSERT_THAT(once, IsOk());
+  ASSERT_GT(once->trusted_checkpoints_applied, 0u);
+  EXPECT_EQ(once->trusted_checkpoints_rejected, 0u);
+  const std::vector<std::string> notes = trusted.trusted_checkpoints;
+  trusted.trusted_checkpoints.insert(trusted.trusted_checkpoints.end(),
+                                     notes.begin(), notes.end());
+  auto twice = store->VerifyAuditLog("t", trusted);
+  ASSERT_THAT(twice, IsOk());
+  EXPECT_EQ(twice->trusted_checkpoints_given, once->trusted_checkpoints_given);
+  EXPECT_EQ(twice->trusted_checkpoints_applied,
+            once->trusted_checkpoints_applied);
+  // A note of t's with a changed root: the signature no longer holds.
+  const std::string origin = store->GetAuditLogInfo("t")->origin;
+  std::string forged;
+  for (const std::string& note : notes) {
+    if (absl::StartsWith(note, origin + "\n")) forged = note;
+  }
+  ASSERT_FALSE(forged.empty());
+  const std::size_t root = forged.find('\n', origin.size() + 1) + 1;
+  forged[root] = forged[root] == 'A' ? 'B' : 'A';
+  trusted.trusted_checkpoints = {forged};
+  auto rejected = store->VerifyAuditLog("t", trusted);
+  ASSERT_THAT(rejected, IsOk());
+  EXPECT_TRUE(rejected->intact);
+  EXPECT_EQ(rejected->trusted_checkpoints_rejected, 1u);
+  EXPECT_EQ(rejected->trusted_checkpoints_given, 0u);
+  EXPECT_EQ(rejected->trusted_checkpoints_applied, 0u);
 }
 
 // Checkpoints signed by a run without the sink (of a store that anchors) stay

@@ -12,6 +12,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
@@ -24,6 +26,7 @@
 #include "lib/proto/keystore.pb.h"
 #include "lib/proto/registry.pb.h"
 #include "lib/registry/records.h"
+#include "lib/util/files.h"
 #include "lib/util/time.h"
 #include "tests/test/raw_db.h"
 #include "tests/test/store_fixture.h"
@@ -316,6 +319,43 @@ TEST_F(TamperTest, APutBackCopyIsRefusedUntilTheRollbackIsAccepted) {
 // The WAL cut back to before the legal hold (a crash image with its tail
 // removed): the hold, anchored when it returned, is missing, and the open is
 // refused the same way.
+// A line appended to the sink (which append-only storage still allows) that
+// claims a newer checkpoint without the store's signature cannot stand in
+// front of the genuine newest one: the open is refused, naming it, also when
+// the store is the rolled-back copy that line would hide.
+TEST_F(TamperTest, AnUnsignedLineAtTheSinkCannotHideARollback) {
+  MakeStore();
+  const std::string copy = tmp_.Sub("copy");
+  fs::copy(options_.data_dir, copy, fs::copy_options::recursive);
+  std::string origin;
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_THAT(store->SetLegalHold("u", true), IsOk());
+    origin = store->GetAuditLogInfo("u")->origin;
+  }
+  PutBack(copy, options_.data_dir);  // The rollback the forged line hides.
+  const AuditCheckpoint genuine = Anchored()[origin].back();
+  std::string note = genuine.note;
+  const std::string size_line = absl::StrCat("\n", genuine.size, "\n");
+  ASSERT_NE(note.find(size_line), std::string::npos);
+  note.replace(note.find(size_line), size_line.size(), "\n999999\n");
+  proto::AnchoredCheckpoint line;
+  line.set_origin(origin);
+  line.set_size(999999);
+  line.set_note(note);
+  std::string json;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(line, &json).ok());
+  ASSERT_THAT(internal::AppendLineDurably(anchors(), json + "\n"), IsOk());
+
+  auto refused = Store::Open(options_);
+  ASSERT_THAT(refused, StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_TRUE(absl::StrContains(refused.status().message(),
+                                "(size 999999) that carries no valid "
+                                "signature of this store"))
+      << refused.status();
+}
+
 TEST_F(TamperTest, AWalCutBeforeALegalHoldIsRefused) {
   MakeStore();
   auto store = OpenStore();

@@ -9,6 +9,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -117,18 +120,31 @@ TEST(FilesTest, LockedFileFollowsARename) {
               StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(LockedFile::Open(tmp.path(), /*create=*/false),
               StatusIs(absl::StatusCode::kFailedPrecondition));
+  if (!ReadFileToString("/proc/locks").ok()) {
+    GTEST_SKIP() << "no /proc/locks to see the appender wait";
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  const std::string inode = absl::StrCat(":", st.st_ino, " ");
   auto held = LockedFile::Open(path, /*create=*/false);
   ASSERT_THAT(held, IsOk());
+  // No ASSERT until the thread is joined.
   std::thread appender(
       [&] { EXPECT_THAT(AppendLineDurably(path, "new\n"), IsOk()); });
-  // Once the appender waits for the lock (a blocked request shows in
-  // /proc/locks as "->"), the file is replaced.
-  for (int i = 0; i < 10000; ++i) {
-    std::string locks = ReadFileToString("/proc/locks").value_or("");
-    if (locks.find("-> FLOCK") != std::string::npos) break;
-    std::this_thread::yield();
+  // Once the appender waits for this file's lock (a blocked request on its
+  // inode shows in /proc/locks as "-> FLOCK ... <dev>:<inode> ..."), the
+  // file is replaced.
+  bool waiting = false;
+  for (int i = 0; i < 100000 && !waiting; ++i) {
+    const std::string locks = ReadFileToString("/proc/locks").value_or("");
+    for (absl::string_view line : absl::StrSplit(locks, '\n')) {
+      waiting = waiting || (absl::StrContains(line, "-> FLOCK") &&
+                            absl::StrContains(line, inode));
+    }
+    if (!waiting) std::this_thread::yield();
   }
-  ASSERT_EQ(::rename(path.c_str(), tmp.Sub("log.1").c_str()), 0);
+  EXPECT_TRUE(waiting) << "the appender never waited for the lock";
+  EXPECT_EQ(::rename(path.c_str(), tmp.Sub("log.1").c_str()), 0);
   test::WriteFile(path, "", 0600);
   held->reset();
   appender.join();

@@ -124,6 +124,15 @@ int Report(const leyser::AuditVerification& v, std::string_view log,
       "external checkpoints: %d of this log in %d file(s)%s%s, %d applied\n",
       v.trusted_checkpoints_given, files.size(), files.empty() ? "" : ": ",
       absl::StrJoin(files, ", "), v.trusted_checkpoints_applied);
+  if (v.trusted_checkpoints_rejected > 0) {
+    std::fprintf(
+        stderr,
+        "leyserctl: warning: %llu checkpoint(s) of %s in the files "
+        "carry no valid signature by the store's keys (damaged or "
+        "forged lines, or another key): not applied\n",
+        static_cast<unsigned long long>(v.trusted_checkpoints_rejected),
+        std::string(log).c_str());
+  }
   if (v.trusted_checkpoints_applied == 0) {
     std::fprintf(stderr,
                  "leyserctl: warning: no external checkpoint applies to %s: "

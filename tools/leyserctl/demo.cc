@@ -299,6 +299,7 @@ int RunDemo(const std::string& dir) {
               static_cast<unsigned long long>(bad.first_bad_seq));
   acme.reset();
   acme2.reset();
+  Check(store->Close(), "close");  // Also: every checkpoint reached the sink.
   store.reset();
   options.key_provider =
       Check(leyser::NewFileKeyProvider(key_path), "key provider");
