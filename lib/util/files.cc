@@ -29,6 +29,19 @@ int OpenOrCreateOwnerOnly(const std::string& path, int flags) {
   return ::open(path.c_str(), flags);
 }
 
+// Waits for the flock `operation` (LOCK_SH or LOCK_EX) on `fd` of `path`.
+absl::Status LockWaiting(int fd, int operation, const std::string& path) {
+  int locked;
+  do {
+    locked = flock(fd, operation);
+  } while (locked != 0 && errno == EINTR);
+  if (locked != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot lock ", path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 FdCloser::~FdCloser() {
@@ -184,16 +197,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path,
         absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
   }
   FdCloser closer(fd);
-  if (shared_lock) {
-    int locked;
-    do {
-      locked = flock(fd, LOCK_SH);
-    } while (locked != 0 && errno == EINTR);
-    if (locked != 0) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot lock ", path, ": ", std::strerror(errno)));
-    }
-  }
+  if (shared_lock) LEYSER_RETURN_IF_ERROR(LockWaiting(fd, LOCK_SH, path));
   std::string out;
   char buffer[65536];
   while (true) {
@@ -305,14 +309,7 @@ absl::StatusOr<std::unique_ptr<LockedFile>> LockedFile::Open(
                                       : absl::UnavailableError(message);
     }
     std::unique_ptr<LockedFile> file(new LockedFile(fd, path));
-    int locked;
-    do {
-      locked = flock(fd, LOCK_EX);
-    } while (locked != 0 && errno == EINTR);
-    if (locked != 0) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot lock ", path, ": ", std::strerror(errno)));
-    }
+    LEYSER_RETURN_IF_ERROR(LockWaiting(fd, LOCK_EX, path));
     struct stat held;
     struct stat named;
     if (fstat(fd, &held) != 0) {

@@ -106,6 +106,19 @@ class AuditTest : public test::StoreFixture {
     return std::move(t).value();
   }
 
+  // Opens a store anchoring to `sink` (no backups) with tenant "a" created
+  // and every checkpoint so far anchored; null (and a failure) otherwise.
+  std::unique_ptr<Store> OpenWithTenantAnchoredTo(
+      std::shared_ptr<AuditSink> sink) {
+    options_.audit_sink = std::move(sink);
+    options_.backup_dir.clear();
+    auto store = OpenStore();
+    if (store == nullptr) return nullptr;
+    EXPECT_THAT(store->CreateTenant("a"), IsOk());
+    EXPECT_THAT(store->AnchorAuditLogs(), IsOk());
+    return testing::Test::HasFailure() ? nullptr : std::move(store);
+  }
+
   AuditVerifyOptions Trusted(Store& store) {
     AuditVerifyOptions v;
     auto notes = ReadAuditCheckpointFiles({anchors()});
@@ -413,12 +426,8 @@ TEST_F(AuditTest, MaintenanceErrorsAndSinkFailuresAreRecorded) {
 // it, GetAnchorStatus shows it until the sink takes the checkpoints.
 TEST_F(AuditTest, AFailingSinkIsReportedByMaintenanceAnchorAndClose) {
   auto sink = std::make_shared<FlakySink>();
-  options_.audit_sink = sink;
-  options_.backup_dir.clear();
-  auto store = OpenStore();
+  auto store = OpenWithTenantAnchoredTo(sink);
   ASSERT_NE(store, nullptr);
-  ASSERT_THAT(store->CreateTenant("a"), IsOk());
-  ASSERT_THAT(store->AnchorAuditLogs(), IsOk());
   auto status = store->GetAnchorStatus();
   ASSERT_THAT(status, IsOk());
   EXPECT_TRUE(status->sink);
@@ -535,12 +544,8 @@ TEST_F(AuditTest, TrustedCheckpointsCountOnceAndUnsignedOnesAreRejected) {
 // order, also the one covering an ANCHOR_FAILURE entry.
 TEST_F(AuditTest, ARunWithoutTheSinkLeavesItsCheckpointsPending) {
   auto sink = std::make_shared<FlakySink>();
-  options_.audit_sink = sink;
-  options_.backup_dir.clear();
-  auto store = OpenStore();
+  auto store = OpenWithTenantAnchoredTo(sink);
   ASSERT_NE(store, nullptr);
-  ASSERT_THAT(store->CreateTenant("a"), IsOk());
-  ASSERT_THAT(store->AnchorAuditLogs(), IsOk());
   sink->failing = true;  // An ANCHOR_FAILURE entry in the system log.
   EXPECT_FALSE(store->SetLegalHold("a", true).ok());
   EXPECT_FALSE(store->Close().ok());

@@ -58,6 +58,14 @@ class FileSinkTest : public test::StoreFixture {
     ASSERT_THAT(store.AnchorAuditLogs(), IsOk());
   }
 
+  // Opens the store, runs Activity and closes it.
+  void ActivityInARun(const std::string& id, int puts) {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_NO_FATAL_FAILURE(Activity(*store, id, puts));
+    ASSERT_THAT(store->Close(), IsOk());
+  }
+
   // Verifies `log` against the checkpoints in `files`.
   AuditVerification Verify(Store& store, std::string_view log,
                            const std::vector<std::string>& files) {
@@ -80,11 +88,7 @@ class FileSinkTest : public test::StoreFixture {
 // a crash left (the cut-off never ran) is ended by the next append. Every
 // complete checkpoint is read, the open check and verification work.
 TEST_F(FileSinkTest, ATornLineCostsOnlyItself) {
-  auto store = OpenStore();
-  ASSERT_NE(store, nullptr);
-  Activity(*store, "t", 5);
-  ASSERT_THAT(store->Close(), IsOk());
-  store.reset();
+  ASSERT_NO_FATAL_FAILURE(ActivityInARun("t", 5));
   const std::vector<std::string> before = Lines(anchors());
   ASSERT_GE(before.size(), 2u);
 
@@ -112,11 +116,8 @@ TEST_F(FileSinkTest, ATornLineCostsOnlyItself) {
   // A crash in the middle of an append (nothing cut it off).
   Append(anchors(), before.back().substr(0, before.back().size() / 2));
 
-  store = OpenStore();  // The open check reads past the torn line.
-  ASSERT_NE(store, nullptr);
-  Activity(*store, "t", 5);
-  ASSERT_THAT(store->Close(), IsOk());
-  store.reset();
+  ASSERT_NO_FATAL_FAILURE(
+      ActivityInARun("t", 5));  // The open check reads past the torn line.
 
   auto read = ReadAuditCheckpointFiles({anchors()});
   ASSERT_THAT(read, IsOk());
@@ -129,7 +130,7 @@ TEST_F(FileSinkTest, ATornLineCostsOnlyItself) {
   EXPECT_EQ(read->notes.size(), Lines(anchors()).size() - 1);
   EXPECT_GT(read->notes.size(), before.size());
 
-  store = OpenStore();
+  auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   for (std::string_view log : {std::string_view("t"), kSystemAuditLog}) {
     const AuditVerification v = Verify(*store, log, {anchors()});
@@ -141,11 +142,7 @@ TEST_F(FileSinkTest, ATornLineCostsOnlyItself) {
 // A garbage line in the middle is reported by line and skipped; the
 // checkpoints around it still count (for verification and the open check).
 TEST_F(FileSinkTest, AGarbageLineInTheMiddleIsReportedAndSkipped) {
-  auto store = OpenStore();
-  ASSERT_NE(store, nullptr);
-  Activity(*store, "t", 5);
-  ASSERT_THAT(store->Close(), IsOk());
-  store.reset();
+  ASSERT_NO_FATAL_FAILURE(ActivityInARun("t", 5));
   std::vector<std::string> lines = Lines(anchors());
   ASSERT_GE(lines.size(), 2u);
   lines.insert(lines.begin() + 1, "{\"origin\": not json at all");
@@ -159,7 +156,7 @@ TEST_F(FileSinkTest, AGarbageLineInTheMiddleIsReportedAndSkipped) {
       << read->damaged_lines[0];
   EXPECT_EQ(read->notes.size(), lines.size() - 1);
 
-  store = OpenStore();
+  auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   const AuditVerification v = Verify(*store, "t", {anchors()});
   EXPECT_TRUE(v.intact) << v.problem;
@@ -240,19 +237,11 @@ TEST_F(FileSinkTest, AnEmptiedSinkIsReportedAtOpen) {
 // open check still catches a rollback; the rotated file and the new one read
 // together (a pattern) give the whole history; appends go on in the new file.
 TEST_F(FileSinkTest, RotationKeepsTheOpenCheckAndTheHistory) {
-  auto store = OpenStore();
-  ASSERT_NE(store, nullptr);
-  Activity(*store, "t", 3);
-  ASSERT_THAT(store->Close(), IsOk());
-  store.reset();
+  ASSERT_NO_FATAL_FAILURE(ActivityInARun("t", 3));
   const std::string older = tmp_.Sub("older");
   std::filesystem::copy(options_.data_dir, older,
                         std::filesystem::copy_options::recursive);
-  store = OpenStore();
-  ASSERT_NE(store, nullptr);
-  Activity(*store, "t", 3);
-  ASSERT_THAT(store->Close(), IsOk());
-  store.reset();
+  ASSERT_NO_FATAL_FAILURE(ActivityInARun("t", 3));
 
   const std::vector<std::string> before = Lines(anchors());
   auto rotated = RotateAuditCheckpointFile(anchors(), clock_->Now());
@@ -283,7 +272,7 @@ TEST_F(FileSinkTest, RotationKeepsTheOpenCheckAndTheHistory) {
   std::filesystem::remove_all(options_.data_dir);
   std::filesystem::rename(newer, options_.data_dir);
 
-  store = OpenStore();
+  auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   Activity(*store, "t", 3);  // Appends to the new file.
   EXPECT_GT(Lines(anchors()).size(), kept.size());

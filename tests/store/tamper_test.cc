@@ -102,6 +102,25 @@ class TamperTest : public test::StoreFixture {
     ASSERT_THAT(store->SetLegalHold("t", true), IsOk());
   }
 
+  // MakeStore, then a legal hold on "u" (anchored before it returned: the
+  // sink holds u's whole log), then the store as it was before the hold put
+  // back. Sets `origin` to u's log origin.
+  void RollBackAHold(std::string* origin) {
+    MakeStore();
+    const std::string copy = tmp_.Sub("copy");
+    fs::copy(options_.data_dir, copy, fs::copy_options::recursive);
+    {
+      auto store = OpenStore();
+      ASSERT_NE(store, nullptr);
+      ASSERT_THAT(store->SetLegalHold("u", true), IsOk());
+      auto info = store->GetAuditLogInfo("u");
+      ASSERT_THAT(info, IsOk());
+      *origin = info->origin;
+      ASSERT_EQ(Anchored()[info->origin].back().size, info->size);
+    }
+    PutBack(copy, options_.data_dir);
+  }
+
   // Replaces `dir` with a copy of `from`.
   static void PutBack(const std::string& from, const std::string& dir) {
     fs::remove_all(dir);
@@ -259,21 +278,8 @@ TEST_F(TamperTest, FlippedMetadataAuditStateAndKeyStoreFieldsAreDataLoss) {
 }
 
 TEST_F(TamperTest, APutBackCopyIsRefusedUntilTheRollbackIsAccepted) {
-  MakeStore();
-  const std::string copy = tmp_.Sub("copy");
-  fs::copy(options_.data_dir, copy, fs::copy_options::recursive);
   std::string old_origin;
-  {
-    auto store = OpenStore();
-    ASSERT_NE(store, nullptr);
-    ASSERT_THAT(store->SetLegalHold("u", true), IsOk());
-    // Anchored before it returned: the sink holds u's whole log.
-    auto info = store->GetAuditLogInfo("u");
-    ASSERT_THAT(info, IsOk());
-    old_origin = info->origin;
-    ASSERT_EQ(Anchored()[info->origin].back().size, info->size);
-  }
-  PutBack(copy, options_.data_dir);
+  ASSERT_NO_FATAL_FAILURE(RollBackAHold(&old_origin));
   auto refused = Store::Open(options_);
   ASSERT_THAT(refused, StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_TRUE(
@@ -316,25 +322,13 @@ TEST_F(TamperTest, APutBackCopyIsRefusedUntilTheRollbackIsAccepted) {
   }
 }
 
-// The WAL cut back to before the legal hold (a crash image with its tail
-// removed): the hold, anchored when it returned, is missing, and the open is
-// refused the same way.
 // A line appended to the sink (which append-only storage still allows) that
 // claims a newer checkpoint without the store's signature cannot stand in
-// front of the genuine newest one: the open is refused, naming it, also when
-// the store is the rolled-back copy that line would hide.
+// front of the genuine newest one and hide a rollback: the open is refused,
+// naming that line.
 TEST_F(TamperTest, AnUnsignedLineAtTheSinkCannotHideARollback) {
-  MakeStore();
-  const std::string copy = tmp_.Sub("copy");
-  fs::copy(options_.data_dir, copy, fs::copy_options::recursive);
   std::string origin;
-  {
-    auto store = OpenStore();
-    ASSERT_NE(store, nullptr);
-    ASSERT_THAT(store->SetLegalHold("u", true), IsOk());
-    origin = store->GetAuditLogInfo("u")->origin;
-  }
-  PutBack(copy, options_.data_dir);  // The rollback the forged line hides.
+  ASSERT_NO_FATAL_FAILURE(RollBackAHold(&origin));
   const AuditCheckpoint genuine = Anchored()[origin].back();
   std::string note = genuine.note;
   const std::string size_line = absl::StrCat("\n", genuine.size, "\n");
@@ -356,6 +350,9 @@ TEST_F(TamperTest, AnUnsignedLineAtTheSinkCannotHideARollback) {
       << refused.status();
 }
 
+// The WAL cut back to before the legal hold (a crash image with its tail
+// removed): the hold, anchored when it returned, is missing, and the open is
+// refused the same way.
 TEST_F(TamperTest, AWalCutBeforeALegalHoldIsRefused) {
   MakeStore();
   auto store = OpenStore();
