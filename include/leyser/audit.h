@@ -305,11 +305,17 @@ struct AnchorStatus {
 
 // Verifies an export written by Store::ExportAuditLog with the public key(s)
 // alone: each line's readable entry is exactly what its stored bytes render
-// to, the sequence is complete, and the entries with the export's proof
-// reproduce the root of its signed checkpoint. Trusted checkpoints of the same
-// log whose size lies within [from_seq, to_seq] must be reproduced too; others
-// are ignored, and those not signed by one of the keys are rejected (counted).
-// InvalidArgument if `jsonl` is not an export or no public key is given.
+// to, the sequence is complete, the entries with the export's proof
+// reproduce the root of its signed checkpoint, and each entry's RFC 9162
+// inclusion proof leads to that root. Trusted checkpoints of the same log
+// must agree with it: those whose size lies within [from_seq, to_seq] are
+// reproduced from the entries, smaller ones outside it are checked with the
+// export's RFC 9162 consistency proof from their size (the store proves
+// consistency from each checkpoint it signed). A trusted checkpoint larger
+// than the export's, or of a size the export has no proof from, is not
+// applied (counted in trusted_checkpoints_given only). Those not signed by
+// one of the keys are rejected (counted). InvalidArgument if `jsonl` is not
+// an export or no public key is given.
 absl::StatusOr<AuditVerification> VerifyAuditExport(
     std::string_view jsonl, const AuditVerifyOptions& options);
 

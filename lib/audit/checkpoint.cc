@@ -20,12 +20,18 @@ namespace {
 
 constexpr std::string_view kEmDash = "\xe2\x80\x94";
 
-std::string KeyHint(std::string_view public_key) {
+// The C2SP signed-note key ID of an Ed25519 key named `name`.
+std::string KeyHint(std::string_view name, std::string_view public_key) {
   unsigned char digest[kSha256Bytes];
   const char alg = 0x01;  // Ed25519 in the C2SP signed-note key id.
-  Sha256({kCheckpointKeyName, "\n", std::string_view(&alg, 1), public_key},
-         digest);
+  Sha256({name, "\n", std::string_view(&alg, 1), public_key}, digest);
   return std::string(reinterpret_cast<const char*>(digest), 4);
+}
+
+// The first line of a note's body: its origin, and the key name it is signed
+// under.
+std::string_view OriginOf(std::string_view body) {
+  return body.substr(0, body.find('\n'));
 }
 
 // Splits a note into its signed body and its signature lines.
@@ -61,10 +67,16 @@ CheckpointSigner::Create(SecretBytes seed) {
 
 absl::StatusOr<std::string> CheckpointSigner::SignatureLine(
     std::string_view body) const {
+  const std::string_view name = OriginOf(body);
+  if (name.empty() || name.find_first_of(" \t+") != std::string_view::npos) {
+    return absl::InternalError(
+        "a checkpoint origin must be a non-empty key name without spaces or "
+        "plus signs");
+  }
   const std::string signature = SignWithSecretKey(secret_key_, body);
-  return absl::StrCat(ToAbsl(kEmDash), " ", ToAbsl(kCheckpointKeyName), " ",
-                      absl::Base64Escape(KeyHint(public_key_) + signature),
-                      "\n");
+  return absl::StrCat(
+      ToAbsl(kEmDash), " ", ToAbsl(name), " ",
+      absl::Base64Escape(KeyHint(name, public_key_) + signature), "\n");
 }
 
 std::string CheckpointBody(std::string_view origin, std::uint64_t size,
@@ -95,23 +107,35 @@ bool CheckpointSignedByAny(std::string_view note,
   std::string_view body;
   std::vector<std::string_view> lines;
   if (!SplitNote(note, &body, &lines)) return false;
-  const std::string prefix =
-      absl::StrCat(ToAbsl(kEmDash), " ", ToAbsl(kCheckpointKeyName), " ");
+  const std::string_view origin = OriginOf(body);
+  const std::string em_dash = absl::StrCat(ToAbsl(kEmDash), " ");
+  bool verified = false;
   for (std::string_view line : lines) {
-    if (line.substr(0, prefix.size()) != prefix) continue;  // Other signers.
+    if (line.substr(0, em_dash.size()) != em_dash) return false;
+    line.remove_prefix(em_dash.size());
+    const std::size_t space = line.find(' ');
+    if (space == std::string_view::npos) return false;
+    const std::string_view name = line.substr(0, space);
+    // The key name is the origin; earlier notes used one name for every
+    // log.
+    if (name != origin && name != kLegacyCheckpointKeyName) continue;
     std::string raw;
-    if (!absl::Base64Unescape(ToAbsl(line.substr(prefix.size())), &raw) ||
-        raw.size() != 4 + kSignatureBytes) {
-      continue;
+    if (!absl::Base64Unescape(ToAbsl(line.substr(space + 1)), &raw) ||
+        raw.size() < 4) {
+      continue;  // Not a signature this verifier knows how to read.
     }
     for (const std::string& key : public_keys) {
-      if (raw.compare(0, 4, KeyHint(key)) == 0 &&
-          VerifyDetached(key, body, std::string_view(raw).substr(4))) {
-        return true;
+      if (raw.compare(0, 4, KeyHint(name, key)) != 0) continue;
+      // A known key (name and ID): its signature must verify, or the whole
+      // note is rejected (C2SP signed-note).
+      if (raw.size() != 4 + kSignatureBytes ||
+          !VerifyDetached(key, body, std::string_view(raw).substr(4))) {
+        return false;
       }
+      verified = true;
     }
   }
-  return false;
+  return verified;
 }
 
 }  // namespace internal

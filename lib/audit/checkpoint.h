@@ -3,10 +3,12 @@
 //
 // A note is
 //   <origin>\n<size>\n<base64 root>\ntime <RFC 3339 UTC>\n\n
-//   — leyser-audit <base64(key hint || signature)>\n   (one line per signer)
+//   — <origin> <base64(key ID || signature)>\n   (one line per signer)
 // where the signature covers everything before the blank line (newline
-// included) and the key hint is the first 4 bytes of
-// SHA-256("leyser-audit\n" || 0x01 || public key).
+// included), the key name is the origin (as c2sp.org/tlog-checkpoint
+// recommends) and the key ID is the first 4 bytes of
+// SHA-256(origin || "\n" || 0x01 || public key). Earlier notes
+// used the key name "leyser-audit" for every log; they still verify.
 
 #ifndef LEYSER_LIB_AUDIT_CHECKPOINT_H_
 #define LEYSER_LIB_AUDIT_CHECKPOINT_H_
@@ -27,7 +29,8 @@
 
 namespace leyser::internal {
 
-inline constexpr std::string_view kCheckpointKeyName = "leyser-audit";
+// The one key name of earlier notes (every log signed under it).
+inline constexpr std::string_view kLegacyCheckpointKeyName = "leyser-audit";
 
 // An Ed25519 signing key (seed in secure memory) and its public key.
 class CheckpointSigner {
@@ -53,8 +56,10 @@ absl::StatusOr<std::string> SignCheckpoint(
     std::string_view body,
     const std::vector<std::shared_ptr<const CheckpointSigner>>& signers);
 
-// True if some signature line of `note` verifies under some key of
-// `public_keys`.
+// True if a signature line of `note` by a key of `public_keys` (key name the
+// note's origin, or the legacy name) verifies and none by such a key fails
+// (C2SP signed-note: a note with a failing signature of a known key is
+// rejected). Lines of other keys are ignored.
 bool CheckpointSignedByAny(std::string_view note,
                            const std::vector<std::string>& public_keys);
 

@@ -464,7 +464,8 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
   if (!google::protobuf::util::JsonStringToMessage(std::string(lines[0]),
                                                    &header)
            .ok() ||
-      header.format() != internal::kExportFormat) {
+      (header.format() != internal::kExportFormat &&
+       header.format() != internal::kExportFormatV1)) {
     return absl::InvalidArgumentError(
         "the first line is not a leyser audit export header");
   }
@@ -519,7 +520,44 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
       return out;
     }
   }
-  // Only checkpoints ending inside the exported range can be recomputed.
+  const bool standard_proofs = header.format() == internal::kExportFormat;
+  std::optional<merkle::Hash> export_root = internal::HashFromBytes(cp->root);
+  // Checkpoints outside the exported range (and smaller than the export's):
+  // checked by the export's RFC 9162 consistency proof from their size.
+  std::uint64_t consistent = 0;
+  for (const internal::TrustedRoot& r : roots) {
+    if (r.size >= header.from_seq() && r.size <= header.to_seq()) continue;
+    if (r.size == cp->size) {
+      ++consistent;  // Its root was compared above.
+      continue;
+    }
+    if (r.size > cp->size || !standard_proofs) continue;
+    for (const proto::ConsistencyProof& p : header.consistency()) {
+      if (p.size() != r.size) continue;
+      std::vector<merkle::Hash> path;
+      for (const std::string& h : p.hashes()) {
+        std::optional<merkle::Hash> hash = internal::HashFromBytes(h);
+        if (!hash)
+          return absl::InvalidArgumentError("a proof hash is malformed");
+        path.push_back(*hash);
+      }
+      std::optional<merkle::Hash> trusted = internal::HashFromBytes(r.root);
+      if (!trusted || !export_root ||
+          !merkle::VerifyConsistency(r.size, cp->size, *trusted, *export_root,
+                                     path)) {
+        out.intact = false;
+        out.first_bad_seq = header.from_seq();
+        out.problem = absl::StrCat(
+            "the export's checkpoint of size ", cp->size,
+            " is not consistent with the trusted checkpoint of size ", r.size,
+            ": a fork (a rolled-back or rewritten store)");
+        return out;
+      }
+      ++consistent;
+      break;
+    }
+  }
+  // Those ending inside the exported range are recomputed from the entries.
   roots.erase(std::remove_if(roots.begin(), roots.end(),
                              [&](const internal::TrustedRoot& r) {
                                return r.size < header.from_seq() ||
@@ -535,9 +573,10 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
     const std::uint64_t expected = header.from_seq() + leaves.size();
     std::uint64_t seq = 0;
     std::string stored;
+    std::vector<std::string> inclusion;
     if (!internal::ParseExportLine(
-            std::string_view(lines[i].data(), lines[i].size()), &seq,
-            &stored)) {
+            std::string_view(lines[i].data(), lines[i].size()), &seq, &stored,
+            &inclusion)) {
       out.intact = false;
       out.first_bad_seq = expected;
       out.problem = absl::StrCat("line ", i + 1, " is not an export line");
@@ -545,7 +584,7 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
     }
     proto::AuditEntry decoded;
     if (!decoded.ParseFromString(stored) ||
-        internal::ExportLine(seq, stored, decoded, header.log()) !=
+        internal::ExportLine(seq, stored, inclusion, decoded, header.log()) !=
             std::string_view(lines[i].data(), lines[i].size())) {
       out.intact = false;
       out.first_bad_seq = seq;
@@ -563,6 +602,20 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
       return out;
     }
     leaves.push_back(merkle::LeafHash(stored));
+    if (standard_proofs) {
+      // Each entry's own RFC 9162 inclusion proof in the checkpoint's tree.
+      std::vector<merkle::Hash> path;
+      for (const std::string& h : inclusion) {
+        path.push_back(*internal::HashFromBytes(h));  // 32 bytes: parsed so.
+      }
+      if (!export_root || !merkle::VerifyInclusion(seq, cp->size, leaves.back(),
+                                                   path, *export_root)) {
+        checker->Fail(seq,
+                      "the entry's inclusion proof does not lead to the "
+                      "signed checkpoint's root");
+        return out;
+      }
+    }
   }
   if (!checker) checker.emplace(log, *start, roots, &out);
   if (header.from_seq() + leaves.size() != header.to_seq()) {
@@ -580,6 +633,7 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
     return out;
   }
   ++out.checkpoints_checked;
+  out.trusted_checkpoints_applied += consistent;
   checker->CoveredByExportCheckpoint(cp->time, cp->size);
   return out;
 }

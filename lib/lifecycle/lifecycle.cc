@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
+#include "leyser/audit.h"
 #include "leyser/store_types.h"
 
 #include "lib/crypto/sodium.h"
@@ -388,6 +389,11 @@ absl::Status Lifecycle::Shred(proto::TenantRecord& record, absl::Time now) {
   // The tenant's audit log up to here (its PURGED entry included), signed.
   LEYSER_ASSIGN_OR_RETURN(certificate.audit_chain_head,
                           audit_->LatestCheckpoint(record.number()));
+  // Issued no earlier than the checkpoint it embeds (the clock may have moved
+  // on while the checkpoint was signed).
+  LEYSER_ASSIGN_OR_RETURN(AuditCheckpoint head,
+                          ParseAuditCheckpoint(certificate.audit_chain_head));
+  certificate.issued = std::max(certificate.issued, head.time);
   LEYSER_ASSIGN_OR_RETURN(SecretBytes seed, config_.signing_key());
   LEYSER_ASSIGN_OR_RETURN(std::string stored,
                           SignCertificate(&certificate, seed));

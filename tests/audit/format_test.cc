@@ -38,9 +38,9 @@ TEST(AuditFormatTest, CheckpointNoteIsTheC2spLayout) {
   ASSERT_THAT(signer, IsOk());
   auto note = SignCheckpoint(body, {*signer});
   ASSERT_THAT(note, IsOk());
-  // Body, blank line, one signature line: em dash, key name, base64 of the
-  // 4-byte key hint and the 64-byte signature.
-  ASSERT_EQ(note->rfind(body + "\n\xe2\x80\x94 leyser-audit ", 0), 0u);
+  // Body, blank line, one signature line: em dash, key name (the origin),
+  // base64 of the 4-byte key ID and the 64-byte signature.
+  ASSERT_EQ(note->rfind(body + "\n\xe2\x80\x94 leyser/abcd/system ", 0), 0u);
   const std::string line = note->substr(body.size() + 1);
   ASSERT_EQ(line.back(), '\n');
   std::string decoded;
@@ -48,10 +48,11 @@ TEST(AuditFormatTest, CheckpointNoteIsTheC2spLayout) {
       line.substr(line.rfind(' ') + 1, line.size() - line.rfind(' ') - 2),
       &decoded));
   ASSERT_EQ(decoded.size(), 4u + 64u);
-  // The key hint: SHA-256("leyser-audit\n" || 0x01 || public key)[0..4).
+  // The key ID: SHA-256(origin || "\n" || 0x01 || public key)[0..4).
   unsigned char digest[kSha256Bytes];
   const char alg = 0x01;
-  Sha256({"leyser-audit\n", std::string_view(&alg, 1), (*signer)->public_key()},
+  Sha256({"leyser/abcd/system\n", std::string_view(&alg, 1),
+          (*signer)->public_key()},
          digest);
   EXPECT_EQ(decoded.substr(0, 4),
             std::string(reinterpret_cast<const char*>(digest), 4));
@@ -66,6 +67,61 @@ TEST(AuditFormatTest, CheckpointNoteIsTheC2spLayout) {
   std::string forged = *note;
   forged[forged.find("\n42\n") + 2] = '3';  // Size 43.
   EXPECT_FALSE(CheckpointSignedByAny(forged, {(*signer)->public_key()}));
+}
+
+// C2SP signed-note rules for the lines of other keys, failing lines of a
+// known key, and notes written under the earlier key name.
+TEST(AuditFormatTest, SignatureLinesFollowSignedNote) {
+  const absl::Time t = absl::FromUnixMicros(1767225600123456);
+  const std::string body = CheckpointBody("leyser/abcd/system", 42, Root(), t);
+  SecretBytes seed = SecretBytes::Allocate(32).value();
+  for (std::size_t i = 0; i < 32; ++i) seed.data()[i] = 7;
+  auto signer = CheckpointSigner::Create(std::move(seed)).value();
+  SecretBytes other_seed = SecretBytes::Allocate(32).value();
+  for (std::size_t i = 0; i < 32; ++i) other_seed.data()[i] = 9;
+  auto other = CheckpointSigner::Create(std::move(other_seed)).value();
+  const std::string note = SignCheckpoint(body, {signer}).value();
+  const std::vector<std::string> key = {signer->public_key()};
+  ASSERT_TRUE(CheckpointSignedByAny(note, key));
+
+  // A line of an unknown key (a witness's cosignature) is ignored.
+  const std::string both = SignCheckpoint(body, {signer, other}).value();
+  EXPECT_TRUE(CheckpointSignedByAny(both, key));
+  EXPECT_FALSE(CheckpointSignedByAny(both, {std::string(32, 'x')}));
+
+  // A second line of the known key (same name and ID) that does not verify:
+  // the whole note is rejected, although the first line verifies.
+  const std::string line = note.substr(body.size() + 1);
+  std::string raw;
+  ASSERT_TRUE(absl::Base64Unescape(
+      line.substr(line.rfind(' ') + 1, line.size() - line.rfind(' ') - 2),
+      &raw));
+  raw[10] ^= 1;
+  const std::string bad_line =
+      line.substr(0, line.rfind(' ') + 1) + absl::Base64Escape(raw) + "\n";
+  EXPECT_FALSE(CheckpointSignedByAny(note + bad_line, key));
+  EXPECT_FALSE(CheckpointSignedByAny(body + "\n" + bad_line + line, key));
+  // The same ID under another name is another key: ignored.
+  const std::string renamed =
+      "\xe2\x80\x94 someone.else/log " + absl::Base64Escape(raw) + "\n";
+  EXPECT_TRUE(CheckpointSignedByAny(note + renamed, key));
+
+  // A note signed under the earlier key name "leyser-audit" still verifies.
+  unsigned char digest[kSha256Bytes];
+  const char alg = 0x01;
+  Sha256({"leyser-audit\n", std::string_view(&alg, 1), signer->public_key()},
+         digest);
+  std::string legacy_raw(reinterpret_cast<const char*>(digest), 4);
+  SecretBytes again = SecretBytes::Allocate(32).value();
+  for (std::size_t i = 0; i < 32; ++i) again.data()[i] = 7;
+  legacy_raw += SignDetached(again, body).value();
+  const std::string legacy = body + "\n\xe2\x80\x94 leyser-audit " +
+                             absl::Base64Escape(legacy_raw) + "\n";
+  EXPECT_TRUE(CheckpointSignedByAny(legacy, key));
+  // The legacy name with the ID computed from the origin: another key.
+  EXPECT_FALSE(CheckpointSignedByAny(
+      body + "\n\xe2\x80\x94 leyser-audit " + absl::Base64Escape(raw) + "\n",
+      {std::string(32, 'x')}));
 }
 
 TEST(AuditFormatTest, EntryJsonAndExportLineAreByteExact) {
@@ -92,16 +148,33 @@ TEST(AuditFormatTest, EntryJsonAndExportLineAreByteExact) {
             "\"details\":{\"a\":\"tab\\u0009here\\u007f\",\"z\":\"last\"},"
             "\"library_version\":\"leyser/0.2.0\"}");
   const std::string stored = e.SerializeAsString();
-  const std::string line = ExportLine(7, stored, e, "acme");
+  const std::string line = ExportLine(7, stored, {}, e, "acme");
   EXPECT_EQ(line, "{\"seq\":7,\"stored\":\"" + absl::Base64Escape(stored) +
                       "\",\"entry\":" + json + "}");
   std::uint64_t seq = 0;
   std::string back;
-  ASSERT_TRUE(ParseExportLine(line, &seq, &back));
+  std::vector<std::string> inclusion;
+  ASSERT_TRUE(ParseExportLine(line, &seq, &back, &inclusion));
   EXPECT_EQ(seq, 7u);
   EXPECT_EQ(back, stored);
-  EXPECT_FALSE(ParseExportLine("{\"seq\":x,\"stored\":\"\"", &seq, &back));
-  EXPECT_FALSE(ParseExportLine("{\"stored\":\"AA==\"}", &seq, &back));
+  EXPECT_TRUE(inclusion.empty());
+  // Format 2: the inclusion proof between the stored bytes and the entry.
+  const std::vector<std::string> proof = {std::string(32, 'a'),
+                                          std::string(32, 'b')};
+  const std::string line2 = ExportLine(7, stored, proof, e, "acme");
+  EXPECT_EQ(line2, "{\"seq\":7,\"stored\":\"" + absl::Base64Escape(stored) +
+                       "\",\"inclusion\":[\"" + absl::Base64Escape(proof[0]) +
+                       "\",\"" + absl::Base64Escape(proof[1]) +
+                       "\"],\"entry\":" + json + "}");
+  ASSERT_TRUE(ParseExportLine(line2, &seq, &back, &inclusion));
+  EXPECT_EQ(inclusion, proof);
+  EXPECT_FALSE(
+      ParseExportLine("{\"seq\":x,\"stored\":\"\"", &seq, &back, &inclusion));
+  EXPECT_FALSE(
+      ParseExportLine("{\"stored\":\"AA==\"}", &seq, &back, &inclusion));
+  EXPECT_FALSE(ParseExportLine(
+      "{\"seq\":1,\"stored\":\"AA==\",\"inclusion\":[\"AA==\"],", &seq, &back,
+      &inclusion));
 }
 
 }  // namespace

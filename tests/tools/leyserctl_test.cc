@@ -165,10 +165,31 @@ TEST(LeyserctlTest, ManagesTenantsAndRotatesTheMasterKey) {
   forged.replace(forged.find("\"beta\""), 6, "\"bet2\"");
   test::WriteFile(cert_file, forged);
   EXPECT_EQ(Ctl({"verify-certificate", cert_file, key_hex}).exit_code, 1);
+  // After another rotation the certificate names the earlier key: the new key
+  // alone is refused (saying so), the keys before and after verify it.
+  test::WriteFile(cert_file, certificate.out);
+  const std::string key3 = tmp.Sub("key3");
+  ASSERT_EQ(Ctl({"keygen", key3}).exit_code, 0);
+  ASSERT_EQ(
+      Ctl({store, "--key_file=" + key2, "rotate-master-key", key3}).exit_code,
+      0);
+  CtlResult new_key = Ctl({store, "--key_file=" + key3, "public-key"});
+  ASSERT_EQ(new_key.exit_code, 0);
+  const std::string key3_hex = new_key.out.substr(0, new_key.out.find('\n'));
+  ASSERT_NE(key3_hex, key_hex);
+  CtlResult only_new = Ctl({"verify-certificate", cert_file, key3_hex});
+  EXPECT_EQ(only_new.exit_code, 1);
+  EXPECT_NE(only_new.out.find("none of the given public keys"),
+            std::string::npos)
+      << only_new.out;
+  EXPECT_EQ(Ctl({"verify-certificate", cert_file, key3_hex + "," + key_hex})
+                .exit_code,
+            0);
+  EXPECT_EQ(Ctl({"verify-certificate", cert_file, "zz"}).exit_code, 2);
 
   EXPECT_EQ(Ctl({}).exit_code, 2);
   EXPECT_EQ(Ctl({"no-such-command"}).exit_code, 2);
-  EXPECT_EQ(Ctl({store, "--key_file=" + key2, "tenant"}).exit_code, 2);
+  EXPECT_EQ(Ctl({store, "--key_file=" + key3, "tenant"}).exit_code, 2);
 }
 
 TEST(LeyserctlTest, ShowsVerifiesAndExportsTheAuditLog) {

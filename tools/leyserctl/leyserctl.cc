@@ -14,11 +14,11 @@
 //   ID leyserctl --data_dir=DIR --key_file=FILE end-contract TENANT [UTC_TIME]
 //   | reinstate TENANT |
 //             hold TENANT | release TENANT | certificate TENANT | public-key
-//   leyserctl verify-certificate CERT_JSON_FILE PUBLIC_KEY_HEX
+//   leyserctl verify-certificate CERT_JSON_FILE PUBLIC_KEY_HEX[,...]
 //   leyserctl --data_dir=DIR --key_file=FILE [--audit_sink=FILE] audit-info
 //             LOG | audit-log LOG [FROM [COUNT]] | audit-verify LOG |
 //             audit-export LOG [FROM [TO]] | access-audit TENANT MODE
-//   leyserctl audit-verify-export EXPORT_FILE PUBLIC_KEY_HEX [ANCHORS]
+//   leyserctl audit-verify-export EXPORT_FILE PUBLIC_KEY_HEX[,...] [ANCHORS]
 //   leyserctl audit-sink-rotate FILE
 //
 // Exit status: 0 on success; 1 on an error (printed with its status code),
@@ -27,6 +27,7 @@
 // checkpoint applied to it.
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -124,8 +125,13 @@ constexpr char kUsage[] =
     "    access-audit TENANT off|writes|reads  switch access auditing\n"
     "    (audit-verify: --anchors=FILES also reads rotated files, e.g. "
     "'anchors.jsonl*'; exit 3 if no external checkpoint applied)\n"
-    "  leyserctl audit-verify-export EXPORT_FILE PUBLIC_KEY_HEX [ANCHORS]\n"
-    "                             verify an export offline\n"
+    "  leyserctl verify-certificate CERT_JSON_FILE PUBLIC_KEY_HEX[,...]\n"
+    "                             verify a deletion certificate offline (with "
+    "the key it names, if given)\n"
+    "  leyserctl audit-verify-export EXPORT_FILE PUBLIC_KEY_HEX[,...] "
+    "[ANCHORS]\n"
+    "                             verify an export offline (several keys: "
+    "before and after a rotation)\n"
     "  leyserctl audit-sink-rotate FILE  start a sink file again, keeping the "
     "newest checkpoint of each log (the old one stays as FILE.<UTC time>)\n"
     "exit status: 0 ok, 1 error (also a sink that refused checkpoints), 2 "
@@ -188,6 +194,24 @@ std::vector<std::string> AnchorPatterns() {
   return {};
 }
 
+// Ed25519 public keys given as hex, comma-separated (a store's keys before
+// and after a master-key rotation). InvalidArgument naming a bad one.
+absl::StatusOr<std::vector<std::string>> PublicKeys(absl::string_view arg) {
+  std::vector<std::string> out;
+  for (absl::string_view hex : absl::StrSplit(arg, ',', absl::SkipEmpty())) {
+    if (hex.size() != 64 || !std::all_of(hex.begin(), hex.end(), [](char c) {
+          return std::isxdigit(c) != 0;
+        })) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", absl::CHexEscape(hex),
+          "' is not a public key: 64 hex characters (leyserctl public-key)"));
+    }
+    out.push_back(absl::HexStringToBytes(hex));
+  }
+  if (out.empty()) return absl::InvalidArgumentError("no public key given");
+  return out;
+}
+
 absl::StatusOr<std::string> ReadFile(const char* path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
@@ -224,8 +248,10 @@ int main(int argc, char** argv) {
   if (command == "verify-certificate") {
     if (args.size() != 4) {
       return Usage(
-          "verify-certificate takes a CERT_JSON_FILE and a PUBLIC_KEY_HEX");
+          "verify-certificate takes a CERT_JSON_FILE and PUBLIC_KEY_HEX[,...]");
     }
+    absl::StatusOr<std::vector<std::string>> keys = PublicKeys(args[3]);
+    if (!keys.ok()) return Usage(std::string(keys.status().message()).c_str());
     std::ifstream in(args[2]);
     std::stringstream json;
     json << in.rdbuf();
@@ -234,25 +260,36 @@ int main(int argc, char** argv) {
     if (!c.ok()) {
       return Fail(c.status());
     }
-    if (absl::Status s = leyser::VerifyDeletionCertificate(
-            *c, absl::HexStringToBytes(args[3]));
+    // The key the certificate names, if it is one of those given.
+    const auto named =
+        std::find(keys->begin(), keys->end(), c->signer_public_key);
+    if (named == keys->end()) {
+      return Fail(absl::DataLossError(
+          absl::StrCat("the certificate names signer ",
+                       absl::BytesToHexString(c->signer_public_key),
+                       ", which is none of the given public keys")));
+    }
+    if (absl::Status s = leyser::VerifyDeletionCertificate(*c, *named);
         !s.ok()) {
       return Fail(s);
     }
     absl::PrintF("valid: tenant %s (number %d) shredded %s, signed by %s\n",
-                 c->tenant_id, c->tenant_number, UtcTime(c->shredded), args[3]);
+                 c->tenant_id, c->tenant_number, UtcTime(c->shredded),
+                 absl::BytesToHexString(*named));
     return 0;
   }
   if (command == "audit-verify-export") {
     if (args.size() != 4 && args.size() != 5) {
       return Usage(
-          "audit-verify-export takes an EXPORT_FILE, a PUBLIC_KEY_HEX and "
+          "audit-verify-export takes an EXPORT_FILE, PUBLIC_KEY_HEX[,...] and "
           "optionally ANCHORS (files or patterns, comma-separated)");
     }
+    absl::StatusOr<std::vector<std::string>> keys = PublicKeys(args[3]);
+    if (!keys.ok()) return Usage(std::string(keys.status().message()).c_str());
     absl::StatusOr<std::string> exported = ReadFile(args[2]);
     if (!exported.ok()) return Fail(exported.status());
     leyser::AuditVerifyOptions options;
-    options.public_keys = {absl::HexStringToBytes(args[3])};
+    options.public_keys = *std::move(keys);
     std::vector<std::string> files;
     if (args.size() == 5 &&
         !ReadAnchors(absl::StrSplit(args[4], ',', absl::SkipEmpty()),
