@@ -100,6 +100,13 @@ enum class AuditEvent {
   // went ahead (Options::accept_rollback); details: rolled_back (which logs,
   // by how much), anchor_series (the new series this entry starts).
   kRollbackAccepted = 33,
+  // In a tenant's log: Store::RotateDataKeys gave the tenant a new data key
+  // (details: version, the new one).
+  kDataKeyRotated = 34,
+  // In a tenant's log: every value sealed under a retired data key was
+  // re-sealed and the retired keys were destroyed (details: versions,
+  // resealed).
+  kDataKeyRetired = 35,
 };
 
 // Returns the event's name, e.g. "TENANT_CREATED".

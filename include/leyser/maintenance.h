@@ -17,6 +17,15 @@
 
 namespace leyser {
 
+// Where a data-key rotation (Store::RotateDataKeys) stands: tenants with
+// retired data keys still have values sealed under them, or the keys wait to
+// be destroyed.
+struct KeyRotationProgress {
+  std::uint64_t tenants_pending = 0;  // Tenants still holding retired keys.
+  std::uint64_t tenants_done = 0;     // Finished by this call or run.
+  std::uint64_t values_resealed = 0;  // By this call or run.
+};
+
 // What one `Store::RunMaintenance` call did.
 struct MaintenanceReport {
   absl::Time now;  // The clock reading the run used.
@@ -58,6 +67,9 @@ struct MaintenanceReport {
   // run is OK all the same; they stay pending, and an ANCHOR_FAILURE entry
   // records the failing streak).
   AnchorStatus anchors;
+  // The re-sealing pass of a data-key rotation this run continued (all zero
+  // if none is in progress).
+  KeyRotationProgress key_rotation;
 };
 
 }  // namespace leyser

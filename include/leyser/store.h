@@ -27,6 +27,7 @@
 #define LEYSER_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -131,6 +132,34 @@ class Store {
   // authentication: nothing changed); Unavailable (I/O).
   [[nodiscard]] virtual absl::Status RotateMasterKey(
       std::shared_ptr<KeyProvider> new_provider) = 0;
+
+  // Gives every tenant (or only tenant `id`: a tenant whose key is suspected)
+  // a new random data key, online: new writes use it at once, in one synced
+  // write for all (after a crash, all or none have it); the former keys are
+  // retired, kept wrapped only to open values not yet re-sealed. The values
+  // are then re-sealed under the new keys (ResealRetiredKeys, or
+  // RunMaintenance in steps), after which the retired keys are destroyed and
+  // the store's files compacted, so that a leaked earlier master key with an
+  // earlier backup no longer opens any live value. Readers and writers go on;
+  // each re-sealed batch holds up one tenant's calls briefly. Recorded as
+  // DATA_KEY_ROTATED in each tenant's log. Backup generations taken before
+  // keep the retired keys (that is what restores them). Errors:
+  // InvalidArgument, NotFound (id); DataLoss (a key fails to open: nothing
+  // changed); Unavailable (I/O).
+  [[nodiscard]] virtual absl::Status RotateDataKeys() = 0;
+  [[nodiscard]] virtual absl::Status RotateTenantDataKey(
+      std::string_view id) = 0;
+
+  // Re-seals every value still sealed under a retired data key, destroys the
+  // retired keys of each tenant that has none left (DATA_KEY_RETIRED), and
+  // then compacts the data and key stores so no live file holds a value or
+  // key of a retired version. `progress` (may be null) is called after each
+  // tenant, on the calling thread. Resumable: a crash or an error leaves the
+  // rest for the next call or RunMaintenance. Errors: DataLoss (a value does
+  // not open under any of its tenant's keys: that tenant's retired keys are
+  // kept); Unavailable (I/O).
+  virtual absl::StatusOr<KeyRotationProgress> ResealRetiredKeys(
+      const std::function<void(const KeyRotationProgress&)>& progress) = 0;
 
   // Backups (require Options::backup_dir; otherwise FailedPrecondition).
 

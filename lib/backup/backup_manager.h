@@ -108,13 +108,23 @@ class BackupManager {
   // part.
   absl::Status Verify(BackupId id) const;
 
-  // Writes tenant `number`'s records of generation `id` to a new SST file at
-  // `sst_path` (through the data env), headed by a range deletion of the
-  // tenant's whole keyspace, so that ingesting it replaces the tenant
-  // atomically. Returns the tenant's manifest entry. NotFound if the generation
-  // or the tenant in it does not exist.
+  // What a tenant's value from a generation becomes in the live store: given
+  // the tenant's data keys in the generation (every version it held), the
+  // value's full key and its stored bytes, the bytes to restore (re-sealed
+  // under the live key when a data-key rotation came between).
+  using Reseal = std::function<absl::StatusOr<std::string>(
+      const std::vector<TenantKey>& backup_keys, std::string_view full_key,
+      std::string_view sealed)>;
+
+  // Writes tenant `number`'s records of generation `id`, each through
+  // `reseal`, to a new SST file at `sst_path` (through the data env), headed
+  // by a range deletion of the tenant's whole keyspace, so that ingesting it
+  // replaces the tenant atomically. Returns the tenant's manifest entry.
+  // NotFound if the generation or the tenant in it does not exist; errors of
+  // `reseal`.
   absl::StatusOr<BackupTenant> ExportTenant(BackupId id, std::uint64_t number,
-                                            const std::string& sst_path) const;
+                                            const std::string& sst_path,
+                                            const Reseal& reseal) const;
 
   // Takes the daily backup if it is due at `now`; repairs leftovers of
   // interrupted runs. Fills the backup fields of `report`.

@@ -21,7 +21,8 @@
 namespace leyser::internal {
 
 absl::StatusOr<BackupTenant> BackupManager::ExportTenant(
-    BackupId id, std::uint64_t number, const std::string& sst_path) const {
+    BackupId id, std::uint64_t number, const std::string& sst_path,
+    const Reseal& reseal) const {
   if (!enabled()) {
     return BackupsOff();
   }
@@ -37,6 +38,9 @@ absl::StatusOr<BackupTenant> BackupManager::ExportTenant(
     return absl::NotFoundError(
         absl::StrCat("the tenant is not in backup generation ", id));
   }
+  LEYSER_ASSIGN_OR_RETURN(
+      std::vector<TenantKey> backup_keys,
+      keys_->TenantKeysFromCopy(generation.key_store(), number));
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngineReadOnly> engine,
                           OpenEngineReadOnly(engine_dir_, DataEnv(*db_)));
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<OpenedBackup> backup,
@@ -63,7 +67,12 @@ absl::StatusOr<BackupTenant> BackupManager::ExportTenant(
   tenant.number = found->number();
   tenant.state = static_cast<TenantState>(found->state());
   for (it->Seek(lo); it->Valid(); it->Next()) {
-    LEYSER_RETURN_IF_ERROR(FromRocks(writer.Put(it->key(), it->value()),
+    LEYSER_ASSIGN_OR_RETURN(
+        std::string value,
+        reseal(backup_keys,
+               std::string_view(it->key().data(), it->key().size()),
+               std::string_view(it->value().data(), it->value().size())));
+    LEYSER_RETURN_IF_ERROR(FromRocks(writer.Put(it->key(), value),
                                      "writing a tenant export"));
     ++tenant.keys;
   }

@@ -25,13 +25,18 @@ namespace leyser::internal {
 inline constexpr std::uint32_t kKeyStoreFormatVersion = 2;
 inline constexpr std::uint32_t kLegacyKeyStoreFormatVersion = 1;
 // Record keys: the metadata (master-key check), the node file key, the record
-// key, and the tenant data keys ("d/" + 8-byte big-endian tenant number).
+// key, and the tenant data keys ("d/" + 8-byte big-endian tenant number, the
+// current version; retired versions after it, RetiredTenantKeyEntry).
 inline constexpr std::string_view kMetaKey = "m/meta";
 inline constexpr std::string_view kFileKeyEntry = "f/file";
 inline constexpr std::string_view kRecordKeyEntry = "r/records";
 inline constexpr std::string_view kTenantKeyPrefix = "d/";
 
 std::string TenantKeyEntry(std::uint64_t number);
+// A retired version of a tenant's data key (kept until a data-key rotation
+// has re-sealed every value): TenantKeyEntry(number) + 4-byte big-endian
+// version. Every record of a tenant's keys starts with TenantKeyEntry.
+std::string RetiredTenantKeyEntry(std::uint64_t number, std::uint32_t version);
 
 // Associated data of the master-key check value of generation `generation`.
 std::string CheckAd(std::uint32_t generation);

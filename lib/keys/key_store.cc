@@ -36,6 +36,15 @@ std::string TenantKeyEntry(std::uint64_t number) {
   return out;
 }
 
+std::string RetiredTenantKeyEntry(std::uint64_t number,
+                                  std::uint32_t version) {
+  std::string out = TenantKeyEntry(number);
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((version >> shift) & 0xff));
+  }
+  return out;
+}
+
 std::string CheckAd(std::uint32_t generation) {
   std::string ad = "leyser.master-check.v1/";
   AppendBigEndian64(generation, &ad);
@@ -457,6 +466,95 @@ absl::StatusOr<TenantKey> KeyStore::GetTenantKey(std::uint64_t number) const {
   return Unwrap(entry, bytes);
 }
 
+absl::StatusOr<TenantKeyRing> KeyStore::GetTenantKeyRing(
+    std::uint64_t number) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const std::string current = TenantKeyEntry(number);
+  const std::string end = TenantKeyEntry(number + 1);
+  TenantKeyRing ring;
+  bool found = false;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(current); it->Valid() && it->key().compare(end) < 0;
+       it->Next()) {
+    const std::string entry = it->key().ToString();
+    LEYSER_ASSIGN_OR_RETURN(
+        TenantKey key,
+        Unwrap(entry, std::string_view(it->value().data(), it->value().size())));
+    if (entry == current) {
+      ring.current = std::move(key);
+      found = true;
+    } else {
+      ring.retired.push_back(std::move(key));  // Ascending: the key order.
+    }
+  }
+  LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading a tenant key"));
+  if (!found) {
+    return absl::NotFoundError("the tenant has no data key in the key store");
+  }
+  return ring;
+}
+
+absl::Status KeyStore::RotateTenantKeys(
+    const std::vector<std::uint64_t>& numbers) {
+  absl::ReaderMutexLock lock(&mu_);
+  rocksdb::WriteBatch batch;
+  for (std::uint64_t number : numbers) {
+    const std::string entry = TenantKeyEntry(number);
+    std::string bytes;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entry, &bytes);
+    if (s.IsNotFound()) {
+      return absl::NotFoundError(absl::StrCat(
+          "tenant number ", number, " has no data key in the key store"));
+    }
+    LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading a tenant key"));
+    LEYSER_ASSIGN_OR_RETURN(TenantKey old, Unwrap(entry, bytes));
+    if (old.version == UINT32_MAX) {
+      return absl::FailedPreconditionError(
+          "a tenant key has reached the last version");
+    }
+    const std::string retired = RetiredTenantKeyEntry(number, old.version);
+    LEYSER_ASSIGN_OR_RETURN(SecretBytes fresh, RandomKey());
+    LEYSER_RETURN_IF_ERROR(FromRocks(
+        batch.Put(retired, Wrap(master_key_, master_generation_, retired,
+                                old.key, old.version)),
+        "rotating tenant keys"));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(batch.Put(entry, Wrap(master_key_, master_generation_, entry,
+                                        fresh, old.version + 1)),
+                  "rotating tenant keys"));
+  }
+  CrashPoint("datakeys.before_commit");
+  return FromRocks(db_->Write(SyncWrite(), &batch), "rotating tenant keys");
+}
+
+absl::StatusOr<std::vector<std::uint64_t>> KeyStore::TenantsWithRetiredKeys()
+    const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<std::uint64_t> out;
+  const std::size_t current_size = TenantKeyEntry(0).size();
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(kTenantKeyPrefix);
+       it->Valid() && it->key().starts_with(kTenantKeyPrefix); it->Next()) {
+    if (it->key().size() <= current_size) continue;
+    const std::uint64_t number = DecodeBigEndian64(std::string_view(
+        it->key().data() + kTenantKeyPrefix.size(), 8));
+    if (out.empty() || out.back() != number) out.push_back(number);
+  }
+  LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "scanning the key store"));
+  return out;
+}
+
+absl::Status KeyStore::DestroyRetiredTenantKeys(std::uint64_t number) {
+  absl::ReaderMutexLock lock(&mu_);
+  return FromRocks(
+      db_->DeleteRange(SyncWrite(), db_->DefaultColumnFamily(),
+                       RetiredTenantKeyEntry(number, 0),
+                       TenantKeyEntry(number + 1)),
+      "destroying retired tenant keys");
+}
+
 absl::Status KeyStore::DropKeysFrom(std::uint64_t first) {
   absl::ReaderMutexLock lock(&mu_);
   const std::string begin = TenantKeyEntry(first);
@@ -487,9 +585,10 @@ absl::Status KeyStore::Scrub() {
 
 absl::Status KeyStore::DestroyTenantKey(std::uint64_t number) {
   absl::WriterMutexLock lock(&mu_);
-  LEYSER_RETURN_IF_ERROR(
-      FromRocks(db_->Delete(SyncWrite(), TenantKeyEntry(number)),
-                "destroying a tenant key"));
+  LEYSER_RETURN_IF_ERROR(FromRocks(
+      db_->DeleteRange(SyncWrite(), db_->DefaultColumnFamily(),
+                       TenantKeyEntry(number), TenantKeyEntry(number + 1)),
+      "destroying a tenant key"));
   CrashPoint("purge.after_key_delete");
   return absl::OkStatus();
 }

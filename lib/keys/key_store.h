@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -46,6 +47,14 @@ namespace leyser::internal {
 struct TenantKey {
   SecretBytes key;
   std::uint32_t version = 0;
+};
+
+// A tenant's data keys: the current version (new values are sealed with it)
+// and the retired versions a data-key rotation has not finished with (values
+// not yet re-sealed still name them), oldest first.
+struct TenantKeyRing {
+  TenantKey current;
+  std::vector<TenantKey> retired;
 };
 
 // What a look at a key store that writes nothing finds (KeyStore::Inspect).
@@ -132,12 +141,30 @@ class KeyStore {
   // authentication.
   absl::StatusOr<TenantKey> GetTenantKey(std::uint64_t number) const;
 
+  // Tenant `number`'s current and retired data keys. Errors as GetTenantKey.
+  absl::StatusOr<TenantKeyRing> GetTenantKeyRing(std::uint64_t number) const;
+
+  // Gives each tenant of `numbers` a new random data key, version current +
+  // 1; the former current key stays as a retired version. One synced write:
+  // after a crash either every tenant has its new key or none. NotFound if a
+  // tenant has no key.
+  [[nodiscard]] absl::Status RotateTenantKeys(
+      const std::vector<std::uint64_t>& numbers);
+
+  // The tenants that hold retired keys (a rotation in progress), ascending.
+  absl::StatusOr<std::vector<std::uint64_t>> TenantsWithRetiredKeys() const;
+
+  // Deletes tenant `number`'s retired keys (synced); they leave the key
+  // store's files at the next Scrub. OK if there were none.
+  [[nodiscard]] absl::Status DestroyRetiredTenantKeys(std::uint64_t number);
+
   // Removes the wrapped keys of every tenant number >= `first` (left by
   // creations that crashed before the tenant was registered).
   [[nodiscard]] absl::Status DropKeysFrom(std::uint64_t first);
 
-  // Destroys tenant `number`'s data key: deletes it (synced). Its wrapped form
-  // leaves the key store's files at the next Scrub. OK if it was already gone.
+  // Destroys tenant `number`'s data keys, current and retired: deletes them
+  // (synced). Their wrapped forms leave the key store's files at the next
+  // Scrub. OK if they were already gone.
   [[nodiscard]] absl::Status DestroyTenantKey(std::uint64_t number);
 
   // Flushes and compacts the whole key store, so deleted or replaced entries
@@ -184,8 +211,9 @@ class KeyStore {
   [[nodiscard]] absl::Status CheckCopy(const proto::KeyStoreCopy& copy,
                                        std::uint32_t sealed_generation) const;
 
-  // Removes tenant `number`'s wrapped data key from `copy`; false if it was
-  // not there. (The record layout stays inside the key store.)
+  // Removes tenant `number`'s wrapped data keys (every version) from `copy`;
+  // false if there were none. (The record layout stays inside the key
+  // store.)
   static bool RemoveTenantKeyFromCopy(proto::KeyStoreCopy* copy,
                                       std::uint64_t number);
 
@@ -214,6 +242,14 @@ class KeyStore {
   // if missing/damaged.
   static absl::StatusOr<TenantKey> FileKeyFromCopy(
       const proto::KeyStoreCopy& copy, const SecretBytes& master_key);
+
+  // Tenant `number`'s data keys (every version) in `copy`, taken from a
+  // generation sealed under the current master-key generation, unwrapped
+  // with the current master key; ascending by version. NotFound if the copy
+  // holds none; FailedPrecondition if the copy is of another master-key
+  // generation; DataLoss if one fails to open.
+  absl::StatusOr<std::vector<TenantKey>> TenantKeysFromCopy(
+      const proto::KeyStoreCopy& copy, std::uint64_t number) const;
 
   // Creates a new key store database in `dir` (which must not hold one) with
   // exactly the records of `copy`, in one synced write.

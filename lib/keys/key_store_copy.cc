@@ -2,6 +2,7 @@
 // and opening generation files, checking and editing copies, and creating a
 // key store from a copy (restore).
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -121,14 +122,43 @@ absl::Status KeyStore::CheckCopy(const proto::KeyStoreCopy& copy,
 
 bool KeyStore::RemoveTenantKeyFromCopy(proto::KeyStoreCopy* copy,
                                        std::uint64_t number) {
-  const std::string entry = TenantKeyEntry(number);
-  for (int i = 0; i < copy->entries_size(); ++i) {
-    if (copy->entries(i).key() == entry) {
+  const std::string prefix = TenantKeyEntry(number);
+  bool removed = false;
+  for (int i = 0; i < copy->entries_size();) {
+    if (copy->entries(i).key().compare(0, prefix.size(), prefix) == 0) {
       copy->mutable_entries()->DeleteSubrange(i, 1);
-      return true;
+      removed = true;
+    } else {
+      ++i;
     }
   }
-  return false;
+  return removed;
+}
+
+absl::StatusOr<std::vector<TenantKey>> KeyStore::TenantKeysFromCopy(
+    const proto::KeyStoreCopy& copy, std::uint64_t number) const {
+  LEYSER_ASSIGN_OR_RETURN(proto::KeyStoreMeta meta, MetaFromCopy(copy));
+  absl::ReaderMutexLock lock(&mu_);
+  if (meta.master_generation() != master_generation_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the backup's keys are wrapped under master-key generation ",
+        meta.master_generation(), ", the store's under ", master_generation_));
+  }
+  const std::string prefix = TenantKeyEntry(number);
+  std::vector<TenantKey> out;
+  for (const proto::KeyStoreCopy::Entry& e : copy.entries()) {
+    if (e.key().compare(0, prefix.size(), prefix) != 0) continue;
+    LEYSER_ASSIGN_OR_RETURN(TenantKey key, Unwrap(e.key(), e.value()));
+    out.push_back(std::move(key));
+  }
+  if (out.empty()) {
+    return absl::NotFoundError("the backup holds no data key of the tenant");
+  }
+  std::sort(out.begin(), out.end(),
+            [](const TenantKey& a, const TenantKey& b) {
+              return a.version < b.version;
+            });
+  return out;
 }
 
 absl::StatusOr<std::string> KeyStore::OpenWithMasterKey(

@@ -38,22 +38,23 @@ void SealValue(const SecretBytes& key, std::uint32_t key_version,
   SealAppend(key, value, ad, out);
 }
 
+std::optional<std::uint32_t> EnvelopeKeyVersion(std::string_view sealed) {
+  if (sealed.size() < kEnvelopeOverheadBytes ||
+      static_cast<std::uint8_t>(sealed[0]) != kEnvelopeVersion) {
+    return std::nullopt;
+  }
+  std::uint32_t version = 0;
+  for (std::size_t i = 1; i < kEnvelopeHeaderBytes; ++i) {
+    version = (version << 8) | static_cast<unsigned char>(sealed[i]);
+  }
+  return version;
+}
+
 bool OpenValue(const SecretBytes& key, std::uint32_t key_version,
                std::string_view full_key, std::string_view sealed,
                std::string* value) {
   value->clear();
-  if (sealed.size() < kEnvelopeOverheadBytes ||
-      static_cast<std::uint8_t>(sealed[0]) != kEnvelopeVersion) {
-    return false;
-  }
-  std::uint32_t stored_version = 0;
-  for (std::size_t i = 1; i < kEnvelopeHeaderBytes; ++i) {
-    stored_version =
-        (stored_version << 8) | static_cast<unsigned char>(sealed[i]);
-  }
-  if (stored_version != key_version) {
-    return false;
-  }
+  if (EnvelopeKeyVersion(sealed) != key_version) return false;
   std::string_view ad =
       AssociatedData(sealed.substr(0, kEnvelopeHeaderBytes), full_key);
   return Open(key, sealed.substr(kEnvelopeHeaderBytes), ad, value);

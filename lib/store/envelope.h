@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -40,6 +41,10 @@ void SealValue(const SecretBytes& key, std::uint32_t key_version,
 [[nodiscard]] bool OpenValue(const SecretBytes& key, std::uint32_t key_version,
                              std::string_view full_key, std::string_view sealed,
                              std::string* value);
+
+// The tenant key version an envelope names; nullopt if `sealed` is not an
+// envelope of this format.
+std::optional<std::uint32_t> EnvelopeKeyVersion(std::string_view sealed);
 
 }  // namespace leyser::internal
 

@@ -18,6 +18,7 @@
 #include "lib/db/key_layout.h"
 #include "lib/lifecycle/certificate.h"
 #include "lib/rocks/status.h"
+#include "lib/store/envelope.h"
 #include "lib/store/tenant_impl.h"
 #include "lib/util/crash_point.h"
 #include "lib/util/files.h"
@@ -226,8 +227,36 @@ absl::Status StoreImpl::RestoreTenantData(
   LEYSER_RETURN_IF_ERROR(EnsureDir(ScratchDir(options_.data_dir)));
   const std::string sst = RestoreSstFileName(options_.data_dir, core->number);
   LEYSER_RETURN_IF_ERROR(RemoveAll(sst));
+  std::shared_ptr<const KeyRing> live;
+  {
+    std::shared_lock<std::shared_mutex> gate(core->gate);
+    live = core->keys;
+  }
+  // Values sealed under a key the live store no longer has (a data-key
+  // rotation since the generation) are re-sealed under the current one.
+  auto reseal = [&](const std::vector<TenantKey>& backup_keys,
+                    std::string_view full_key,
+                    std::string_view sealed) -> absl::StatusOr<std::string> {
+    const std::optional<std::uint32_t> version = EnvelopeKeyVersion(sealed);
+    const SecretBytes* key = nullptr;
+    for (const TenantKey& k : backup_keys) {
+      if (version == k.version) key = &k.key;
+    }
+    if (key != nullptr && version == live->version && key->Equals(live->key)) {
+      return std::string(sealed);
+    }
+    std::string value;
+    if (key == nullptr || !OpenValue(*key, *version, full_key, sealed, &value)) {
+      return absl::DataLossError(
+          "a value in the backup does not open under the tenant's data keys "
+          "in that generation");
+    }
+    std::string out;
+    SealValue(live->key, live->version, full_key, value, &out);
+    return out;
+  };
   LEYSER_ASSIGN_OR_RETURN(BackupTenant in_backup,
-                          backups_.ExportTenant(id, core->number, sst));
+                          backups_.ExportTenant(id, core->number, sst, reseal));
   if (in_backup.id != core->id) {
     (void)RemoveAll(sst);
     return absl::FailedPreconditionError(

@@ -4,7 +4,8 @@
 // (lib/audit) do the work; the front checks arguments, takes the store-wide
 // maintenance lock and records audit entries for what it refuses. Its methods
 // live in store_impl.cc (tenants, backups, audit reads), maintenance.cc
-// (RunMaintenance), rotation.cc (RotateMasterKey) and open.cc (the open path,
+// (RunMaintenance), rotation.cc (RotateMasterKey), data_keys.cc (data-key
+// rotation) and open.cc (the open path,
 // option checks, Store::Open and Store::RestoreStore).
 //
 // Thread safety: thread-safe. Locks and their order: docs/concurrency.md.
@@ -13,6 +14,7 @@
 #define LEYSER_LIB_STORE_STORE_IMPL_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -106,6 +108,11 @@ class StoreImpl final : public Store {
   absl::StatusOr<std::vector<TenantInfo>> ListTenants() const override;
   absl::Status RotateMasterKey(
       std::shared_ptr<KeyProvider> new_provider) override;
+  absl::Status RotateDataKeys() override;
+  absl::Status RotateTenantDataKey(std::string_view id) override;
+  absl::StatusOr<KeyRotationProgress> ResealRetiredKeys(
+      const std::function<void(const KeyRotationProgress&)>& progress)
+      override;
   absl::StatusOr<BackupInfo> CreateBackup() override;
   absl::StatusOr<std::vector<BackupInfo>> ListBackups() const override;
   absl::Status VerifyBackup(BackupId id) override;
@@ -181,6 +188,18 @@ class StoreImpl final : public Store {
   absl::Status RecordBackup(const absl::Status& status, const BackupInfo* info,
                             const MaintenanceReport& report,
                             std::string_view actor) const;
+
+  // data_keys.cc: new data keys for `records` (recorded per tenant); the
+  // re-sealing pass over every tenant with retired keys (progress after each
+  // tenant); one tenant's values re-sealed and its retired keys destroyed.
+  absl::Status RotateKeysOf(const std::vector<proto::TenantRecord>& records)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+  absl::Status ResealPending(
+      const std::function<void(const KeyRotationProgress&)>& progress,
+      KeyRotationProgress* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+  absl::Status ResealTenant(const proto::TenantRecord& record,
+                            KeyRotationProgress* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
 
   absl::Status RestoreTenantData(const std::shared_ptr<const TenantCore>& core,
                                  BackupId id)

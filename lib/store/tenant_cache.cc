@@ -52,11 +52,36 @@ void TenantCache::Apply(const proto::TenantRecord& record) {
   }
 }
 
+const SecretBytes* KeyRing::For(std::uint32_t v) const {
+  if (v == version) return &key;
+  for (const auto& [retired_version, retired_key] : retired) {
+    if (retired_version == v) return &retired_key;
+  }
+  return nullptr;
+}
+
+void KeyRing::Wipe() const {
+  WipeInPlace(key);
+  WipeInPlace(audit_key);
+  for (auto& entry : retired) WipeInPlace(entry.second);
+}
+
+absl::StatusOr<std::shared_ptr<const KeyRing>> MakeKeyRing(TenantKeyRing keys) {
+  auto ring = std::make_shared<KeyRing>();
+  LEYSER_ASSIGN_OR_RETURN(ring->audit_key,
+                          DeriveKey(keys.current.key, 0, "leyser-a"));
+  ring->key = std::move(keys.current.key);
+  ring->version = keys.current.version;
+  for (TenantKey& k : keys.retired) {
+    ring->retired.emplace_back(k.version, std::move(k.key));
+  }
+  return std::shared_ptr<const KeyRing>(std::move(ring));
+}
+
 void TenantCore::WipeKeys() const {
   served.store(false, std::memory_order_release);
   std::unique_lock<std::shared_mutex> lock(gate);
-  WipeInPlace(key);
-  WipeInPlace(audit_key);
+  keys->Wipe();
 }
 
 void TenantCache::Forget(std::uint64_t number) {
@@ -72,6 +97,61 @@ void TenantCache::Forget(std::uint64_t number) {
   // Handles still open keep the core alive: its keys go now, not with the
   // last handle (outside mu_: the gate comes first in the lock order).
   if (core != nullptr) core->WipeKeys();
+}
+
+absl::StatusOr<std::shared_ptr<const TenantCore>> TenantCache::LiveOrBuild(
+    const proto::TenantRecord& record, Slot& slot) {
+  std::shared_ptr<const TenantCore> core = slot.weak.lock();
+  if (core == nullptr) {
+    absl::StatusOr<TenantKeyRing> unwrapped =
+        keys_->GetTenantKeyRing(record.number());
+    audit_->NoteDataLoss(unwrapped.status(), record.number(), config_.actor,
+                         record.id(), "tenant data key");
+    if (!unwrapped.ok()) {
+      if (slot.cached == nullptr) slots_.erase(record.number());
+      return unwrapped.status();
+    }
+    LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const KeyRing> ring,
+                            MakeKeyRing(*std::move(unwrapped)));
+    auto fresh = std::make_shared<TenantCore>();
+    fresh->keys = std::move(ring);
+    fresh->access_audit = record.access_audit();
+    fresh->db = db_;
+    fresh->audit = audit_;
+    fresh->id = record.id();
+    fresh->number = record.number();
+    fresh->prefix = TenantPrefix(record.number());
+    fresh->next_prefix = TenantPrefix(record.number() + 1);
+    fresh->served = Served(record, config_.clock->Now());
+    if (record.has_contract_end()) {
+      fresh->end_unix_nanos =
+          absl::ToUnixNanos(FromProtoTime(record.contract_end()));
+    }
+    core = std::move(fresh);
+    slot.weak = core;
+  }
+  return core;
+}
+
+absl::StatusOr<std::shared_ptr<const TenantCore>> TenantCache::Acquire(
+    const proto::TenantRecord& record) {
+  absl::MutexLock lock(&mu_);
+  return LiveOrBuild(record, slots_[record.number()]);
+}
+
+absl::Status TenantCache::RefreshKeys(const TenantCore& core) {
+  LEYSER_ASSIGN_OR_RETURN(TenantKeyRing keys,
+                          keys_->GetTenantKeyRing(core.number));
+  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const KeyRing> ring,
+                          MakeKeyRing(std::move(keys)));
+  std::unique_lock<std::shared_mutex> gate(core.gate);
+  core.keys = std::move(ring);
+  return absl::OkStatus();
+}
+
+absl::Status TenantCache::RefreshLiveKeys(std::uint64_t number) {
+  std::shared_ptr<const TenantCore> core = Live(number);
+  return core == nullptr ? absl::OkStatus() : RefreshKeys(*core);
 }
 
 absl::StatusOr<std::shared_ptr<const TenantCore>> TenantCache::Open(
@@ -92,36 +172,8 @@ absl::StatusOr<std::shared_ptr<const TenantCore>> TenantCache::Open(
             : ""));
   }
   Slot& slot = slots_[record.number()];
-  std::shared_ptr<const TenantCore> core = slot.weak.lock();
-  if (core == nullptr) {
-    absl::StatusOr<TenantKey> unwrapped = keys_->GetTenantKey(record.number());
-    audit_->NoteDataLoss(unwrapped.status(), record.number(), config_.actor,
-                         record.id(), "tenant data key");
-    if (!unwrapped.ok()) {
-      if (slot.cached == nullptr) slots_.erase(record.number());
-      return unwrapped.status();
-    }
-    TenantKey key = *std::move(unwrapped);
-    LEYSER_ASSIGN_OR_RETURN(SecretBytes audit_key,
-                            DeriveKey(key.key, 0, "leyser-a"));
-    auto fresh = std::make_shared<TenantCore>();
-    fresh->audit_key = std::move(audit_key);
-    fresh->access_audit = record.access_audit();
-    fresh->db = db_;
-    fresh->audit = audit_;
-    fresh->id = record.id();
-    fresh->number = record.number();
-    fresh->prefix = TenantPrefix(record.number());
-    fresh->next_prefix = TenantPrefix(record.number() + 1);
-    fresh->key = std::move(key.key);
-    fresh->key_version = key.version;
-    if (record.has_contract_end()) {
-      fresh->end_unix_nanos =
-          absl::ToUnixNanos(FromProtoTime(record.contract_end()));
-    }
-    core = std::move(fresh);
-    slot.weak = core;
-  }
+  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const TenantCore> core,
+                          LiveOrBuild(record, slot));
   KeepRecent(record.number(), slot, core);
   return core;
 }

@@ -55,6 +55,20 @@ class TenantCache final : public ServingListener {
   // served; NotFound; InvalidArgument; DataLoss (its key fails to open).
   absl::StatusOr<std::shared_ptr<const TenantCore>> Open(std::string_view id);
 
+  // The live core of tenant `record` (the caller's copy of its record), or
+  // one built for it whether it is served or not (not kept among the
+  // recent): what holds its gate while a data-key rotation re-seals its
+  // values. Errors as Open's key errors.
+  absl::StatusOr<std::shared_ptr<const TenantCore>> Acquire(
+      const proto::TenantRecord& record);
+
+  // Replaces the key ring of `core` (of the live core of tenant `number`, if
+  // there is one) with the tenant's keys as the key store holds them now,
+  // under the core's gate: after a data-key rotation, or once the retired keys
+  // are destroyed. Calls in flight finish first. Errors of the key store.
+  absl::Status RefreshKeys(const TenantCore& core);
+  absl::Status RefreshLiveKeys(std::uint64_t number);
+
   // ServingListener.
   void Apply(const proto::TenantRecord& record) override;
   void Forget(std::uint64_t number) override;
@@ -66,6 +80,11 @@ class TenantCache final : public ServingListener {
     std::list<std::uint64_t>::iterator recent;  // Valid while `cached` is set.
   };
 
+  // The live core of `record`'s tenant, or a new one built from `record` and
+  // its keys (held by `slot.weak`).
+  absl::StatusOr<std::shared_ptr<const TenantCore>> LiveOrBuild(
+      const proto::TenantRecord& record, Slot& slot)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The live core of tenant `number`, if a handle, iterator or the cache holds
   // one.
   std::shared_ptr<const TenantCore> Live(std::uint64_t number);

@@ -12,16 +12,41 @@
 #include <memory>
 #include <shared_mutex>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
 
 #include "leyser/secret.h"
 
 #include "lib/audit/audit_log.h"
 #include "lib/db/db_core.h"
+#include "lib/keys/key_store.h"
 
 namespace leyser::internal {
 
+// A tenant's unwrapped keys: the current data key and its version (new values
+// are sealed with it), the retired versions values may still name (a data-key
+// rotation not finished), and the key of the user-key hashes in audit entries
+// (derived from the current data key). Never changed once built, except
+// zeroed in place when the tenant is purged.
+struct KeyRing {
+  mutable SecretBytes key;
+  std::uint32_t version = 0;
+  mutable SecretBytes audit_key;
+  mutable std::vector<std::pair<std::uint32_t, SecretBytes>> retired;
+
+  // The key of `version` (current or retired); null if the ring has none.
+  const SecretBytes* For(std::uint32_t v) const;
+  // Zeroes every key in place.
+  void Wipe() const;
+};
+
+// The ring of `keys` (the audit key derived from the current key).
+absl::StatusOr<std::shared_ptr<const KeyRing>> MakeKeyRing(TenantKeyRing keys);
+
 // Everything a tenant handle needs: its number, key prefix and unwrapped data
-// key. Shared by all handles of one tenant.
+// keys. Shared by all handles of one tenant.
 struct TenantCore {
   std::shared_ptr<DbCore> db;
   std::shared_ptr<AuditLogs> audit;
@@ -29,13 +54,12 @@ struct TenantCore {
   std::uint64_t number = 0;
   std::string prefix;       // 8-byte big-endian number.
   std::string next_prefix;  // Exclusive upper bound of the keyspace.
-  // Zeroed in place when the tenant is purged (WipeKeys), while handles may
-  // still hold the core: by then the tenant is not served, so no call reads
-  // them.
-  mutable SecretBytes key;
-  std::uint32_t key_version = 0;
-  mutable SecretBytes
-      audit_key;  // Keys the hashes of user keys in audit entries.
+  // Replaced (a data-key rotation) only while `gate` is held exclusively;
+  // read while it is held shared. An iterator keeps the ring it started with
+  // (its snapshot holds no value sealed later). Zeroed in place when the
+  // tenant is purged (WipeKeys), while handles may still hold the core: by
+  // then the tenant is not served, so no call reads them.
+  mutable std::shared_ptr<const KeyRing> keys;
   // leyser::AccessAudit of the tenant, followed by open handles.
   mutable std::atomic<int> access_audit{0};
   // False once the tenant is ENDED or PURGED: every call (and every iterator

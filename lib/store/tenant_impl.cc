@@ -51,20 +51,34 @@ absl::Status CheckValue(const DbCore& db, std::string_view value) {
   return absl::OkStatus();
 }
 
-std::string KeyHash(const TenantCore& core, std::string_view key) {
+std::string KeyHash(const KeyRing& keys, std::string_view key) {
   std::string out(16, '\0');
-  KeyedHash(core.audit_key, key, reinterpret_cast<unsigned char*>(out.data()),
+  KeyedHash(keys.audit_key, key, reinterpret_cast<unsigned char*>(out.data()),
             out.size());
   return out;
 }
 
+// Opens `sealed` (stored under `full_key`) with the key of the version it
+// names, if `keys` holds it.
+bool OpenWithRing(const KeyRing& keys, std::string_view full_key,
+                  std::string_view sealed, std::string* value) {
+  const std::optional<std::uint32_t> version = EnvelopeKeyVersion(sealed);
+  const SecretBytes* key = version ? keys.For(*version) : nullptr;
+  if (key == nullptr) {
+    value->clear();
+    return false;
+  }
+  return OpenValue(*key, *version, full_key, sealed, value);
+}
+
 // Records that a DataLoss error about `key` is being returned (best effort:
 // the caller returns the DataLoss either way).
-void RecordDataLoss(const TenantCore& core, const std::string& actor,
+void RecordDataLoss(const TenantCore& core, const KeyRing& keys,
+                    const std::string& actor,
                     std::string_view key, const absl::Status& status) {
   proto::AuditEntry entry =
       NewAuditEntry(core.number, proto::AUDIT_EVENT_DATA_LOSS, actor, core.id);
-  entry.add_key_hashes(KeyHash(core, key));
+  entry.add_key_hashes(KeyHash(keys, key));
   SetAuditOutcome(status, &entry);
   core.audit->Record(std::move(entry)).IgnoreError();
 }
@@ -73,8 +87,10 @@ absl::Status CheckServed(const TenantCore& core);
 
 class IteratorImpl final : public Iterator, public KillableIterator {
  public:
+  // Constructed under the core's gate (shared): the keys and the iterator's
+  // snapshot are taken together.
   IteratorImpl(std::shared_ptr<const TenantCore> core, std::string actor)
-      : core_(std::move(core)), actor_(std::move(actor)) {
+      : core_(std::move(core)), keys_(core_->keys), actor_(std::move(actor)) {
     lower_ = core_->prefix;
     upper_ = core_->next_prefix;
     rocksdb::ReadOptions ro;
@@ -97,6 +113,7 @@ class IteratorImpl final : public Iterator, public KillableIterator {
     std::lock_guard<std::mutex> lock(mu_);
     iter_.reset();  // Releases the pinned files. key_ and value_ stay valid for
                     // held views.
+    keys_.reset();  // A purge wipes only the core's current keys.
     if (status_.ok()) status_ = reason;
     valid_ = false;
   }
@@ -143,11 +160,11 @@ class IteratorImpl final : public Iterator, public KillableIterator {
     if (!valid_) return {};
     if (!value_ready_) {
       rocksdb::Slice v = iter_->value();
-      if (!OpenValue(core_->key, core_->key_version, key_,
-                     std::string_view(v.data(), v.size()), &value_)) {
+      if (!OpenWithRing(*keys_, key_, std::string_view(v.data(), v.size()),
+                        &value_)) {
         status_ = ValueAuthFailure();
         valid_ = false;
-        RecordDataLoss(*core_, actor_,
+        RecordDataLoss(*core_, *keys_, actor_,
                        std::string_view(key_).substr(kTenantPrefixBytes),
                        status_);
         return {};
@@ -191,6 +208,8 @@ class IteratorImpl final : public Iterator, public KillableIterator {
   // Declared first so it is destroyed last: the RocksDB iterator must go before
   // the database.
   const std::shared_ptr<const TenantCore> core_;
+  // The keys when the iterator was made (reset by Kill; guarded by mu_ then).
+  std::shared_ptr<const KeyRing> keys_;
   const std::string actor_;
   rocksdb::Slice lower_;
   rocksdb::Slice upper_;
@@ -241,7 +260,8 @@ class TenantImpl final : public Tenant {
     LEYSER_RETURN_IF_ERROR(CheckValue(db, value));
     std::string full_key = FullKey(key);
     std::string sealed;
-    SealValue(core_->key, core_->key_version, full_key, value, &sealed);
+    const KeyRing& keys = *core_->keys;
+    SealValue(keys.key, keys.version, full_key, value, &sealed);
     if (WritesAudited()) {
       rocksdb::WriteBatch batch;
       LEYSER_RETURN_IF_ERROR(FromRocks(batch.Put(db.data_cf, full_key, sealed),
@@ -259,7 +279,7 @@ class TenantImpl final : public Tenant {
     LEYSER_RETURN_IF_ERROR(CheckKey(db, key));
     absl::StatusOr<std::string> value = Read(db, key);
     if (value.status().code() == absl::StatusCode::kDataLoss) {
-      RecordDataLoss(*core_, actor_, key, value.status());
+      RecordDataLoss(*core_, *core_->keys, actor_, key, value.status());
     } else if (ReadsAudited()) {
       proto::AuditEntry entry = AccessEntry(proto::AUDIT_EVENT_DATA_GET, key);
       SetAuditOutcome(value.status(), &entry);
@@ -311,7 +331,8 @@ class TenantImpl final : public Tenant {
       if (op.is_delete) {
         s = rocks_batch.Delete(db.data_cf, full_key);
       } else {
-        SealValue(core_->key, core_->key_version, full_key, op.value, &sealed);
+        SealValue(core_->keys->key, core_->keys->version, full_key, op.value,
+                  &sealed);
         s = rocks_batch.Put(db.data_cf, full_key, sealed);
       }
       LEYSER_RETURN_IF_ERROR(FromRocks(s, "building a write batch"));
@@ -321,7 +342,7 @@ class TenantImpl final : public Tenant {
           core_->number, proto::AUDIT_EVENT_DATA_BATCH, actor_, core_->id);
       for (std::size_t i = 0; i < count; ++i) {
         entry.add_key_hashes(
-            KeyHash(*core_, WriteBatchAccess::Get(batch, i).key));
+            KeyHash(*core_->keys, WriteBatchAccess::Get(batch, i).key));
       }
       entry.set_count(count);
       return Audited(&rocks_batch, std::move(entry));
@@ -347,7 +368,7 @@ class TenantImpl final : public Tenant {
   }
 
   std::string AuditKeyHash(std::string_view key) const override {
-    return KeyHash(*core_, key);
+    return KeyHash(*core_->keys, key);
   }
 
  private:
@@ -362,7 +383,7 @@ class TenantImpl final : public Tenant {
                                 std::string_view key) const {
     proto::AuditEntry entry =
         NewAuditEntry(core_->number, event, actor_, core_->id);
-    entry.add_key_hashes(KeyHash(*core_, key));
+    entry.add_key_hashes(KeyHash(*core_->keys, key));
     return entry;
   }
 
@@ -386,7 +407,7 @@ class TenantImpl final : public Tenant {
     }
     LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading a value"));
     std::string value;
-    if (!OpenValue(core_->key, core_->key_version, full_key,
+    if (!OpenWithRing(*core_->keys, full_key,
                    std::string_view(sealed.data(), sealed.size()), &value)) {
       return ValueAuthFailure();
     }
@@ -412,7 +433,7 @@ class TenantImpl final : public Tenant {
 
 bool TenantKeysWipedForTesting(const Tenant& tenant) {
   const TenantCore& core = *static_cast<const TenantImpl&>(tenant).core_;
-  for (const SecretBytes* secret : {&core.key, &core.audit_key}) {
+  for (const SecretBytes* secret : {&core.keys->key, &core.keys->audit_key}) {
     for (std::size_t i = 0; i < secret->size(); ++i) {
       if (secret->data()[i] != 0) return false;
     }

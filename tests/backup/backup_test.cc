@@ -760,7 +760,15 @@ TEST(ShredDecisionTest, DeletesWhatCanHoldTheTenantAndScrubsTheRest) {
   // keeps its own.
   for (BackupId id : {g3, g4}) EXPECT_THAT(backups.Verify(id), IsOk());
   const std::string sst = tmp.Sub("stays.sst");
-  EXPECT_THAT(backups.ExportTenant(g3, records[1].number(), sst), IsOk());
+  EXPECT_THAT(backups.ExportTenant(
+                  g3, records[1].number(), sst,
+                  [](const std::vector<internal::TenantKey>& keys,
+                     std::string_view, std::string_view sealed)
+                      -> absl::StatusOr<std::string> {
+                    EXPECT_FALSE(keys.empty());  // The tenant's key stays.
+                    return std::string(sealed);
+                  }),
+              IsOk());
   auto again = backups.ShredTenant(gone, g1, [&](BackupId) {
     ADD_FAILURE() << "nothing left to delete";
     return absl::OkStatus();

@@ -5,6 +5,9 @@
 //   crash_child rotate DIR OLD_KEY NEW_KEY CRASH_POINT
 //       Opens the store with OLD_KEY, arms CRASH_POINT, rotates to NEW_KEY;
 //       prints "ROTATED" if the rotation returns.
+//   crash_child datakeys DIR KEY CRASH_POINT
+//       Opens the store, arms CRASH_POINT, rotates every tenant's data key
+//       ("ROTATED") and re-seals ("DONE").
 //   crash_child backup DIR KEY BACKUP_DIR CRASH_POINT
 //       Opens the store (backups in BACKUP_DIR), arms CRASH_POINT, takes a
 //       backup; prints "DONE" if it returns. CRASH_POINT "none" arms nothing.
@@ -194,6 +197,16 @@ int main(int argc, char** argv) {
     absl::Status s = store->RotateMasterKey(Provider(argv[4]));
     if (!s.ok()) Die(s);
     Ack("ROTATED");
+    return 0;
+  }
+  if (mode == "datakeys" && argc == 5) {
+    auto store = OpenStore(argv[2], Provider(argv[3]));
+    leyser::internal::ArmCrashPointForTesting(argv[4]);
+    if (absl::Status s = store->RotateDataKeys(); !s.ok()) Die(s);
+    Ack("ROTATED");
+    auto resealed = store->ResealRetiredKeys(nullptr);
+    if (!resealed.ok()) Die(resealed.status());
+    Ack("DONE");
     return 0;
   }
   if (mode == "backup" && argc == 6) {

@@ -52,7 +52,7 @@ TEST_F(TenantCacheTest, OneCorePerTenantWhileHeld) {
   ASSERT_THAT(second, IsOk());
   EXPECT_EQ(first->get(), second->get());
   EXPECT_EQ((*first)->id, "a");
-  EXPECT_EQ((*first)->key.size(), 32u);
+  EXPECT_EQ((*first)->keys->key.size(), 32u);
   auto other = cache->Open("b");
   ASSERT_THAT(other, IsOk());
   EXPECT_NE((*other)->number, (*first)->number);

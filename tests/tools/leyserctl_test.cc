@@ -114,6 +114,20 @@ TEST(LeyserctlTest, ManagesTenantsAndRotatesTheMasterKey) {
           .exit_code,
       1);
 
+  // New data keys: the values are re-sealed (progress on stderr, plain lines
+  // off a terminal) and still read.
+  CtlResult data_keys = Ctl({store, "--key_file=" + key2, "rotate-data-keys"});
+  EXPECT_EQ(data_keys.exit_code, 0) << data_keys.out;
+  EXPECT_NE(data_keys.out.find("re-sealing: 2 of 2 tenants (100%)"), std::string::npos)
+      << data_keys.out;
+  EXPECT_NE(data_keys.out.find("their retired keys are destroyed"),
+            std::string::npos);
+  EXPECT_EQ(Ctl({store, "--key_file=" + key2, "rotate-data-keys", "nobody"})
+                .exit_code,
+            1);
+  CtlResult after_keys = Ctl({store, "--key_file=" + key2, "tenant", "beta"});
+  EXPECT_EQ(after_keys.exit_code, 0) << after_keys.out;
+
   // Lifecycle, with zero delays so one maintenance run purges and shreds.
   const std::vector<std::string> now_policy = {store, "--key_file=" + key2,
                                                backups, "--purge_after=0s",

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "tools/leyserctl/progress.h"
 
 namespace {
 
@@ -180,6 +181,36 @@ int RunStoreCommand(leyser::Store& store, const std::vector<char*>& args,
         args[2]);
     return 0;
   }
+  if (command == "rotate-data-keys") {
+    if (args.size() != 2 && args.size() != 3) {
+      return Usage("rotate-data-keys takes an optional TENANT");
+    }
+    const absl::Status rotated = args.size() == 3
+                                     ? store.RotateTenantDataKey(args[2])
+                                     : store.RotateDataKeys();
+    if (!rotated.ok()) return Fail(rotated);
+    absl::PrintF("rotated: %s new data key; new writes use it now\n",
+                 args.size() == 3 ? absl::StrCat("tenant ", args[2], " has a")
+                                  : std::string("every tenant has a"));
+    Progress progress("re-sealing", "tenants");
+    absl::StatusOr<leyser::KeyRotationProgress> done =
+        store.ResealRetiredKeys([&](const leyser::KeyRotationProgress& p) {
+          progress.Update(p.tenants_done, p.tenants_done + p.tenants_pending);
+        });
+    progress.Finish();
+    if (!done.ok()) {
+      std::fprintf(stderr,
+                   "leyserctl: the new keys are in use, but re-sealing "
+                   "stopped; run rotate-data-keys again or maintenance to "
+                   "finish\n");
+      return Fail(done.status());
+    }
+    absl::PrintF(
+        "re-sealed %d values of %d tenants; their retired keys are "
+        "destroyed\n",
+        done->values_resealed, done->tenants_done);
+    return kExitOk;
+  }
   if (command == "backup") {
     absl::StatusOr<leyser::BackupInfo> b = store.CreateBackup();
     if (!b.ok()) {
@@ -253,6 +284,15 @@ int RunStoreCommand(leyser::Store& store, const std::vector<char*>& args,
       absl::PrintF("  waiting for a legal hold: %s\n", t);
     for (const leyser::MaintenanceReport::WaitingStep& w : report->waiting)
       absl::PrintF("  %s of %s waits: %s\n", w.step, w.tenant_id, w.reason);
+    if (report->key_rotation.tenants_done > 0 ||
+        report->key_rotation.tenants_pending > 0) {
+      absl::PrintF(
+          "  data-key rotation: %d tenants finished (%d values re-sealed), %d "
+          "pending\n",
+          report->key_rotation.tenants_done,
+          report->key_rotation.values_resealed,
+          report->key_rotation.tenants_pending);
+    }
     const bool anchored = PrintAnchors(report->anchors);
     // A refused backup, a waiting step or a failing sink needs the operator.
     return report->backup_refused.empty() && report->waiting.empty() && anchored

@@ -94,6 +94,9 @@ constexpr char kUsage[] =
     "  leyserctl --data_dir=D --key_file=K rotate-master-key NEW_KEY_FILE\n"
     "                                               re-wrap every key under a "
     "new master key\n"
+    "  leyserctl --data_dir=D --key_file=K rotate-data-keys [TENANT]\n"
+    "                                               new data keys, values "
+    "re-sealed, old keys destroyed\n"
     "  with --backup_dir=B:\n"
     "    backup                   take a verified backup generation now (then "
     "prune)\n"
@@ -332,12 +335,27 @@ int main(int argc, char** argv) {
     absl::PrintF("restored generation %d into %s\n", id, options.data_dir);
     return 0;
   }
-  static const char* const kStoreCommands[] = {
-      "create-tenant", "tenants",      "tenant",        "rotate-master-key",
-      "backup",        "backups",      "verify-backup", "restore-tenant",
-      "maintenance",   "end-contract", "reinstate",     "hold",
-      "release",       "certificate",  "public-key",    "audit-info",
-      "audit-log",     "audit-verify", "audit-export",  "access-audit"};
+  static const char* const kStoreCommands[] = {"create-tenant",
+                                               "tenants",
+                                               "tenant",
+                                               "rotate-master-key",
+                                               "rotate-data-keys",
+                                               "backup",
+                                               "backups",
+                                               "verify-backup",
+                                               "restore-tenant",
+                                               "maintenance",
+                                               "end-contract",
+                                               "reinstate",
+                                               "hold",
+                                               "release",
+                                               "certificate",
+                                               "public-key",
+                                               "audit-info",
+                                               "audit-log",
+                                               "audit-verify",
+                                               "audit-export",
+                                               "access-audit"};
   bool known = false;
   for (const char* c : kStoreCommands) known = known || command == c;
   if (!known) {

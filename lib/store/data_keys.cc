@@ -1,0 +1,253 @@
+// Store::RotateDataKeys, RotateTenantDataKey and ResealRetiredKeys: new data
+// keys for tenants, the values re-sealed under them, the retired keys
+// destroyed.
+//
+// Why it is safe while tenants read and write (docs/architecture.md, "Data-key
+// rotation"): the key store commits every new key in one synced write; each
+// live core gets the new ring under its gate, and a core built later reads it
+// from the key store, so from then on no call seals under a retired version.
+// A batch of values is re-sealed under the tenant's gate held exclusively, so
+// no write of the tenant falls between reading a value and writing it back
+// re-sealed. The retired keys go only after a full pass over the tenant found
+// every value it left re-sealed; a crash anywhere leaves retired keys, and the
+// next pass resumes.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
+
+#include "lib/db/key_layout.h"
+#include "lib/rocks/status.h"
+#include "lib/store/envelope.h"
+#include "lib/store/store_impl.h"
+#include "lib/util/crash_point.h"
+#include "lib/util/status_macros.h"
+
+namespace leyser::internal {
+namespace {
+
+// Values re-sealed under one hold of a tenant's gate.
+constexpr std::size_t kResealBatch = 256;
+
+bool HasKeys(const proto::TenantRecord& record) {
+  return record.state() == proto::TENANT_STATE_ACTIVE ||
+         record.state() == proto::TENANT_STATE_ENDED;
+}
+
+}  // namespace
+
+absl::Status StoreImpl::RotateDataKeys() {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
+  absl::MutexLock maintenance(&maintenance_mu_);
+  std::vector<proto::TenantRecord> records;
+  for (proto::TenantRecord& record : registry_.Records()) {
+    if (HasKeys(record)) records.push_back(std::move(record));
+  }
+  return RotateKeysOf(records);
+}
+
+absl::Status StoreImpl::RotateTenantDataKey(std::string_view id) {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
+  absl::MutexLock maintenance(&maintenance_mu_);
+  LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord record, registry_.Record(id));
+  if (!HasKeys(record)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "tenant ", record.id(), " was purged: it has no data key"));
+  }
+  return RotateKeysOf({record});
+}
+
+absl::Status StoreImpl::RotateKeysOf(
+    const std::vector<proto::TenantRecord>& records) {
+  std::vector<std::uint64_t> numbers;
+  numbers.reserve(records.size());
+  for (const proto::TenantRecord& record : records) {
+    numbers.push_back(record.number());
+  }
+  LEYSER_RETURN_IF_ERROR(keys_->RotateTenantKeys(numbers));
+  CrashPoint("datakeys.after_commit");
+  // From here the rotation has happened: what fails is returned, and the
+  // next ResealRetiredKeys finishes the work.
+  absl::Status first_error;
+  for (const proto::TenantRecord& record : records) {
+    absl::Status refreshed = cache_->RefreshLiveKeys(record.number());
+    proto::AuditEntry entry =
+        NewAuditEntry(record.number(), proto::AUDIT_EVENT_DATA_KEY_ROTATED,
+                      options_.audit_actor, record.id());
+    absl::StatusOr<TenantKeyRing> ring =
+        keys_->GetTenantKeyRing(record.number());
+    if (ring.ok()) {
+      (*entry.mutable_details())["version"] =
+          absl::StrCat(ring->current.version);
+    }
+    absl::Status recorded = audit_->Record(std::move(entry));
+    for (const absl::Status& s : {refreshed, ring.status(), recorded}) {
+      if (first_error.ok() && !s.ok()) first_error = s;
+    }
+  }
+  return first_error;
+}
+
+absl::StatusOr<KeyRotationProgress> StoreImpl::ResealRetiredKeys(
+    const std::function<void(const KeyRotationProgress&)>& progress) {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
+  absl::MutexLock maintenance(&maintenance_mu_);
+  KeyRotationProgress out;
+  LEYSER_RETURN_IF_ERROR(ResealPending(progress, &out));
+  return out;
+}
+
+absl::Status StoreImpl::ResealPending(
+    const std::function<void(const KeyRotationProgress&)>& progress,
+    KeyRotationProgress* out) {
+  LEYSER_ASSIGN_OR_RETURN(std::vector<std::uint64_t> pending,
+                          keys_->TenantsWithRetiredKeys());
+  if (pending.empty()) return absl::OkStatus();
+  absl::flat_hash_map<std::uint64_t, proto::TenantRecord> records;
+  for (proto::TenantRecord& record : registry_.Records()) {
+    records.emplace(record.number(), std::move(record));
+  }
+  out->tenants_pending = pending.size();
+  std::vector<std::uint64_t> done;
+  absl::Status first_error;
+  for (std::uint64_t number : pending) {
+    auto it = records.find(number);
+    absl::Status s;
+    if (it == records.end() || !HasKeys(it->second)) {
+      // Keys of no tenant (a purge destroys them all): nothing to re-seal.
+      s = keys_->DestroyRetiredTenantKeys(number);
+    } else {
+      s = ResealTenant(it->second, out);
+    }
+    if (s.ok()) {
+      done.push_back(number);
+      ++out->tenants_done;
+      --out->tenants_pending;
+    } else if (first_error.ok()) {
+      first_error = s;
+    }
+    if (progress) progress(*out);
+  }
+  if (!done.empty()) {
+    // Retired wrapped keys leave the key store's files, and superseded
+    // values the data files (the compaction flushes the memtables first, so
+    // the WAL files holding them become obsolete too).
+    LEYSER_RETURN_IF_ERROR(keys_->Scrub());
+    rocksdb::CompactRangeOptions compact;
+    compact.bottommost_level_compaction =
+        rocksdb::BottommostLevelCompaction::kForce;
+    for (std::uint64_t number : done) {
+      const std::string lo = TenantPrefix(number);
+      const std::string hi = TenantPrefix(number + 1);
+      rocksdb::Slice begin(lo);
+      rocksdb::Slice end(hi);
+      LEYSER_RETURN_IF_ERROR(FromRocks(
+          db_->db->CompactRange(compact, db_->data_cf, &begin, &end),
+          "compacting re-sealed values"));
+    }
+  }
+  return first_error;
+}
+
+absl::Status StoreImpl::ResealTenant(const proto::TenantRecord& record,
+                                     KeyRotationProgress* out) {
+  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const TenantCore> core,
+                          cache_->Acquire(record));
+  // The ring as the key store holds it now: no call of the tenant seals
+  // under a retired version from here on.
+  LEYSER_RETURN_IF_ERROR(cache_->RefreshKeys(*core));
+  std::uint32_t current = 0;
+  std::string retired_versions;
+  {
+    std::shared_lock<std::shared_mutex> gate(core->gate);
+    current = core->keys->version;
+    for (const auto& [version, key] : core->keys->retired) {
+      absl::StrAppend(&retired_versions, retired_versions.empty() ? "" : ",",
+                      version);
+    }
+  }
+  const std::string lo = TenantPrefix(record.number());
+  const std::string hi = TenantPrefix(record.number() + 1);
+  std::uint64_t resealed = 0;
+  std::string from = lo;
+  while (true) {
+    // The next keys whose values name a retired version, read without the
+    // gate (values change meanwhile; each is read again under it).
+    std::vector<std::string> stale;
+    {
+      rocksdb::ReadOptions ro;
+      rocksdb::Slice upper(hi);
+      ro.iterate_upper_bound = &upper;
+      ro.fill_cache = false;
+      std::unique_ptr<rocksdb::Iterator> it(
+          db_->db->NewIterator(ro, db_->data_cf));
+      for (it->Seek(from); it->Valid() && stale.size() < kResealBatch;
+           it->Next()) {
+        const rocksdb::Slice v = it->value();
+        if (EnvelopeKeyVersion(std::string_view(v.data(), v.size())) !=
+            current) {
+          stale.push_back(it->key().ToString());
+        }
+      }
+      LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading values"));
+    }
+    if (stale.empty()) break;
+    {
+      std::unique_lock<std::shared_mutex> gate(core->gate);
+      const KeyRing& keys = *core->keys;
+      rocksdb::WriteBatch batch;
+      std::string value;
+      std::string sealed;
+      for (const std::string& key : stale) {
+        rocksdb::PinnableSlice stored;
+        rocksdb::Status s =
+            db_->db->Get(rocksdb::ReadOptions(), db_->data_cf, key, &stored);
+        if (s.IsNotFound()) continue;  // Deleted meanwhile.
+        LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading a value"));
+        const std::string_view bytes(stored.data(), stored.size());
+        const std::optional<std::uint32_t> version = EnvelopeKeyVersion(bytes);
+        if (version == keys.version) continue;  // Rewritten meanwhile.
+        const SecretBytes* old_key = version ? keys.For(*version) : nullptr;
+        if (old_key == nullptr ||
+            !OpenValue(*old_key, *version, key, bytes, &value)) {
+          return absl::DataLossError(absl::StrCat(
+              "tenant ", record.id(),
+              ": a value does not open under any of its data keys; its "
+              "retired keys are kept"));
+        }
+        SealValue(keys.key, keys.version, key, value, &sealed);
+        LEYSER_RETURN_IF_ERROR(FromRocks(batch.Put(db_->data_cf, key, sealed),
+                                         "re-sealing values"));
+        ++resealed;
+      }
+      LEYSER_RETURN_IF_ERROR(FromRocks(
+          db_->db->Write(db_->write_options, &batch), "re-sealing values"));
+    }
+    CrashPoint("reseal.after_batch");
+    from = stale.back();
+    from.push_back('\0');  // The next key after it.
+  }
+  out->values_resealed += resealed;
+  // Every value the tenant has is sealed under the current key (the ring was
+  // refreshed first, so none under a retired one can come after the scan).
+  CrashPoint("reseal.before_destroy");
+  LEYSER_RETURN_IF_ERROR(keys_->DestroyRetiredTenantKeys(record.number()));
+  LEYSER_RETURN_IF_ERROR(cache_->RefreshKeys(*core));
+  proto::AuditEntry entry =
+      NewAuditEntry(record.number(), proto::AUDIT_EVENT_DATA_KEY_RETIRED,
+                    options_.audit_actor, record.id());
+  (*entry.mutable_details())["versions"] = retired_versions;
+  (*entry.mutable_details())["resealed"] = absl::StrCat(resealed);
+  return audit_->Record(std::move(entry));
+}
+
+}  // namespace leyser::internal
