@@ -22,6 +22,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
 
@@ -36,7 +38,9 @@ namespace leyser::internal {
 namespace {
 
 // Values re-sealed under one hold of a tenant's gate.
-constexpr std::size_t kResealBatch = 256;
+constexpr std::size_t kResealBatch = 64;
+// Time idle after each re-sealed batch, relative to the time it took.
+constexpr double kResealIdleRatio = 3.0;
 
 bool HasKeys(const proto::TenantRecord& record) {
   return record.state() == proto::TENANT_STATE_ACTIVE ||
@@ -142,18 +146,19 @@ absl::Status StoreImpl::ResealPending(
     // values the data files (the compaction flushes the memtables first, so
     // the WAL files holding them become obsolete too).
     LEYSER_RETURN_IF_ERROR(keys_->Scrub());
+    // One compaction over the span of the finished tenants (`done` is
+    // ascending): per tenant, files holding several would be rewritten
+    // again and again.
     rocksdb::CompactRangeOptions compact;
     compact.bottommost_level_compaction =
         rocksdb::BottommostLevelCompaction::kForce;
-    for (std::uint64_t number : done) {
-      const std::string lo = TenantPrefix(number);
-      const std::string hi = TenantPrefix(number + 1);
-      rocksdb::Slice begin(lo);
-      rocksdb::Slice end(hi);
-      LEYSER_RETURN_IF_ERROR(FromRocks(
-          db_->db->CompactRange(compact, db_->data_cf, &begin, &end),
-          "compacting re-sealed values"));
-    }
+    const std::string lo = TenantPrefix(done.front());
+    const std::string hi = TenantPrefix(done.back() + 1);
+    rocksdb::Slice begin(lo);
+    rocksdb::Slice end(hi);
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(db_->db->CompactRange(compact, db_->data_cf, &begin, &end),
+                  "compacting re-sealed values"));
   }
   return first_error;
 }
@@ -201,6 +206,7 @@ absl::Status StoreImpl::ResealTenant(const proto::TenantRecord& record,
       LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading values"));
     }
     if (stale.empty()) break;
+    const absl::Time batch_start = absl::Now();
     {
       std::unique_lock<std::shared_mutex> gate(core->gate);
       const KeyRing& keys = *core->keys;
@@ -233,6 +239,10 @@ absl::Status StoreImpl::ResealTenant(const proto::TenantRecord& record,
           db_->db->Write(db_->write_options, &batch), "re-sealing values"));
     }
     CrashPoint("reseal.after_batch");
+    // Paced: as long again idle as the batch took, so tenants' own calls
+    // keep most of the machine (a rotation is not urgent once the new keys
+    // are in use).
+    absl::SleepFor((absl::Now() - batch_start) * kResealIdleRatio);
     from = stale.back();
     from.push_back('\0');  // The next key after it.
   }
