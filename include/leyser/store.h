@@ -116,7 +116,14 @@ class Store {
   // write, and the key store is then compacted so no live file keeps a key
   // wrapped under the old master key. Data files are never rewritten; tenants
   // keep reading and writing throughout (creating or opening a tenant waits for
-  // the rotation).
+  // the rotation). The backup generations sealed under the old key are
+  // re-sealed under the new one (their key-store copies re-wrapped), so they
+  // keep opening with the store's key and the old key no longer opens them;
+  // generations it cannot reach (backups off, a backup directory that is not
+  // the store's, one sealed under an even earlier key or damaged) keep needing
+  // the key that sealed them, and the MASTER_KEY_ROTATED entry names them
+  // (details generations_resealed, generations_kept, generations_skipped).
+  // The data keys stay the same: RotateDataKeys replaces them.
   //
   // After an OK return only the new key opens the store: point
   // `Options::key_provider` at it for the next Open. If the process dies during

@@ -110,6 +110,7 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
   LEYSER_RETURN_IF_ERROR(EnsureDir(generations_dir_));
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngine> engine,
                           OpenEngine(engine_dir_, DataEnv(*db_)));
+  LEYSER_RETURN_IF_ERROR(SettleRekeyedGenerations(report));
   LEYSER_RETURN_IF_ERROR(Repair(*engine, generations_dir_, report));
   repaired_ = true;
 
@@ -308,6 +309,7 @@ absl::Status BackupManager::RunMaintenance(absl::Time now,
   LEYSER_RETURN_IF_ERROR(EnsureDir(generations_dir_));
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngine> engine,
                           OpenEngine(engine_dir_, DataEnv(*db_)));
+  LEYSER_RETURN_IF_ERROR(SettleRekeyedGenerations(&report));
   LEYSER_RETURN_IF_ERROR(Repair(*engine, generations_dir_, &report));
   repaired_ = true;
   return absl::OkStatus();

@@ -126,6 +126,24 @@ class BackupManager {
                                             const std::string& sst_path,
                                             const Reseal& reseal) const;
 
+  // A master-key rotation (rekey.cc). Before the key store commits:
+  // PrepareRekey writes, beside each generation sealed under the current
+  // master key, a twin sealed under `new_master` as generation
+  // `new_generation` (its key-store copy re-wrapped); generations under an
+  // earlier key are `kept` as they are. After the commit (or a refusal):
+  // FinishRekey puts the twins of the key store's current generation in
+  // place of their generations and removes the others; every repair does the
+  // same after a crash. Nothing is done with backups off or a backup
+  // directory that is not the store's (`skipped` says so).
+  struct Rekeyed {
+    std::vector<BackupId> resealed;
+    std::vector<BackupId> kept;  // Under an earlier key, or unreadable.
+    std::string skipped;         // Why none was looked at, if so.
+  };
+  absl::StatusOr<Rekeyed> PrepareRekey(const SecretBytes& new_master,
+                                       std::uint32_t new_generation);
+  absl::Status FinishRekey();
+
   // Takes the daily backup if it is due at `now`; repairs leftovers of
   // interrupted runs. Fills the backup fields of `report`.
   absl::Status RunMaintenance(absl::Time now, MaintenanceReport* report);
@@ -166,6 +184,11 @@ class BackupManager {
  private:
   const std::string backup_dir_;
   const std::string engine_dir_;
+  // The twins a master-key rotation left (see PrepareRekey), settled; what
+  // was done goes into `report` (may be null).
+  absl::Status SettleRekeyedGenerations(MaintenanceReport* report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const std::string generations_dir_;
   const std::size_t generations_;
   const absl::Duration time_of_day_;

@@ -11,7 +11,8 @@
 //   data_dir/audit-pending     wrong-master-key attempts awaiting the next open
 //   backup_dir/engine/         RocksDB BackupEngine (file-encrypted)
 //   backup_dir/identity        BackupDirIdentity: the directory's id
-//   backup_dir/generations/    <id>.gen generation files, and `counter`
+//   backup_dir/generations/    <id>.gen generation files, `counter`, and
+//                              <id>.gen.next twins during a master-key rotation
 //
 // Everything created there is owner-only, directories 0700 and files 0600
 // (lib/util/files.h, lib/rocks/owner_only_fs.h); Store::Open tightens what an

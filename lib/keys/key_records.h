@@ -60,6 +60,12 @@ absl::Status CheckMetaFields(const SecretBytes& master,
 absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenKeyStoreDb(
     const std::string& dir, bool create, bool must_be_new);
 
+// `key` (version `version`) wrapped under `master` as master-key generation
+// `generation` for the record `entry_key` (a serialized WrappedKey).
+std::string Wrap(const SecretBytes& master, std::uint32_t generation,
+                 std::string_view entry_key, const SecretBytes& key,
+                 std::uint32_t version);
+
 // Opens the wrapped key stored under `entry_key`, wrapped under master-key
 // generation `generation` whose key is `master`.
 absl::StatusOr<TenantKey> UnwrapWith(const SecretBytes& master,

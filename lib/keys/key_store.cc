@@ -36,8 +36,7 @@ std::string TenantKeyEntry(std::uint64_t number) {
   return out;
 }
 
-std::string RetiredTenantKeyEntry(std::uint64_t number,
-                                  std::uint32_t version) {
+std::string RetiredTenantKeyEntry(std::uint64_t number, std::uint32_t version) {
   std::string out = TenantKeyEntry(number);
   for (int shift = 24; shift >= 0; shift -= 8) {
     out.push_back(static_cast<char>((version >> shift) & 0xff));
@@ -65,6 +64,8 @@ std::string WrapAd(std::string_view entry_key, std::uint32_t version,
   return ad;
 }
 
+}  // namespace
+
 std::string Wrap(const SecretBytes& master, std::uint32_t generation,
                  std::string_view entry_key, const SecretBytes& key,
                  std::uint32_t version) {
@@ -79,8 +80,6 @@ std::string Wrap(const SecretBytes& master, std::uint32_t generation,
   wrapped.set_sealed(std::move(sealed));
   return wrapped.SerializeAsString();
 }
-
-}  // namespace
 
 std::string SealCheck(const SecretBytes& master, std::uint32_t generation) {
   std::string check;
@@ -479,8 +478,8 @@ absl::StatusOr<TenantKeyRing> KeyStore::GetTenantKeyRing(
        it->Next()) {
     const std::string entry = it->key().ToString();
     LEYSER_ASSIGN_OR_RETURN(
-        TenantKey key,
-        Unwrap(entry, std::string_view(it->value().data(), it->value().size())));
+        TenantKey key, Unwrap(entry, std::string_view(it->value().data(),
+                                                      it->value().size())));
     if (entry == current) {
       ring.current = std::move(key);
       found = true;
@@ -515,10 +514,10 @@ absl::Status KeyStore::RotateTenantKeys(
     }
     const std::string retired = RetiredTenantKeyEntry(number, old.version);
     LEYSER_ASSIGN_OR_RETURN(SecretBytes fresh, RandomKey());
-    LEYSER_RETURN_IF_ERROR(FromRocks(
-        batch.Put(retired, Wrap(master_key_, master_generation_, retired,
-                                old.key, old.version)),
-        "rotating tenant keys"));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(batch.Put(retired, Wrap(master_key_, master_generation_,
+                                          retired, old.key, old.version)),
+                  "rotating tenant keys"));
     LEYSER_RETURN_IF_ERROR(
         FromRocks(batch.Put(entry, Wrap(master_key_, master_generation_, entry,
                                         fresh, old.version + 1)),
@@ -538,8 +537,8 @@ absl::StatusOr<std::vector<std::uint64_t>> KeyStore::TenantsWithRetiredKeys()
   for (it->Seek(kTenantKeyPrefix);
        it->Valid() && it->key().starts_with(kTenantKeyPrefix); it->Next()) {
     if (it->key().size() <= current_size) continue;
-    const std::uint64_t number = DecodeBigEndian64(std::string_view(
-        it->key().data() + kTenantKeyPrefix.size(), 8));
+    const std::uint64_t number = DecodeBigEndian64(
+        std::string_view(it->key().data() + kTenantKeyPrefix.size(), 8));
     if (out.empty() || out.back() != number) out.push_back(number);
   }
   LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "scanning the key store"));
@@ -548,11 +547,10 @@ absl::StatusOr<std::vector<std::uint64_t>> KeyStore::TenantsWithRetiredKeys()
 
 absl::Status KeyStore::DestroyRetiredTenantKeys(std::uint64_t number) {
   absl::ReaderMutexLock lock(&mu_);
-  return FromRocks(
-      db_->DeleteRange(SyncWrite(), db_->DefaultColumnFamily(),
-                       RetiredTenantKeyEntry(number, 0),
-                       TenantKeyEntry(number + 1)),
-      "destroying retired tenant keys");
+  return FromRocks(db_->DeleteRange(SyncWrite(), db_->DefaultColumnFamily(),
+                                    RetiredTenantKeyEntry(number, 0),
+                                    TenantKeyEntry(number + 1)),
+                   "destroying retired tenant keys");
 }
 
 absl::Status KeyStore::DropKeysFrom(std::uint64_t first) {

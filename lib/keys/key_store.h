@@ -243,6 +243,24 @@ class KeyStore {
   static absl::StatusOr<TenantKey> FileKeyFromCopy(
       const proto::KeyStoreCopy& copy, const SecretBytes& master_key);
 
+  // For a master-key rotation about to commit: `copy` (of a generation
+  // sealed under master-key generation `sealed_generation` with the current
+  // master key) with every key re-wrapped under `new_master` as generation
+  // `new_generation`, its metadata's check and fields sealed again with it.
+  // DataLoss if a key fails to open; InvalidArgument if `new_master` is not
+  // 32 bytes.
+  absl::StatusOr<proto::KeyStoreCopy> RewrapCopy(
+      const proto::KeyStoreCopy& copy, std::uint32_t sealed_generation,
+      const SecretBytes& new_master, std::uint32_t new_generation) const;
+
+  // Seals `payload` into `file` with `master` as master-key generation
+  // `generation` (as SealWithCopy does), binding `context`.
+  static void SealGeneration(const SecretBytes& master,
+                             std::uint32_t generation,
+                             const std::string& payload,
+                             std::string_view context,
+                             proto::GenerationFile* file);
+
   // Tenant `number`'s data keys (every version) in `copy`, taken from a
   // generation sealed under the current master-key generation, unwrapped
   // with the current master key; ascending by version. NotFound if the copy

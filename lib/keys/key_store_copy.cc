@@ -135,6 +135,48 @@ bool KeyStore::RemoveTenantKeyFromCopy(proto::KeyStoreCopy* copy,
   return removed;
 }
 
+void KeyStore::SealGeneration(const SecretBytes& master,
+                              std::uint32_t generation,
+                              const std::string& payload,
+                              std::string_view context,
+                              proto::GenerationFile* file) {
+  Seal(master, generation, payload, context, file);
+}
+
+absl::StatusOr<proto::KeyStoreCopy> KeyStore::RewrapCopy(
+    const proto::KeyStoreCopy& copy, std::uint32_t sealed_generation,
+    const SecretBytes& new_master, std::uint32_t new_generation) const {
+  if (new_master.size() != kAeadKeyBytes) {
+    return absl::InvalidArgumentError("the new master key must be 32 bytes");
+  }
+  LEYSER_RETURN_IF_ERROR(CheckCopy(copy, sealed_generation));
+  absl::ReaderMutexLock lock(&mu_);
+  proto::KeyStoreCopy out;
+  for (const proto::KeyStoreCopy::Entry& e : copy.entries()) {
+    proto::KeyStoreCopy::Entry* rewrapped = out.add_entries();
+    rewrapped->set_key(e.key());
+    if (e.key() == kMetaKey) {
+      proto::KeyStoreMeta meta;
+      if (!meta.ParseFromString(e.value())) {
+        return absl::DataLossError("a backup's key-store metadata is damaged");
+      }
+      meta.set_master_generation(new_generation);
+      meta.set_master_check(SealCheck(new_master, new_generation));
+      if (meta.format_version() == kKeyStoreFormatVersion) {
+        SealMetaFields(new_master, &meta);
+      }
+      rewrapped->set_value(meta.SerializeAsString());
+      continue;
+    }
+    LEYSER_ASSIGN_OR_RETURN(
+        TenantKey key,
+        UnwrapWith(master_key_, sealed_generation, e.key(), e.value()));
+    rewrapped->set_value(
+        Wrap(new_master, new_generation, e.key(), key.key, key.version));
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<TenantKey>> KeyStore::TenantKeysFromCopy(
     const proto::KeyStoreCopy& copy, std::uint64_t number) const {
   LEYSER_ASSIGN_OR_RETURN(proto::KeyStoreMeta meta, MetaFromCopy(copy));
@@ -154,10 +196,9 @@ absl::StatusOr<std::vector<TenantKey>> KeyStore::TenantKeysFromCopy(
   if (out.empty()) {
     return absl::NotFoundError("the backup holds no data key of the tenant");
   }
-  std::sort(out.begin(), out.end(),
-            [](const TenantKey& a, const TenantKey& b) {
-              return a.version < b.version;
-            });
+  std::sort(out.begin(), out.end(), [](const TenantKey& a, const TenantKey& b) {
+    return a.version < b.version;
+  });
   return out;
 }
 

@@ -1,14 +1,18 @@
-// Store::RotateMasterKey: the key store re-wraps every key under the new
-// master key; the audit logs switch to the new signing key with a checkpoint
-// signed by both; the registry remembers the old checkpoint key.
+// Store::RotateMasterKey: the backup generations get twins sealed under the
+// new master key, the key store re-wraps every key under it and the twins
+// replace their generations; the audit logs switch to the new signing key
+// with a checkpoint signed by both; the registry remembers the old
+// checkpoint key.
 
 #include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 #include "lib/audit/checkpoint.h"
 #include "lib/store/store_impl.h"
+#include "lib/util/crash_point.h"
 #include "lib/util/status_macros.h"
 
 namespace leyser::internal {
@@ -36,13 +40,31 @@ absl::Status StoreImpl::RotateMasterKey(
   // No backup, shred or restore runs during a rotation: each seals or opens
   // generations with the master key it started with.
   absl::MutexLock maintenance(&maintenance_mu_);
-  const absl::Status rotated = keys_->RotateMasterKey(std::move(new_key));
+  // The generations get twins sealed under the new key first; they take
+  // their generations' places once the key store has committed.
+  absl::StatusOr<BackupManager::Rekeyed> rekeyed =
+      backups_.PrepareRekey(new_key, keys_->master_generation() + 1);
+  absl::Status rotated = rekeyed.status();
+  if (rotated.ok()) rotated = keys_->RotateMasterKey(std::move(new_key));
+  CrashPoint("rotate.before_generations");
+  const absl::Status settled = backups_.FinishRekey();
   SetAuditOutcome(rotated, &entry);
   (*entry.mutable_details())["checkpoint_key"] =
       absl::BytesToHexString(signer->public_key());
   if (!rotated.ok()) {
     audit_->Record(std::move(entry)).IgnoreError();  // The error is returned.
     return rotated;
+  }
+  (*entry.mutable_details())["generations_resealed"] =
+      absl::StrJoin(rekeyed->resealed, ",");
+  if (!rekeyed->skipped.empty()) {
+    (*entry.mutable_details())["generations_skipped"] = rekeyed->skipped;
+  }
+  if (!rekeyed->kept.empty()) {
+    // Sealed under an earlier master key than the one just retired, or
+    // damaged: they still need the key that sealed them.
+    (*entry.mutable_details())["generations_kept"] =
+        absl::StrJoin(rekeyed->kept, ",");
   }
   {
     absl::MutexLock lock(&provider_mu_);
@@ -61,7 +83,10 @@ absl::Status StoreImpl::RotateMasterKey(
   audit_->AddKnownKey(signer->public_key());
   // One checkpoint signed by both keys vouches for the new one.
   absl::Status resigned = audit_->RotateSigner(std::move(signer));
-  return recorded.ok() ? resigned : recorded;
+  for (const absl::Status& s : {settled, recorded, resigned}) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace leyser::internal

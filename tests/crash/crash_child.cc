@@ -5,6 +5,8 @@
 //   crash_child rotate DIR OLD_KEY NEW_KEY CRASH_POINT
 //       Opens the store with OLD_KEY, arms CRASH_POINT, rotates to NEW_KEY;
 //       prints "ROTATED" if the rotation returns.
+//   crash_child rotate-with-backups DIR OLD_KEY NEW_KEY BACKUP_DIR CRASH_POINT
+//       The same with backups in BACKUP_DIR (their generations re-sealed).
 //   crash_child datakeys DIR KEY CRASH_POINT
 //       Opens the store, arms CRASH_POINT, rotates every tenant's data key
 //       ("ROTATED") and re-seals ("DONE").
@@ -195,6 +197,19 @@ int main(int argc, char** argv) {
     auto store = OpenStore(argv[2], Provider(argv[3]));
     leyser::internal::ArmCrashPointForTesting(argv[5]);
     absl::Status s = store->RotateMasterKey(Provider(argv[4]));
+    if (!s.ok()) Die(s);
+    Ack("ROTATED");
+    return 0;
+  }
+  if (mode == "rotate-with-backups" && argc == 7) {
+    leyser::Options options;
+    options.data_dir = argv[2];
+    options.key_provider = Provider(argv[3]);
+    options.backup_dir = argv[5];
+    auto store = leyser::Store::Open(options);
+    if (!store.ok()) Die(store.status());
+    leyser::internal::ArmCrashPointForTesting(argv[6]);
+    absl::Status s = (*store)->RotateMasterKey(Provider(argv[4]));
     if (!s.ok()) Die(s);
     Ack("ROTATED");
     return 0;

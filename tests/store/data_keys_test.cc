@@ -123,6 +123,10 @@ TEST_F(DataKeysTest, AnOldMasterKeyAndAnOldGenerationReadNothingAfterRotation) {
     Put(*store, "t", "before", "written before");
     ASSERT_THAT(store->CreateBackup(), IsOk());  // Generation 1, under M1.
   }
+  // The attacker's copy of the backup directory as it was then (the store's
+  // own generations are re-sealed under the new key at the rotation).
+  const std::string stolen_backups = tmp_.Sub("stolen-backups");
+  fs::copy(options_.backup_dir, stolen_backups, fs::copy_options::recursive);
   std::string sealed_before;  // As stored, under data key version 1.
   {
     test::RawDataDb raw(options_.data_dir, *provider_);
@@ -144,6 +148,7 @@ TEST_F(DataKeysTest, AnOldMasterKeyAndAnOldGenerationReadNothingAfterRotation) {
     const std::string loot = tmp_.Sub(absl::StrCat("loot", ++attacks));
     Options o = options_;
     o.data_dir = loot;
+    o.backup_dir = stolen_backups;
     o.key_provider = old_master;
     EXPECT_THAT(Store::RestoreStore(o, 1), IsOk());
     fs::remove_all(loot + "/db");
@@ -193,6 +198,12 @@ TEST_F(DataKeysTest, AnOldMasterKeyAndAnOldGenerationReadNothingAfterRotation) {
   }
   // Control: the master-key rotation alone leaves everything readable.
   EXPECT_EQ(attack().size(), 2u);
+  // The store's own generation no longer opens with the retired key.
+  Options with_old = options_;
+  with_old.data_dir = tmp_.Sub("with-old-key");
+  with_old.key_provider = old_master;
+  EXPECT_THAT(Store::RestoreStore(with_old, 1),
+              StatusIs(absl::StatusCode::kPermissionDenied));
 
   {
     auto store = OpenStore();
