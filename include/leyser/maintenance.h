@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 
 #include "leyser/audit.h"
@@ -24,6 +25,9 @@ struct KeyRotationProgress {
   std::uint64_t tenants_pending = 0;  // Tenants still holding retired keys.
   std::uint64_t tenants_done = 0;     // Finished by this call or run.
   std::uint64_t values_resealed = 0;  // By this call or run.
+  // In MaintenanceReport: why the re-sealing stopped, if it did (the rest of
+  // the run went on; the next run resumes). ResealRetiredKeys returns it.
+  absl::Status error;
 };
 
 // What one `Store::RunMaintenance` call did.

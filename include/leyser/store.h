@@ -144,15 +144,15 @@ class Store {
   // a new random data key, online: new writes use it at once, in one synced
   // write for all (after a crash, all or none have it); the former keys are
   // retired, kept wrapped only to open values not yet re-sealed. The values
-  // are then re-sealed under the new keys (ResealRetiredKeys, or
-  // RunMaintenance in steps), after which the retired keys are destroyed and
-  // the store's files compacted, so that a leaked earlier master key with an
-  // earlier backup no longer opens any live value. Readers and writers go on;
-  // each re-sealed batch holds up one tenant's calls briefly. Recorded as
-  // DATA_KEY_ROTATED in each tenant's log. Backup generations taken before
-  // keep the retired keys (that is what restores them). Errors:
-  // InvalidArgument, NotFound (id); DataLoss (a key fails to open: nothing
-  // changed); Unavailable (I/O).
+  // are then re-sealed under the new keys (ResealRetiredKeys, or the next
+  // RunMaintenance, which does the whole pass), after which the retired keys
+  // are destroyed and the store's files compacted, so that a leaked earlier
+  // master key with an earlier backup no longer opens any live value. Readers
+  // and writers go on; each re-sealed batch holds up one tenant's calls
+  // briefly. Recorded as DATA_KEY_ROTATED in each tenant's log. Backup
+  // generations taken before keep the retired keys (that is what restores
+  // them). Errors: InvalidArgument, NotFound (id); DataLoss (a key fails to
+  // open: nothing changed); Unavailable (I/O).
   [[nodiscard]] virtual absl::Status RotateDataKeys() = 0;
   [[nodiscard]] virtual absl::Status RotateTenantDataKey(
       std::string_view id) = 0;

@@ -229,6 +229,52 @@ bool VerifyInclusion(std::uint64_t index, std::uint64_t size,
   return sn == 0 && r == root;
 }
 
+bool InclusionVerifier::Verify(std::uint64_t index, const Hash& leaf_hash,
+                               const std::vector<Hash>& proof) {
+  if (index >= size_ || size_ > kMaxTreeSize || proof.size() > 64) {
+    return false;
+  }
+  std::vector<Step> steps;
+  steps.reserve(proof.size());
+  std::uint64_t fn = index, sn = size_ - 1;
+  Hash r = leaf_hash;
+  bool ok = false;
+  bool joined = false;
+  for (std::size_t s = 0; s < proof.size(); ++s) {
+    const Hash& p = proof[s];
+    if (sn == 0) break;
+    if ((fn & 1) != 0 || fn == sn) {
+      r = NodeHash(p, r);
+      ShiftToSetBit(&fn, &sn);
+    } else {
+      r = NodeHash(r, p);
+    }
+    fn >>= 1;
+    sn >>= 1;
+    steps.push_back({fn, sn, r});
+    // The previous walk from this very state, with the same hashes left,
+    // reached the root.
+    if (s < steps_.size() && proof.size() == proof_.size() &&
+        steps_[s].fn == fn && steps_[s].sn == sn && steps_[s].r == r &&
+        std::equal(proof.begin() + s + 1, proof.end(),
+                   proof_.begin() + s + 1)) {
+      ok = true;
+      joined = true;
+      break;
+    }
+  }
+  if (!joined) ok = sn == 0 && r == root_ && steps.size() == proof.size();
+  if (ok) {
+    if (joined) {
+      // The rest of the walk is the previous one's.
+      steps.insert(steps.end(), steps_.begin() + steps.size(), steps_.end());
+    }
+    steps_ = std::move(steps);
+    proof_ = proof;
+  }
+  return ok;
+}
+
 absl::StatusOr<std::vector<Hash>> ConsistencyProof(std::uint64_t m,
                                                    std::uint64_t n,
                                                    const NodeReader& read) {

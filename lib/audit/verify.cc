@@ -564,6 +564,8 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
                                       r.size > header.to_seq();
                              }),
               roots.end());
+  merkle::InclusionVerifier inclusion_proofs(
+      cp->size, export_root.value_or(merkle::Hash{}));
   // The log number is whatever the entries say; it must not change.
   std::uint64_t log = 0;
   std::vector<merkle::Hash> leaves;
@@ -608,8 +610,7 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
       for (const std::string& h : inclusion) {
         path.push_back(*internal::HashFromBytes(h));  // 32 bytes: parsed so.
       }
-      if (!export_root || !merkle::VerifyInclusion(seq, cp->size, leaves.back(),
-                                                   path, *export_root)) {
+      if (!export_root || !inclusion_proofs.Verify(seq, leaves.back(), path)) {
         checker->Fail(seq,
                       "the entry's inclusion proof does not lead to the "
                       "signed checkpoint's root");

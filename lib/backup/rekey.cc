@@ -102,11 +102,20 @@ absl::Status BackupManager::SettleRekeyedGenerations(
     const std::string twin = TwinName(generations_dir_, id);
     absl::StatusOr<std::string> bytes = ReadFileToString(twin);
     LEYSER_RETURN_IF_ERROR(bytes.status());
+    // Only a twin that opens, with its key-store copy, under the key store's
+    // current master key replaces its generation (a twin of a rotation that
+    // never committed may carry the same generation number as a later one).
     proto::GenerationFile file;
-    const bool committed =
-        file.ParseFromString(*bytes) &&
-        file.master_generation() == keys_->master_generation() &&
-        PathExists(GenerationFileName(generations_dir_, id));
+    bool committed = file.ParseFromString(*bytes) &&
+                     file.master_generation() == keys_->master_generation() &&
+                     PathExists(GenerationFileName(generations_dir_, id));
+    if (committed) {
+      absl::StatusOr<proto::BackupGeneration> opened =
+          OpenGeneration(file, *keys_);
+      committed =
+          opened.ok() &&
+          keys_->CheckCopy(opened->key_store(), file.master_generation()).ok();
+    }
     if (committed) {
       // Written over the generation atomically, then the twin removed: a
       // crash in between writes it again at the next settling.

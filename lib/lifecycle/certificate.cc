@@ -5,8 +5,6 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 
-#include "leyser/audit.h"
-
 #include "lib/crypto/sodium.h"
 #include "lib/proto/certificate.pb.h"
 #include "lib/util/proto.h"
@@ -165,21 +163,6 @@ absl::Status VerifyDeletionCertificate(const DeletionCertificate& certificate,
     return absl::DataLossError(absl::StrCat("the certificate's format_version ",
                                             certificate.format_version,
                                             " is not one leyser signs"));
-  }
-  if (!certificate.audit_chain_head.empty()) {
-    absl::StatusOr<AuditCheckpoint> head =
-        ParseAuditCheckpoint(certificate.audit_chain_head);
-    if (!head.ok()) {
-      return absl::DataLossError(
-          "the certificate's audit checkpoint is not a checkpoint note");
-    }
-    if (head->time > certificate.issued) {
-      return absl::DataLossError(
-          absl::StrCat("the certificate says it was issued (",
-                       internal::Rfc3339(certificate.issued),
-                       ") before the audit checkpoint it embeds (",
-                       internal::Rfc3339(head->time), ")"));
-    }
   }
   const std::string body = internal::Canonical(internal::ToBody(certificate));
   if (!internal::VerifyDetached(

@@ -124,6 +124,8 @@ absl::Status StoreImpl::ResealPending(
   std::vector<std::uint64_t> done;
   absl::Status first_error;
   for (std::uint64_t number : pending) {
+    // Close goes first: the rest waits for the next pass.
+    if (closed_.load(std::memory_order_acquire)) break;
     auto it = records.find(number);
     absl::Status s;
     if (it == records.end() || !HasKeys(it->second)) {
@@ -146,6 +148,13 @@ absl::Status StoreImpl::ResealPending(
     // values the data files (the compaction flushes the memtables first, so
     // the WAL files holding them become obsolete too).
     LEYSER_RETURN_IF_ERROR(keys_->Scrub());
+    // Every column family flushed first, so no live WAL file keeps a value
+    // the memtables held.
+    for (rocksdb::ColumnFamilyHandle* cf : db_->handles) {
+      LEYSER_RETURN_IF_ERROR(
+          FromRocks(db_->db->Flush(rocksdb::FlushOptions(), cf),
+                    "flushing re-sealed values"));
+    }
     // One compaction over the span of the finished tenants (`done` is
     // ascending): per tenant, files holding several would be rewritten
     // again and again.
@@ -249,6 +258,10 @@ absl::Status StoreImpl::ResealTenant(const proto::TenantRecord& record,
   out->values_resealed += resealed;
   // Every value the tenant has is sealed under the current key (the ring was
   // refreshed first, so none under a retired one can come after the scan).
+  // Durable before the keys that opened the old values go (with unsynced
+  // writes the re-sealed values may still be only in the WAL's buffer).
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(db_->db->FlushWAL(/*sync=*/true), "syncing re-sealed values"));
   CrashPoint("reseal.before_destroy");
   LEYSER_RETURN_IF_ERROR(keys_->DestroyRetiredTenantKeys(record.number()));
   LEYSER_RETURN_IF_ERROR(cache_->RefreshKeys(*core));

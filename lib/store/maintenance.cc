@@ -93,7 +93,9 @@ absl::Status StoreImpl::RunMaintenanceSteps(absl::Time now,
   LEYSER_RETURN_IF_ERROR(lifecycle_->RunDue(now, report));
   // A data-key rotation's re-sealing, before the day's backup takes the
   // values.
-  LEYSER_RETURN_IF_ERROR(ResealPending(nullptr, &report->key_rotation));
+  // An error (a value that opens under none of its tenant's keys) is
+  // reported; the run goes on to the backup and the audit steps.
+  report->key_rotation.error = ResealPending(nullptr, &report->key_rotation);
   if (backups_.enabled() && registry_.Meta().backup_dir_id().empty()) {
     // The store's first backup is due: its directory is bound now.
     LEYSER_ASSIGN_OR_RETURN(const bool due, backups_.BackupDue(now));

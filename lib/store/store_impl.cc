@@ -246,7 +246,8 @@ absl::Status StoreImpl::RestoreTenantData(
       return std::string(sealed);
     }
     std::string value;
-    if (key == nullptr || !OpenValue(*key, *version, full_key, sealed, &value)) {
+    if (key == nullptr ||
+        !OpenValue(*key, *version, full_key, sealed, &value)) {
       return absl::DataLossError(
           "a value in the backup does not open under the tenant's data keys "
           "in that generation");

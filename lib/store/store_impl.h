@@ -111,8 +111,7 @@ class StoreImpl final : public Store {
   absl::Status RotateDataKeys() override;
   absl::Status RotateTenantDataKey(std::string_view id) override;
   absl::StatusOr<KeyRotationProgress> ResealRetiredKeys(
-      const std::function<void(const KeyRotationProgress&)>& progress)
-      override;
+      const std::function<void(const KeyRotationProgress&)>& progress) override;
   absl::StatusOr<BackupInfo> CreateBackup() override;
   absl::StatusOr<std::vector<BackupInfo>> ListBackups() const override;
   absl::Status VerifyBackup(BackupId id) override;

@@ -136,7 +136,11 @@ absl::StatusOr<std::shared_ptr<const TenantCore>> TenantCache::LiveOrBuild(
 absl::StatusOr<std::shared_ptr<const TenantCore>> TenantCache::Acquire(
     const proto::TenantRecord& record) {
   absl::MutexLock lock(&mu_);
-  return LiveOrBuild(record, slots_[record.number()]);
+  // Read again under mu_, as Open does: the caller's copy may be older than
+  // a lifecycle change that found no live core to update.
+  LEYSER_ASSIGN_OR_RETURN(proto::TenantRecord current,
+                          registry_->Record(record.id()));
+  return LiveOrBuild(current, slots_[current.number()]);
 }
 
 absl::Status TenantCache::RefreshKeys(const TenantCore& core) {

@@ -55,10 +55,10 @@ class TenantCache final : public ServingListener {
   // served; NotFound; InvalidArgument; DataLoss (its key fails to open).
   absl::StatusOr<std::shared_ptr<const TenantCore>> Open(std::string_view id);
 
-  // The live core of tenant `record` (the caller's copy of its record), or
-  // one built for it whether it is served or not (not kept among the
-  // recent): what holds its gate while a data-key rotation re-seals its
-  // values. Errors as Open's key errors.
+  // The live core of tenant `record`, or one built for it from its record
+  // as the registry holds it now, whether it is served or not (not kept
+  // among the recent): what holds its gate while a data-key rotation re-seals
+  // its values. Errors as Open's key errors.
   absl::StatusOr<std::shared_ptr<const TenantCore>> Acquire(
       const proto::TenantRecord& record);
 

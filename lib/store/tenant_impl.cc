@@ -74,8 +74,8 @@ bool OpenWithRing(const KeyRing& keys, std::string_view full_key,
 // Records that a DataLoss error about `key` is being returned (best effort:
 // the caller returns the DataLoss either way).
 void RecordDataLoss(const TenantCore& core, const KeyRing& keys,
-                    const std::string& actor,
-                    std::string_view key, const absl::Status& status) {
+                    const std::string& actor, std::string_view key,
+                    const absl::Status& status) {
   proto::AuditEntry entry =
       NewAuditEntry(core.number, proto::AUDIT_EVENT_DATA_LOSS, actor, core.id);
   entry.add_key_hashes(KeyHash(keys, key));
@@ -368,6 +368,7 @@ class TenantImpl final : public Tenant {
   }
 
   std::string AuditKeyHash(std::string_view key) const override {
+    std::shared_lock<std::shared_mutex> gate(core_->gate);
     return KeyHash(*core_->keys, key);
   }
 
@@ -408,7 +409,7 @@ class TenantImpl final : public Tenant {
     LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading a value"));
     std::string value;
     if (!OpenWithRing(*core_->keys, full_key,
-                   std::string_view(sealed.data(), sealed.size()), &value)) {
+                      std::string_view(sealed.data(), sealed.size()), &value)) {
       return ValueAuthFailure();
     }
     return value;

@@ -121,7 +121,7 @@ TEST(AuditFormatTest, SignatureLinesFollowSignedNote) {
   // The legacy name with the ID computed from the origin: another key.
   EXPECT_FALSE(CheckpointSignedByAny(
       body + "\n\xe2\x80\x94 leyser-audit " + absl::Base64Escape(raw) + "\n",
-      {std::string(32, 'x')}));
+      key));
 }
 
 TEST(AuditFormatTest, EntryJsonAndExportLineAreByteExact) {

@@ -767,6 +767,47 @@ TEST_F(MerklePropertyTest, InclusionProofs) {
   EXPECT_GT(size_rejections, 1000u);
 }
 
+// InclusionVerifier answers as VerifyInclusion does, for leaves in order
+// with genuine proofs (where walks join) and with damaged ones among them.
+TEST_F(MerklePropertyTest, InclusionVerifierAgreesWithVerifyInclusion) {
+  const RefTree& ref = Ref();
+  int joined_checks = 0;
+  for (std::uint64_t n : Sizes()) {
+    SCOPED_TRACE(testing::Message() << "size " << n);
+    const Hash root = ref.Mth(0, n);
+    const NodeReader reader = ref.Reader(n);
+    InclusionVerifier verifier(n, root);
+    const std::uint64_t count = std::min<std::uint64_t>(n, 300);
+    const std::uint64_t start = n - count;
+    for (std::uint64_t i = start; i < n; ++i) {
+      absl::StatusOr<Hashes> proof = InclusionProof(i, n, reader);
+      ASSERT_TRUE(proof.ok());
+      Hashes given = *proof;
+      Hash leaf = ref.leaves()[i];
+      switch (Uniform(0, 9)) {
+        case 0:  // A changed hash (anywhere in the path).
+          if (!given.empty()) {
+            Hash& victim = given[Uniform(0, given.size() - 1)];
+            victim = Flip(victim);
+          }
+          break;
+        case 1:  // Another leaf.
+          leaf = Flip(leaf);
+          break;
+        case 2:  // One hash short.
+          if (!given.empty()) given.pop_back();
+          break;
+        default:
+          break;
+      }
+      const bool want = VerifyInclusion(i, n, leaf, given, root);
+      EXPECT_EQ(verifier.Verify(i, leaf, given), want) << "index " << i;
+      joined_checks += want ? 1 : 0;
+    }
+  }
+  EXPECT_GT(joined_checks, 1000);
+}
+
 TEST_F(MerklePropertyTest, ConsistencyProofs) {
   const RefTree& ref = Ref();
   std::uint64_t size_rejections = 0;

@@ -73,7 +73,8 @@ class DataKeysTest : public test::StoreFixture {
     for (const auto& entry : fs::directory_iterator(dir + "/db")) {
       const std::string path = entry.path().string();
       const std::string name = entry.path().filename().string();
-      const bool sst = name.size() > 4 && name.substr(name.size() - 4) == ".sst";
+      const bool sst =
+          name.size() > 4 && name.substr(name.size() - 4) == ".sst";
       if (sst) {
         rocksdb::Options o;
         o.env = env;
@@ -154,9 +155,9 @@ TEST_F(DataKeysTest, AnOldMasterKeyAndAnOldGenerationReadNothingAfterRotation) {
     fs::remove_all(loot + "/db");
     fs::copy(options_.data_dir + "/db", loot + "/db",
              fs::copy_options::recursive);
-    auto keys = internal::KeyStore::Open(
-        loot + "/keys", old_master->GetMasterKey().value(), false,
-        absl::UnixEpoch());
+    auto keys = internal::KeyStore::Open(loot + "/keys",
+                                         old_master->GetMasterKey().value(),
+                                         false, absl::UnixEpoch());
     EXPECT_THAT(keys, IsOk());
     auto ring = (*keys)->GetTenantKeyRing(number);
     EXPECT_THAT(ring, IsOk());
@@ -174,10 +175,10 @@ TEST_F(DataKeysTest, AnOldMasterKeyAndAnOldGenerationReadNothingAfterRotation) {
       const std::string_view sealed(it->value().data(), it->value().size());
       for (const internal::TenantKey& k : stolen) {
         std::string value;
-        if (internal::OpenValue(k.key, k.version,
-                                std::string_view(it->key().data(),
-                                                 it->key().size()),
-                                sealed, &value)) {
+        if (internal::OpenValue(
+                k.key, k.version,
+                std::string_view(it->key().data(), it->key().size()), sealed,
+                &value)) {
           opened.push_back(value);
         }
       }
@@ -240,8 +241,7 @@ TEST_F(DataKeysTest, TenantsReadAndWriteThroughTheRotation) {
     auto t = store->OpenTenant(id);
     ASSERT_THAT(t, IsOk());
     for (int i = 0; i < 600; ++i) {
-      ASSERT_THAT((*t)->Put(absl::StrCat("k", i), absl::StrCat(id, i)),
-                  IsOk());
+      ASSERT_THAT((*t)->Put(absl::StrCat("k", i), absl::StrCat(id, i)), IsOk());
     }
   }
   auto a = store->OpenTenant("a");
@@ -261,11 +261,17 @@ TEST_F(DataKeysTest, TenantsReadAndWriteThroughTheRotation) {
         ++failures;
         return;
       }
-      for (int i = 0; !stop.load(); i = (i + 1) % 600) {
+      // The only writer of its tenant: every read must give exactly the
+      // value it last wrote (a re-sealed batch never brings an older one
+      // back).
+      std::vector<std::string> last(600);
+      for (int i = 0; i < 600; ++i) last[i] = absl::StrCat(id, i);
+      for (int i = 0, n = 0; !stop.load(); i = (i + 1) % 600, ++n) {
         const std::string key = absl::StrCat("k", i);
         auto v = (*t)->Get(key);
-        if (!v.ok() || v->rfind(id, 0) != 0) ++failures;
-        if (!(*t)->Put(key, absl::StrCat(id, i, "'")).ok()) ++failures;
+        if (!v.ok() || *v != last[i]) ++failures;
+        last[i] = absl::StrCat(id, i, "#", n);
+        if (!(*t)->Put(key, last[i]).ok()) ++failures;
         ++writes;
       }
     });
@@ -360,9 +366,8 @@ TEST_F(DataKeysTest, ACrashAtEveryStepLosesNothing) {
   ASSERT_THAT(CreateKeyFile(key_path), IsOk());
   options_.key_provider = NewFileKeyProvider(key_path).value();
   options_.backup_dir.clear();
-  for (const char* point :
-       {"datakeys.before_commit", "datakeys.after_commit",
-        "reseal.after_batch", "reseal.before_destroy"}) {
+  for (const char* point : {"datakeys.before_commit", "datakeys.after_commit",
+                            "reseal.after_batch", "reseal.before_destroy"}) {
     SCOPED_TRACE(point);
     options_.data_dir = tmp_.Sub(absl::StrCat("store-", point));
     {

@@ -284,6 +284,10 @@ int RunStoreCommand(leyser::Store& store, const std::vector<char*>& args,
       absl::PrintF("  waiting for a legal hold: %s\n", t);
     for (const leyser::MaintenanceReport::WaitingStep& w : report->waiting)
       absl::PrintF("  %s of %s waits: %s\n", w.step, w.tenant_id, w.reason);
+    if (!report->key_rotation.error.ok()) {
+      absl::PrintF("  DATA-KEY ROTATION STOPPED: %s\n",
+                   report->key_rotation.error.ToString());
+    }
     if (report->key_rotation.tenants_done > 0 ||
         report->key_rotation.tenants_pending > 0) {
       absl::PrintF(
@@ -295,7 +299,8 @@ int RunStoreCommand(leyser::Store& store, const std::vector<char*>& args,
     }
     const bool anchored = PrintAnchors(report->anchors);
     // A refused backup, a waiting step or a failing sink needs the operator.
-    return report->backup_refused.empty() && report->waiting.empty() && anchored
+    return report->backup_refused.empty() && report->waiting.empty() &&
+                   anchored && report->key_rotation.error.ok()
                ? 0
                : 1;
   }

@@ -302,7 +302,22 @@ int main(int argc, char** argv) {
     absl::StatusOr<leyser::AuditVerification> v =
         leyser::VerifyAuditExport(*exported, options);
     if (!v.ok()) return Fail(v.status());
-    return Report(*v, "the export", files);
+    const int reported = Report(*v, "the export", files);
+    // An export may leave out the proofs that tie it to an anchor (a forger
+    // can strip them from the unsigned header): every anchor must apply.
+    if (reported == kExitOk &&
+        v->trusted_checkpoints_applied < v->trusted_checkpoints_given) {
+      std::fprintf(
+          stderr,
+          "leyserctl: warning: %llu of %llu checkpoints of this log in "
+          "the anchors were not checked against the export (no proof "
+          "from their size in it, or newer than its checkpoint)\n",
+          static_cast<unsigned long long>(v->trusted_checkpoints_given -
+                                          v->trusted_checkpoints_applied),
+          static_cast<unsigned long long>(v->trusted_checkpoints_given));
+      return kExitUnvouched;
+    }
+    return reported;
   }
   if (command == "audit-sink-rotate") {
     if (args.size() != 3) return Usage("audit-sink-rotate takes one FILE");
