@@ -212,21 +212,8 @@ absl::StatusOr<std::vector<Hash>> InclusionProof(std::uint64_t index,
 bool VerifyInclusion(std::uint64_t index, std::uint64_t size,
                      const Hash& leaf_hash, const std::vector<Hash>& proof,
                      const Hash& root) {
-  if (index >= size || size > kMaxTreeSize || proof.size() > 64) return false;
-  std::uint64_t fn = index, sn = size - 1;
-  Hash r = leaf_hash;
-  for (const Hash& p : proof) {
-    if (sn == 0) return false;
-    if ((fn & 1) != 0 || fn == sn) {
-      r = NodeHash(p, r);
-      ShiftToSetBit(&fn, &sn);
-    } else {
-      r = NodeHash(r, p);
-    }
-    fn >>= 1;
-    sn >>= 1;
-  }
-  return sn == 0 && r == root;
+  // A verifier with no earlier walk walks the whole path.
+  return InclusionVerifier(size, root).Verify(index, leaf_hash, proof);
 }
 
 bool InclusionVerifier::Verify(std::uint64_t index, const Hash& leaf_hash,
