@@ -44,6 +44,10 @@ absl::StatusOr<BackupManager::Rekeyed> BackupManager::PrepareRekey(
   }
   absl::MutexLock lock(&mu_);
   // Never into a directory that is not the store's own.
+  if (bound_id_.empty()) {
+    out.skipped = "the store has taken no backup into Options::backup_dir yet";
+    return out;
+  }
   if (absl::Status bound = CheckBound(); !bound.ok()) {
     out.skipped = std::string(bound.message());
     return out;
@@ -84,6 +88,8 @@ absl::StatusOr<BackupManager::Rekeyed> BackupManager::PrepareRekey(
 absl::Status BackupManager::FinishRekey() {
   if (!enabled()) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
+  // Only in the store's own directory (another store's twins are its own).
+  if (bound_id_.empty() || !CheckBound().ok()) return absl::OkStatus();
   return SettleRekeyedGenerations(nullptr);
 }
 
