@@ -72,8 +72,8 @@ absl::StatusOr<BackupTenant> BackupManager::ExportTenant(
         reseal(backup_keys,
                std::string_view(it->key().data(), it->key().size()),
                std::string_view(it->value().data(), it->value().size())));
-    LEYSER_RETURN_IF_ERROR(FromRocks(writer.Put(it->key(), value),
-                                     "writing a tenant export"));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(writer.Put(it->key(), value), "writing a tenant export"));
     ++tenant.keys;
   }
   LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading a backup"));

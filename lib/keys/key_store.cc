@@ -545,11 +545,17 @@ absl::StatusOr<std::vector<std::uint64_t>> KeyStore::TenantsWithRetiredKeys()
   return out;
 }
 
-absl::Status KeyStore::DestroyRetiredTenantKeys(std::uint64_t number) {
+absl::Status KeyStore::DestroyRetiredTenantKeys(
+    const std::vector<std::uint64_t>& numbers) {
   absl::ReaderMutexLock lock(&mu_);
-  return FromRocks(db_->DeleteRange(SyncWrite(), db_->DefaultColumnFamily(),
-                                    RetiredTenantKeyEntry(number, 0),
+  rocksdb::WriteBatch batch;
+  for (std::uint64_t number : numbers) {
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(batch.DeleteRange(RetiredTenantKeyEntry(number, 0),
                                     TenantKeyEntry(number + 1)),
+                  "destroying retired tenant keys"));
+  }
+  return FromRocks(db_->Write(SyncWrite(), &batch),
                    "destroying retired tenant keys");
 }
 

@@ -154,9 +154,10 @@ class KeyStore {
   // The tenants that hold retired keys (a rotation in progress), ascending.
   absl::StatusOr<std::vector<std::uint64_t>> TenantsWithRetiredKeys() const;
 
-  // Deletes tenant `number`'s retired keys (synced); they leave the key
-  // store's files at the next Scrub. OK if there were none.
-  [[nodiscard]] absl::Status DestroyRetiredTenantKeys(std::uint64_t number);
+  // Deletes the retired keys of tenants `numbers` in one synced write; they
+  // leave the key store's files at the next Scrub. OK if there were none.
+  [[nodiscard]] absl::Status DestroyRetiredTenantKeys(
+      const std::vector<std::uint64_t>& numbers);
 
   // Removes the wrapped keys of every tenant number >= `first` (left by
   // creations that crashed before the tenant was registered).

@@ -122,17 +122,18 @@ absl::Status StoreImpl::ResealPending(
   }
   out->tenants_pending = pending.size();
   std::vector<std::uint64_t> done;
+  std::vector<RetiredKeys> finished;  // Of registered tenants, for the log.
   absl::Status first_error;
   for (std::uint64_t number : pending) {
     // Close goes first: the rest waits for the next pass.
     if (closed_.load(std::memory_order_acquire)) break;
     auto it = records.find(number);
     absl::Status s;
-    if (it == records.end() || !HasKeys(it->second)) {
-      // Keys of no tenant (a purge destroys them all): nothing to re-seal.
-      s = keys_->DestroyRetiredTenantKeys(number);
-    } else {
-      s = ResealTenant(it->second, out);
+    // Keys of no tenant (a purge destroys them all): nothing to re-seal.
+    if (it != records.end() && HasKeys(it->second)) {
+      absl::StatusOr<RetiredKeys> retired = ResealTenant(it->second, out);
+      s = retired.status();
+      if (retired.ok()) finished.push_back(*std::move(retired));
     }
     if (s.ok()) {
       done.push_back(number);
@@ -143,37 +144,54 @@ absl::Status StoreImpl::ResealPending(
     }
     if (progress) progress(*out);
   }
-  if (!done.empty()) {
-    // Retired wrapped keys leave the key store's files, and superseded
-    // values the data files (the compaction flushes the memtables first, so
-    // the WAL files holding them become obsolete too).
-    LEYSER_RETURN_IF_ERROR(keys_->Scrub());
-    // Every column family flushed first, so no live WAL file keeps a value
-    // the memtables held.
-    for (rocksdb::ColumnFamilyHandle* cf : db_->handles) {
-      LEYSER_RETURN_IF_ERROR(
-          FromRocks(db_->db->Flush(rocksdb::FlushOptions(), cf),
-                    "flushing re-sealed values"));
-    }
-    // One compaction over the span of the finished tenants (`done` is
-    // ascending): per tenant, files holding several would be rewritten
-    // again and again.
-    rocksdb::CompactRangeOptions compact;
-    compact.bottommost_level_compaction =
-        rocksdb::BottommostLevelCompaction::kForce;
-    const std::string lo = TenantPrefix(done.front());
-    const std::string hi = TenantPrefix(done.back() + 1);
-    rocksdb::Slice begin(lo);
-    rocksdb::Slice end(hi);
-    LEYSER_RETURN_IF_ERROR(
-        FromRocks(db_->db->CompactRange(compact, db_->data_cf, &begin, &end),
-                  "compacting re-sealed values"));
+  if (done.empty()) return first_error;
+  // Every value of the finished tenants is sealed under its current key (each
+  // ring was refreshed before its walk, so none under a retired one came
+  // after). Durable before the keys that opened the old values go (with
+  // unsynced writes the re-sealed values may still be in the WAL's buffer):
+  // one sync, then one synced write for every tenant's retired keys.
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(db_->db->FlushWAL(/*sync=*/true), "syncing re-sealed values"));
+  CrashPoint("reseal.before_destroy");
+  LEYSER_RETURN_IF_ERROR(keys_->DestroyRetiredTenantKeys(done));
+  for (const RetiredKeys& retired : finished) {
+    LEYSER_RETURN_IF_ERROR(cache_->RefreshLiveKeys(retired.number));
+    proto::AuditEntry entry =
+        NewAuditEntry(retired.number, proto::AUDIT_EVENT_DATA_KEY_RETIRED,
+                      options_.audit_actor, retired.id);
+    (*entry.mutable_details())["versions"] = retired.versions;
+    (*entry.mutable_details())["resealed"] = absl::StrCat(retired.resealed);
+    LEYSER_RETURN_IF_ERROR(audit_->Record(std::move(entry)));
   }
+  // Retired wrapped keys leave the key store's files, and superseded
+  // values the data files (the compaction flushes the memtables first, so
+  // the WAL files holding them become obsolete too).
+  LEYSER_RETURN_IF_ERROR(keys_->Scrub());
+  // Every column family flushed first, so no live WAL file keeps a value
+  // the memtables held.
+  for (rocksdb::ColumnFamilyHandle* cf : db_->handles) {
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(db_->db->Flush(rocksdb::FlushOptions(), cf),
+                  "flushing re-sealed values"));
+  }
+  // One compaction over the span of the finished tenants (`done` is
+  // ascending): per tenant, files holding several would be rewritten
+  // again and again.
+  rocksdb::CompactRangeOptions compact;
+  compact.bottommost_level_compaction =
+      rocksdb::BottommostLevelCompaction::kForce;
+  const std::string lo = TenantPrefix(done.front());
+  const std::string hi = TenantPrefix(done.back() + 1);
+  rocksdb::Slice begin(lo);
+  rocksdb::Slice end(hi);
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(db_->db->CompactRange(compact, db_->data_cf, &begin, &end),
+                "compacting re-sealed values"));
   return first_error;
 }
 
-absl::Status StoreImpl::ResealTenant(const proto::TenantRecord& record,
-                                     KeyRotationProgress* out) {
+absl::StatusOr<StoreImpl::RetiredKeys> StoreImpl::ResealTenant(
+    const proto::TenantRecord& record, KeyRotationProgress* out) {
   LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const TenantCore> core,
                           cache_->Acquire(record));
   // The ring as the key store holds it now: no call of the tenant seals
@@ -231,9 +249,7 @@ absl::Status StoreImpl::ResealTenant(const proto::TenantRecord& record,
         const std::string_view bytes(stored.data(), stored.size());
         const std::optional<std::uint32_t> version = EnvelopeKeyVersion(bytes);
         if (version == keys.version) continue;  // Rewritten meanwhile.
-        const SecretBytes* old_key = version ? keys.For(*version) : nullptr;
-        if (old_key == nullptr ||
-            !OpenValue(*old_key, *version, key, bytes, &value)) {
+        if (!keys.Open(key, bytes, &value)) {
           return absl::DataLossError(absl::StrCat(
               "tenant ", record.id(),
               ": a value does not open under any of its data keys; its "
@@ -256,21 +272,7 @@ absl::Status StoreImpl::ResealTenant(const proto::TenantRecord& record,
     from.push_back('\0');  // The next key after it.
   }
   out->values_resealed += resealed;
-  // Every value the tenant has is sealed under the current key (the ring was
-  // refreshed first, so none under a retired one can come after the scan).
-  // Durable before the keys that opened the old values go (with unsynced
-  // writes the re-sealed values may still be only in the WAL's buffer).
-  LEYSER_RETURN_IF_ERROR(
-      FromRocks(db_->db->FlushWAL(/*sync=*/true), "syncing re-sealed values"));
-  CrashPoint("reseal.before_destroy");
-  LEYSER_RETURN_IF_ERROR(keys_->DestroyRetiredTenantKeys(record.number()));
-  LEYSER_RETURN_IF_ERROR(cache_->RefreshKeys(*core));
-  proto::AuditEntry entry =
-      NewAuditEntry(record.number(), proto::AUDIT_EVENT_DATA_KEY_RETIRED,
-                    options_.audit_actor, record.id());
-  (*entry.mutable_details())["versions"] = retired_versions;
-  (*entry.mutable_details())["resealed"] = absl::StrCat(resealed);
-  return audit_->Record(std::move(entry));
+  return RetiredKeys{record.number(), record.id(), retired_versions, resealed};
 }
 
 }  // namespace leyser::internal

@@ -190,14 +190,23 @@ class StoreImpl final : public Store {
 
   // data_keys.cc: new data keys for `records` (recorded per tenant); the
   // re-sealing pass over every tenant with retired keys (progress after each
-  // tenant); one tenant's values re-sealed and its retired keys destroyed.
+  // tenant), which then destroys the finished tenants' retired keys; one
+  // tenant's values re-sealed.
   absl::Status RotateKeysOf(const std::vector<proto::TenantRecord>& records)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   absl::Status ResealPending(
       const std::function<void(const KeyRotationProgress&)>& progress,
       KeyRotationProgress* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
-  absl::Status ResealTenant(const proto::TenantRecord& record,
-                            KeyRotationProgress* out)
+  // A tenant whose values ResealTenant re-sealed: its retired key versions
+  // (for the log) and how many values it re-sealed.
+  struct RetiredKeys {
+    std::uint64_t number = 0;
+    std::string id;
+    std::string versions;
+    std::uint64_t resealed = 0;
+  };
+  absl::StatusOr<RetiredKeys> ResealTenant(const proto::TenantRecord& record,
+                                           KeyRotationProgress* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
 
   absl::Status RestoreTenantData(const std::shared_ptr<const TenantCore>& core,

@@ -1,6 +1,7 @@
 #include "lib/store/tenant_cache.h"
 
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <utility>
 
@@ -10,6 +11,7 @@
 
 #include "lib/crypto/sodium.h"
 #include "lib/db/key_layout.h"
+#include "lib/store/envelope.h"
 #include "lib/util/status_macros.h"
 #include "lib/util/time.h"
 
@@ -58,6 +60,17 @@ const SecretBytes* KeyRing::For(std::uint32_t v) const {
     if (retired_version == v) return &retired_key;
   }
   return nullptr;
+}
+
+bool KeyRing::Open(std::string_view full_key, std::string_view sealed,
+                   std::string* value) const {
+  const std::optional<std::uint32_t> v = EnvelopeKeyVersion(sealed);
+  const SecretBytes* k = v ? For(*v) : nullptr;
+  if (k == nullptr) {
+    value->clear();
+    return false;
+  }
+  return OpenValue(*k, *v, full_key, sealed, value);
 }
 
 void KeyRing::Wipe() const {

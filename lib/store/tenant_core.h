@@ -38,6 +38,11 @@ struct KeyRing {
 
   // The key of `version` (current or retired); null if the ring has none.
   const SecretBytes* For(std::uint32_t v) const;
+  // Opens `sealed` (stored under `full_key`) with the key of the version its
+  // envelope names. False (and `*value` cleared) if the ring has no such key
+  // or the envelope does not open.
+  bool Open(std::string_view full_key, std::string_view sealed,
+            std::string* value) const;
   // Zeroes every key in place.
   void Wipe() const;
 };

@@ -58,19 +58,6 @@ std::string KeyHash(const KeyRing& keys, std::string_view key) {
   return out;
 }
 
-// Opens `sealed` (stored under `full_key`) with the key of the version it
-// names, if `keys` holds it.
-bool OpenWithRing(const KeyRing& keys, std::string_view full_key,
-                  std::string_view sealed, std::string* value) {
-  const std::optional<std::uint32_t> version = EnvelopeKeyVersion(sealed);
-  const SecretBytes* key = version ? keys.For(*version) : nullptr;
-  if (key == nullptr) {
-    value->clear();
-    return false;
-  }
-  return OpenValue(*key, *version, full_key, sealed, value);
-}
-
 // Records that a DataLoss error about `key` is being returned (best effort:
 // the caller returns the DataLoss either way).
 void RecordDataLoss(const TenantCore& core, const KeyRing& keys,
@@ -160,8 +147,7 @@ class IteratorImpl final : public Iterator, public KillableIterator {
     if (!valid_) return {};
     if (!value_ready_) {
       rocksdb::Slice v = iter_->value();
-      if (!OpenWithRing(*keys_, key_, std::string_view(v.data(), v.size()),
-                        &value_)) {
+      if (!keys_->Open(key_, std::string_view(v.data(), v.size()), &value_)) {
         status_ = ValueAuthFailure();
         valid_ = false;
         RecordDataLoss(*core_, *keys_, actor_,
@@ -408,8 +394,8 @@ class TenantImpl final : public Tenant {
     }
     LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading a value"));
     std::string value;
-    if (!OpenWithRing(*core_->keys, full_key,
-                      std::string_view(sealed.data(), sealed.size()), &value)) {
+    if (!core_->keys->Open(
+            full_key, std::string_view(sealed.data(), sealed.size()), &value)) {
       return ValueAuthFailure();
     }
     return value;
