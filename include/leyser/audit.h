@@ -107,6 +107,12 @@ enum class AuditEvent {
   // re-sealed and the retired keys were destroyed (details: versions,
   // resealed).
   kDataKeyRetired = 35,
+  // In the system log: Store::RotateDataKeys gave the node a new file key
+  // (details: id, the new one; retired, the former).
+  kFileKeyRotated = 36,
+  // In the system log: no file of the data or backup directory carries a
+  // retired file key any more, and it was destroyed (details: ids).
+  kFileKeyRetired = 37,
 };
 
 // Returns the event's name, e.g. "TENANT_CREATED".

@@ -25,6 +25,15 @@ struct KeyRotationProgress {
   std::uint64_t tenants_pending = 0;  // Tenants still holding retired keys.
   std::uint64_t tenants_done = 0;     // Finished by this call or run.
   std::uint64_t values_resealed = 0;  // By this call or run.
+  // The node file key (RotateDataKeys replaces it too): files of the data
+  // directory still written under a retired file key after this call or run
+  // (0 once every live file was rewritten under the current one), files of
+  // the backup directory under one (they go as the generations holding them
+  // are pruned), and the retired file keys still kept for them (each
+  // destroyed, FILE_KEY_RETIRED, once no file carries it).
+  std::uint64_t files_pending = 0;
+  std::uint64_t backup_files_pending = 0;
+  std::uint64_t retired_file_keys = 0;
   // In MaintenanceReport: why the re-sealing stopped, if it did (the rest of
   // the run went on; the next run resumes). ResealRetiredKeys returns it.
   absl::Status error;

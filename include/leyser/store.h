@@ -151,8 +151,12 @@ class Store {
   // and writers go on; each re-sealed batch holds up one tenant's calls
   // briefly. Recorded as DATA_KEY_ROTATED in each tenant's log. Backup
   // generations taken before keep the retired keys (that is what restores
-  // them). Errors: InvalidArgument, NotFound (id); DataLoss (a key fails to
-  // open: nothing changed); Unavailable (I/O).
+  // them). RotateDataKeys also gives the node a new file key in the same
+  // write (FILE_KEY_ROTATED): new files use it at once, the pass rewrites
+  // every file of the data directory under it, and the retired file key is
+  // destroyed (FILE_KEY_RETIRED) once no file of the data or backup directory
+  // carries it (KeyRotationProgress). Errors: InvalidArgument, NotFound (id);
+  // DataLoss (a key fails to open: nothing changed); Unavailable (I/O).
   [[nodiscard]] virtual absl::Status RotateDataKeys() = 0;
   [[nodiscard]] virtual absl::Status RotateTenantDataKey(
       std::string_view id) = 0;
@@ -160,11 +164,12 @@ class Store {
   // Re-seals every value still sealed under a retired data key, destroys the
   // retired keys of each tenant that has none left (DATA_KEY_RETIRED), and
   // then compacts the data and key stores so no live file holds a value or
-  // key of a retired version. `progress` (may be null) is called after each
-  // tenant, on the calling thread. Resumable: a crash or an error leaves the
-  // rest for the next call or RunMaintenance. Errors: DataLoss (a value does
-  // not open under any of its tenant's keys: that tenant's retired keys are
-  // kept); Unavailable (I/O).
+  // key of a retired version; then rewrites the files still under a retired
+  // file key and destroys that key once no file needs it. `progress` (may be
+  // null) is called after each tenant, on the calling thread. Resumable: a
+  // crash or an error leaves the rest for the next call or RunMaintenance.
+  // Errors: DataLoss (a value does not open under any of its tenant's keys:
+  // that tenant's retired keys are kept); Unavailable (I/O).
   virtual absl::StatusOr<KeyRotationProgress> ResealRetiredKeys(
       const std::function<void(const KeyRotationProgress&)>& progress) = 0;
 

@@ -122,11 +122,14 @@ absl::Status BackupManager::RestoreStore(const Options& options, BackupId id) {
   EncryptedEnv env;
   rocksdb::Env* data_env = OwnerOnlyEnv();
   if (!meta.plain_files()) {
+    // Every file key the copy holds: files written before a file-key
+    // rotation finished carry a retired one.
     LEYSER_ASSIGN_OR_RETURN(
-        TenantKey file_key,
-        KeyStore::FileKeyFromCopy(generation.key_store(), master));
+        TenantKeyRing file_keys,
+        KeyStore::FileKeysFromCopy(generation.key_store(), master));
     LEYSER_ASSIGN_OR_RETURN(
-        env, NewEncryptedEnv(std::move(file_key.key), file_key.version));
+        env, NewEncryptedEnv(ToFileKey(std::move(file_keys.current)),
+                             ToFileKeys(std::move(file_keys.retired))));
     data_env = env.env.get();
   }
 

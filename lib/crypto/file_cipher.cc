@@ -1,16 +1,20 @@
 #include "lib/crypto/file_cipher.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "rocksdb/slice.h"
+#include <fcntl.h>
 #include <sodium.h>
+#include <unistd.h>
 
 #include "lib/crypto/sodium.h"
 #include "lib/rocks/owner_only_fs.h"
 #include "lib/rocks/status.h"
+#include "lib/util/status_macros.h"
 
 namespace leyser::internal {
 namespace {
@@ -24,6 +28,12 @@ constexpr std::size_t kHeaderBytes =
 constexpr std::size_t kBlockBytes = 64;
 static_assert(kNonceBytes == 24);
 static_assert(kHeaderBytes <= kFilePrefixBytes);
+
+std::uint32_t DecodeKeyId(const unsigned char* p) {
+  std::uint32_t id = 0;
+  for (size_t i = 0; i < kKeyIdBytes; ++i) id = (id << 8) | p[i];
+  return id;
+}
 
 // Keyed BLAKE2b over the header fields before the check.
 void ComputeCheck(const SecretBytes& key, const unsigned char* header,
@@ -99,9 +109,8 @@ class XChaChaStream final : public rocksdb::BlockAccessCipherStream {
 
 class XChaChaProvider final : public rocksdb::EncryptionProvider {
  public:
-  XChaChaProvider(SecretBytes key, std::uint32_t key_id)
-      : key_(std::make_shared<const SecretBytes>(std::move(key))),
-        key_id_(key_id) {}
+  explicit XChaChaProvider(std::shared_ptr<const FileKeys> keys)
+      : keys_(std::move(keys)) {}
 
   static const char* kClassName() { return "leyser.XChaCha20"; }
   const char* Name() const override { return kClassName(); }
@@ -114,22 +123,27 @@ class XChaChaProvider final : public rocksdb::EncryptionProvider {
       return rocksdb::Status::InvalidArgument(
           "encryption prefix buffer too small");
     }
+    std::uint32_t key_id = 0;
+    const std::shared_ptr<const SecretBytes> key = keys_->Current(&key_id);
+    if (key == nullptr) {
+      return rocksdb::Status::InvalidArgument("the file layer has no key");
+    }
     auto* p = reinterpret_cast<unsigned char*>(prefix);
     std::memset(p, 0, prefix_length);
     std::memcpy(p, kFileMagic, kMagicBytes);
     for (size_t i = 0; i < kKeyIdBytes; ++i) {
       p[kMagicBytes + i] =
-          static_cast<unsigned char>(key_id_ >> (8 * (kKeyIdBytes - 1 - i)));
+          static_cast<unsigned char>(key_id >> (8 * (kKeyIdBytes - 1 - i)));
     }
     randombytes_buf(p + kMagicBytes + kKeyIdBytes, kNonceBytes);
-    ComputeCheck(*key_, p, p + kMagicBytes + kKeyIdBytes + kNonceBytes);
+    ComputeCheck(*key, p, p + kMagicBytes + kKeyIdBytes + kNonceBytes);
     return rocksdb::Status::OK();
   }
 
   rocksdb::Status AddCipher(const std::string&, const char*, size_t,
                             bool) override {
     return rocksdb::Status::NotSupported(
-        "leyser's file cipher takes its key at construction");
+        "leyser's file cipher takes its keys from its FileKeys");
   }
 
   rocksdb::Status CreateCipherStream(
@@ -143,9 +157,12 @@ class XChaChaProvider final : public rocksdb::EncryptionProvider {
           absl::StrCat(kFileLayerRejection, ": not encrypted by leyser"),
           fname);
     }
+    const std::uint32_t key_id = DecodeKeyId(p + kMagicBytes);
+    const std::shared_ptr<const SecretBytes> key = keys_->Get(key_id);
     unsigned char check[kCheckBytes];
-    ComputeCheck(*key_, p, check);
-    if (sodium_memcmp(check, p + kMagicBytes + kKeyIdBytes + kNonceBytes,
+    if (key != nullptr) ComputeCheck(*key, p, check);
+    if (key == nullptr ||
+        sodium_memcmp(check, p + kMagicBytes + kKeyIdBytes + kNonceBytes,
                       kCheckBytes) != 0) {
       return rocksdb::Status::Corruption(
           absl::StrCat(kFileLayerRejection,
@@ -153,13 +170,12 @@ class XChaChaProvider final : public rocksdb::EncryptionProvider {
           fname);
     }
     *result =
-        std::make_unique<XChaChaStream>(key_, p + kMagicBytes + kKeyIdBytes);
+        std::make_unique<XChaChaStream>(key, p + kMagicBytes + kKeyIdBytes);
     return rocksdb::Status::OK();
   }
 
  private:
-  const std::shared_ptr<const SecretBytes> key_;
-  const std::uint32_t key_id_;
+  const std::shared_ptr<const FileKeys> keys_;
 };
 
 // RocksDB 7.8.3's encrypted file system treats ReopenWritableFile like a new
@@ -192,13 +208,63 @@ class ReopenGuard final : public rocksdb::FileSystemWrapper {
 
 }  // namespace
 
-absl::StatusOr<EncryptedEnv> NewEncryptedEnv(SecretBytes file_key,
-                                             std::uint32_t key_id) {
-  if (file_key.size() != crypto_stream_xchacha20_KEYBYTES) {
-    return absl::InternalError("the file key must be 32 bytes");
+absl::Status FileKeys::Add(FileKey key) {
+  if (key.key.size() != crypto_stream_xchacha20_KEYBYTES) {
+    return absl::InvalidArgumentError("a file key must be 32 bytes");
   }
+  absl::MutexLock lock(&mu_);
+  keys_[key.id] = std::make_shared<const SecretBytes>(std::move(key.key));
+  return absl::OkStatus();
+}
+
+absl::Status FileKeys::SetCurrent(std::uint32_t id) {
+  absl::MutexLock lock(&mu_);
+  if (keys_.count(id) == 0) {
+    return absl::NotFoundError(absl::StrCat("no file key of id ", id));
+  }
+  current_ = id;
+  return absl::OkStatus();
+}
+
+absl::Status FileKeys::Remove(std::uint32_t id) {
+  absl::MutexLock lock(&mu_);
+  if (id == current_) {
+    return absl::FailedPreconditionError(
+        "the current file key cannot be removed");
+  }
+  keys_.erase(id);
+  return absl::OkStatus();
+}
+
+std::uint32_t FileKeys::current_id() const {
+  absl::MutexLock lock(&mu_);
+  return current_;
+}
+
+std::shared_ptr<const SecretBytes> FileKeys::Get(std::uint32_t id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = keys_.find(id);
+  return it == keys_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<const SecretBytes> FileKeys::Current(std::uint32_t* id) const {
+  absl::MutexLock lock(&mu_);
+  *id = current_;
+  auto it = keys_.find(current_);
+  return it == keys_.end() ? nullptr : it->second;
+}
+
+absl::StatusOr<EncryptedEnv> NewEncryptedEnv(FileKey current,
+                                             std::vector<FileKey> retired) {
   EncryptedEnv out;
-  out.provider = std::make_shared<XChaChaProvider>(std::move(file_key), key_id);
+  out.keys = std::make_shared<FileKeys>();
+  const std::uint32_t current_id = current.id;
+  for (FileKey& key : retired) {
+    LEYSER_RETURN_IF_ERROR(out.keys->Add(std::move(key)));
+  }
+  LEYSER_RETURN_IF_ERROR(out.keys->Add(std::move(current)));
+  LEYSER_RETURN_IF_ERROR(out.keys->SetCurrent(current_id));
+  out.provider = std::make_shared<XChaChaProvider>(out.keys);
   std::shared_ptr<rocksdb::FileSystem> encrypted =
       rocksdb::NewEncryptedFS(OwnerOnlyFileSystem(), out.provider);
   if (encrypted == nullptr) {
@@ -210,21 +276,91 @@ absl::StatusOr<EncryptedEnv> NewEncryptedEnv(SecretBytes file_key,
   return out;
 }
 
-absl::StatusOr<std::shared_ptr<rocksdb::Logger>> NewEncryptedInfoLog(
-    rocksdb::Env* env, const std::string& db_dir) {
-  const std::string log = db_dir + "/LOG";
-  if (env->FileExists(log).ok()) {
-    rocksdb::Status s = env->RenameFile(log, db_dir + "/LOG.old");
-    if (!s.ok()) {
-      return FromRocks(s, "keeping the previous info log");
+absl::StatusOr<EncryptedEnv> NewEncryptedEnv(SecretBytes file_key,
+                                             std::uint32_t key_id) {
+  return NewEncryptedEnv(FileKey{std::move(file_key), key_id});
+}
+
+absl::StatusOr<std::optional<std::uint32_t>> FileKeyIdOf(
+    const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    const std::string why =
+        absl::StrCat("cannot open ", path, ": ", std::strerror(errno));
+    if (errno == ENOENT) return absl::NotFoundError(why);
+    return absl::UnavailableError(why);
+  }
+  unsigned char head[kMagicBytes + kKeyIdBytes];
+  std::size_t got = 0;
+  while (got < sizeof(head)) {
+    const ssize_t n = read(fd, head + got, sizeof(head) - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int error = errno;
+      close(fd);
+      return absl::UnavailableError(
+          absl::StrCat("cannot read ", path, ": ", std::strerror(error)));
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  close(fd);
+  if (got < sizeof(head) || std::memcmp(head, kFileMagic, kMagicBytes) != 0) {
+    return std::nullopt;
+  }
+  return DecodeKeyId(head + kMagicBytes);
+}
+
+EncryptedInfoLog::~EncryptedInfoLog() {
+  absl::MutexLock lock(&mu_);
+  log_.reset();
+}
+
+void EncryptedInfoLog::Logv(const char* format, va_list ap) {
+  absl::MutexLock lock(&mu_);
+  if (log_ != nullptr) log_->Logv(format, ap);
+}
+
+void EncryptedInfoLog::Flush() {
+  absl::MutexLock lock(&mu_);
+  if (log_ != nullptr) log_->Flush();
+}
+
+size_t EncryptedInfoLog::GetLogFileSize() const {
+  absl::MutexLock lock(&mu_);
+  return log_ != nullptr ? log_->GetLogFileSize() : 0;
+}
+
+absl::Status EncryptedInfoLog::Roll() {
+  const std::string log = db_dir_ + "/LOG";
+  const std::string old = db_dir_ + "/LOG.old";
+  absl::MutexLock lock(&mu_);
+  rocksdb::Status s;
+  if (log_ == nullptr) {
+    // The first start: keep the previous run's LOG, as RocksDB does.
+    if (env_->FileExists(log).ok()) s = env_->RenameFile(log, old);
+  } else {
+    log_->Flush();
+    log_.reset();  // Closes LOG.
+    std::string lines;
+    s = rocksdb::ReadFileToString(env_, log, &lines);
+    if (s.ok()) {
+      s = rocksdb::WriteStringToFile(env_, lines, old, /*should_sync=*/false);
     }
   }
-  std::shared_ptr<rocksdb::Logger> logger;
-  rocksdb::Status s = rocksdb::NewEnvLogger(log, env, &logger);
-  if (!s.ok()) {
-    return FromRocks(s, "creating the encrypted info log");
+  rocksdb::Status created = rocksdb::NewEnvLogger(log, env_, &log_);
+  if (!created.ok()) {
+    log_.reset();
+    return FromRocks(created, "creating the encrypted info log");
   }
-  return logger;
+  return FromRocks(s, "keeping the previous info log");
+}
+
+absl::StatusOr<std::shared_ptr<EncryptedInfoLog>> NewEncryptedInfoLog(
+    rocksdb::Env* env, const std::string& db_dir) {
+  auto log = std::make_shared<EncryptedInfoLog>(env, db_dir);
+  LEYSER_RETURN_IF_ERROR(log->Roll());
+  return log;
 }
 
 }  // namespace leyser::internal

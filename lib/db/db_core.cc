@@ -49,8 +49,8 @@ DbCore::~DbCore() {
 
 absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(
     const std::string& dir, const DataDbSettings& settings,
-    std::unique_ptr<FileLock> lock, SecretBytes file_key,
-    std::uint32_t file_key_id) {
+    std::unique_ptr<FileLock> lock, FileKey file_key,
+    std::vector<FileKey> retired_file_keys) {
   auto core = std::make_shared<DbCore>();
   core->lock = std::move(lock);
   rocksdb::DBOptions db_options = DataDbOptions();
@@ -69,9 +69,10 @@ absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(
   }
   // Stores from before the audit log get its column family on their next open.
   db_options.create_missing_column_families = true;
-  if (file_key.size() > 0) {
-    LEYSER_ASSIGN_OR_RETURN(core->env,
-                            NewEncryptedEnv(std::move(file_key), file_key_id));
+  if (file_key.key.size() > 0) {
+    LEYSER_ASSIGN_OR_RETURN(
+        core->env,
+        NewEncryptedEnv(std::move(file_key), std::move(retired_file_keys)));
     if (FileSystemWrapper wrap = DataFileSystemWrapper()) {
       core->env.fs = wrap(core->env.fs);
       core->env.env = rocksdb::NewCompositeEnv(core->env.fs);

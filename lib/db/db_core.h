@@ -47,7 +47,7 @@ struct DbCore {
 
   std::unique_ptr<FileLock> lock;  // Released last.
   EncryptedEnv env;  // Empty for test stores with the file layer off.
-  std::shared_ptr<rocksdb::Logger> info_log;
+  std::shared_ptr<EncryptedInfoLog> info_log;  // Null with the layer off.
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::ColumnFamilyHandle* data_cf = nullptr;
@@ -88,16 +88,17 @@ struct DataDbSettings {
 
 // Opens (or creates) the data database in `dir`, holding `lock` (may be null),
 // with every column family of lib/db/column_families.h (adding those an older
-// store lacks). Every file goes through the XChaCha20 file layer under
-// `file_key` (id `file_key_id`), the info LOG included; an empty `file_key`
-// keeps the files plain (test stores only). An existing database is checked
+// store lacks). Every file goes through the XChaCha20 file layer, the info LOG
+// included: new files under `file_key`, and files written under it or one of
+// `retired_file_keys` open; an empty `file_key.key` keeps the files plain
+// (test stores only). An existing database is checked
 // first (CheckDbFiles, lib/db/db_files.h): DataLoss naming a missing CURRENT
 // or MANIFEST, before any file is written. Creating: FailedPrecondition if
 // `dir` is not empty.
 absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(
     const std::string& dir, const DataDbSettings& settings,
-    std::unique_ptr<FileLock> lock, SecretBytes file_key,
-    std::uint32_t file_key_id);
+    std::unique_ptr<FileLock> lock, FileKey file_key,
+    std::vector<FileKey> retired_file_keys = {});
 
 }  // namespace leyser::internal
 

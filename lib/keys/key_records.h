@@ -38,6 +38,10 @@ std::string TenantKeyEntry(std::uint64_t number);
 // version. Every record of a tenant's keys starts with TenantKeyEntry.
 std::string RetiredTenantKeyEntry(std::uint64_t number, std::uint32_t version);
 
+// A retired file key (kept while a file of the data or backup directory
+// carries its id): kFileKeyEntry + "/" + 4-byte big-endian id.
+std::string RetiredFileKeyEntry(std::uint32_t id);
+
 // Associated data of the master-key check value of generation `generation`.
 std::string CheckAd(std::uint32_t generation);
 

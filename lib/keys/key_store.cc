@@ -307,6 +307,20 @@ absl::StatusOr<KeyStoreInfo> KeyStore::Inspect(const std::string& dir,
   LEYSER_ASSIGN_OR_RETURN(
       info.file_key,
       UnwrapWith(master_key, meta.master_generation(), kFileKeyEntry, bytes));
+  {
+    const std::string prefix = std::string(kFileKeyEntry) + "/";
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      LEYSER_ASSIGN_OR_RETURN(
+          TenantKey retired,
+          UnwrapWith(master_key, meta.master_generation(), it->key().ToString(),
+                     std::string_view(it->value().data(), it->value().size())));
+      info.retired_file_keys.push_back(std::move(retired));
+    }
+    LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the file keys"));
+  }
   info.records_authenticated = meta.format_version() == kKeyStoreFormatVersion;
   info.records_pending = meta.legacy_records_pending();
   s = db->Get(rocksdb::ReadOptions(), kRecordKeyEntry, &bytes);
@@ -495,9 +509,10 @@ absl::StatusOr<TenantKeyRing> KeyStore::GetTenantKeyRing(
 }
 
 absl::Status KeyStore::RotateTenantKeys(
-    const std::vector<std::uint64_t>& numbers) {
+    const std::vector<std::uint64_t>& numbers, bool new_file_key) {
   absl::ReaderMutexLock lock(&mu_);
   rocksdb::WriteBatch batch;
+  if (new_file_key) LEYSER_RETURN_IF_ERROR(AddFileKeyRotation(&batch));
   for (std::uint64_t number : numbers) {
     const std::string entry = TenantKeyEntry(number);
     std::string bytes;

@@ -31,8 +31,11 @@
 
 #include "leyser/secret.h"
 
+#include "lib/crypto/file_cipher.h"
+
 namespace rocksdb {
 class DB;
+class WriteBatch;
 }  // namespace rocksdb
 
 namespace leyser::proto {
@@ -51,16 +54,23 @@ struct TenantKey {
 
 // A tenant's data keys: the current version (new values are sealed with it)
 // and the retired versions a data-key rotation has not finished with (values
-// not yet re-sealed still name them), oldest first.
+// not yet re-sealed still name them), oldest first. Also the node's file keys
+// (versions are file key ids).
 struct TenantKeyRing {
   TenantKey current;
   std::vector<TenantKey> retired;
 };
 
+// A file key as the file layer takes it (lib/crypto/file_cipher.h).
+FileKey ToFileKey(TenantKey key);
+std::vector<FileKey> ToFileKeys(std::vector<TenantKey> keys);
+
 // What a look at a key store that writes nothing finds (KeyStore::Inspect).
 struct KeyStoreInfo {
   bool plain_files = false;  // The data database's files are not encrypted.
   TenantKey file_key;        // The node file key and its id.
+  // File keys a rotation retired that files still carry, oldest first.
+  std::vector<TenantKey> retired_file_keys;
   // False for a key store from before control records were authenticated
   // (format 1), which only an upgrade opens (lib/store/open.cc).
   bool records_authenticated = false;
@@ -118,6 +128,19 @@ class KeyStore {
   // Returns the node file key and its id.
   absl::StatusOr<TenantKey> GetFileKey() const;
 
+  // The node file key and the retired file keys still kept (files carry
+  // their ids), oldest first.
+  absl::StatusOr<TenantKeyRing> GetFileKeys() const;
+
+  // Ids of the retired file keys, ascending.
+  absl::StatusOr<std::vector<std::uint32_t>> RetiredFileKeyIds() const;
+
+  // Deletes the retired file keys `ids` in one synced write (files carrying
+  // them no longer open); they leave the key store's files at the next
+  // Scrub. OK for ids that are gone.
+  [[nodiscard]] absl::Status DestroyRetiredFileKeys(
+      const std::vector<std::uint32_t>& ids);
+
   // The record key (lib/crypto/record_mac.h).
   absl::StatusOr<TenantKey> GetRecordKey() const;
 
@@ -145,11 +168,12 @@ class KeyStore {
   absl::StatusOr<TenantKeyRing> GetTenantKeyRing(std::uint64_t number) const;
 
   // Gives each tenant of `numbers` a new random data key, version current +
-  // 1; the former current key stays as a retired version. One synced write:
-  // after a crash either every tenant has its new key or none. NotFound if a
-  // tenant has no key.
+  // 1; the former current key stays as a retired version. With
+  // `new_file_key`, the node also gets a new random file key (id current +
+  // 1), the former one retired. One synced write: after a crash either
+  // everything has its new key or nothing. NotFound if a tenant has no key.
   [[nodiscard]] absl::Status RotateTenantKeys(
-      const std::vector<std::uint64_t>& numbers);
+      const std::vector<std::uint64_t>& numbers, bool new_file_key = false);
 
   // The tenants that hold retired keys (a rotation in progress), ascending.
   absl::StatusOr<std::vector<std::uint64_t>> TenantsWithRetiredKeys() const;
@@ -239,9 +263,9 @@ class KeyStore {
   static absl::StatusOr<proto::KeyStoreMeta> MetaFromCopy(
       const proto::KeyStoreCopy& copy);
 
-  // Returns the file key held in `copy`, unwrapped with `master_key`. DataLoss
-  // if missing/damaged.
-  static absl::StatusOr<TenantKey> FileKeyFromCopy(
+  // Returns the file keys held in `copy` (current and retired), unwrapped
+  // with `master_key`. DataLoss if missing/damaged.
+  static absl::StatusOr<TenantKeyRing> FileKeysFromCopy(
       const proto::KeyStoreCopy& copy, const SecretBytes& master_key);
 
   // For a master-key rotation about to commit: `copy` (of a generation
@@ -282,6 +306,10 @@ class KeyStore {
   // Every record of the key store (all keys in it are wrapped), as one
   // consistent copy.
   absl::StatusOr<proto::KeyStoreCopy> CopyLocked() const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  // Adds a new file key, the current one retired, to `batch`.
+  absl::Status AddFileKeyRotation(rocksdb::WriteBatch* batch) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   // Opens the wrapped key stored under `entry_key`.

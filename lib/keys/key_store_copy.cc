@@ -282,30 +282,6 @@ absl::StatusOr<proto::KeyStoreMeta> KeyStore::MetaFromCopy(
       "the key-store copy of a backup has no valid metadata record");
 }
 
-absl::StatusOr<TenantKey> KeyStore::FileKeyFromCopy(
-    const proto::KeyStoreCopy& copy, const SecretBytes& master_key) {
-  const std::string* meta_bytes = nullptr;
-  const std::string* file_bytes = nullptr;
-  for (const proto::KeyStoreCopy::Entry& e : copy.entries()) {
-    if (e.key() == kMetaKey) meta_bytes = &e.value();
-    if (e.key() == kFileKeyEntry) file_bytes = &e.value();
-  }
-  proto::KeyStoreMeta meta;
-  if (meta_bytes == nullptr || file_bytes == nullptr ||
-      !meta.ParseFromString(*meta_bytes)) {
-    return absl::DataLossError(
-        "the key-store copy of a backup is incomplete or damaged");
-  }
-  absl::StatusOr<TenantKey> key = UnwrapWith(
-      master_key, meta.master_generation(), kFileKeyEntry, *file_bytes);
-  if (!key.ok()) {
-    return absl::DataLossError(absl::StrCat(
-        "the file key in a backup's key-store copy does not open: ",
-        key.status().message()));
-  }
-  return key;
-}
-
 absl::Status KeyStore::CreateFromCopy(const std::string& dir,
                                       const proto::KeyStoreCopy& copy) {
   if (Exists(dir)) {

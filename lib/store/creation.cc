@@ -114,9 +114,9 @@ absl::Status BuildStore(const Options& options, const std::string& staging,
   {
     LEYSER_ASSIGN_OR_RETURN(
         std::shared_ptr<DbCore> db,
-        OpenDataDb(db_dir, settings, /*lock=*/nullptr,
-                   plain_files ? SecretBytes() : std::move(keys.file_key.key),
-                   keys.file_key.version));
+        OpenDataDb(
+            db_dir, settings, /*lock=*/nullptr,
+            plain_files ? FileKey{} : ToFileKey(std::move(keys.file_key))));
     CrashPoint("create_store.after_data_db");
     db->record_mac =
         std::make_shared<RecordMac>(std::move(keys.record_key.key));

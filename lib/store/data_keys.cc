@@ -56,7 +56,8 @@ absl::Status StoreImpl::RotateDataKeys() {
   for (proto::TenantRecord& record : registry_.Records()) {
     if (HasKeys(record)) records.push_back(std::move(record));
   }
-  return RotateKeysOf(records);
+  // Every tenant's key and the node file key (when files are encrypted).
+  return RotateKeysOf(records, db_->env.keys != nullptr);
 }
 
 absl::Status StoreImpl::RotateTenantDataKey(std::string_view id) {
@@ -67,21 +68,22 @@ absl::Status StoreImpl::RotateTenantDataKey(std::string_view id) {
     return absl::FailedPreconditionError(absl::StrCat(
         "tenant ", record.id(), " was purged: it has no data key"));
   }
-  return RotateKeysOf({record});
+  return RotateKeysOf({record}, /*new_file_key=*/false);
 }
 
 absl::Status StoreImpl::RotateKeysOf(
-    const std::vector<proto::TenantRecord>& records) {
+    const std::vector<proto::TenantRecord>& records, bool new_file_key) {
   std::vector<std::uint64_t> numbers;
   numbers.reserve(records.size());
   for (const proto::TenantRecord& record : records) {
     numbers.push_back(record.number());
   }
-  LEYSER_RETURN_IF_ERROR(keys_->RotateTenantKeys(numbers));
+  LEYSER_RETURN_IF_ERROR(keys_->RotateTenantKeys(numbers, new_file_key));
   CrashPoint("datakeys.after_commit");
   // From here the rotation has happened: what fails is returned, and the
   // next ResealRetiredKeys finishes the work.
   absl::Status first_error;
+  if (new_file_key) first_error = UseNewFileKey();
   for (const proto::TenantRecord& record : records) {
     absl::Status refreshed = cache_->RefreshLiveKeys(record.number());
     proto::AuditEntry entry =
@@ -107,6 +109,7 @@ absl::StatusOr<KeyRotationProgress> StoreImpl::ResealRetiredKeys(
   absl::MutexLock maintenance(&maintenance_mu_);
   KeyRotationProgress out;
   LEYSER_RETURN_IF_ERROR(ResealPending(progress, &out));
+  LEYSER_RETURN_IF_ERROR(RewriteRetiredFiles(&out));
   return out;
 }
 

@@ -96,6 +96,8 @@ absl::Status StoreImpl::RunMaintenanceSteps(absl::Time now,
   // An error (a value that opens under none of its tenant's keys) is
   // reported; the run goes on to the backup and the audit steps.
   report->key_rotation.error = ResealPending(nullptr, &report->key_rotation);
+  const absl::Status rewritten = RewriteRetiredFiles(&report->key_rotation);
+  if (report->key_rotation.error.ok()) report->key_rotation.error = rewritten;
   if (backups_.enabled() && registry_.Meta().backup_dir_id().empty()) {
     // The store's first backup is due: its directory is bound now.
     LEYSER_ASSIGN_OR_RETURN(const bool due, backups_.BackupDue(now));

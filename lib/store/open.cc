@@ -356,13 +356,12 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(
                                  "opened without file encryption");
   }
   const DataDbSettings settings = DataDbSettingsFor(options);
-  const std::uint32_t file_key_id = inspected->file_key.version;
   LEYSER_ASSIGN_OR_RETURN(
       std::shared_ptr<DbCore> db,
-      OpenDataDb(
-          db_dir, settings, std::move(lock),
-          file_encryption ? std::move(inspected->file_key.key) : SecretBytes(),
-          file_key_id));
+      OpenDataDb(db_dir, settings, std::move(lock),
+                 file_encryption ? ToFileKey(std::move(inspected->file_key))
+                                 : FileKey{},
+                 ToFileKeys(std::move(inspected->retired_file_keys))));
   LEYSER_ASSIGN_OR_RETURN(
       std::unique_ptr<KeyStore> keys,
       KeyStore::Open(keys_dir, std::move(master_key), /*create=*/false,

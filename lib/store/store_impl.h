@@ -192,7 +192,8 @@ class StoreImpl final : public Store {
   // re-sealing pass over every tenant with retired keys (progress after each
   // tenant), which then destroys the finished tenants' retired keys; one
   // tenant's values re-sealed.
-  absl::Status RotateKeysOf(const std::vector<proto::TenantRecord>& records)
+  absl::Status RotateKeysOf(const std::vector<proto::TenantRecord>& records,
+                            bool new_file_key)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   absl::Status ResealPending(
       const std::function<void(const KeyRotationProgress&)>& progress,
@@ -207,6 +208,14 @@ class StoreImpl final : public Store {
   };
   absl::StatusOr<RetiredKeys> ResealTenant(const proto::TenantRecord& record,
                                            KeyRotationProgress* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+
+  // file_keys.cc: the node file key a data-key rotation committed, put to use
+  // (recorded as FILE_KEY_ROTATED); the files of the data directory still
+  // written under a retired file key rewritten, and the retired keys that no
+  // file of the data or backup directory carries destroyed.
+  absl::Status UseNewFileKey() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+  absl::Status RewriteRetiredFiles(KeyRotationProgress* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
 
   absl::Status RestoreTenantData(const std::shared_ptr<const TenantCore>& core,

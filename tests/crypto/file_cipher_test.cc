@@ -2,7 +2,9 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -159,6 +161,76 @@ TEST(FileCipherTest, DatabaseFilesAreEncryptedAndNeedTheirKey) {
     EXPECT_THAT(FromRocks(s, "opening"),
                 test::StatusIs(absl::StatusCode::kDataLoss));
   }
+}
+
+// A file-key rotation: files written under the retired key still open while
+// it is kept, new files carry the current one, and once the retired key is
+// removed its files are refused (never read as garbage). FileKeyIdOf reads
+// the id without a key.
+TEST(FileCipherTest, RetiredKeysOpenOldFilesUntilRemoved) {
+  test::TempDir tmp;
+  const std::string dir = tmp.Sub("files");
+  std::filesystem::create_directories(dir);
+  auto env = NewEncryptedEnv(FileKey{RandomKey().value(), 1});
+  ASSERT_THAT(env, IsOk());
+  rocksdb::Env* e = env->env.get();
+  ASSERT_TRUE(rocksdb::WriteStringToFile(e, "old text", dir + "/old").ok());
+  ASSERT_THAT(env->keys->Add(FileKey{RandomKey().value(), 2}), IsOk());
+  ASSERT_THAT(env->keys->SetCurrent(2), IsOk());
+  ASSERT_TRUE(rocksdb::WriteStringToFile(e, "new text", dir + "/new").ok());
+  EXPECT_EQ(*FileKeyIdOf(dir + "/old"), std::optional<std::uint32_t>(1));
+  EXPECT_EQ(*FileKeyIdOf(dir + "/new"), std::optional<std::uint32_t>(2));
+  std::string text;
+  ASSERT_TRUE(rocksdb::ReadFileToString(e, dir + "/old", &text).ok());
+  EXPECT_EQ(text, "old text");
+  EXPECT_EQ(env->keys->Remove(2).code(),
+            absl::StatusCode::kFailedPrecondition);  // The current key.
+  ASSERT_THAT(env->keys->Remove(1), IsOk());
+  rocksdb::Status refused = rocksdb::ReadFileToString(e, dir + "/old", &text);
+  EXPECT_TRUE(refused.IsCorruption()) << refused.ToString();
+  ASSERT_TRUE(rocksdb::ReadFileToString(e, dir + "/new", &text).ok());
+  EXPECT_EQ(text, "new text");
+  // A key with a forged id does not open a file of another id.
+  ASSERT_THAT(env->keys->Add(FileKey{RandomKey().value(), 1}), IsOk());
+  EXPECT_TRUE(rocksdb::ReadFileToString(e, dir + "/old", &text).IsCorruption());
+  // Not a file of the layer; no file at all.
+  {
+    std::ofstream plain(dir + "/plain");
+    plain << "LEYSXC2";  // Shorter than magic and id.
+  }
+  EXPECT_EQ(*FileKeyIdOf(dir + "/plain"), std::nullopt);
+  EXPECT_EQ(FileKeyIdOf(dir + "/missing").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(env->keys->Add(FileKey{SecretBytes(), 3}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// Roll starts the info LOG afresh under the current key; the lines so far
+// move to LOG.old, re-written under it too.
+TEST(FileCipherTest, TheInfoLogRollsUnderTheCurrentKey) {
+  test::TempDir tmp;
+  const std::string dir = tmp.Sub("db");
+  std::filesystem::create_directories(dir);
+  auto env = NewEncryptedEnv(FileKey{RandomKey().value(), 1});
+  ASSERT_THAT(env, IsOk());
+  rocksdb::Env* e = env->env.get();
+  auto log = NewEncryptedInfoLog(e, dir);
+  ASSERT_THAT(log, IsOk());
+  rocksdb::Log(rocksdb::InfoLogLevel::WARN_LEVEL, *log, "first line %d", 1);
+  ASSERT_THAT(env->keys->Add(FileKey{RandomKey().value(), 2}), IsOk());
+  ASSERT_THAT(env->keys->SetCurrent(2), IsOk());
+  ASSERT_THAT((*log)->Roll(), IsOk());
+  rocksdb::Log(rocksdb::InfoLogLevel::WARN_LEVEL, *log, "second line %d", 2);
+  (*log)->Flush();
+  EXPECT_EQ(*FileKeyIdOf(dir + "/LOG"), std::optional<std::uint32_t>(2));
+  EXPECT_EQ(*FileKeyIdOf(dir + "/LOG.old"), std::optional<std::uint32_t>(2));
+  std::string old_lines;
+  std::string new_lines;
+  ASSERT_TRUE(rocksdb::ReadFileToString(e, dir + "/LOG.old", &old_lines).ok());
+  ASSERT_TRUE(rocksdb::ReadFileToString(e, dir + "/LOG", &new_lines).ok());
+  EXPECT_NE(old_lines.find("first line 1"), std::string::npos) << old_lines;
+  EXPECT_EQ(old_lines.find("second line"), std::string::npos);
+  EXPECT_NE(new_lines.find("second line 2"), std::string::npos) << new_lines;
 }
 
 }  // namespace

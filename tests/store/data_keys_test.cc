@@ -145,6 +145,7 @@ TEST_F(DataKeysTest, AnOldMasterKeyAndAnOldGenerationReadNothingAfterRotation) {
   // its db/ replaced by a copy of today's, every value tried with every data
   // key of the tenant that generation holds. Returns the values that opened.
   int attacks = 0;
+  std::string files_refused;  // Why today's files did not open, if not.
   auto attack = [&]() {
     const std::string loot = tmp_.Sub(absl::StrCat("loot", ++attacks));
     Options o = options_;
@@ -166,7 +167,12 @@ TEST_F(DataKeysTest, AnOldMasterKeyAndAnOldGenerationReadNothingAfterRotation) {
     for (auto& k : ring->retired) stolen.push_back(std::move(k));
     keys->reset();
     std::vector<std::string> opened;
-    test::RawDataDb raw(loot, *old_master);  // The file key is the same.
+    // With the file key from the generation's key store.
+    test::RawDataDb raw(loot, *old_master, /*must_open=*/false);
+    if (raw.db() == nullptr) {
+      files_refused = raw.status().ToString();
+      return opened;
+    }
     std::unique_ptr<rocksdb::Iterator> it(
         raw.db()->NewIterator(rocksdb::ReadOptions(), raw.data()));
     const std::string prefix = internal::TenantPrefix(number);
@@ -199,6 +205,7 @@ TEST_F(DataKeysTest, AnOldMasterKeyAndAnOldGenerationReadNothingAfterRotation) {
   }
   // Control: the master-key rotation alone leaves everything readable.
   EXPECT_EQ(attack().size(), 2u);
+  EXPECT_EQ(files_refused, "");
   // The store's own generation no longer opens with the retired key.
   Options with_old = options_;
   with_old.data_dir = tmp_.Sub("with-old-key");
@@ -221,12 +228,120 @@ TEST_F(DataKeysTest, AnOldMasterKeyAndAnOldGenerationReadNothingAfterRotation) {
               "written after the master-key rotation");
   }
   EXPECT_TRUE(attack().empty());
+  // Today's files do not even open with the generation's file key: every
+  // file of db/ was rewritten under the new one.
+  EXPECT_NE(files_refused.find("encrypted under another file key"),
+            std::string::npos)
+      << files_refused;
+  for (const auto& entry : fs::directory_iterator(options_.data_dir + "/db")) {
+    auto id = internal::FileKeyIdOf(entry.path().string());
+    ASSERT_THAT(id, IsOk());
+    if (id->has_value()) {
+      EXPECT_EQ(**id, 2u) << entry.path();
+    }
+  }
 
   // No live file holds a value sealed under the retired key.
   const OnDisk files = ReadFiles(options_.data_dir, *new_master, number);
   EXPECT_EQ(files.sst_versions.count(1), 0u);
   EXPECT_GT(files.sst_versions.at(2), 0);
   EXPECT_EQ(files.bytes.find(sealed_before), std::string::npos);
+}
+
+// The node file key: RotateDataKeys replaces it, the pass rewrites every
+// file of db/ under the new one, generations taken before (or during) the
+// rotation keep restoring, and the retired key is destroyed once the last
+// generation holding a file under it is pruned.
+TEST_F(DataKeysTest, TheFileKeyIsReplacedAndRetiredWhenNoFileCarriesIt) {
+  options_.backup_generations = 2;
+  auto ids_under = [](const std::string& dir) {
+    std::map<std::uint32_t, int> ids;
+    for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+      if (!entry.is_regular_file()) continue;
+      auto id = internal::FileKeyIdOf(entry.path().string());
+      EXPECT_THAT(id, IsOk());
+      if (id.ok() && id->has_value()) ++ids[**id];
+    }
+    return ids;
+  };
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(store->CreateTenant("t"), IsOk());
+  Put(*store, "t", "before", "written before");
+  ASSERT_THAT(store->CreateBackup(), IsOk());  // 1: everything under key 1.
+  ASSERT_THAT(store->RotateDataKeys(), IsOk());
+  Put(*store, "t", "during", "written during the rotation");
+  clock_->Advance(absl::Hours(1));
+  ASSERT_THAT(store->CreateBackup(), IsOk());  // 2: keys 1 and 2.
+  auto progress = store->ResealRetiredKeys(nullptr);
+  ASSERT_THAT(progress, IsOk());
+  EXPECT_EQ(progress->files_pending, 0u);
+  EXPECT_GT(progress->backup_files_pending, 0u);
+  EXPECT_EQ(progress->retired_file_keys, 1u);
+  std::map<std::uint32_t, int> db_ids = ids_under(options_.data_dir + "/db");
+  EXPECT_EQ(db_ids.count(1), 0u);
+  EXPECT_GT(db_ids[2], 0);
+  EXPECT_GT(ids_under(options_.backup_dir)[1], 0);
+
+  // Both generations restore: the first with its key, the second with both.
+  for (BackupId id : {1, 2}) {
+    Options restored = options_;
+    restored.data_dir = tmp_.Sub(absl::StrCat("restored-", id));
+    ASSERT_THAT(Store::RestoreStore(restored, id), IsOk());
+    restored.backup_dir.clear();
+    auto copy = OpenStore(restored);
+    ASSERT_NE(copy, nullptr);
+    EXPECT_EQ(Get(*copy, "t", "before"), "written before");
+    if (id == 2) {
+      EXPECT_EQ(Get(*copy, "t", "during"), "written during the rotation");
+    }
+  }
+
+  // Two more generations prune the two that hold files under key 1.
+  for (int i = 0; i < 2; ++i) {
+    clock_->Advance(absl::Hours(1));
+    ASSERT_THAT(store->CreateBackup(), IsOk());
+  }
+  EXPECT_EQ(ids_under(options_.backup_dir).count(1), 0u);
+  progress = store->ResealRetiredKeys(nullptr);
+  ASSERT_THAT(progress, IsOk());
+  EXPECT_EQ(progress->backup_files_pending, 0u);
+  EXPECT_EQ(progress->retired_file_keys, 0u);
+  auto log = store->ReadAuditLog(kSystemAuditLog, 0, 1000);
+  ASSERT_THAT(log, IsOk());
+  std::map<AuditEvent, std::map<std::string, std::string>> details;
+  for (const AuditEntry& e : *log) {
+    if (e.event == AuditEvent::kFileKeyRotated ||
+        e.event == AuditEvent::kFileKeyRetired) {
+      details[e.event] = e.details;
+    }
+  }
+  EXPECT_EQ(details[AuditEvent::kFileKeyRotated]["id"], "2");
+  EXPECT_EQ(details[AuditEvent::kFileKeyRotated]["retired"], "1");
+  EXPECT_EQ(details[AuditEvent::kFileKeyRetired]["ids"], "1");
+  store.reset();
+
+  // Key 1 is gone from the key store; the store and its newest generation
+  // open with key 2 alone.
+  {
+    auto keys = internal::KeyStore::Open(options_.data_dir + "/keys",
+                                         provider_->GetMasterKey().value(),
+                                         false, absl::UnixEpoch());
+    ASSERT_THAT(keys, IsOk());
+    auto ring = (*keys)->GetFileKeys();
+    ASSERT_THAT(ring, IsOk());
+    EXPECT_EQ(ring->current.version, 2u);
+    EXPECT_TRUE(ring->retired.empty());
+  }
+  store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Get(*store, "t", "during"), "written during the rotation");
+  auto backups = store->ListBackups();
+  ASSERT_THAT(backups, IsOk());
+  ASSERT_FALSE(backups->empty());
+  Options restored = options_;
+  restored.data_dir = tmp_.Sub("restored-newest");
+  ASSERT_THAT(Store::RestoreStore(restored, backups->back().id), IsOk());
 }
 
 // Readers and writers go on while the values are re-sealed; an iterator made
@@ -366,8 +481,10 @@ TEST_F(DataKeysTest, ACrashAtEveryStepLosesNothing) {
   ASSERT_THAT(CreateKeyFile(key_path), IsOk());
   options_.key_provider = NewFileKeyProvider(key_path).value();
   options_.backup_dir.clear();
-  for (const char* point : {"datakeys.before_commit", "datakeys.after_commit",
-                            "reseal.after_batch", "reseal.before_destroy"}) {
+  for (const char* point :
+       {"datakeys.before_commit", "datakeys.after_commit", "reseal.after_batch",
+        "reseal.before_destroy", "filekeys.after_compaction",
+        "filekeys.before_destroy"}) {
     SCOPED_TRACE(point);
     options_.data_dir = tmp_.Sub(absl::StrCat("store-", point));
     {

@@ -44,7 +44,7 @@ struct Parts {
              internal::DataDbDir(dir.path()), settings,
              internal::FileLock::Acquire(internal::LockFileName(dir.path()))
                  .value(),
-             SecretBytes(), 0)
+             internal::FileKey{})
              .value();
     db->record_mac =
         std::make_shared<internal::RecordMac>(keys->GetRecordKey().value().key);

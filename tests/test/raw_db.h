@@ -23,9 +23,12 @@ namespace leyser::test {
 
 class RawDataDb {
  public:
-  // Opens `store_dir`/db through the store's file layer (the file key is
-  // unwrapped with the master key from `provider`). The store must be closed.
-  RawDataDb(const std::string& store_dir, const KeyProvider& provider) {
+  // Opens `store_dir`/db through the store's file layer (its file keys, the
+  // retired ones too, unwrapped with the master key from `provider`). The
+  // store must be closed. Unless `must_open`, a database that does not open
+  // is no test failure: status() says why, and db() is null.
+  RawDataDb(const std::string& store_dir, const KeyProvider& provider,
+            bool must_open = true) {
     auto info = internal::KeyStore::Inspect(store_dir + "/keys",
                                             provider.GetMasterKey().value());
     EXPECT_TRUE(info.ok()) << info.status();
@@ -37,24 +40,28 @@ class RawDataDb {
                                          provider.GetMasterKey().value(), false,
                                          absl::UnixEpoch());
     EXPECT_TRUE(keys.ok()) << keys.status();
-    auto file_key = (*keys)->GetFileKey();
-    EXPECT_TRUE(file_key.ok()) << file_key.status();
-    env_ =
-        internal::NewEncryptedEnv(std::move(file_key->key), file_key->version)
-            .value();
+    auto file_keys = (*keys)->GetFileKeys();
+    EXPECT_TRUE(file_keys.ok()) << file_keys.status();
+    env_ = internal::NewEncryptedEnv(
+               internal::ToFileKey(std::move(file_keys->current)),
+               internal::ToFileKeys(std::move(file_keys->retired)))
+               .value();
     rocksdb::DBOptions options = internal::DataDbOptions();
     options.env = env_.env.get();
     options.info_log = internal::NullRocksLogger();
-    rocksdb::Status s = rocksdb::DB::Open(options, store_dir + "/db",
-                                          internal::DataColumnFamilies(1 << 20),
-                                          &handles_, &db_);
-    EXPECT_TRUE(s.ok()) << s.ToString();
+    status_ = rocksdb::DB::Open(options, store_dir + "/db",
+                                internal::DataColumnFamilies(1 << 20),
+                                &handles_, &db_);
+    if (must_open) {
+      EXPECT_TRUE(status_.ok()) << status_.ToString();
+    }
   }
   ~RawDataDb() {
     for (auto* h : handles_)
       db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     delete db_;
   }
+  const rocksdb::Status& status() const { return status_; }
   rocksdb::DB* db() { return db_; }
   rocksdb::Env* env() { return env_.env.get(); }
   rocksdb::ColumnFamilyHandle* data() { return handles_[1]; }
@@ -101,6 +108,7 @@ class RawDataDb {
   std::shared_ptr<const internal::RecordMac> mac_;
   internal::EncryptedEnv env_;  // Outlives db_.
   rocksdb::DB* db_ = nullptr;
+  rocksdb::Status status_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };
 

@@ -52,6 +52,23 @@ bool ParseId(const char* text, leyser::BackupId* id) {
 }
 
 // Prints where the audit checkpoints stand; false if the sink fails.
+// The node file key after a rotation pass: rewritten, or kept for backups.
+void PrintFileKeyState(const leyser::KeyRotationProgress& p) {
+  if (p.retired_file_keys == 0) {
+    std::printf("file key: every file is under the current one\n");
+  } else if (p.files_pending > 0) {
+    absl::PrintF(
+        "file key: %d files of the data directory still under a "
+        "retired one; run maintenance to finish\n",
+        p.files_pending);
+  } else {
+    absl::PrintF(
+        "file key: the data directory is rewritten; %d backup files keep "
+        "the retired key until their generations are pruned\n",
+        p.backup_files_pending);
+  }
+}
+
 bool PrintAnchors(const leyser::AnchorStatus& anchors) {
   if (!anchors.sink) {
     if (anchors.logs_pending > 0) {
@@ -209,6 +226,7 @@ int RunStoreCommand(leyser::Store& store, const std::vector<char*>& args,
         "re-sealed %d values of %d tenants; their retired keys are "
         "destroyed\n",
         done->values_resealed, done->tenants_done);
+    PrintFileKeyState(*done);
     return kExitOk;
   }
   if (command == "backup") {
@@ -296,6 +314,10 @@ int RunStoreCommand(leyser::Store& store, const std::vector<char*>& args,
           report->key_rotation.tenants_done,
           report->key_rotation.values_resealed,
           report->key_rotation.tenants_pending);
+    }
+    if (report->key_rotation.retired_file_keys > 0) {
+      std::printf("  ");
+      PrintFileKeyState(report->key_rotation);
     }
     const bool anchored = PrintAnchors(report->anchors);
     // A refused backup, a waiting step or a failing sink needs the operator.
