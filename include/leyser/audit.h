@@ -42,6 +42,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
+#include "leyser/signing_key.h"
 #include "leyser/store_types.h"
 
 namespace leyser {
@@ -113,6 +114,12 @@ enum class AuditEvent {
   // In the system log: no file of the data or backup directory carries a
   // retired file key any more, and it was destroyed (details: ids).
   kFileKeyRetired = 37,
+  // In the system log: the store's signing key was replaced (details:
+  // public_key, the new one; previous, the retired one; reason: rotation,
+  // master_key, upgrade (a store from before signing keys of their own) or
+  // provider (the key provider supplies another key); cross_signed: whether
+  // a checkpoint carries both keys' signatures).
+  kSigningKeyRotated = 38,
 };
 
 // Returns the event's name, e.g. "TENANT_CREATED".
@@ -248,12 +255,17 @@ struct AuditVerifyOptions {
   // store has signed with: its current key and those before its master-key
   // rotations); the others are not applied, and are counted as rejected.
   std::vector<std::string> trusted_checkpoints;
-  // Ed25519 public keys (32 bytes) accepted as signers. Empty: the keys the
-  // store has signed with (VerifyAuditLog); required for VerifyAuditExport.
-  // A master-key rotation changes the default signing key: pass every key a
-  // verified span was signed with (each MASTER_KEY_ROTATED entry names the
-  // new one, and the rotation's checkpoint carries both signatures).
+  // Ed25519 public keys (32 bytes) accepted as signers at any time.
   std::vector<std::string> public_keys;
+  // Keys accepted only on checkpoints dated inside their validity windows
+  // (Store::ListSigningKeys, `leyserctl public-keys --json`): a retired key
+  // that leaked cannot vouch for anything newer than its retirement. Prefer
+  // these to `public_keys`. Both empty: the keys the store has signed with,
+  // with their windows (VerifyAuditLog); VerifyAuditExport needs one of the
+  // two. A rotation (SIGNING_KEY_ROTATED, MASTER_KEY_ROTATED) changes the
+  // signing key: give every key a verified span was signed with (the
+  // rotation's checkpoint carries both signatures).
+  std::vector<SigningKeyInfo> signing_keys;
 };
 
 // The result of a verification. `intact` is false when anything does not

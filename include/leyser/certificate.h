@@ -16,12 +16,13 @@
 #include "absl/time/time.h"
 
 #include "leyser/backup.h"
+#include "leyser/signing_key.h"
 
 namespace leyser {
 
 // Proof that a tenant's data was erased: issued once, when the tenant is
 // shredded, and signed with the store's Ed25519 signing key (see
-// KeyProvider::GetSigningKey). Verify it with VerifyDeletionCertificate and the
+// Store::ListSigningKeys). Verify it with VerifyDeletionCertificate and the
 // signer's public key alone. Copyable.
 struct DeletionCertificate {
   // The certificate format: 2 now (1 in earlier builds: no backup
@@ -73,6 +74,16 @@ struct DeletionCertificate {
 // key).
 absl::Status VerifyDeletionCertificate(const DeletionCertificate& certificate,
                                        std::string_view public_key);
+
+// Checks `certificate` against a store's signing keys with their validity
+// windows (Store::ListSigningKeys, `leyserctl public-keys --json`): it must be
+// signed by the key it names, that key must be one of `keys`, and its
+// `issued` time must lie inside that key's window (a retired key that leaked
+// cannot sign a certificate dated after its retirement). Errors:
+// InvalidArgument (no keys, or a malformed one); DataLoss (signature wrong,
+// signer not among `keys`, or issued outside its window).
+absl::Status VerifyDeletionCertificate(const DeletionCertificate& certificate,
+                                       const std::vector<SigningKeyInfo>& keys);
 
 // Returns the certificate as JSON (protobuf JSON mapping; bytes fields base64).
 std::string DeletionCertificateToJson(const DeletionCertificate& certificate);

@@ -38,12 +38,15 @@ class KeyProvider {
   // (key service unreachable).
   virtual absl::StatusOr<SecretBytes> GetMasterKey() const = 0;
 
-  // Returns the 32-byte Ed25519 seed of the key that signs deletion
-  // certificates. The default derives it from the master key (BLAKE2b key
-  // derivation, context "leyser-s"), so it changes when the master key is
-  // rotated; certificates issued before stay verifiable with the public key
-  // they name. Override it to keep a signing key of its own (for example in an
-  // HSM-backed service), which must not be any tenant's data key.
+  // Returns the 32-byte Ed25519 seed of the key that signs the store's audit
+  // checkpoints and deletion certificates, for a host that keeps it itself
+  // (for example in an HSM-backed service); it must not be any key that
+  // encrypts data. The default returns Unimplemented: the store keeps signing
+  // keys of its own (random, in its key store, replaced by
+  // Store::RotateSigningKey and at every master-key rotation, each with its
+  // validity window: Store::ListSigningKeys). A store opened with a provider
+  // that returns another key than before records the change as a rotation
+  // (not cross-signed: the store never held the earlier seed).
   virtual absl::StatusOr<SecretBytes> GetSigningKey() const;
 };
 

@@ -12,6 +12,7 @@
 #include "leyser/maintenance.h"
 #include "leyser/options.h"
 #include "leyser/secret.h"
+#include "leyser/signing_key.h"
 #include "leyser/store.h"
 #include "leyser/store_types.h"
 #include "leyser/tenant.h"

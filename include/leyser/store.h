@@ -276,6 +276,23 @@ class Store {
   // certificates and audit checkpoints now.
   virtual absl::StatusOr<std::string> GetSigningPublicKey() const = 0;
 
+  // Every key that has signed this store's checkpoints and certificates, oldest
+  // first, each with its validity window (the last is the current key, valid
+  // until InfiniteFuture). Give them to VerifyAuditExport, VerifyAuditLog and
+  // VerifyDeletionCertificate: a retired key is then accepted only on what is
+  // dated inside its window. Keys of a store from before signing keys of their
+  // own get the window from the store's creation to the upgrade.
+  virtual absl::StatusOr<std::vector<SigningKeyInfo>> ListSigningKeys()
+      const = 0;
+
+  // Replaces the signing key with a new random one (the store's own; not
+  // derived from any key that encrypts data): the retired key's window ends
+  // and the new one's begins at one checkpoint of the system log signed by
+  // both, and its seed is destroyed. Recorded as SIGNING_KEY_ROTATED. A
+  // master-key rotation does the same. Errors: FailedPrecondition (the key
+  // provider supplies the signing key: rotate it there); Unavailable (I/O).
+  [[nodiscard]] virtual absl::Status RotateSigningKey() = 0;
+
   // Maintenance.
 
   // Runs what is due at the clock's now: lifecycle steps (contract ends,

@@ -19,7 +19,7 @@ namespace leyser::internal {
 
 absl::StatusOr<std::vector<AuditLogs::AnchorGap>> AuditLogs::CheckAnchors(
     const std::vector<AuditCheckpoint>& held, std::uint64_t next_log) {
-  const std::vector<std::string> keys = known_keys();
+  const std::vector<SigningKeyInfo> keys = known_keys();
   std::vector<AnchorGap> gaps;
   std::set<std::string> unknown_series;
   // The signature is checked only for checkpoints that would refuse the open

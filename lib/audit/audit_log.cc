@@ -103,22 +103,23 @@ std::string AuditLogs::public_key() const {
   return signer_->public_key();
 }
 
-std::vector<std::string> AuditLogs::known_keys() const {
+std::vector<SigningKeyInfo> AuditLogs::known_keys() const {
   absl::MutexLock lock(&signer_mu_);
-  std::vector<std::string> keys = known_keys_;
-  if (std::find(keys.begin(), keys.end(), signer_->public_key()) ==
-      keys.end()) {
-    keys.push_back(signer_->public_key());
+  std::vector<SigningKeyInfo> keys = known_keys_;
+  const std::string& current = signer_->public_key();
+  if (std::none_of(keys.begin(), keys.end(), [&](const SigningKeyInfo& k) {
+        return k.public_key == current;
+      })) {
+    SigningKeyInfo info;
+    info.public_key = current;
+    keys.push_back(std::move(info));
   }
   return keys;
 }
 
-void AuditLogs::AddKnownKey(std::string public_key) {
+void AuditLogs::SetKnownKeys(std::vector<SigningKeyInfo> keys) {
   absl::MutexLock lock(&signer_mu_);
-  if (std::find(known_keys_.begin(), known_keys_.end(), public_key) ==
-      known_keys_.end()) {
-    known_keys_.push_back(std::move(public_key));
-  }
+  known_keys_ = std::move(keys);
 }
 
 std::vector<std::shared_ptr<const CheckpointSigner>> AuditLogs::Signers()

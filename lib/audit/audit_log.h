@@ -193,15 +193,19 @@ class AuditLogs {
   // Compacts the audit column family, so pruned entries leave the files.
   absl::Status CompactPruned();
 
-  // Replaces the signer with `next` (a master-key rotation): signs one
+  // Replaces the signer with `next` (a signing-key rotation): signs one
   // checkpoint of the system log with both the old and the new key, so the old
   // key vouches for the new one, and signs with `next` alone from then on.
-  absl::Status RotateSigner(std::shared_ptr<const CheckpointSigner> next);
+  // Returns the time that checkpoint carries (the end of the old key's window
+  // and the start of the new one's).
+  absl::StatusOr<absl::Time> RotateSigner(
+      std::shared_ptr<const CheckpointSigner> next);
   std::string public_key() const;
-  // Public keys whose checkpoint signatures Verify accepts by default: the
-  // current one and those added here (keys used before a rotation).
-  std::vector<std::string> known_keys() const;
-  void AddKnownKey(std::string public_key);
+  // Keys whose checkpoint signatures Verify and the open check accept by
+  // default, with their windows: those set here (the store's signing keys)
+  // and the current signer's (without a window if it is not among them).
+  std::vector<SigningKeyInfo> known_keys() const;
+  void SetKnownKeys(std::vector<SigningKeyInfo> keys);
 
   // Records `entry` as refused with `status` and returns `status` (or the
   // error of recording it).
@@ -280,7 +284,7 @@ class AuditLogs {
 
   mutable absl::Mutex signer_mu_;
   std::shared_ptr<const CheckpointSigner> signer_ ABSL_GUARDED_BY(signer_mu_);
-  std::vector<std::string> known_keys_ ABSL_GUARDED_BY(signer_mu_);
+  std::vector<SigningKeyInfo> known_keys_ ABSL_GUARDED_BY(signer_mu_);
 
   std::mutex states_mu_;  // Guards states_.
   absl::flat_hash_map<std::uint64_t, std::shared_ptr<LogState>> states_;

@@ -1,6 +1,7 @@
 #include "lib/audit/checkpoint.h"
 
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -102,11 +103,35 @@ absl::StatusOr<std::string> SignCheckpoint(
   return note;
 }
 
+std::vector<SigningKeyInfo> UnboundedKeys(
+    const std::vector<std::string>& public_keys) {
+  std::vector<SigningKeyInfo> out;
+  out.reserve(public_keys.size());
+  for (const std::string& key : public_keys) {
+    SigningKeyInfo info;
+    info.public_key = key;
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
 bool CheckpointSignedByAny(std::string_view note,
                            const std::vector<std::string>& public_keys) {
+  return CheckpointSignedByAny(note, UnboundedKeys(public_keys));
+}
+
+bool CheckpointSignedByAny(std::string_view note,
+                           const std::vector<SigningKeyInfo>& keys) {
   std::string_view body;
   std::vector<std::string_view> lines;
   if (!SplitNote(note, &body, &lines)) return false;
+  // The time the note claims (a window check needs it; a note without one
+  // is accepted only from keys without a window).
+  std::optional<absl::Time> time;
+  if (absl::StatusOr<AuditCheckpoint> parsed = ParseAuditCheckpoint(note);
+      parsed.ok()) {
+    time = parsed->time;
+  }
   const std::string_view origin = OriginOf(body);
   const std::string em_dash = absl::StrCat(ToAbsl(kEmDash), " ");
   bool verified = false;
@@ -124,15 +149,21 @@ bool CheckpointSignedByAny(std::string_view note,
         raw.size() < 4) {
       continue;  // Not a signature this verifier knows how to read.
     }
-    for (const std::string& key : public_keys) {
-      if (raw.compare(0, 4, KeyHint(name, key)) != 0) continue;
+    for (const SigningKeyInfo& key : keys) {
+      if (raw.compare(0, 4, KeyHint(name, key.public_key)) != 0) continue;
       // A known key (name and ID): its signature must verify, or the whole
       // note is rejected (C2SP signed-note).
       if (raw.size() != 4 + kSignatureBytes ||
-          !VerifyDetached(key, body, std::string_view(raw).substr(4))) {
+          !VerifyDetached(key.public_key, body,
+                          std::string_view(raw).substr(4))) {
         return false;
       }
-      verified = true;
+      // A valid signature counts only inside the key's window.
+      const bool unbounded = key.valid_from == absl::InfinitePast() &&
+                             key.valid_until == absl::InfiniteFuture();
+      if (unbounded || (time.has_value() && key.ValidAt(*time))) {
+        verified = true;
+      }
     }
   }
   return verified;

@@ -24,6 +24,7 @@
 
 #include "leyser/audit.h"
 #include "leyser/secret.h"
+#include "leyser/signing_key.h"
 
 #include "lib/audit/merkle.h"
 
@@ -62,6 +63,14 @@ absl::StatusOr<std::string> SignCheckpoint(
 // rejected). Lines of other keys are ignored.
 bool CheckpointSignedByAny(std::string_view note,
                            const std::vector<std::string>& public_keys);
+// The same with keys that count only on notes whose time lies inside their
+// validity windows (a valid signature outside it is not a failing one: it
+// just does not count).
+bool CheckpointSignedByAny(std::string_view note,
+                           const std::vector<SigningKeyInfo>& keys);
+// `public_keys` as keys without a window.
+std::vector<SigningKeyInfo> UnboundedKeys(
+    const std::vector<std::string>& public_keys);
 
 }  // namespace leyser::internal
 

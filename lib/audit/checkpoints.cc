@@ -380,7 +380,7 @@ AnchorStatus AuditLogs::GetAnchorStatus() const {
   return status;
 }
 
-absl::Status AuditLogs::RotateSigner(
+absl::StatusOr<absl::Time> AuditLogs::RotateSigner(
     std::shared_ptr<const CheckpointSigner> next) {
   // One checkpoint of the system log signed by both keys vouches for the
   // new key.
@@ -392,6 +392,7 @@ absl::Status AuditLogs::RotateSigner(
   LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state,
                           State(kSystemLogNumber));
   std::optional<AuditCheckpoint> rotation_note;
+  absl::Time rotated_at;
   {
     std::lock_guard<std::mutex> lock(state->mu);
     if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(kSystemLogNumber, *state));
@@ -400,9 +401,9 @@ absl::Status AuditLogs::RotateSigner(
     const std::int64_t micros =
         std::max(absl::ToUnixMicros(config_.clock->Now()),
                  st.meta.checkpoint_time_micros() + 1);
-    const std::string body =
-        CheckpointBody(Origin(kSystemLogNumber), st.size, st.frontier.Root(),
-                       FromMicros(micros));
+    rotated_at = FromMicros(micros);
+    const std::string body = CheckpointBody(Origin(kSystemLogNumber), st.size,
+                                            st.frontier.Root(), rotated_at);
     LEYSER_ASSIGN_OR_RETURN(std::string note,
                             SignCheckpoint(body, {previous, next}));
     // If this size was checkpointed (and maybe anchored) already, the sink
@@ -435,7 +436,7 @@ absl::Status AuditLogs::RotateSigner(
     std::lock_guard<std::mutex> publishing(publish_mu_);
     config_.sink->Publish(*rotation_note).IgnoreError();  // Best effort.
   }
-  return absl::OkStatus();
+  return rotated_at;
 }
 
 }  // namespace leyser::internal

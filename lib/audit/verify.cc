@@ -309,7 +309,7 @@ class LogChecker {
 // (damaged or forged lines of a sink's file: not applied, reported).
 absl::StatusOr<std::vector<TrustedRoot>> TrustedRoots(
     const std::vector<std::string>& notes, std::string_view origin,
-    const std::vector<std::string>& keys, std::uint64_t* rejected) {
+    const std::vector<SigningKeyInfo>& keys, std::uint64_t* rejected) {
   std::vector<TrustedRoot> out;
   absl::flat_hash_set<std::string_view> seen;  // A rotated file repeats lines.
   for (const std::string& note : notes) {
@@ -324,22 +324,28 @@ absl::StatusOr<std::vector<TrustedRoot>> TrustedRoots(
   return out;
 }
 
-absl::Status CheckKeys(const std::vector<std::string>& keys) {
-  for (const std::string& key : keys) {
-    if (key.size() != 32) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("a public key is ", key.size(), " bytes, not 32"));
+// The signers `options` accepts: its public keys without a window and its
+// signing keys with theirs. InvalidArgument for a key that is not 32 bytes.
+absl::StatusOr<std::vector<SigningKeyInfo>> AcceptedKeys(
+    const AuditVerifyOptions& options) {
+  std::vector<SigningKeyInfo> keys = UnboundedKeys(options.public_keys);
+  keys.insert(keys.end(), options.signing_keys.begin(),
+              options.signing_keys.end());
+  for (const SigningKeyInfo& key : keys) {
+    if (key.public_key.size() != 32) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a public key is ", key.public_key.size(), " bytes, not 32"));
     }
   }
-  return absl::OkStatus();
+  return keys;
 }
 
 }  // namespace
 
 absl::StatusOr<AuditVerification> AuditLogs::Verify(
     std::uint64_t log, const AuditVerifyOptions& options) const {
-  LEYSER_RETURN_IF_ERROR(CheckKeys(options.public_keys));
-  std::vector<std::string> keys = options.public_keys;
+  LEYSER_ASSIGN_OR_RETURN(std::vector<SigningKeyInfo> keys,
+                          AcceptedKeys(options));
   if (keys.empty()) keys = known_keys();
   const std::string origin = Origin(log);
   AuditVerification out;
@@ -449,11 +455,12 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
     std::string_view jsonl, const AuditVerifyOptions& options) {
   using internal::ToAbsl;
   namespace merkle = internal::merkle;
-  LEYSER_RETURN_IF_ERROR(internal::CheckKeys(options.public_keys));
-  if (options.public_keys.empty()) {
+  LEYSER_ASSIGN_OR_RETURN(const std::vector<SigningKeyInfo> keys,
+                          internal::AcceptedKeys(options));
+  if (keys.empty()) {
     return absl::InvalidArgumentError(
         "VerifyAuditExport needs the signer's public key "
-        "(AuditVerifyOptions::public_keys)");
+        "(AuditVerifyOptions::signing_keys or public_keys)");
   }
   std::vector<absl::string_view> lines =
       absl::StrSplit(ToAbsl(jsonl), '\n', absl::SkipEmpty());
@@ -474,8 +481,7 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
   absl::StatusOr<AuditCheckpoint> cp =
       ParseAuditCheckpoint(header.checkpoint());
   if (!cp.ok() || cp->origin != header.origin() ||
-      !internal::CheckpointSignedByAny(header.checkpoint(),
-                                       options.public_keys)) {
+      !internal::CheckpointSignedByAny(header.checkpoint(), keys)) {
     out.intact = false;
     out.first_bad_seq = header.from_seq();
     out.problem =
@@ -504,8 +510,7 @@ absl::StatusOr<AuditVerification> VerifyAuditExport(
   }
   LEYSER_ASSIGN_OR_RETURN(
       std::vector<internal::TrustedRoot> roots,
-      internal::TrustedRoots(options.trusted_checkpoints, header.origin(),
-                             options.public_keys,
+      internal::TrustedRoots(options.trusted_checkpoints, header.origin(), keys,
                              &out.trusted_checkpoints_rejected));
   out.trusted_checkpoints_given = roots.size();
   // A trusted checkpoint of the export's own size must have its root: else

@@ -13,6 +13,7 @@
 #include "leyser/key_provider.h"
 
 #include "lib/crypto/sodium.h"
+#include "lib/keys/key_store.h"
 #include "lib/util/files.h"
 
 namespace leyser {
@@ -124,7 +125,14 @@ class FileKeyProvider final : public KeyProvider {
 }  // namespace
 
 absl::StatusOr<SecretBytes> KeyProvider::GetSigningKey() const {
-  absl::StatusOr<SecretBytes> master = GetMasterKey();
+  return absl::UnimplementedError(
+      "the key provider leaves the signing key to the store");
+}
+
+namespace internal {
+
+absl::StatusOr<SecretBytes> LegacySigningSeed(const KeyProvider& provider) {
+  absl::StatusOr<SecretBytes> master = provider.GetMasterKey();
   if (!master.ok()) {
     return master.status();
   }
@@ -132,8 +140,10 @@ absl::StatusOr<SecretBytes> KeyProvider::GetSigningKey() const {
     return absl::InvalidArgumentError(
         "the key provider's master key must be 32 bytes");
   }
-  return internal::DeriveKey(*master, 1, "leyser-s");
+  return DeriveKey(*master, 1, "leyser-s");
 }
+
+}  // namespace internal
 
 absl::StatusOr<std::shared_ptr<KeyProvider>> NewFileKeyProvider(
     const std::string& path) {

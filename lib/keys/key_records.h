@@ -31,6 +31,10 @@ inline constexpr std::string_view kMetaKey = "m/meta";
 inline constexpr std::string_view kFileKeyEntry = "f/file";
 inline constexpr std::string_view kRecordKeyEntry = "r/records";
 inline constexpr std::string_view kTenantKeyPrefix = "d/";
+// The seed of the store's Ed25519 signing key (random, not derived from any
+// key; version: the key's serial number). Absent in stores from before
+// signing keys of their own.
+inline constexpr std::string_view kSigningSeedEntry = "s/sign";
 
 std::string TenantKeyEntry(std::uint64_t number);
 // A retired version of a tenant's data key (kept until a data-key rotation

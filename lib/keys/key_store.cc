@@ -269,7 +269,12 @@ absl::Status KeyStore::Create(const std::string& dir,
   SealMetaFields(master_key, &meta);
   LEYSER_ASSIGN_OR_RETURN(SecretBytes file_key, RandomKey());
   LEYSER_ASSIGN_OR_RETURN(SecretBytes record_key, RandomKey());
+  LEYSER_ASSIGN_OR_RETURN(SecretBytes signing_seed, RandomKey());
   rocksdb::WriteBatch batch;
+  LEYSER_RETURN_IF_ERROR(FromRocks(
+      batch.Put(kSigningSeedEntry, Wrap(master_key, generation,
+                                        kSigningSeedEntry, signing_seed, 1)),
+      "initialising the key store"));
   LEYSER_RETURN_IF_ERROR(FromRocks(
       batch.Put(kFileKeyEntry, Wrap(master_key, generation, kFileKeyEntry,
                                     file_key, kFirstFileKeyId)),
@@ -612,7 +617,8 @@ absl::Status KeyStore::DestroyTenantKey(std::uint64_t number) {
   return absl::OkStatus();
 }
 
-absl::Status KeyStore::RotateMasterKey(SecretBytes new_master_key) {
+absl::Status KeyStore::RotateMasterKey(SecretBytes new_master_key,
+                                       SecretBytes new_signing_seed) {
   if (new_master_key.size() != kAeadKeyBytes) {
     return absl::InvalidArgumentError(
         "the new master key must be exactly 32 bytes");
@@ -644,16 +650,30 @@ absl::Status KeyStore::RotateMasterKey(SecretBytes new_master_key) {
             FromRocks(batch.Put(entry, meta.SerializeAsString()), "rotating"));
         continue;
       }
-      // Every other entry is a wrapped key: re-wrap it.
+      // Every other entry is a wrapped key: re-wrap it (the signing seed
+      // replaced by the new one, if given).
       LEYSER_ASSIGN_OR_RETURN(
           TenantKey key, Unwrap(entry, std::string_view(it->value().data(),
                                                         it->value().size())));
+      if (entry == kSigningSeedEntry && !new_signing_seed.empty()) {
+        key.key = std::move(new_signing_seed);
+        ++key.version;
+        new_signing_seed = SecretBytes();  // Used.
+      }
       LEYSER_RETURN_IF_ERROR(
           FromRocks(batch.Put(entry, Wrap(new_master_key, next_generation,
                                           entry, key.key, key.version)),
                     "rotating the master key"));
     }
     LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the key store"));
+  }
+  if (!new_signing_seed.empty()) {
+    // A store from before signing keys of its own gets its first one.
+    LEYSER_RETURN_IF_ERROR(FromRocks(
+        batch.Put(kSigningSeedEntry,
+                  Wrap(new_master_key, next_generation, kSigningSeedEntry,
+                       new_signing_seed, /*version=*/1)),
+        "rotating the master key"));
   }
   CrashPoint("rotate.before_commit");
   LEYSER_RETURN_IF_ERROR(

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
+#include "leyser/key_provider.h"
 #include "leyser/secret.h"
 
 #include "lib/crypto/file_cipher.h"
@@ -60,6 +62,11 @@ struct TenantKeyRing {
   TenantKey current;
   std::vector<TenantKey> retired;
 };
+
+// The signing-key seed of stores from before signing keys of their own:
+// derived from `provider`'s master key (BLAKE2b, context "leyser-s"). Used
+// only to vouch for such a store's first key of its own.
+absl::StatusOr<SecretBytes> LegacySigningSeed(const KeyProvider& provider);
 
 // A file key as the file layer takes it (lib/crypto/file_cipher.h).
 FileKey ToFileKey(TenantKey key);
@@ -196,14 +203,27 @@ class KeyStore {
   // leave every file.
   [[nodiscard]] absl::Status Scrub();
 
+  // The store's signing-key seed and its serial number; nullopt in a store
+  // from before signing keys of their own.
+  absl::StatusOr<std::optional<TenantKey>> GetSigningSeed() const;
+
+  // Stores `seed` as the signing-key seed, serial number `serial` (synced);
+  // the seed before it is gone from then on (and from the key store's files
+  // at the next Scrub).
+  [[nodiscard]] absl::Status SetSigningSeed(const SecretBytes& seed,
+                                            std::uint32_t serial);
+
   // Re-wraps the file key and every tenant key under `new_master_key` in one
-  // synced, atomic write (the master-key generation goes up by one), then
+  // synced, atomic write (the master-key generation goes up by one), with
+  // the signing seed replaced by `new_signing_seed` when that is not empty;
+  // then
   // compacts the key store so no live file holds a key wrapped under the old
   // master key. Data is never rewritten. Crash safety: before the atomic write
   // only the old key opens the store, after it only the new. Errors:
   // InvalidArgument (wrong size, or equal to the current key); DataLoss (a
   // wrapped key failed authentication; nothing was changed); Unavailable (I/O).
-  [[nodiscard]] absl::Status RotateMasterKey(SecretBytes new_master_key);
+  [[nodiscard]] absl::Status RotateMasterKey(
+      SecretBytes new_master_key, SecretBytes new_signing_seed = SecretBytes());
 
   // Backups.
 

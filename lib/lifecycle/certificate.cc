@@ -176,6 +176,39 @@ absl::Status VerifyDeletionCertificate(const DeletionCertificate& certificate,
   return absl::OkStatus();
 }
 
+absl::Status VerifyDeletionCertificate(
+    const DeletionCertificate& certificate,
+    const std::vector<SigningKeyInfo>& keys) {
+  if (keys.empty()) {
+    return absl::InvalidArgumentError(
+        "no signing key given to check the certificate with");
+  }
+  for (const SigningKeyInfo& key : keys) {
+    if (key.public_key.size() != internal::kSigningPublicKeyBytes) {
+      return absl::InvalidArgumentError(
+          "a public key is not 32 bytes (Ed25519)");
+    }
+  }
+  for (const SigningKeyInfo& key : keys) {
+    if (key.public_key != certificate.signer_public_key) continue;
+    LEYSER_RETURN_IF_ERROR(
+        VerifyDeletionCertificate(certificate, key.public_key));
+    if (!key.ValidAt(certificate.issued)) {
+      return absl::DataLossError(absl::StrCat(
+          "the certificate is dated ", internal::Rfc3339(certificate.issued),
+          ", outside the validity window of the key that signed it (",
+          internal::Rfc3339(key.valid_from), " to ",
+          key.valid_until == absl::InfiniteFuture()
+              ? std::string("now")
+              : internal::Rfc3339(key.valid_until),
+          "): that key was retired before, so the certificate is forged"));
+    }
+    return absl::OkStatus();
+  }
+  return absl::DataLossError(
+      "the certificate names a signer that is not among the given keys");
+}
+
 std::string DeletionCertificateToJson(const DeletionCertificate& certificate) {
   proto::ExportedDeletionCertificate exported;
   *exported.mutable_certificate() = internal::ToBody(certificate);

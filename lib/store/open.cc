@@ -169,6 +169,7 @@ absl::Status StoreImpl::Start(const StartKind& kind) {
   if (!found.empty() || kind.restored.has_value()) {
     LEYSER_RETURN_IF_ERROR(StartNewSeries(found, kind.restored));
   }
+  LEYSER_RETURN_IF_ERROR(SettleSigningKey(legacy_signer_));
   LEYSER_RETURN_IF_ERROR(RecordPendingWrongKeys());
   if (found.sink_holds_none) {
     LEYSER_RETURN_IF_ERROR(audit_->RecordSinkHoldsNone());
@@ -195,7 +196,7 @@ absl::Status StoreImpl::Start(const StartKind& kind) {
   lifecycle.actor = options_.audit_actor;
   lifecycle.data_dir = options_.data_dir;
   lifecycle.clock = options_.clock;
-  lifecycle.signing_key = [this] { return provider()->GetSigningKey(); };
+  lifecycle.signing_key = [this] { return SigningSeed(); };
   lifecycle_ =
       std::make_unique<Lifecycle>(std::move(lifecycle), &registry_, keys_.get(),
                                   &backups_, db_, audit_, cache_.get());
@@ -205,10 +206,12 @@ absl::Status StoreImpl::Start(const StartKind& kind) {
 
 absl::Status StoreImpl::StartAudit(const proto::RegistryMeta& meta) {
   if (audit_ != nullptr) audit_->Stop();
-  LEYSER_ASSIGN_OR_RETURN(SecretBytes seed,
-                          options_.key_provider->GetSigningKey());
+  absl::StatusOr<SecretBytes> seed = SigningSeed();
+  legacy_signer_ = absl::IsNotFound(seed.status());
+  if (legacy_signer_) seed = LegacySigningSeed(*provider());
+  LEYSER_RETURN_IF_ERROR(seed.status());
   LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const CheckpointSigner> signer,
-                          CheckpointSigner::Create(std::move(seed)));
+                          CheckpointSigner::Create(*std::move(seed)));
   AuditConfig config;
   config.installation_id = absl::BytesToHexString(meta.installation_id());
   config.series = absl::BytesToHexString(meta.anchor_series());
@@ -223,9 +226,7 @@ absl::Status StoreImpl::StartAudit(const proto::RegistryMeta& meta) {
   config.clock = options_.clock;
   audit_ = std::make_shared<AuditLogs>(std::move(config), db_->db,
                                        db_->audit_cf, signer, db_);
-  for (const std::string& key : meta.checkpoint_keys()) {
-    audit_->AddKnownKey(key);
-  }
+  audit_->SetKnownKeys(SigningKeys(meta));
   if (meta.has_high_water()) {
     audit_->SeedClock(FromProtoTime(meta.high_water()));
   }

@@ -4,6 +4,7 @@
 // with a checkpoint signed by both; the registry remembers the old
 // checkpoint key.
 
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -11,6 +12,7 @@
 #include "absl/strings/str_join.h"
 
 #include "lib/audit/checkpoint.h"
+#include "lib/crypto/sodium.h"
 #include "lib/store/store_impl.h"
 #include "lib/util/crash_point.h"
 #include "lib/util/status_macros.h"
@@ -30,10 +32,21 @@ absl::Status StoreImpl::RotateMasterKey(
         absl::StrCat("the new key provider returned a ", new_key.size(),
                      "-byte master key; it must be 32 bytes"));
   }
-  // The new signing key must be available before anything changes.
-  LEYSER_ASSIGN_OR_RETURN(SecretBytes new_seed, new_provider->GetSigningKey());
+  // The new signing key must be available before anything changes: the new
+  // provider's, or a new random one of the store's own, committed with the
+  // re-wrapped keys (the old seed is wrapped under the retired master key in
+  // older copies of the key store, so it retires too).
+  absl::StatusOr<SecretBytes> provided = new_provider->GetSigningKey();
+  const bool own_key = absl::IsUnimplemented(provided.status());
+  if (own_key) provided = RandomKey();
+  LEYSER_RETURN_IF_ERROR(provided.status());
+  SecretBytes stored_seed;
+  if (own_key) {
+    LEYSER_ASSIGN_OR_RETURN(stored_seed, SecretBytes::Allocate(32));
+    std::memcpy(stored_seed.data(), provided->data(), 32);
+  }
   LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const CheckpointSigner> signer,
-                          CheckpointSigner::Create(std::move(new_seed)));
+                          CheckpointSigner::Create(*std::move(provided)));
   proto::AuditEntry entry =
       NewAuditEntry(kSystemLogNumber, proto::AUDIT_EVENT_MASTER_KEY_ROTATED,
                     options_.audit_actor, "master key");
@@ -45,7 +58,10 @@ absl::Status StoreImpl::RotateMasterKey(
   absl::StatusOr<BackupManager::Rekeyed> rekeyed =
       backups_.PrepareRekey(new_key, keys_->master_generation() + 1);
   absl::Status rotated = rekeyed.status();
-  if (rotated.ok()) rotated = keys_->RotateMasterKey(std::move(new_key));
+  if (rotated.ok()) {
+    rotated =
+        keys_->RotateMasterKey(std::move(new_key), std::move(stored_seed));
+  }
   CrashPoint("rotate.before_generations");
   const absl::Status settled = backups_.FinishRekey();
   SetAuditOutcome(rotated, &entry);
@@ -72,17 +88,16 @@ absl::Status StoreImpl::RotateMasterKey(
   }
   // The rotation happened: what fails from here is reported, nothing undone.
   absl::Status recorded = audit_->Record(std::move(entry));
-  {
-    absl::MutexLock lifecycle(&registry_.lifecycle_mu());
-    proto::RegistryMeta meta = registry_.Meta();
-    meta.add_checkpoint_keys(audit_->public_key());
-    meta.add_checkpoint_keys(signer->public_key());
-    LEYSER_RETURN_IF_ERROR(registry_.WriteMeta(meta));
+  // One checkpoint signed by both keys vouches for the new one, and ends the
+  // old key's validity window.
+  absl::Status resigned;
+  if (signer->public_key() != audit_->public_key()) {
+    resigned = SwitchSigner(
+        std::move(signer), "master_key",
+        NewAuditEntry(kSystemLogNumber, proto::AUDIT_EVENT_SIGNING_KEY_ROTATED,
+                      options_.audit_actor, "signing key"));
   }
-  audit_->AddKnownKey(audit_->public_key());
-  audit_->AddKnownKey(signer->public_key());
-  // One checkpoint signed by both keys vouches for the new one.
-  absl::Status resigned = audit_->RotateSigner(std::move(signer));
+  legacy_signer_ = false;
   for (const absl::Status& s : {settled, recorded, resigned}) {
     if (!s.ok()) return s;
   }

@@ -352,8 +352,7 @@ absl::StatusOr<DeletionCertificate> StoreImpl::GetDeletionCertificate(
 
 absl::StatusOr<std::string> StoreImpl::GetSigningPublicKey() const {
   LEYSER_RETURN_IF_ERROR(CheckOpen());
-  LEYSER_ASSIGN_OR_RETURN(SecretBytes seed, provider()->GetSigningKey());
-  return SigningPublicKeyFromSeed(seed);
+  return audit_->public_key();
 }
 
 absl::Status StoreImpl::CompactAll() {

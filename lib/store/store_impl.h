@@ -135,6 +135,8 @@ class StoreImpl final : public Store {
   absl::StatusOr<DeletionCertificate> GetDeletionCertificate(
       std::string_view tenant_id) override;
   absl::StatusOr<std::string> GetSigningPublicKey() const override;
+  absl::StatusOr<std::vector<SigningKeyInfo>> ListSigningKeys() const override;
+  absl::Status RotateSigningKey() override;
   absl::StatusOr<MaintenanceReport> RunMaintenance() override;
 
  private:
@@ -210,6 +212,21 @@ class StoreImpl final : public Store {
                                            KeyRotationProgress* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
 
+  // signing.cc: the seed the store signs with (the key provider's, or the
+  // key store's; NotFound for a store from before signing keys of its own);
+  // the signing keys with their windows as the registry keeps them; after
+  // the audit logs started, a legacy store's first key of its own (cross-
+  // signed by the derived one) or a key change the windows do not show yet
+  // recorded; a new signing key made current.
+  absl::StatusOr<SecretBytes> SigningSeed() const;
+  std::vector<SigningKeyInfo> SigningKeys(
+      const proto::RegistryMeta& meta) const;
+  absl::Status SettleSigningKey(bool legacy);
+  // Records `new_signer` (serial `serial`, seed already committed or given
+  // by the provider) as current from the rotation checkpoint's time.
+  absl::Status SwitchSigner(std::shared_ptr<const CheckpointSigner> new_signer,
+                            std::string_view reason, proto::AuditEntry entry);
+
   // file_keys.cc: the node file key a data-key rotation committed, put to use
   // (recorded as FILE_KEY_ROTATED); the files of the data directory still
   // written under a retired file key rewritten, and the retired keys that no
@@ -259,6 +276,10 @@ class StoreImpl final : public Store {
   // maintenance_mu_).
   std::atomic<bool> unlocked_secrets_recorded_{false};
 
+  // StartAudit found a store from before signing keys of its own: its logs
+  // are signed with the key derived from the master key until Start makes
+  // one (SettleSigningKey).
+  bool legacy_signer_ = false;
   mutable absl::Mutex provider_mu_;
   std::shared_ptr<KeyProvider> provider_
       ABSL_GUARDED_BY(provider_mu_);  // After a rotation.

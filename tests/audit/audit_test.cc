@@ -364,7 +364,8 @@ TEST_F(AuditTest, EveryEventThroughThePublicApiGivesExactlyOneEntry) {
                                test::NewTestKeyProvider(tmp_, "next.key")),
                            IsOk());
              },
-             {{AuditEvent::kMasterKeyRotated, 1}});
+             {{AuditEvent::kMasterKeyRotated, 1},
+              {AuditEvent::kSigningKeyRotated, 1}});
   // Both keys verify; the stored checkpoints of either key are accepted.
   auto v = store->VerifyAuditLog(kSystemAuditLog, {});
   ASSERT_THAT(v, IsOk());
@@ -942,12 +943,14 @@ TEST_F(AuditTest, NoSecretsOrValuesAndOneLinePerEntry) {
     }
     std::string raw = absl::HexStringToBytes(hex);
     secrets.push_back(raw);
-    auto p = NewFileKeyProvider(tmp_.Sub(name));
+  }
+  {
+    // The signing key's seed (the store's own, in its key store).
+    auto p = NewFileKeyProvider(tmp_.Sub("b.key"));
     ASSERT_THAT(p, IsOk());
-    auto seed = (*p)->GetSigningKey();
-    ASSERT_THAT(seed, IsOk());
-    secrets.emplace_back(reinterpret_cast<const char*>(seed->data()),
-                         seed->size());
+    const SecretBytes seed = test::StoreSigningSeed(options_.data_dir, **p);
+    secrets.emplace_back(reinterpret_cast<const char*>(seed.data()),
+                         seed.size());
   }
   for (const std::string& secret : secrets) {
     for (const std::string& form :
@@ -1104,9 +1107,9 @@ class RawAuditLog {
     config.installation_id = absl::BytesToHexString(meta.installation_id());
     config.record_mac = raw_.mac();
     config.clock = SystemClock();
-    signer_ =
-        internal::CheckpointSigner::Create(provider.GetSigningKey().value())
-            .value();
+    signer_ = internal::CheckpointSigner::Create(
+                  test::StoreSigningSeed(dir, provider))
+                  .value();
     audit_ = std::make_unique<internal::AuditLogs>(config, raw_.db(),
                                                    raw_.audit(), signer_);
     std::unique_ptr<rocksdb::Iterator> it(

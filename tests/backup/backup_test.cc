@@ -548,9 +548,13 @@ TEST_F(BackupTest, ARotationReSealsTheGenerationsUnderTheNewKey) {
     ASSERT_THAT((*s)->RotateMasterKey(third_key), IsOk());
     auto entries = (*s)->ReadAuditLog(kSystemAuditLog, 0, 1000);
     ASSERT_THAT(entries, IsOk());
-    EXPECT_EQ(entries->back().event, AuditEvent::kMasterKeyRotated);
-    EXPECT_TRUE(absl::StrContains(
-        entries->back().details.at("generations_skipped"), "backups are off"));
+    // The rotation's entry, then the signing key's.
+    ASSERT_GE(entries->size(), 2u);
+    const AuditEntry& rotated = (*entries)[entries->size() - 2];
+    EXPECT_EQ(rotated.event, AuditEvent::kMasterKeyRotated);
+    EXPECT_EQ(entries->back().event, AuditEvent::kSigningKeyRotated);
+    EXPECT_TRUE(absl::StrContains(rotated.details.at("generations_skipped"),
+                                  "backups are off"));
   }
   Options with_backups = options_;
   with_backups.key_provider = third_key;

@@ -336,7 +336,8 @@ TEST_F(AtRestTest, RotationLeavesNoOldWrapInTheKeyStore) {
   };
   std::map<std::string, proto::WrappedKey> before, after;
   read_wrapped(&before);
-  ASSERT_EQ(before.size(), 3u);  // The file key, the record key, t's key.
+  // The file key, the record key, the signing seed, t's key.
+  ASSERT_EQ(before.size(), 4u);
   {
     auto store = Store::Open(options_);
     ASSERT_THAT(store, IsOk());
@@ -350,7 +351,7 @@ TEST_F(AtRestTest, RotationLeavesNoOldWrapInTheKeyStore) {
     ASSERT_THAT((*store)->RotateMasterKey(FileProvider(path_b_)), IsOk());
   }
   read_wrapped(&after);
-  ASSERT_EQ(after.size(), 3u);
+  ASSERT_EQ(after.size(), 4u);
   const auto files = test::SnapshotFiles(options_.data_dir + "/keys");
   for (const auto& [entry, wrapped] : after) {
     EXPECT_EQ(wrapped.master_generation(), 2u) << entry;

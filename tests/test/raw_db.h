@@ -21,6 +21,19 @@
 
 namespace leyser::test {
 
+// The signing-key seed in the key store of the closed store in `store_dir`,
+// as someone holding its master key (from `provider`) has it.
+inline SecretBytes StoreSigningSeed(const std::string& store_dir,
+                                    const KeyProvider& provider) {
+  auto keys = internal::KeyStore::Open(store_dir + "/keys",
+                                       provider.GetMasterKey().value(), false,
+                                       absl::UnixEpoch());
+  EXPECT_TRUE(keys.ok()) << keys.status();
+  auto seed = (*keys)->GetSigningSeed();
+  EXPECT_TRUE(seed.ok() && seed->has_value()) << seed.status();
+  return std::move((*seed)->key);
+}
+
 class RawDataDb {
  public:
   // Opens `store_dir`/db through the store's file layer (its file keys, the

@@ -1,5 +1,6 @@
 // leyserctl end to end: the real binary, spawned, on a real store.
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -198,13 +199,27 @@ TEST(LeyserctlTest, ManagesTenantsAndRotatesTheMasterKey) {
   ASSERT_NE(key3_hex, key_hex);
   CtlResult only_new = Ctl({"verify-certificate", cert_file, key3_hex});
   EXPECT_EQ(only_new.exit_code, 1);
-  EXPECT_NE(only_new.out.find("none of the given public keys"),
-            std::string::npos)
+  EXPECT_NE(only_new.out.find("not among the given keys"), std::string::npos)
       << only_new.out;
   EXPECT_EQ(Ctl({"verify-certificate", cert_file, key3_hex + "," + key_hex})
                 .exit_code,
             0);
   EXPECT_EQ(Ctl({"verify-certificate", cert_file, "zz"}).exit_code, 2);
+  // The store's keys with their windows: the certificate was issued inside
+  // the earlier key's, so it verifies; after a signing-key rotation the list
+  // grows and still does.
+  ASSERT_EQ(Ctl({store, "--key_file=" + key3, "rotate-signing-key"}).exit_code,
+            0);
+  CtlResult keys = Ctl({store, "--key_file=" + key3, "--json", "public-keys"});
+  ASSERT_EQ(keys.exit_code, 0);
+  EXPECT_EQ(std::count(keys.out.begin(), keys.out.end(), '\n'), 4) << keys.out;
+  EXPECT_NE(keys.out.find("\"validUntil\""), std::string::npos);
+  const std::string keys_file = tmp.Sub("keys.jsonl");
+  test::WriteFile(keys_file, keys.out);
+  CtlResult windowed = Ctl({"verify-certificate", cert_file, keys_file});
+  EXPECT_EQ(windowed.exit_code, 0) << windowed.out;
+  CtlResult table = Ctl({store, "--key_file=" + key3, "public-keys"});
+  EXPECT_NE(table.out.find("current"), std::string::npos) << table.out;
 
   EXPECT_EQ(Ctl({}).exit_code, 2);
   EXPECT_EQ(Ctl({"no-such-command"}).exit_code, 2);

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -14,6 +16,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "tools/leyserctl/progress.h"
+
+ABSL_DECLARE_FLAG(bool, json);
 
 namespace {
 
@@ -375,6 +379,45 @@ int RunStoreCommand(leyser::Store& store, const std::vector<char*>& args,
       return Fail(key.status());
     }
     absl::PrintF("%s\n", absl::BytesToHexString(*key));
+    return 0;
+  }
+  if (command == "public-keys") {
+    // Every signing key with its window; --json: one object per line, the
+    // form verify-certificate and audit-verify-export read back.
+    const bool json = absl::GetFlag(FLAGS_json);
+    if (args.size() != 2) return Usage("public-keys takes no argument");
+    absl::StatusOr<std::vector<leyser::SigningKeyInfo>> keys =
+        store.ListSigningKeys();
+    if (!keys.ok()) return Fail(keys.status());
+    for (const leyser::SigningKeyInfo& k : *keys) {
+      const std::string hex = absl::BytesToHexString(k.public_key);
+      const bool from = k.valid_from != absl::InfinitePast();
+      const bool until = k.valid_until != absl::InfiniteFuture();
+      auto full = [](absl::Time t) {
+        return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
+      };
+      if (json) {
+        absl::PrintF(
+            "{\"publicKey\":\"%s\"%s%s}\n", hex,
+            from ? absl::StrCat(",\"validFrom\":\"", full(k.valid_from), "\"")
+                 : "",
+            until
+                ? absl::StrCat(",\"validUntil\":\"", full(k.valid_until), "\"")
+                : "");
+      } else {
+        absl::PrintF("%s  %-30s  %s\n", hex,
+                     from ? UtcTime(k.valid_from) : "(from the start)",
+                     until ? UtcTime(k.valid_until) : "current");
+      }
+    }
+    return 0;
+  }
+  if (command == "rotate-signing-key") {
+    if (absl::Status s = store.RotateSigningKey(); !s.ok()) return Fail(s);
+    absl::PrintF(
+        "rotated: the store signs with %s from now on; the retired key's "
+        "window ends at the rotation (leyserctl public-keys)\n",
+        absl::BytesToHexString(store.GetSigningPublicKey().value_or("")));
     return 0;
   }
   if (command == "access-audit") {

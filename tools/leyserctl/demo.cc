@@ -232,20 +232,25 @@ int RunDemo(const std::string& dir) {
   PrintTenants(*store);
   const leyser::DeletionCertificate certificate =
       Check(store->GetDeletionCertificate("acme2"), "certificate");
-  const std::string public_key =
-      Check(store->GetSigningPublicKey(), "public key");
+  // The store's signing keys with their validity windows: a retired key
+  // counts only for what is dated inside its window.
+  const std::vector<leyser::SigningKeyInfo> signing_keys =
+      Check(store->ListSigningKeys(), "signing keys");
   std::printf("  deletion certificate:\n%s\n",
               leyser::DeletionCertificateToJson(certificate).c_str());
-  std::printf("  VerifyDeletionCertificate with public key %s -> %s\n",
-              absl::BytesToHexString(public_key).c_str(),
-              leyser::VerifyDeletionCertificate(certificate, public_key)
-                  .ToString()
-                  .c_str());
+  std::printf(
+      "  VerifyDeletionCertificate with the store's %zu signing keys "
+      "and their windows -> %s\n",
+      signing_keys.size(),
+      leyser::VerifyDeletionCertificate(certificate, signing_keys)
+          .ToString()
+          .c_str());
   leyser::DeletionCertificate forged = certificate;
   forged.keys_removed += 1;
-  std::printf(
-      "  the same certificate with one count changed -> %s\n",
-      leyser::VerifyDeletionCertificate(forged, public_key).ToString().c_str());
+  std::printf("  the same certificate with one count changed -> %s\n",
+              leyser::VerifyDeletionCertificate(forged, signing_keys)
+                  .ToString()
+                  .c_str());
 
   std::printf("12. acme is untouched: class/4A -> %s\n",
               Check(acme->Get("class/4A"), "get").c_str());
@@ -285,9 +290,9 @@ int RunDemo(const std::string& dir) {
   const std::string exported =
       Check(store->ExportAuditLog("acme2", 0, 1000), "export");
   leyser::AuditVerifyOptions offline;
-  offline.public_keys = {public_key};
+  offline.signing_keys = signing_keys;
   std::printf(
-      "  export of acme2's log, checked offline with the public key: %s\n",
+      "  export of acme2's log, checked offline with the signing keys: %s\n",
       Check(leyser::VerifyAuditExport(exported, offline), "verify").intact
           ? "intact"
           : "NOT intact");

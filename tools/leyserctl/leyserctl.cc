@@ -30,6 +30,7 @@
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -44,6 +45,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "tools/leyserctl/commands.h"
 #include "tools/leyserctl/demo.h"
 
@@ -67,6 +70,9 @@ ABSL_FLAG(std::string, anchors, "",
           "Files of trusted checkpoints for audit-verify, comma-separated; "
           "glob patterns allowed (e.g. 'anchors.jsonl*' for a sink file and "
           "the files rotated from it). Default: the --audit_sink file");
+ABSL_FLAG(bool, json, false,
+          "public-keys: one JSON object per line (what verify-certificate and "
+          "audit-verify-export read)");
 ABSL_FLAG(std::string, actor, "leyserctl",
           "Actor recorded in the audit log for this command");
 ABSL_FLAG(bool, allow_unlocked_secret_memory, false,
@@ -116,7 +122,10 @@ constexpr char kUsage[] =
     "    hold TENANT | release TENANT  set or release a legal hold\n"
     "    certificate TENANT       print the signed deletion certificate "
     "(JSON)\n"
-    "    public-key               print the certificate signing key (hex)\n"
+    "    public-key               print the current signing key (hex)\n"
+    "    [--json] public-keys     every signing key with its validity window\n"
+    "    rotate-signing-key       replace the signing key (the old one's "
+    "window ends)\n"
     "  audit log (LOG: @system or a tenant id; --audit_sink=FILE keeps the "
     "checkpoints):\n"
     "    audit-info LOG           size, retained range, checkpoints\n"
@@ -128,13 +137,13 @@ constexpr char kUsage[] =
     "    access-audit TENANT off|writes|reads  switch access auditing\n"
     "    (audit-verify: --anchors=FILES also reads rotated files, e.g. "
     "'anchors.jsonl*'; exit 3 if no external checkpoint applied)\n"
-    "  leyserctl verify-certificate CERT_JSON_FILE PUBLIC_KEY_HEX[,...]\n"
+    "  leyserctl verify-certificate CERT_JSON_FILE KEYS\n"
     "                             verify a deletion certificate offline (with "
     "the key it names, if given)\n"
-    "  leyserctl audit-verify-export EXPORT_FILE PUBLIC_KEY_HEX[,...] "
-    "[ANCHORS]\n"
-    "                             verify an export offline (several keys: "
-    "before and after a rotation)\n"
+    "  leyserctl audit-verify-export EXPORT_FILE KEYS [ANCHORS]\n"
+    "                             verify an export offline\n"
+    "    KEYS: a file of 'public-keys --json' lines (each key only inside its "
+    "window; best), or PUBLIC_KEY_HEX[,...] (at any time)\n"
     "  leyserctl audit-sink-rotate FILE  start a sink file again, keeping the "
     "newest checkpoint of each log (the old one stays as FILE.<UTC time>)\n"
     "exit status: 0 ok, 1 error (also a sink that refused checkpoints), 2 "
@@ -223,6 +232,59 @@ absl::StatusOr<std::string> ReadFile(const char* path) {
   return content.str();
 }
 
+// Signing keys: a file of `leyserctl public-keys --json` lines (each key with
+// its validity window), or PUBLIC_KEY_HEX[,...] (accepted at any time).
+absl::StatusOr<std::vector<leyser::SigningKeyInfo>> SigningKeys(
+    const char* arg) {
+  std::vector<leyser::SigningKeyInfo> out;
+  if (!std::filesystem::is_regular_file(arg)) {
+    absl::StatusOr<std::vector<std::string>> keys = PublicKeys(arg);
+    if (!keys.ok()) return keys.status();
+    for (std::string& key : *keys) {
+      leyser::SigningKeyInfo info;
+      info.public_key = std::move(key);
+      out.push_back(std::move(info));
+    }
+    return out;
+  }
+  absl::StatusOr<std::string> text = ReadFile(arg);
+  if (!text.ok()) return text.status();
+  for (absl::string_view line :
+       absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
+    google::protobuf::Struct fields;
+    auto bad = [&](const char* why) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          arg, ": not a line of leyserctl public-keys --json (", why, ")"));
+    };
+    if (!google::protobuf::util::JsonStringToMessage(std::string(line), &fields)
+             .ok()) {
+      return bad("not JSON");
+    }
+    const auto& f = fields.fields();
+    auto key = f.find("publicKey");
+    if (key == f.end()) return bad("no publicKey");
+    absl::StatusOr<std::vector<std::string>> keys =
+        PublicKeys(key->second.string_value());
+    if (!keys.ok()) return keys.status();
+    leyser::SigningKeyInfo info;
+    info.public_key = (*keys)[0];
+    std::string error;
+    for (const auto& [name, when] :
+         {std::pair<const char*, absl::Time*>{"validFrom", &info.valid_from},
+          {"validUntil", &info.valid_until}}) {
+      auto it = f.find(name);
+      if (it == f.end()) continue;
+      if (!absl::ParseTime(absl::RFC3339_full, it->second.string_value(), when,
+                           &error)) {
+        return bad(name);
+      }
+    }
+    out.push_back(std::move(info));
+  }
+  if (out.empty()) return absl::InvalidArgumentError("no public key given");
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -251,9 +313,11 @@ int main(int argc, char** argv) {
   if (command == "verify-certificate") {
     if (args.size() != 4) {
       return Usage(
-          "verify-certificate takes a CERT_JSON_FILE and PUBLIC_KEY_HEX[,...]");
+          "verify-certificate takes a CERT_JSON_FILE and KEYS (a public-keys "
+          "--json file or PUBLIC_KEY_HEX[,...])");
     }
-    absl::StatusOr<std::vector<std::string>> keys = PublicKeys(args[3]);
+    absl::StatusOr<std::vector<leyser::SigningKeyInfo>> keys =
+        SigningKeys(args[3]);
     if (!keys.ok()) return Usage(std::string(keys.status().message()).c_str());
     std::ifstream in(args[2]);
     std::stringstream json;
@@ -263,36 +327,34 @@ int main(int argc, char** argv) {
     if (!c.ok()) {
       return Fail(c.status());
     }
-    // The key the certificate names, if it is one of those given.
-    const auto named =
-        std::find(keys->begin(), keys->end(), c->signer_public_key);
-    if (named == keys->end()) {
-      return Fail(absl::DataLossError(
-          absl::StrCat("the certificate names signer ",
-                       absl::BytesToHexString(c->signer_public_key),
-                       ", which is none of the given public keys")));
-    }
-    if (absl::Status s = leyser::VerifyDeletionCertificate(*c, *named);
+    // Signed by the key the certificate names, one of those given, and
+    // issued inside its window.
+    if (absl::Status s = leyser::VerifyDeletionCertificate(*c, *keys);
         !s.ok()) {
-      return Fail(s);
+      return Fail(absl::Status(
+          s.code(),
+          absl::StrCat(s.message(), " (signer ",
+                       absl::BytesToHexString(c->signer_public_key), ")")));
     }
     absl::PrintF("valid: tenant %s (number %d) shredded %s, signed by %s\n",
                  c->tenant_id, c->tenant_number, UtcTime(c->shredded),
-                 absl::BytesToHexString(*named));
+                 absl::BytesToHexString(c->signer_public_key));
     return 0;
   }
   if (command == "audit-verify-export") {
     if (args.size() != 4 && args.size() != 5) {
       return Usage(
-          "audit-verify-export takes an EXPORT_FILE, PUBLIC_KEY_HEX[,...] and "
+          "audit-verify-export takes an EXPORT_FILE, KEYS (a public-keys "
+          "--json file or PUBLIC_KEY_HEX[,...]) and "
           "optionally ANCHORS (files or patterns, comma-separated)");
     }
-    absl::StatusOr<std::vector<std::string>> keys = PublicKeys(args[3]);
+    absl::StatusOr<std::vector<leyser::SigningKeyInfo>> keys =
+        SigningKeys(args[3]);
     if (!keys.ok()) return Usage(std::string(keys.status().message()).c_str());
     absl::StatusOr<std::string> exported = ReadFile(args[2]);
     if (!exported.ok()) return Fail(exported.status());
     leyser::AuditVerifyOptions options;
-    options.public_keys = *std::move(keys);
+    options.signing_keys = *std::move(keys);
     std::vector<std::string> files;
     if (args.size() == 5 &&
         !ReadAnchors(absl::StrSplit(args[4], ',', absl::SkipEmpty()),
@@ -366,6 +428,8 @@ int main(int argc, char** argv) {
                                                "release",
                                                "certificate",
                                                "public-key",
+                                               "public-keys",
+                                               "rotate-signing-key",
                                                "audit-info",
                                                "audit-log",
                                                "audit-verify",
