@@ -227,5 +227,110 @@ TEST_F(SigningTest, ARetiredKeyCannotVouchForAnythingNewer) {
       StatusIs(absl::StatusCode::kDataLoss));
 }
 
+// What a provider from before signing keys of their own did by default.
+class DerivingProvider final : public KeyProvider {
+ public:
+  explicit DerivingProvider(std::shared_ptr<KeyProvider> inner)
+      : inner_(std::move(inner)) {}
+  absl::StatusOr<SecretBytes> GetMasterKey() const override {
+    return inner_->GetMasterKey();
+  }
+  absl::StatusOr<SecretBytes> GetSigningKey() const override {
+    return internal::LegacySigningSeed(*inner_);
+  }
+
+ private:
+  std::shared_ptr<KeyProvider> inner_;
+};
+
+// A store from before (signed with the key derived from its master key, no
+// seed of its own, no windows) gets a random key of its own at its next open:
+// the derived key vouches for it on a cross-signed checkpoint and its window
+// ends there; the log verifies, and the next open changes nothing.
+TEST_F(SigningTest, AStoreFromBeforeGetsAKeyOfItsOwnAtItsNextOpen) {
+  const std::string legacy = LegacyPublicKey(*provider_);
+  {
+    Options old = options_;
+    old.key_provider = std::make_shared<DerivingProvider>(provider_);
+    auto store = OpenStore(old);
+    ASSERT_NE(store, nullptr);
+    ASSERT_EQ(store->GetSigningPublicKey().value(), legacy);
+    ASSERT_THAT(store->CreateTenant("t"), IsOk());
+    ASSERT_THAT(store->CreateBackup(), IsOk());
+  }
+  {
+    // What such a store holds: no seed of its own, no windows.
+    {
+      rocksdb::DB* db = nullptr;
+      ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(),
+                                    options_.data_dir + "/keys", &db)
+                      .ok());
+      std::unique_ptr<rocksdb::DB> keys(db);
+      rocksdb::WriteOptions sync;
+      sync.sync = true;
+      ASSERT_TRUE(keys->Delete(sync, "s/sign").ok());
+    }
+    test::RawDataDb raw(options_.data_dir, *provider_);
+    auto meta = raw.ReadRegistry<proto::RegistryMeta>("m/meta");
+    meta.clear_signing_keys();
+    raw.WriteRegistry("m/meta", meta);
+  }
+  clock_->Advance(absl::Hours(1));
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const std::string own = store->GetSigningPublicKey().value();
+  EXPECT_NE(own, legacy);
+  auto keys = store->ListSigningKeys();
+  ASSERT_THAT(keys, IsOk());
+  ASSERT_EQ(keys->size(), 2u);
+  EXPECT_EQ((*keys)[0].public_key, legacy);
+  EXPECT_EQ((*keys)[1].public_key, own);
+  EXPECT_EQ((*keys)[0].valid_until, (*keys)[1].valid_from);
+  auto rotated = Events(*store, AuditEvent::kSigningKeyRotated);
+  ASSERT_EQ(rotated.size(), 1u);
+  EXPECT_EQ(rotated[0].details.at("reason"), "upgrade");
+  EXPECT_EQ(rotated[0].details.at("cross_signed"), "true");
+  AuditVerifyOptions with_windows;
+  with_windows.signing_keys = *keys;
+  auto v = store->VerifyAuditLog(kSystemAuditLog, with_windows);
+  ASSERT_THAT(v, IsOk());
+  EXPECT_TRUE(v->intact) << v->problem;
+  EXPECT_GT(v->checkpoints_checked, 0u);
+  store.reset();
+
+  store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->GetSigningPublicKey().value(), own);
+  EXPECT_EQ(Events(*store, AuditEvent::kSigningKeyRotated).size(), 1u);
+  EXPECT_EQ(store->ListSigningKeys()->size(), 2u);
+}
+
+// A provider that supplies the signing key (an HSM) keeps it out of the key
+// store: RotateSigningKey refuses, and a different key from the provider at
+// the next open is recorded as a rotation (not cross-signed).
+TEST_F(SigningTest, AProviderSuppliedKeyIsRotatedByTheProvider) {
+  Options hsm = options_;
+  hsm.key_provider = std::make_shared<DerivingProvider>(provider_);
+  {
+    auto store = OpenStore(hsm);
+    ASSERT_NE(store, nullptr);
+    EXPECT_THAT(store->RotateSigningKey(),
+                StatusIs(absl::StatusCode::kFailedPrecondition));
+    EXPECT_EQ(store->ListSigningKeys()->size(), 1u);
+  }
+  auto store = OpenStore();  // The provider no longer supplies it.
+  ASSERT_NE(store, nullptr);
+  auto rotated = Events(*store, AuditEvent::kSigningKeyRotated);
+  ASSERT_EQ(rotated.size(), 1u);
+  EXPECT_EQ(rotated[0].details.at("cross_signed"), "false");
+  auto keys = store->ListSigningKeys();
+  ASSERT_THAT(keys, IsOk());
+  ASSERT_EQ(keys->size(), 2u);
+  EXPECT_EQ((*keys)[1].public_key, store->GetSigningPublicKey().value());
+  auto v = store->VerifyAuditLog(kSystemAuditLog, {});
+  ASSERT_THAT(v, IsOk());
+  EXPECT_TRUE(v->intact) << v->problem;
+}
+
 }  // namespace
 }  // namespace leyser
