@@ -101,17 +101,8 @@ absl::Status StoreImpl::SettleSigningKey(bool legacy) {
     // far (derived from its master keys) is valid from its creation until
     // now; a random key of its own takes over, vouched for by the derived
     // one on the rotation checkpoint.
-    LEYSER_ASSIGN_OR_RETURN(SecretBytes seed, RandomKey());
-    LEYSER_ASSIGN_OR_RETURN(SecretBytes copy, CopySecret(seed));
-    LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const CheckpointSigner> signer,
-                            CheckpointSigner::Create(std::move(copy)));
-    proto::AuditEntry entry =
-        NewAuditEntry(kSystemLogNumber, proto::AUDIT_EVENT_SIGNING_KEY_ROTATED,
-                      options_.audit_actor, "signing key");
-    LEYSER_RETURN_IF_ERROR(keys_->SetSigningSeed(seed, /*serial=*/1));
-    CrashPoint("signing.upgrade_committed");
-    legacy_signer_ = false;
-    return SwitchSigner(std::move(signer), "upgrade", std::move(entry));
+    absl::MutexLock maintenance(&maintenance_mu_);
+    return CommitNewSigningKey(/*serial=*/1, "upgrade");
   }
   if (IsCurrent(meta, current)) return absl::OkStatus();
   if (meta.signing_keys_size() == 0 && meta.checkpoint_keys_size() == 0) {
@@ -169,7 +160,12 @@ absl::Status StoreImpl::RotateSigningKey() {
   absl::MutexLock maintenance(&maintenance_mu_);
   LEYSER_ASSIGN_OR_RETURN(std::optional<TenantKey> stored,
                           keys_->GetSigningSeed());
-  const std::uint32_t serial = stored.has_value() ? stored->version + 1 : 1;
+  return CommitNewSigningKey(stored.has_value() ? stored->version + 1 : 1,
+                             "rotation");
+}
+
+absl::Status StoreImpl::CommitNewSigningKey(std::uint32_t serial,
+                                            std::string_view reason) {
   LEYSER_ASSIGN_OR_RETURN(SecretBytes seed, RandomKey());
   LEYSER_ASSIGN_OR_RETURN(SecretBytes copy, CopySecret(seed));
   LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const CheckpointSigner> signer,
@@ -183,8 +179,9 @@ absl::Status StoreImpl::RotateSigningKey() {
     audit_->Record(std::move(entry)).IgnoreError();  // The error is returned.
     return s;
   }
-  CrashPoint("signing.rotation_committed");
-  return SwitchSigner(std::move(signer), "rotation", std::move(entry));
+  CrashPoint("signing.committed");
+  legacy_signer_ = false;
+  return SwitchSigner(std::move(signer), reason, std::move(entry));
 }
 
 absl::Status StoreImpl::SwitchSigner(

@@ -222,8 +222,14 @@ class StoreImpl final : public Store {
   std::vector<SigningKeyInfo> SigningKeys(
       const proto::RegistryMeta& meta) const;
   absl::Status SettleSigningKey(bool legacy);
-  // Records `new_signer` (serial `serial`, seed already committed or given
-  // by the provider) as current from the rotation checkpoint's time.
+  // A new random seed committed to the key store as serial `serial`, then
+  // made current (SwitchSigner).
+  absl::Status CommitNewSigningKey(std::uint32_t serial,
+                                   std::string_view reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+  // Makes `new_signer` (its seed committed, or the provider's) current from
+  // the rotation checkpoint's time, recording `entry` (SIGNING_KEY_ROTATED)
+  // before that checkpoint.
   absl::Status SwitchSigner(std::shared_ptr<const CheckpointSigner> new_signer,
                             std::string_view reason, proto::AuditEntry entry);
 

@@ -409,7 +409,7 @@ TEST(LeyserctlTest, DemoWalksThroughTheWholeLifecycle) {
   for (const char* step :
        {"SHREDDED (certificate issued)", "VerifyDeletionCertificate",
         "acme2 PURGED", "VerifyAuditLog(acme2) against",
-        "checked offline with the public key: intact",
+        "checked offline with the signing keys: intact",
         "one actor changed: NOT intact", "Done."}) {
     EXPECT_NE(demo.out.find(step), std::string::npos) << step << "\n"
                                                       << demo.out;
