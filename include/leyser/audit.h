@@ -116,9 +116,10 @@ enum class AuditEvent {
   kFileKeyRetired = 37,
   // In the system log: the store's signing key was replaced (details:
   // public_key, the new one; previous, the retired one; reason: rotation,
-  // master_key, upgrade (a store from before signing keys of their own) or
-  // provider (the key provider supplies another key); cross_signed: whether
-  // a checkpoint carries both keys' signatures).
+  // master_key, upgrade (a store from before signing keys of their own),
+  // provider (the key provider supplies another key) or recovered (a
+  // rotation interrupted after its commit); cross_signed: whether a
+  // checkpoint carries both keys' signatures).
   kSigningKeyRotated = 38,
 };
 
