@@ -1,6 +1,8 @@
-// The node's file keys in the key store: the current one ("f/file") and the
-// retired ones a file-key rotation keeps while files carry their ids
-// ("f/file/" + 4-byte big-endian id).
+// Keys a rotation retires, in the key store: the tenants' data keys (the
+// current version under "d/" + number, retired versions after it) and the
+// node's file keys (the current one "f/file", the retired ones a file-key
+// rotation keeps while files carry their ids, "f/file/" + 4-byte big-endian
+// id).
 
 #include <string>
 #include <utility>
@@ -17,6 +19,8 @@
 #include "lib/proto/keystore.pb.h"
 #include "lib/rocks/options.h"
 #include "lib/rocks/status.h"
+#include "lib/util/coding.h"
+#include "lib/util/crash_point.h"
 #include "lib/util/status_macros.h"
 
 namespace leyser::internal {
@@ -161,6 +165,72 @@ absl::StatusOr<TenantKeyRing> KeyStore::FileKeysFromCopy(
         "file key");
   }
   return ring;
+}
+
+absl::Status KeyStore::RotateTenantKeys(
+    const std::vector<std::uint64_t>& numbers, bool new_file_key) {
+  absl::ReaderMutexLock lock(&mu_);
+  rocksdb::WriteBatch batch;
+  if (new_file_key) LEYSER_RETURN_IF_ERROR(AddFileKeyRotation(&batch));
+  for (std::uint64_t number : numbers) {
+    const std::string entry = TenantKeyEntry(number);
+    std::string bytes;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entry, &bytes);
+    if (s.IsNotFound()) {
+      return absl::NotFoundError(absl::StrCat(
+          "tenant number ", number, " has no data key in the key store"));
+    }
+    LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading a tenant key"));
+    LEYSER_ASSIGN_OR_RETURN(TenantKey old, Unwrap(entry, bytes));
+    if (old.version == UINT32_MAX) {
+      return absl::FailedPreconditionError(
+          "a tenant key has reached the last version");
+    }
+    const std::string retired = RetiredTenantKeyEntry(number, old.version);
+    LEYSER_ASSIGN_OR_RETURN(SecretBytes fresh, RandomKey());
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(batch.Put(retired, Wrap(master_key_, master_generation_,
+                                          retired, old.key, old.version)),
+                  "rotating tenant keys"));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(batch.Put(entry, Wrap(master_key_, master_generation_, entry,
+                                        fresh, old.version + 1)),
+                  "rotating tenant keys"));
+  }
+  CrashPoint("datakeys.before_commit");
+  return FromRocks(db_->Write(SyncWrite(), &batch), "rotating tenant keys");
+}
+
+absl::StatusOr<std::vector<std::uint64_t>> KeyStore::TenantsWithRetiredKeys()
+    const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<std::uint64_t> out;
+  const std::size_t current_size = TenantKeyEntry(0).size();
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(kTenantKeyPrefix);
+       it->Valid() && it->key().starts_with(kTenantKeyPrefix); it->Next()) {
+    if (it->key().size() <= current_size) continue;
+    const std::uint64_t number = DecodeBigEndian64(
+        std::string_view(it->key().data() + kTenantKeyPrefix.size(), 8));
+    if (out.empty() || out.back() != number) out.push_back(number);
+  }
+  LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "scanning the key store"));
+  return out;
+}
+
+absl::Status KeyStore::DestroyRetiredTenantKeys(
+    const std::vector<std::uint64_t>& numbers) {
+  absl::ReaderMutexLock lock(&mu_);
+  rocksdb::WriteBatch batch;
+  for (std::uint64_t number : numbers) {
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(batch.DeleteRange(RetiredTenantKeyEntry(number, 0),
+                                    TenantKeyEntry(number + 1)),
+                  "destroying retired tenant keys"));
+  }
+  return FromRocks(db_->Write(SyncWrite(), &batch),
+                   "destroying retired tenant keys");
 }
 
 }  // namespace leyser::internal
