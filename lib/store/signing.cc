@@ -95,7 +95,6 @@ absl::StatusOr<std::vector<SigningKeyInfo>> StoreImpl::ListSigningKeys() const {
 
 absl::Status StoreImpl::SettleSigningKey(bool legacy) {
   const std::string current = audit_->public_key();
-  proto::RegistryMeta meta = registry_.Meta();
   if (legacy) {
     // Made before signing keys of their own: every key it signed with so
     // far (derived from its master keys) is valid from its creation until
@@ -104,6 +103,8 @@ absl::Status StoreImpl::SettleSigningKey(bool legacy) {
     absl::MutexLock maintenance(&maintenance_mu_);
     return CommitNewSigningKey(/*serial=*/1, "upgrade");
   }
+  absl::MutexLock lifecycle(&registry_.lifecycle_mu());
+  proto::RegistryMeta meta = registry_.Meta();
   if (IsCurrent(meta, current)) return absl::OkStatus();
   if (meta.signing_keys_size() == 0 && meta.checkpoint_keys_size() == 0) {
     // A new store's first key: valid from its creation.
@@ -111,7 +112,6 @@ absl::Status StoreImpl::SettleSigningKey(bool legacy) {
               meta.has_created() ? FromProtoTime(meta.created())
                                  : options_.clock->Now(),
               &meta);
-    absl::MutexLock lifecycle(&registry_.lifecycle_mu());
     return registry_.WriteMeta(meta);
   }
   // The key changed without its window: the key provider supplies another
@@ -142,12 +142,10 @@ absl::Status StoreImpl::SettleSigningKey(bool legacy) {
   details["reason"] =
       options_.key_provider->GetSigningKey().ok() ? "provider" : "recovered";
   details["cross_signed"] = "false";
-  {
-    absl::MutexLock lifecycle(&registry_.lifecycle_mu());
-    LEYSER_RETURN_IF_ERROR(registry_.WriteMeta(meta));
-  }
+  // The windows and their entry in one synced batch.
+  LEYSER_RETURN_IF_ERROR(registry_.WriteMeta(meta, {std::move(entry)}));
   audit_->SetKnownKeys(SigningKeys(meta));
-  return audit_->Record(std::move(entry));
+  return absl::OkStatus();
 }
 
 absl::Status StoreImpl::RotateSigningKey() {
@@ -198,6 +196,9 @@ absl::Status StoreImpl::SwitchSigner(
   LEYSER_RETURN_IF_ERROR(audit_->Record(std::move(entry)));
   LEYSER_ASSIGN_OR_RETURN(const absl::Time at,
                           audit_->RotateSigner(std::move(new_signer)));
+  // Read and written under the lifecycle lock: a tenant created meanwhile
+  // changes the metadata too.
+  absl::MutexLock lifecycle(&registry_.lifecycle_mu());
   proto::RegistryMeta meta = registry_.Meta();
   if (meta.signing_keys_size() == 0) {
     // Until now without windows: every key it signed with was valid from its
@@ -212,10 +213,7 @@ absl::Status StoreImpl::SwitchSigner(
   }
   CloseWindows(at, &meta);
   AddWindow(next, at, &meta);
-  {
-    absl::MutexLock lifecycle(&registry_.lifecycle_mu());
-    LEYSER_RETURN_IF_ERROR(registry_.WriteMeta(meta));
-  }
+  LEYSER_RETURN_IF_ERROR(registry_.WriteMeta(meta));
   audit_->SetKnownKeys(SigningKeys(meta));
   return absl::OkStatus();
 }
