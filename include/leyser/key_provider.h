@@ -1,9 +1,10 @@
 // leyser/key_provider.h: where a store gets its master key.
 //
 // The master key (32 bytes) wraps every other key leyser keeps: the tenant data
-// keys, the node file keys and the seed of the store's signing key. leyser never writes it anywhere; it asks a
-// `KeyProvider` for it when a store is opened. Hosts connect a KMS or HSM by
-// implementing `KeyProvider`; leyser ships a provider that reads a key file.
+// keys, the node file keys and the seed of the store's signing key. leyser
+// never writes it anywhere; it asks a `KeyProvider` for it when a store is
+// opened. Hosts connect a KMS or HSM by implementing `KeyProvider`; leyser
+// ships a provider that reads a key file.
 //
 // Thread safety: implementations must be thread-safe.
 // Ownership: providers are shared through `std::shared_ptr`.

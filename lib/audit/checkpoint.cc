@@ -125,13 +125,17 @@ bool CheckpointSignedByAny(std::string_view note,
   std::string_view body;
   std::vector<std::string_view> lines;
   if (!SplitNote(note, &body, &lines)) return false;
-  // The time the note claims (a window check needs it; a note without one
-  // is accepted only from keys without a window).
-  std::optional<absl::Time> time;
-  if (absl::StatusOr<AuditCheckpoint> parsed = ParseAuditCheckpoint(note);
-      parsed.ok()) {
-    time = parsed->time;
-  }
+  // The time the note claims, parsed when a key with a window needs it (a
+  // note without one counts only for keys without a window).
+  std::optional<std::optional<absl::Time>> time;
+  auto note_time = [&]() -> std::optional<absl::Time> {
+    if (!time.has_value()) {
+      absl::StatusOr<AuditCheckpoint> parsed = ParseAuditCheckpoint(note);
+      time =
+          parsed.ok() ? std::optional<absl::Time>(parsed->time) : std::nullopt;
+    }
+    return *time;
+  };
   const std::string_view origin = OriginOf(body);
   const std::string em_dash = absl::StrCat(ToAbsl(kEmDash), " ");
   bool verified = false;
@@ -161,7 +165,10 @@ bool CheckpointSignedByAny(std::string_view note,
       // A valid signature counts only inside the key's window.
       const bool unbounded = key.valid_from == absl::InfinitePast() &&
                              key.valid_until == absl::InfiniteFuture();
-      if (unbounded || (time.has_value() && key.ValidAt(*time))) {
+      if (unbounded) {
+        verified = true;
+      } else if (const std::optional<absl::Time> t = note_time();
+                 t.has_value() && key.ValidAt(*t)) {
         verified = true;
       }
     }

@@ -236,11 +236,6 @@ absl::Status FileKeys::Remove(std::uint32_t id) {
   return absl::OkStatus();
 }
 
-std::uint32_t FileKeys::current_id() const {
-  absl::MutexLock lock(&mu_);
-  return current_;
-}
-
 std::shared_ptr<const SecretBytes> FileKeys::Get(std::uint32_t id) const {
   absl::MutexLock lock(&mu_);
   auto it = keys_.find(id);

@@ -66,7 +66,6 @@ class FileKeys {
   // Forgets key `id` (files carrying it no longer open). Never the current
   // key: FailedPrecondition.
   [[nodiscard]] absl::Status Remove(std::uint32_t id);
-  std::uint32_t current_id() const;
   // The key of id `id`, or null.
   std::shared_ptr<const SecretBytes> Get(std::uint32_t id) const;
   // The current key and its id.

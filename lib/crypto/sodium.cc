@@ -71,6 +71,13 @@ void WipeInPlace(SecretBytes& secret) {
   if (!secret.empty()) sodium_memzero(secret.data(), secret.size());
 }
 
+absl::StatusOr<SecretBytes> CopySecret(const SecretBytes& secret) {
+  if (secret.empty()) return SecretBytes();
+  absl::StatusOr<SecretBytes> copy = SecretBytes::Allocate(secret.size());
+  if (copy.ok()) std::memcpy(copy->data(), secret.data(), secret.size());
+  return copy;
+}
+
 absl::StatusOr<SecretBytes> RandomKey() {
   absl::StatusOr<SecretBytes> key = SecretBytes::Allocate(kAeadKeyBytes);
   if (key.ok()) {

@@ -33,6 +33,9 @@ bool SomeSecretMemoryUnlocked();
 // Returns a new random 32-byte key in secure memory.
 absl::StatusOr<SecretBytes> RandomKey();
 
+// A copy of `secret` in new secure memory (empty for an empty one).
+absl::StatusOr<SecretBytes> CopySecret(const SecretBytes& secret);
+
 // Fills `out[0..size)` with random bytes from the operating system.
 void RandomBytes(void* out, std::size_t size);
 

@@ -397,17 +397,6 @@ absl::StatusOr<TenantKey> KeyStore::Unwrap(const std::string& entry_key,
   return UnwrapWith(master_key_, master_generation_, entry_key, bytes);
 }
 
-absl::StatusOr<TenantKey> KeyStore::GetFileKey() const {
-  absl::ReaderMutexLock lock(&mu_);
-  std::string bytes;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kFileKeyEntry, &bytes);
-  if (s.IsNotFound()) {
-    return absl::DataLossError("the key store has no file key; it is damaged");
-  }
-  LEYSER_RETURN_IF_ERROR(FromRocks(s, "reading the file key"));
-  return Unwrap(std::string(kFileKeyEntry), bytes);
-}
-
 absl::StatusOr<TenantKey> KeyStore::GetRecordKey() const {
   absl::ReaderMutexLock lock(&mu_);
   std::string bytes;
@@ -487,30 +476,13 @@ absl::StatusOr<TenantKey> KeyStore::GetTenantKey(std::uint64_t number) const {
 absl::StatusOr<TenantKeyRing> KeyStore::GetTenantKeyRing(
     std::uint64_t number) const {
   absl::ReaderMutexLock lock(&mu_);
-  const std::string current = TenantKeyEntry(number);
-  const std::string end = TenantKeyEntry(number + 1);
-  TenantKeyRing ring;
-  bool found = false;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(current); it->Valid() && it->key().compare(end) < 0;
-       it->Next()) {
-    const std::string entry = it->key().ToString();
-    LEYSER_ASSIGN_OR_RETURN(
-        TenantKey key, Unwrap(entry, std::string_view(it->value().data(),
-                                                      it->value().size())));
-    if (entry == current) {
-      ring.current = std::move(key);
-      found = true;
-    } else {
-      ring.retired.push_back(std::move(key));  // Ascending: the key order.
-    }
-  }
-  LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading a tenant key"));
-  if (!found) {
+  LEYSER_ASSIGN_OR_RETURN(
+      std::optional<TenantKeyRing> ring,
+      RingLocked(TenantKeyEntry(number), TenantKeyEntry(number + 1)));
+  if (!ring.has_value()) {
     return absl::NotFoundError("the tenant has no data key in the key store");
   }
-  return ring;
+  return *std::move(ring);
 }
 
 absl::Status KeyStore::DropKeysFrom(std::uint64_t first) {

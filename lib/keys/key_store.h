@@ -1,14 +1,16 @@
-// The key store: tenant data keys and the node file key, wrapped by the master
-// key, in their own small RocksDB database (`data_dir/keys`), separate from the
-// data database so that data backups never carry it. It holds only wrapped
-// keys, so its files are not file-encrypted.
+// The key store: tenant data keys, the node file keys and the signing seed,
+// wrapped by the master key, in their own small RocksDB database
+// (`data_dir/keys`), separate from the data database so that data backups
+// never carry it. It holds only wrapped keys, so its files are not
+// file-encrypted.
 //
 // Layout: "m/meta" -> KeyStoreMeta (master-key generation, a check value
 // sealed with the master key, and its other fields sealed too); "f/file" ->
-// WrappedKey (the node file key); "r/records" -> WrappedKey (the record key,
-// lib/crypto/record_mac.h); "d/" + 8-byte big-endian tenant number ->
-// WrappedKey. Every write is synced. Unwrapped keys exist only in secure
-// memory.
+// WrappedKey (the node file key; "f/file/" + 4-byte id: retired ones);
+// "r/records" -> WrappedKey (the record key, lib/crypto/record_mac.h);
+// "s/sign" -> WrappedKey (the signing-key seed); "d/" + 8-byte big-endian
+// tenant number (+ 4-byte version: retired ones) -> WrappedKey. Every write
+// is synced. Unwrapped keys exist only in secure memory.
 //
 // Thread safety: thread-safe. A master-key rotation excludes every other
 // key-store call.
@@ -131,9 +133,6 @@ class KeyStore {
 
   // Generation of the current master key (1, then +1 per rotation).
   std::uint32_t master_generation() const;
-
-  // Returns the node file key and its id.
-  absl::StatusOr<TenantKey> GetFileKey() const;
 
   // The node file key and the retired file keys still kept (files carry
   // their ids), oldest first.
@@ -326,6 +325,12 @@ class KeyStore {
   // Every record of the key store (all keys in it are wrapped), as one
   // consistent copy.
   absl::StatusOr<proto::KeyStoreCopy> CopyLocked() const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  // The keys stored under `current` (the current version) and after it
+  // before `end` (retired versions, ascending); nullopt without `current`.
+  absl::StatusOr<std::optional<TenantKeyRing>> RingLocked(
+      const std::string& current, const std::string& end) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   // Adds a new file key, the current one retired, to `batch`.

@@ -4,6 +4,7 @@
 // rotation keeps while files carry their ids, "f/file/" + 4-byte big-endian
 // id).
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,31 +58,40 @@ std::string RetiredFileKeyEntry(std::uint32_t id) {
   return out;
 }
 
-absl::StatusOr<TenantKeyRing> KeyStore::GetFileKeys() const {
-  absl::ReaderMutexLock lock(&mu_);
+absl::StatusOr<std::optional<TenantKeyRing>> KeyStore::RingLocked(
+    const std::string& current, const std::string& end) const {
   TenantKeyRing ring;
   bool found = false;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions()));
-  // "f/file" sorts before its retired keys "f/file/...".
-  for (it->Seek(kFileKeyEntry);
-       it->Valid() && it->key().starts_with(kFileKeyEntry); it->Next()) {
+  for (it->Seek(current); it->Valid() && it->key().compare(end) < 0;
+       it->Next()) {
     const std::string entry = it->key().ToString();
     LEYSER_ASSIGN_OR_RETURN(
         TenantKey key, Unwrap(entry, std::string_view(it->value().data(),
                                                       it->value().size())));
-    if (entry == kFileKeyEntry) {
+    if (entry == current) {
       ring.current = std::move(key);
       found = true;
     } else {
-      ring.retired.push_back(std::move(key));
+      ring.retired.push_back(std::move(key));  // Ascending: the key order.
     }
   }
-  LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the file keys"));
-  if (!found) {
+  LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "reading the key store"));
+  if (!found) return std::nullopt;
+  return ring;
+}
+
+absl::StatusOr<TenantKeyRing> KeyStore::GetFileKeys() const {
+  absl::ReaderMutexLock lock(&mu_);
+  // "f/file", then its retired keys "f/file/<id>"; '0' follows '/'.
+  LEYSER_ASSIGN_OR_RETURN(
+      std::optional<TenantKeyRing> ring,
+      RingLocked(std::string(kFileKeyEntry), std::string(kFileKeyEntry) + "0"));
+  if (!ring.has_value()) {
     return absl::DataLossError("the key store has no file key; it is damaged");
   }
-  return ring;
+  return *std::move(ring);
 }
 
 absl::StatusOr<std::vector<std::uint32_t>> KeyStore::RetiredFileKeyIds() const {

@@ -4,7 +4,6 @@
 // with a checkpoint signed by both; the registry remembers the old
 // checkpoint key.
 
-#include <cstring>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -40,10 +39,9 @@ absl::Status StoreImpl::RotateMasterKey(
   const bool own_key = absl::IsUnimplemented(provided.status());
   if (own_key) provided = RandomKey();
   LEYSER_RETURN_IF_ERROR(provided.status());
-  SecretBytes stored_seed;
+  SecretBytes stored_seed;  // Empty: the key store's seed stays.
   if (own_key) {
-    LEYSER_ASSIGN_OR_RETURN(stored_seed, SecretBytes::Allocate(32));
-    std::memcpy(stored_seed.data(), provided->data(), 32);
+    LEYSER_ASSIGN_OR_RETURN(stored_seed, CopySecret(*provided));
   }
   LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<const CheckpointSigner> signer,
                           CheckpointSigner::Create(*std::move(provided)));

@@ -7,7 +7,6 @@
 // given the windows accepts a retired key only on what is dated before its
 // retirement (docs/architecture.md, "Signing keys").
 
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,13 +25,6 @@
 
 namespace leyser::internal {
 namespace {
-
-absl::StatusOr<SecretBytes> CopySecret(const SecretBytes& secret) {
-  LEYSER_ASSIGN_OR_RETURN(SecretBytes copy,
-                          SecretBytes::Allocate(secret.size()));
-  std::memcpy(copy.data(), secret.data(), secret.size());
-  return copy;
-}
 
 void AddWindow(const std::string& public_key, absl::Time from,
                proto::RegistryMeta* meta) {
@@ -140,7 +132,7 @@ absl::Status StoreImpl::SettleSigningKey(bool legacy) {
   details["public_key"] = absl::BytesToHexString(current);
   details["previous"] = absl::BytesToHexString(previous);
   details["reason"] =
-      options_.key_provider->GetSigningKey().ok() ? "provider" : "recovered";
+      provider()->GetSigningKey().ok() ? "provider" : "recovered";
   details["cross_signed"] = "false";
   // The windows and their entry in one synced batch.
   LEYSER_RETURN_IF_ERROR(registry_.WriteMeta(meta, {std::move(entry)}));

@@ -225,10 +225,11 @@ std::map<BackupId, std::set<std::string>> SharedFiles(const Options& o) {
                                        o.key_provider->GetMasterKey().value(),
                                        false, absl::UnixEpoch());
   EXPECT_THAT(keys, IsOk());
-  auto file_key = (*keys)->GetFileKey();
-  EXPECT_THAT(file_key, IsOk());
-  auto env =
-      internal::NewEncryptedEnv(std::move(file_key->key), file_key->version);
+  auto file_keys = (*keys)->GetFileKeys();
+  EXPECT_THAT(file_keys, IsOk());
+  auto env = internal::NewEncryptedEnv(
+      internal::ToFileKey(std::move(file_keys->current)),
+      internal::ToFileKeys(std::move(file_keys->retired)));
   EXPECT_THAT(env, IsOk());
   rocksdb::BackupEngineReadOnly* engine = nullptr;
   rocksdb::BackupEngineOptions beo(o.backup_dir + "/engine", env->env.get());

@@ -478,9 +478,11 @@ internal::EncryptedEnv FileLayer(const Options& options,
                                            provider.GetMasterKey().value(),
                                            false, absl::UnixEpoch());
   EXPECT_THAT(keystore, IsOk());
-  auto file_key = (*keystore)->GetFileKey();
-  EXPECT_THAT(file_key, IsOk());
-  return internal::NewEncryptedEnv(std::move(file_key->key), file_key->version)
+  auto file_keys = (*keystore)->GetFileKeys();
+  EXPECT_THAT(file_keys, IsOk());
+  return internal::NewEncryptedEnv(
+             internal::ToFileKey(std::move(file_keys->current)),
+             internal::ToFileKeys(std::move(file_keys->retired)))
       .value();
 }
 
