@@ -52,13 +52,16 @@ class KeyProvider {
 };
 
 // Returns a provider that reads the master key from the file at `path` each
-// time it is asked. The file holds either exactly 32 raw bytes or 64
-// hexadecimal characters (surrounding ASCII whitespace is ignored). It must be
-// a regular file that neither group nor others can access (mode 0600 or
-// stricter). Errors (now, and from `GetMasterKey` later): InvalidArgument for
-// an empty path or malformed content; NotFound if the file does not exist;
-// FailedPrecondition if group or others can access it or it is not a regular
-// file; Unavailable if it cannot be read.
+// time it is asked. The file holds either 64 hexadecimal characters
+// (surrounding ASCII whitespace is ignored) or exactly 32 raw binary bytes; 32
+// bytes that are all printable text (31 hex digits and a newline, 32 spaces)
+// are malformed, not a key, and so is a key of 32 equal bytes (all zero). It
+// must be a regular file that neither group nor others can access (mode 0600
+// or stricter); a FIFO or device is refused at once, never waited on. Errors
+// (now, and from `GetMasterKey` later): InvalidArgument for an empty path or
+// malformed content; NotFound if the file does not exist; FailedPrecondition
+// if group or others can access it or it is not a regular file; Unavailable
+// if it cannot be read.
 absl::StatusOr<std::shared_ptr<KeyProvider>> NewFileKeyProvider(
     const std::string& path);
 

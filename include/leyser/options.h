@@ -56,7 +56,9 @@ struct Options {
   bool sync_writes = true;
 
   // Longest accepted user key, in bytes (1 ..= kKeyBytesLimit). Default 4 KiB.
-  // Longer keys are refused with InvalidArgument.
+  // Writes of longer keys are refused with InvalidArgument; Get and Delete take
+  // any key up to kKeyBytesLimit, so keys written before the limit was lowered
+  // stay readable and erasable.
   std::size_t max_key_bytes = 4 * 1024;
 
   // Longest accepted value, in bytes (1 ..= kValueBytesLimit). Default 16 MiB.

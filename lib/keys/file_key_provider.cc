@@ -28,8 +28,37 @@ bool IsSpace(unsigned char c) {
          c == '\f';
 }
 
+// True for keys no random generator gives: every byte the same (an all-zero
+// key, a file of one repeated character).
+bool AllBytesEqual(const unsigned char* key, std::size_t size) {
+  for (std::size_t i = 1; i < size; ++i) {
+    if (key[i] != key[0]) return false;
+  }
+  return true;
+}
+
+// True if every byte is printable ASCII or white space: text, not a raw key
+// (a random 32-byte key is all printable with probability below 1e-13).
+bool LooksLikeText(const unsigned char* bytes, std::size_t size) {
+  for (std::size_t i = 0; i < size; ++i) {
+    if (!IsSpace(bytes[i]) && (bytes[i] < 0x20 || bytes[i] > 0x7e)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::Status NotAKey(const std::string& path) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("master key file ", path,
+                   " holds 32 equal bytes, not a key; make one with "
+                   "CreateKeyFile (leyserctl keygen)"));
+}
+
 absl::StatusOr<SecretBytes> ReadKeyFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // Non-blocking, so a FIFO or a device is refused at once instead of
+  // waiting for a writer; the type is checked before anything is read.
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
     int err = errno;
     if (err == ENOENT) {
@@ -82,11 +111,14 @@ absl::StatusOr<SecretBytes> ReadKeyFile(const std::string& path) {
   }
   const std::string what = absl::StrCat(
       "master key file ", path,
-      " must hold exactly 32 raw bytes or 64 hexadecimal characters");
+      " must hold 64 hexadecimal characters or exactly 32 raw binary bytes");
   if (total > kMaxKeyFileBytes) {
     return absl::InvalidArgumentError(absl::StrCat(what, "; it is longer"));
   }
-  if (total == kMasterKeyBytes) {
+  if (total == kMasterKeyBytes && !LooksLikeText(content->data(), total)) {
+    if (AllBytesEqual(content->data(), total)) {
+      return NotAKey(path);
+    }
     absl::StatusOr<SecretBytes> key = SecretBytes::Allocate(kMasterKeyBytes);
     if (key.ok()) {
       std::memcpy(key->data(), content->data(), kMasterKeyBytes);
@@ -99,13 +131,20 @@ absl::StatusOr<SecretBytes> ReadKeyFile(const std::string& path) {
   while (end > begin && IsSpace(content->data()[end - 1])) --end;
   if (end - begin != 2 * kMasterKeyBytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat(what, "; it holds ", total, " bytes"));
+        absl::StrCat(what, "; it holds ", total, " bytes",
+                     LooksLikeText(content->data(), total)
+                         ? absl::StrCat(" of text, ", end - begin,
+                                        " of them not white space")
+                         : ""));
   }
   absl::StatusOr<SecretBytes> key =
       internal::DecodeHexSecret(content->data() + begin, end - begin);
   if (!key.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, "; its 64 characters are not all hexadecimal"));
+  }
+  if (AllBytesEqual(key->data(), key->size())) {
+    return NotAKey(path);
   }
   return key;
 }

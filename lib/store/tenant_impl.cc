@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 
+#include "leyser/options.h"
+
 #include "lib/audit/audit_log.h"
 #include "lib/crypto/sodium.h"
 #include "lib/db/key_layout.h"
@@ -28,10 +30,19 @@ absl::Status ValueAuthFailure() {
       "restore the tenant from a backup");
 }
 
-absl::Status CheckKey(const DbCore& db, std::string_view key) {
+// `write`: a Put, held to Options::max_key_bytes. Reads and deletes take any
+// key up to kKeyBytesLimit, so keys written before the limit was lowered can
+// still be read and erased.
+absl::Status CheckKey(const DbCore& db, std::string_view key, bool write) {
   if (key.empty()) {
     return absl::InvalidArgumentError(
         "key is empty; keys must be 1 or more bytes");
+  }
+  if (!write) {
+    if (key.size() <= kKeyBytesLimit) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat("key is ", key.size(), " bytes; no key is longer than ",
+                     kKeyBytesLimit));
   }
   if (key.size() > db.max_key_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -242,7 +253,7 @@ class TenantImpl final : public Tenant {
     std::shared_lock<std::shared_mutex> gate(core_->gate);
     LEYSER_RETURN_IF_ERROR(CheckServed(*core_));
     const DbCore& db = *core_->db;
-    LEYSER_RETURN_IF_ERROR(CheckKey(db, key));
+    LEYSER_RETURN_IF_ERROR(CheckKey(db, key, /*write=*/true));
     LEYSER_RETURN_IF_ERROR(CheckValue(db, value));
     std::string full_key = FullKey(key);
     std::string sealed;
@@ -262,7 +273,7 @@ class TenantImpl final : public Tenant {
     std::shared_lock<std::shared_mutex> gate(core_->gate);
     LEYSER_RETURN_IF_ERROR(CheckServed(*core_));
     const DbCore& db = *core_->db;
-    LEYSER_RETURN_IF_ERROR(CheckKey(db, key));
+    LEYSER_RETURN_IF_ERROR(CheckKey(db, key, /*write=*/false));
     absl::StatusOr<std::string> value = Read(db, key);
     if (value.status().code() == absl::StatusCode::kDataLoss) {
       RecordDataLoss(*core_, *core_->keys, actor_, key, value.status());
@@ -279,7 +290,7 @@ class TenantImpl final : public Tenant {
     std::shared_lock<std::shared_mutex> gate(core_->gate);
     LEYSER_RETURN_IF_ERROR(CheckServed(*core_));
     const DbCore& db = *core_->db;
-    LEYSER_RETURN_IF_ERROR(CheckKey(db, key));
+    LEYSER_RETURN_IF_ERROR(CheckKey(db, key, /*write=*/false));
     if (WritesAudited()) {
       rocksdb::WriteBatch batch;
       LEYSER_RETURN_IF_ERROR(
@@ -297,7 +308,7 @@ class TenantImpl final : public Tenant {
     const std::size_t count = WriteBatchAccess::Count(batch);
     for (std::size_t i = 0; i < count; ++i) {
       WriteBatchAccess::OpView op = WriteBatchAccess::Get(batch, i);
-      absl::Status s = CheckKey(db, op.key);
+      absl::Status s = CheckKey(db, op.key, /*write=*/!op.is_delete);
       if (s.ok() && !op.is_delete) {
         s = CheckValue(db, op.value);
       }

@@ -1,6 +1,9 @@
+#include <chrono>
+#include <future>
 #include <string>
 
 #include "gtest/gtest.h"
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -94,6 +97,16 @@ TEST(FileKeyProviderTest, RejectsMalformedContent) {
       {"65 hex", hex64 + "a"},
       {"non-hex", std::string(63, 'a') + "z"},
       {"oversize", std::string(4096, 'a')},
+      // Issue 21: 32 bytes that are text, or no key at all, were taken as raw
+      // keys.
+      {"32 spaces", std::string(32, ' ')},
+      {"31 hex digits and a newline", hex64.substr(0, 31) + "\n"},
+      {"32 printable characters",
+       std::string("correct horse battery staple!!!!")},
+      {"32 zero bytes", std::string(32, '\0')},
+      {"32 equal bytes", std::string(32, '\xff')},
+      {"64 zero hex digits", std::string(64, '0')},
+      {"64 equal hex pairs", hex64},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -126,6 +139,25 @@ TEST(FileKeyProviderTest, RefusesUnsafeOrMissingFiles) {
   ASSERT_EQ(symlink(dir.Sub("target").c_str(), dir.Sub("link").c_str()), 0);
   EXPECT_THAT(NewFileKeyProvider(dir.Sub("link")),
               StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+// Issue 21: a FIFO as the key file hung NewFileKeyProvider (and Store::Open)
+// until a writer came; it must be refused at once.
+TEST(FileKeyProviderTest, AFifoIsRefusedWithinASecond) {
+  test::TempDir dir;
+  const std::string path = dir.Sub("fifo");
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  auto answer = std::async(std::launch::async,
+                           [&] { return NewFileKeyProvider(path).status(); });
+  if (answer.wait_for(std::chrono::seconds(1)) != std::future_status::ready) {
+    // Let the blocked open finish so the test ends.
+    const int fd = open(path.c_str(), O_WRONLY);
+    if (fd >= 0) close(fd);
+    ADD_FAILURE() << "NewFileKeyProvider waited on a FIFO";
+    answer.wait();
+    return;
+  }
+  EXPECT_THAT(answer.get(), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 TEST(FileKeyProviderTest, RechecksTheFileOnEveryRequest) {

@@ -513,6 +513,35 @@ TEST_F(StoreTest, ConcurrentWritersOnSeveralTenantsLoseNothing) {
   EXPECT_EQ(list->size(), static_cast<std::size_t>(kTenants + 50));
 }
 
+// Issue 21: keys written under a larger Options::max_key_bytes stay readable,
+// listed and erasable after the store is reopened with a smaller one; only
+// new writes of such keys are refused.
+TEST_F(StoreTest, KeysAboveALoweredLimitStayReadableAndErasable) {
+  const std::string long_key(3000, 'k');
+  options_.max_key_bytes = 4096;
+  {
+    auto store = OpenStore();
+    auto t = NewTenant(*store, "acme");
+    ASSERT_THAT(t->Put(long_key, "v"), IsOk());
+    WriteBatch batch;
+    batch.Put(long_key + "b", "w");
+    ASSERT_THAT(t->Write(batch), IsOk());
+  }
+  options_.max_key_bytes = 1024;
+  auto store = OpenStore();
+  auto t = store->OpenTenant("acme");
+  ASSERT_THAT(t, IsOk());
+  EXPECT_THAT((*t)->Get(long_key), IsOkAndHolds(std::string("v")));
+  EXPECT_THAT((*t)->Put(long_key, "new"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(Scan(**t).size(), 2u);
+  EXPECT_THAT((*t)->Delete(long_key), IsOk());
+  WriteBatch erase;
+  erase.Delete(long_key + "b");
+  EXPECT_THAT((*t)->Write(erase), IsOk());
+  EXPECT_TRUE(Scan(**t).empty());
+}
+
 // Test 7: the bad-input catalogue.
 TEST_F(StoreTest, BadInputGetsItsCode) {
   auto store = OpenStore();
@@ -542,8 +571,13 @@ TEST_F(StoreTest, BadInputGetsItsCode) {
   EXPECT_THAT(t->Get(""), StatusIs(kInvalid));
   EXPECT_THAT(t->Delete(""), StatusIs(kInvalid));
   EXPECT_THAT(t->Put(long_key, "v"), StatusIs(kInvalid));
-  EXPECT_THAT(t->Get(long_key), StatusIs(kInvalid));
-  EXPECT_THAT(t->Delete(long_key), StatusIs(kInvalid));
+  // Reads and deletes take keys up to kKeyBytesLimit (one written before the
+  // limit was lowered must stay erasable), never beyond.
+  EXPECT_THAT(t->Get(long_key), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(t->Delete(long_key), IsOk());
+  const std::string too_long(kKeyBytesLimit + 1, 'k');
+  EXPECT_THAT(t->Get(too_long), StatusIs(kInvalid));
+  EXPECT_THAT(t->Delete(too_long), StatusIs(kInvalid));
   EXPECT_THAT(t->Put("k", long_value), StatusIs(kInvalid));
   EXPECT_THAT(t->Put(max_key, "at the limit"), IsOk());
   EXPECT_THAT(t->Get(max_key), IsOkAndHolds(std::string("at the limit")));
