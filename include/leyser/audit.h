@@ -121,6 +121,17 @@ enum class AuditEvent {
   // rotation interrupted after its commit); cross_signed: whether a
   // checkpoint carries both keys' signatures).
   kSigningKeyRotated = 38,
+  // In the system log: a run found generations damaged (a file of the backup
+  // directory missing, of the wrong size or failing its checksum) that it
+  // could not make whole; they are kept (details: generations, problem).
+  kBackupDamaged = 39,
+  // In the system log: a damaged or missing backup file was copied again from
+  // the live database (or came back), so the generations using it are whole
+  // again (details: generations, problem).
+  kBackupRepaired = 40,
+  // In the system log: Store::RemoveDamagedBackup removed a damaged
+  // generation (details: damage).
+  kBackupRemoved = 41,
 };
 
 // Returns the event's name, e.g. "TENANT_CREATED".

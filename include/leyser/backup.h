@@ -47,6 +47,26 @@ struct BackupInfo {
   // Size of the database backup, shared files counted in full.
   std::uint64_t data_bytes = 0;
   std::uint32_t data_files = 0;
+  // Empty unless the generation is known to be damaged: what is wrong,
+  // naming the file (ListBackups tells what shows without reading the data: a
+  // file missing or of the wrong size, an unreadable part; VerifyBackup reads
+  // every byte). A damaged generation stays listed until the daily backup
+  // makes it whole again (a file the live database still has is copied
+  // again) or Store::RemoveDamagedBackup removes it.
+  std::string damage;
+};
+
+// A damaged or missing file of the backup directory found by
+// Store::RunMaintenance or Store::CreateBackup (MaintenanceReport::
+// backup_damage), and the generations it concerns.
+struct BackupDamage {
+  std::vector<BackupId> generations;
+  std::string problem;  // What is wrong, naming the file.
+  // The file was copied again from the live database (or came back): the
+  // generations are whole again. False: they stay damaged (kept, listed with
+  // BackupInfo::damage, never pruned in place of whole ones) until the file is
+  // put back or Store::RemoveDamagedBackup removes them.
+  bool repaired = false;
 };
 
 }  // namespace leyser

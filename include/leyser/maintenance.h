@@ -73,6 +73,11 @@ struct MaintenanceReport {
   std::vector<BackupId> pruned;
   // Leftovers of interrupted runs that were cleaned up.
   std::vector<std::string> repaired;
+  // Damaged or missing files of the backup directory this run found, repaired
+  // or not (BACKUP_DAMAGED / BACKUP_REPAIRED in the system log). Options::
+  // backup_generations counts whole generations only: damaged ones are kept
+  // besides them.
+  std::vector<BackupDamage> backup_damage;
   // Audit entries pruned (older than Options::audit_retention), all logs.
   std::uint64_t audit_entries_pruned = 0;
   // Whether the audit checkpoints reached Options::audit_sink at the end of

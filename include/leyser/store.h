@@ -193,6 +193,17 @@ class Store {
   // Records BACKUP_VERIFIED or BACKUP_FAILED in the system log.
   [[nodiscard]] virtual absl::Status VerifyBackup(BackupId id) = 0;
 
+  // Removes generation `id` because it is damaged (VerifyBackup fails with
+  // DataLoss, or BackupInfo::damage says what is missing), when the operator
+  // gives up on it: a damaged generation is otherwise kept and reported until
+  // the daily backup makes it whole again (a missing or damaged file the live
+  // database still has is copied again) or the file is put back. Files other
+  // generations use stay. Recorded as BACKUP_REMOVED (details: damage).
+  // Errors: NotFound (no such generation); FailedPrecondition (it verifies:
+  // Options::backup_generations prunes whole generations; or no backup_dir, or
+  // the directory is not this store's); Unavailable (I/O).
+  [[nodiscard]] virtual absl::Status RemoveDamagedBackup(BackupId id) = 0;
+
   // Restores generation `id` of the backups in `options.backup_dir` as a new
   // store in `options.data_dir`, which must be absent or empty; opens it
   // afterwards with `options`. Needs no open store (disaster recovery).
@@ -203,6 +214,11 @@ class Store {
   // not empty, or no backup_dir); NotFound (no such generation);
   // PermissionDenied (wrong master key); DataLoss (damaged generation);
   // Unavailable (I/O).
+  //
+  // The restored store is a store of its own: it never writes, prunes or
+  // shreds in `options.backup_dir` (the original's directory: opened with it,
+  // its backups are refused, MaintenanceReport::backup_refused); give it a
+  // backup directory of its own. Its generation ids start above `id`.
   //
   // Audit: the restored store's logs are those of the generation. A restore is
   // a rollback, so it starts a new anchor series: the restored store's

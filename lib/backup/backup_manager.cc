@@ -8,8 +8,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/civil_time.h"
 
+#include "lib/backup/engine_session.h"
 #include "lib/backup/generation_files.h"
 #include "lib/db/filename.h"
 #include "lib/rocks/status.h"
@@ -23,16 +25,19 @@ namespace {
 
 // Removes what interrupted runs left: temporary generation files, engine
 // backups that never got a generation file (or whose file was removed first by
-// an interrupted prune), partial files.
-absl::Status Repair(rocksdb::BackupEngine& engine,
+// an interrupted prune), partial files, and copies of damaged files set aside
+// by a run that did not finish.
+absl::Status Repair(EngineSession& session, const std::string& backup_dir,
                     const std::string& generations_dir,
                     MaintenanceReport* report) {
+  rocksdb::BackupEngine& engine = session.engine();
   LEYSER_ASSIGN_OR_RETURN(std::vector<std::string> partial,
                           RemovePartialFiles(generations_dir));
   for (const std::string& name : partial) {
     if (report != nullptr)
       report->repaired.push_back("removed partial " + name);
   }
+  LEYSER_RETURN_IF_ERROR(RemoveAll(DamagedFilesDir(backup_dir)));
   LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> listed,
                           ListedIds(generations_dir));
   // The engine backups the listed generations hold. A generation file that
@@ -71,8 +76,36 @@ absl::Status Repair(rocksdb::BackupEngine& engine,
     if (report != nullptr)
       report->repaired.push_back(absl::StrCat("removed unlisted backup ", id));
   }
+  // The session keeps every file of a damaged generation.
   return FromRocks(engine.GarbageCollect(),
                    "removing files of interrupted backups");
+}
+
+// Listed generations (ascending) whose engine backup uses `file` (relative to
+// the engine directory).
+std::vector<BackupId> GenerationsUsing(const std::string& file,
+                                       const std::string& engine_dir,
+                                       const std::string& generations_dir,
+                                       rocksdb::Env* env) {
+  std::vector<BackupId> out;
+  absl::StatusOr<std::vector<BackupId>> listed = ListedIds(generations_dir);
+  if (!listed.ok()) return out;
+  for (BackupId id : *listed) {
+    absl::StatusOr<proto::GenerationFile> gen =
+        ReadGeneration(generations_dir, id);
+    if (!gen.ok()) continue;
+    absl::StatusOr<std::vector<std::string>> files =
+        EngineBackupFiles(engine_dir, env, EngineId(*gen));
+    if (files.ok() &&
+        std::find(files->begin(), files->end(), file) != files->end()) {
+      out.push_back(id);
+    }
+  }
+  return out;
+}
+
+std::string IdList(const std::vector<BackupId>& ids) {
+  return ids.empty() ? std::string("none") : absl::StrJoin(ids, ", ");
 }
 
 }  // namespace
@@ -99,6 +132,98 @@ BackupManager::BackupManager(const Options& options, std::shared_ptr<DbCore> db,
       db_(std::move(db)),
       keys_(keys) {}
 
+absl::StatusOr<std::unique_ptr<EngineSession>> BackupManager::OpenSession()
+    const {
+  return EngineSession::Open(engine_dir_, DataEnv(*db_), generations_dir_);
+}
+
+absl::StatusOr<rocksdb::BackupID> BackupManager::TakeVerifiedBackup(
+    std::unique_ptr<EngineSession>& session, MaintenanceReport* report) {
+  // The database, flushed first so no tenant data sits only in a copied WAL.
+  rocksdb::CreateBackupOptions create;
+  create.flush_before_backup = true;
+  for (int round = 0;; ++round) {
+    rocksdb::BackupID engine_id = 0;
+    rocksdb::IOStatus s =
+        session->engine().CreateNewBackup(create, db_->db, &engine_id);
+    const bool created = s.ok();
+    if (created) {
+      CrashPoint("backup.after_engine");
+      // Verified against its checksums before it is listed: this reads every
+      // file it reuses from earlier backups too.
+      s = session->engine().VerifyBackup(engine_id,
+                                         /*verify_with_checksum=*/true);
+      if (s.ok()) return engine_id;
+      // Unlisted: the next repair removes it if this fails.
+      session->engine().DeleteBackup(engine_id).PermitUncheckedError();
+    }
+    // A shared file the backup reused from earlier ones is damaged or
+    // missing: the engine copies it again from the live database (which has
+    // it: the new backup uses it) once the damaged copy is out of the way, and
+    // an engine opened afresh forgets what it knew of it.
+    const std::optional<std::string> file =
+        s.IsCorruption() || s.IsNotFound() ? DamagedSharedFile(s.ToString())
+                                           : std::nullopt;
+    if (!file.has_value()) {
+      if (!created) return FromRocks(s, "backing up the database");
+      return absl::DataLossError(
+          absl::StrCat("the new backup failed verification and was removed: ",
+                       s.ToString()));
+    }
+    if (round == kMaxFreshCopies) {
+      return absl::DataLossError(
+          absl::StrCat("backup file ", *file, " in ", backup_dir_,
+                       " was damaged again after ", round,
+                       " fresh copies from the live database: check the backup "
+                       "directory's disk (",
+                       s.ToString(), ")"));
+    }
+    const std::vector<BackupId> users =
+        GenerationsUsing(*file, engine_dir_, generations_dir_, DataEnv(*db_));
+    session.reset();
+    LEYSER_RETURN_IF_ERROR(SetAside(*file));
+    if (report != nullptr) {
+      BackupDamage damage;
+      damage.generations = users;
+      damage.problem = s.ToString();
+      damage.repaired = true;
+      report->backup_damage.push_back(std::move(damage));
+    }
+    LEYSER_ASSIGN_OR_RETURN(session, OpenSession());
+  }
+}
+
+absl::Status BackupManager::SetAside(const std::string& file) {
+  const std::string from = absl::StrCat(engine_dir_, "/", file);
+  if (!PathExists(from)) return absl::OkStatus();  // Missing: copied anew.
+  const std::string dir = DamagedFilesDir(backup_dir_);
+  LEYSER_RETURN_IF_ERROR(EnsureDir(dir));
+  const std::string base = file.substr(file.rfind('/') + 1);
+  const std::string to = absl::StrCat(dir, "/", base);
+  LEYSER_RETURN_IF_ERROR(RemoveAll(to));
+  return RenameDurably(from, to);
+}
+
+void BackupManager::ReportDamage(const EngineSession& session,
+                                 const std::map<BackupId, std::string>& before,
+                                 MaintenanceReport* report) const {
+  if (report == nullptr) return;
+  for (const auto& [id, problem] : before) {
+    if (session.damaged().count(id) > 0) continue;
+    BackupDamage damage;
+    damage.generations = {id};
+    damage.problem = problem;
+    damage.repaired = true;  // A fresh copy of the file came back.
+    report->backup_damage.push_back(std::move(damage));
+  }
+  for (const auto& [id, problem] : session.damaged()) {
+    BackupDamage damage;
+    damage.generations = {id};
+    damage.problem = problem;
+    report->backup_damage.push_back(std::move(damage));
+  }
+}
+
 absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
     absl::Time now, MaintenanceReport* report) {
   if (!enabled()) {
@@ -108,34 +233,22 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
   LEYSER_RETURN_IF_ERROR(CheckBound());
   LEYSER_RETURN_IF_ERROR(EnsureDir(backup_dir_));
   LEYSER_RETURN_IF_ERROR(EnsureDir(generations_dir_));
-  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngine> engine,
-                          OpenEngine(engine_dir_, DataEnv(*db_)));
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<EngineSession> session,
+                          OpenSession());
+  const std::map<BackupId, std::string> damaged_before = session->damaged();
   LEYSER_RETURN_IF_ERROR(SettleRekeyedGenerations(report));
-  LEYSER_RETURN_IF_ERROR(Repair(*engine, generations_dir_, report));
+  LEYSER_RETURN_IF_ERROR(
+      Repair(*session, backup_dir_, generations_dir_, report));
   repaired_ = true;
 
-  // 1. The database, flushed first so no tenant data sits only in a copied WAL.
-  rocksdb::CreateBackupOptions create;
-  create.flush_before_backup = true;
-  rocksdb::BackupID engine_id = 0;
-  LEYSER_RETURN_IF_ERROR(
-      FromRocks(engine->CreateNewBackup(create, db_->db, &engine_id),
-                "backing up the database"));
-  CrashPoint("backup.after_engine");
-  // 2. Verified against its checksums before it is listed.
-  rocksdb::IOStatus verified =
-      engine->VerifyBackup(engine_id, /*verify_with_checksum=*/true);
-  if (!verified.ok()) {
-    engine->DeleteBackup(engine_id).PermitUncheckedError();
-    return absl::DataLossError(
-        absl::StrCat("the new backup failed verification and was removed: ",
-                     verified.ToString()));
-  }
+  // 1, 2. The database, backed up and verified.
+  LEYSER_ASSIGN_OR_RETURN(const rocksdb::BackupID engine_id,
+                          TakeVerifiedBackup(session, report));
   // 3. The manifest, read from the backup itself.
   proto::BackupGeneration generation;
   {
     LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<OpenedBackup> opened,
-                            OpenedBackup::Open(*engine, engine_id));
+                            OpenedBackup::Open(session->engine(), engine_id));
     LEYSER_RETURN_IF_ERROR(
         BuildManifest(*opened, *db_->record_mac, &generation));
   }
@@ -164,13 +277,36 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
                         : std::optional<absl::Time>();
   BackupInfo info = InfoFromFile(file);
   AddManifest(generation, &info);
+  LEYSER_RETURN_IF_ERROR(RemoveAll(DamagedFilesDir(backup_dir_)));
+  // What a damaged generation lacked may have come back with the new backup:
+  // an engine opened afresh tells.
+  if (!session->damaged().empty()) {
+    session.reset();
+    LEYSER_ASSIGN_OR_RETURN(session, OpenSession());
+  }
+  ReportDamage(*session, damaged_before, report);
 
-  // 6. Prune to the configured number of generations, oldest first. The
-  // generation file goes first, so an interrupted prune leaves an unlisted
-  // backup that the next run removes.
+  // 6. Prune.
+  LEYSER_RETURN_IF_ERROR(Prune(*session, report));
+  return info;
+}
+
+absl::Status BackupManager::Prune(EngineSession& session,
+                                  MaintenanceReport* report) {
+  // Options::backup_generations undamaged generations are kept, and every
+  // damaged one newer than the oldest of them (it stays listed and reported
+  // until it is repaired or removed by hand); older ones go, oldest first.
+  // The generation file goes first, so an interrupted prune leaves an
+  // unlisted backup that the next run removes.
   LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> listed,
                           ListedIds(generations_dir_));
-  for (std::size_t i = 0; i + generations_ < listed.size(); ++i) {
+  std::size_t whole = 0;
+  std::size_t keep = 0;  // Listed generations kept, counted from the newest.
+  while (keep < listed.size() && whole < generations_) {
+    if (session.damaged().count(listed[listed.size() - 1 - keep]) == 0) ++whole;
+    ++keep;
+  }
+  for (std::size_t i = 0; i + keep < listed.size(); ++i) {
     const BackupId victim = listed[i];
     LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile victim_file,
                             ReadGeneration(generations_dir_, victim));
@@ -180,11 +316,13 @@ absl::StatusOr<BackupInfo> BackupManager::CreateBackup(
         SyncParentDir(GenerationFileName(generations_dir_, victim)));
     latest_created_.reset();  // Recomputed when next needed.
     CrashPoint("prune.after_unlist");
-    LEYSER_RETURN_IF_ERROR(FromRocks(
-        engine->DeleteBackup(EngineId(victim_file)), "pruning a backup"));
+    session.Release(EngineId(victim_file));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(session.engine().DeleteBackup(EngineId(victim_file)),
+                  "pruning a backup"));
     if (report != nullptr) report->pruned.push_back(victim);
   }
-  return info;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<BackupInfo>> BackupManager::List() const {
@@ -194,37 +332,67 @@ absl::StatusOr<std::vector<BackupInfo>> BackupManager::List() const {
   LEYSER_ASSIGN_OR_RETURN(std::vector<BackupId> ids,
                           ListedIds(generations_dir_));
   std::vector<BackupInfo> out;
+  if (ids.empty()) return out;
+  // What the engine knows without reading data: backups whose files are not
+  // all there (or not of their size), or whose meta file cannot be read.
+  absl::StatusOr<std::unique_ptr<rocksdb::BackupEngineReadOnly>> engine =
+      OpenEngineReadOnly(engine_dir_, DataEnv(*db_));
+  absl::flat_hash_set<rocksdb::BackupID> corrupt;
+  if (engine.ok()) {
+    std::vector<rocksdb::BackupID> ids_corrupt;
+    (*engine)->GetCorruptedBackups(&ids_corrupt);
+    corrupt.insert(ids_corrupt.begin(), ids_corrupt.end());
+  }
   for (BackupId id : ids) {
     absl::StatusOr<proto::GenerationFile> file =
         ReadGeneration(generations_dir_, id);
     if (absl::IsNotFound(file.status())) continue;  // Pruned meanwhile.
-    LEYSER_RETURN_IF_ERROR(file.status());
+    if (!file.ok()) {
+      BackupInfo info;
+      info.id = id;
+      info.damage = std::string(file.status().message());
+      out.push_back(std::move(info));
+      continue;
+    }
     BackupInfo info = InfoFromFile(*file);
     // Sealed under an earlier master key (or damaged): listed without its
     // manifest.
-    if (absl::StatusOr<proto::BackupGeneration> generation =
-            OpenGeneration(*file, *keys_);
-        generation.ok()) {
+    absl::StatusOr<proto::BackupGeneration> generation =
+        OpenGeneration(*file, *keys_);
+    if (generation.ok()) {
       AddManifest(*generation, &info);
+    } else if (absl::IsDataLoss(generation.status())) {
+      info.damage = std::string(generation.status().message());
+    }
+    if (!engine.ok()) {
+      info.damage = std::string(engine.status().message());
+    } else if (corrupt.contains(EngineId(*file))) {
+      info.damage = (*engine)->VerifyBackup(EngineId(*file)).ToString();
     }
     out.push_back(std::move(info));
   }
   return out;
 }
 
-absl::Status BackupManager::Verify(BackupId id) const {
-  if (!enabled()) {
-    return BackupsOff();
-  }
-  LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile file,
-                          ReadGeneration(generations_dir_, id));
-  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngineReadOnly> engine,
-                          OpenEngineReadOnly(engine_dir_, DataEnv(*db_)));
+absl::Status BackupManager::CheckGeneration(
+    BackupId id, const proto::GenerationFile& file,
+    rocksdb::BackupEngineReadOnlyBase& engine) const {
   rocksdb::IOStatus s =
-      engine->VerifyBackup(EngineId(file), /*verify_with_checksum=*/true);
+      engine.VerifyBackup(EngineId(file), /*verify_with_checksum=*/true);
   if (!s.ok()) {
-    return absl::DataLossError(absl::StrCat(
-        "backup generation ", id, " failed verification: ", s.ToString()));
+    std::string users;
+    if (const std::optional<std::string> damaged =
+            DamagedSharedFile(s.ToString());
+        damaged.has_value()) {
+      users = absl::StrCat(
+          "; generations ",
+          IdList(GenerationsUsing(*damaged, engine_dir_, generations_dir_,
+                                  DataEnv(*db_))),
+          " use ", *damaged);
+    }
+    return absl::DataLossError(
+        absl::StrCat("backup generation ", id,
+                     " failed verification: ", s.ToString(), users));
   }
   LEYSER_ASSIGN_OR_RETURN(proto::BackupGeneration generation,
                           OpenGeneration(file, *keys_));
@@ -236,6 +404,64 @@ absl::Status BackupManager::Verify(BackupId id) const {
         "backup generation ", id, " cannot be restored: ", keys.message()));
   }
   return absl::OkStatus();
+}
+
+absl::Status BackupManager::Verify(BackupId id) const {
+  if (!enabled()) {
+    return BackupsOff();
+  }
+  LEYSER_ASSIGN_OR_RETURN(proto::GenerationFile file,
+                          ReadGeneration(generations_dir_, id));
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngineReadOnly> engine,
+                          OpenEngineReadOnly(engine_dir_, DataEnv(*db_)));
+  return CheckGeneration(id, file, *engine);
+}
+
+absl::StatusOr<std::string> BackupManager::RemoveDamaged(BackupId id) {
+  if (!enabled()) {
+    return BackupsOff();
+  }
+  absl::MutexLock lock(&mu_);
+  LEYSER_RETURN_IF_ERROR(CheckBound());
+  absl::StatusOr<proto::GenerationFile> file =
+      ReadGeneration(generations_dir_, id);
+  if (absl::IsNotFound(file.status())) return file.status();
+  std::string problem;
+  std::unique_ptr<EngineSession> session;
+  if (!file.ok()) {
+    // Its header is damaged: it cannot say which engine backup it holds. It
+    // is unlisted; its backup goes at the next repair with the other
+    // unlisted ones.
+    problem = std::string(file.status().message());
+  } else {
+    LEYSER_ASSIGN_OR_RETURN(session, OpenSession());
+    const auto found = session->damaged().find(id);
+    if (found != session->damaged().end()) {
+      problem = found->second;
+    } else {
+      const absl::Status checked =
+          CheckGeneration(id, *file, session->engine());
+      if (checked.ok()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "backup generation ", id,
+            " verifies: only a damaged generation is removed by hand "
+            "(Options::backup_generations prunes the others)"));
+      }
+      if (!absl::IsDataLoss(checked)) return checked;
+      problem = std::string(checked.message());
+    }
+  }
+  LEYSER_RETURN_IF_ERROR(RemoveAll(GenerationFileName(generations_dir_, id)));
+  LEYSER_RETURN_IF_ERROR(
+      SyncParentDir(GenerationFileName(generations_dir_, id)));
+  latest_created_.reset();
+  if (session != nullptr) {
+    session->Release(EngineId(*file));
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(session->engine().DeleteBackup(EngineId(*file)),
+                  "removing a damaged backup generation"));
+  }
+  return problem;
 }
 
 absl::StatusOr<BackupId> BackupManager::NewestId() const {
@@ -263,7 +489,8 @@ absl::StatusOr<BackupId> BackupManager::NextId(std::uint64_t engine_id,
                           ListedIds(generations_dir_));
   std::uint64_t next = std::max<std::uint64_t>(
       {std::uint64_t{counter.last_id()} + 1,
-       listed.empty() ? 1 : std::uint64_t{listed.back()} + 1, engine_id});
+       listed.empty() ? 1 : std::uint64_t{listed.back()} + 1, engine_id,
+       id_floor_});
   if (next > UINT32_MAX) {
     return absl::ResourceExhaustedError("no backup generation ids are left");
   }
@@ -307,10 +534,12 @@ absl::Status BackupManager::RunMaintenance(absl::Time now,
   if (repaired_ || bound_id_.empty()) return absl::OkStatus();
   LEYSER_RETURN_IF_ERROR(EnsureDir(backup_dir_));
   LEYSER_RETURN_IF_ERROR(EnsureDir(generations_dir_));
-  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngine> engine,
-                          OpenEngine(engine_dir_, DataEnv(*db_)));
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<EngineSession> session,
+                          OpenSession());
   LEYSER_RETURN_IF_ERROR(SettleRekeyedGenerations(&report));
-  LEYSER_RETURN_IF_ERROR(Repair(*engine, generations_dir_, &report));
+  LEYSER_RETURN_IF_ERROR(
+      Repair(*session, backup_dir_, generations_dir_, &report));
+  ReportDamage(*session, {}, &report);
   repaired_ = true;
   return absl::OkStatus();
 }

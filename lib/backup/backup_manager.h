@@ -15,6 +15,9 @@
 //   names one generation forever (the engine's own backup id, which the
 //   engine reuses after its newest backup is deleted, is kept in the
 //   generation file).
+// - identity: proto::BackupDirIdentity, the directory's id and owner, sealed
+//   (binding.cc).
+// - damaged/: damaged engine files set aside while a backup copies them again.
 //
 // Thread safety: thread-safe; operations that write to the backup directory
 // are serialised.
@@ -24,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +37,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "rocksdb/utilities/backup_engine.h"
 
 #include "leyser/backup.h"
 #include "leyser/maintenance.h"
@@ -40,9 +45,12 @@
 
 #include "lib/db/db_core.h"
 #include "lib/keys/key_store.h"
+#include "lib/proto/backup.pb.h"
 #include "lib/proto/registry.pb.h"
 
 namespace leyser::internal {
+
+class EngineSession;
 
 class BackupManager {
  public:
@@ -71,9 +79,11 @@ class BackupManager {
   // binds it when the store has none yet and `take` (a backup is about to be
   // written): writes the identity file (never over another's) and answers
   // `changed`. A directory can be taken when it is absent or empty, or holds
-  // this installation's identity (a crash came before the meta). A store from
-  // before backup tracking (`meta` not tracked) adopts a directory whose
-  // newest generation opens with its master key, and is told it has no
+  // an identity naming this store as its owner (a crash came before the
+  // meta). The owner is meta.backup_owner_id, or the installation id when
+  // that is empty (a store made by RestoreStore has an owner of its own). A
+  // store from before backup tracking (`meta` not tracked) adopts a directory
+  // whose newest generation opens with its master key, and is told it has no
   // backups (`changed`, empty id) given an empty directory, unless
   // `earlier_backups` (signs of backups taken before) makes that a refusal.
   // Anything else (another store's directory, not the store's, not empty,
@@ -97,7 +107,11 @@ class BackupManager {
 
   // Takes, verifies and seals a new generation stamped `now`, then prunes.
   // Repairs leftovers of interrupted runs first; what it repaired and pruned
-  // goes into `report` (may be null).
+  // goes into `report` (may be null). A shared file of earlier backups that
+  // the new one would reuse but is damaged or missing is copied again from
+  // the live database (the generations using it become whole again); a
+  // generation that stays damaged is kept and reported (report->
+  // backup_damage), never garbage-collected (lib/backup/engine_session.h).
   absl::StatusOr<BackupInfo> CreateBackup(absl::Time now,
                                           MaintenanceReport* report);
 
@@ -105,8 +119,14 @@ class BackupManager {
   absl::StatusOr<std::vector<BackupInfo>> List() const;
 
   // Checks generation `id`: every file against its checksum, and its sealed
-  // part.
+  // part. A damaged file is DataLoss naming it and every generation using it.
   absl::Status Verify(BackupId id) const;
+
+  // Removes generation `id` if it is damaged (Verify fails with DataLoss, or
+  // the engine cannot load it); returns what was wrong with it. NotFound (no
+  // such generation); FailedPrecondition (it verifies, or the directory is
+  // not the store's). Files other generations use stay.
+  absl::StatusOr<std::string> RemoveDamaged(BackupId id);
 
   // What a tenant's value from a generation becomes in the live store: given
   // the tenant's data keys in the generation (every version it held), the
@@ -189,6 +209,29 @@ class BackupManager {
   absl::Status SettleRekeyedGenerations(MaintenanceReport* report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Rounds of copying a damaged shared file again within one backup.
+  static constexpr int kMaxFreshCopies = 16;
+  absl::StatusOr<std::unique_ptr<EngineSession>> OpenSession() const;
+  // Creates an engine backup and verifies it; copies damaged or missing
+  // shared files again (reopening `session`).
+  absl::StatusOr<rocksdb::BackupID> TakeVerifiedBackup(
+      std::unique_ptr<EngineSession>& session, MaintenanceReport* report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves damaged engine file `file` (relative) into backup_dir/damaged/.
+  absl::Status SetAside(const std::string& file)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Damaged generations `session` keeps, and those of `before` that are whole
+  // again, into `report` (may be null).
+  void ReportDamage(const EngineSession& session,
+                    const std::map<BackupId, std::string>& before,
+                    MaintenanceReport* report) const;
+  // Removes the generations beyond Options::backup_generations.
+  absl::Status Prune(EngineSession& session, MaintenanceReport* report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Verify with an engine at hand.
+  absl::Status CheckGeneration(BackupId id, const proto::GenerationFile& file,
+                               rocksdb::BackupEngineReadOnlyBase& engine) const;
+
   const std::string generations_dir_;
   const std::size_t generations_;
   const absl::Duration time_of_day_;
@@ -214,6 +257,11 @@ class BackupManager {
   absl::StatusOr<std::string> WriteIdentity(const proto::RegistryMeta& meta,
                                             absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // backup_dir/identity, opened with the store's record key: NotFound if
+  // absent, DataLoss if damaged or sealed by another store.
+  absl::StatusOr<proto::BackupDirIdentity> ReadIdentity() const;
+  absl::Status WriteSealedIdentity(const proto::BackupDirIdentity& identity,
+                                   bool exclusive) const;
   // OK when a backup may be written: Bind refused nothing and the directory
   // still carries the identity bound.
   absl::Status CheckBound() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -223,6 +271,8 @@ class BackupManager {
   std::string bound_id_ ABSL_GUARDED_BY(mu_);
   absl::Status refusal_ ABSL_GUARDED_BY(mu_);
   bool tightened_ ABSL_GUARDED_BY(mu_) = false;  // Permissions, once bound.
+  // RegistryMeta::generation_id_floor, as of the last Bind.
+  std::uint32_t id_floor_ ABSL_GUARDED_BY(mu_) = 0;
   std::optional<absl::Time> latest_created_ ABSL_GUARDED_BY(mu_);
   // Leftovers of interrupted runs were cleaned up in this process.
   bool repaired_ ABSL_GUARDED_BY(mu_) = false;

@@ -8,6 +8,7 @@
 
 #include "lib/backup/backup_manager.h"
 #include "lib/backup/generation_files.h"
+#include "lib/crypto/record_mac.h"
 #include "lib/crypto/sodium.h"
 #include "lib/db/filename.h"
 #include "lib/proto/backup.pb.h"
@@ -18,35 +19,82 @@
 namespace leyser::internal {
 namespace {
 
-constexpr std::uint32_t kIdentityFormatVersion = 1;
+constexpr std::uint32_t kLegacyIdentityFormatVersion = 1;
+constexpr std::uint32_t kIdentityFormatVersion = 2;
 constexpr std::size_t kDirIdBytes = 16;
-
-// backup_dir/identity: NotFound if absent, DataLoss if damaged.
-absl::StatusOr<proto::BackupDirIdentity> ReadIdentity(const std::string& dir) {
-  absl::StatusOr<std::string> bytes =
-      ReadFileToString(BackupIdentityFileName(dir));
-  if (absl::IsNotFound(bytes.status())) {
-    return absl::NotFoundError(absl::StrCat(
-        dir,
-        " has no identity file: no store has taken it as its backup "
-        "directory"));
-  }
-  LEYSER_RETURN_IF_ERROR(bytes.status());
-  proto::BackupDirIdentity identity;
-  if (!identity.ParseFromString(*bytes) ||
-      identity.format_version() != kIdentityFormatVersion ||
-      identity.dir_id().size() != kDirIdBytes) {
-    return absl::DataLossError(absl::StrCat(
-        BackupIdentityFileName(dir), " is damaged or of another format"));
-  }
-  return identity;
-}
+constexpr char kIdentityTable[] = "backup_dir";
+constexpr char kIdentityKey[] = "identity";
 
 std::string Hex(const std::string& bytes) {
   return absl::BytesToHexString(bytes);
 }
 
+// The owner a store writes into (and looks for in) its backup directory's
+// identity.
+const std::string& Owner(const proto::RegistryMeta& meta) {
+  return meta.backup_owner_id().empty() ? meta.installation_id()
+                                        : meta.backup_owner_id();
+}
+const std::string& Owner(const proto::BackupDirIdentity& identity) {
+  return identity.format_version() == kLegacyIdentityFormatVersion
+             ? identity.installation_id()
+             : identity.owner_id();
+}
+
 }  // namespace
+
+absl::StatusOr<proto::BackupDirIdentity> BackupManager::ReadIdentity() const {
+  const std::string path = BackupIdentityFileName(backup_dir_);
+  absl::StatusOr<std::string> bytes = ReadFileToString(path);
+  if (absl::IsNotFound(bytes.status())) {
+    return absl::NotFoundError(absl::StrCat(
+        backup_dir_,
+        " has no identity file: no store has taken it as its backup "
+        "directory"));
+  }
+  LEYSER_RETURN_IF_ERROR(bytes.status());
+  std::string_view payload = *bytes;
+  const bool sealed = RecordMac::HasHeader(*bytes);
+  if (sealed) {
+    if (db_->record_mac == nullptr) {
+      return absl::FailedPreconditionError("no record key to open " + path);
+    }
+    absl::StatusOr<std::string_view> opened =
+        db_->record_mac->Open(kIdentityTable, kIdentityKey, *bytes, path);
+    if (!opened.ok()) {
+      return absl::DataLossError(
+          absl::StrCat(path,
+                       " is damaged or sealed by another store (its record "
+                       "key does not open it): the directory is not this "
+                       "store's"));
+    }
+    payload = *opened;
+  }
+  proto::BackupDirIdentity identity;
+  if (!identity.ParseFromArray(payload.data(),
+                               static_cast<int>(payload.size())) ||
+      identity.format_version() !=
+          (sealed ? kIdentityFormatVersion : kLegacyIdentityFormatVersion) ||
+      identity.dir_id().size() != kDirIdBytes ||
+      (sealed && identity.owner_id().empty())) {
+    return absl::DataLossError(
+        absl::StrCat(path, " is damaged or of another format"));
+  }
+  return identity;
+}
+
+absl::Status BackupManager::WriteSealedIdentity(
+    const proto::BackupDirIdentity& identity, bool exclusive) const {
+  if (db_->record_mac == nullptr) {
+    return absl::FailedPreconditionError(
+        "no record key to seal the backup directory's identity");
+  }
+  const std::string bytes = db_->record_mac->Seal(kIdentityTable, kIdentityKey,
+                                                  identity.SerializeAsString());
+  const std::string path = BackupIdentityFileName(backup_dir_);
+  return exclusive ? CreateFileExclusively(path, bytes)
+                   : WriteFileAtomically(path, bytes);
+}
 
 absl::StatusOr<BackupManager::Binding> BackupManager::Bind(
     const proto::RegistryMeta& meta, absl::Time now, bool take,
@@ -80,8 +128,9 @@ absl::StatusOr<BackupManager::Binding> BackupManager::BindLocked(
     bool earlier_backups) {
   Binding binding;
   binding.dir_id = meta.backup_dir_id();
+  id_floor_ = meta.generation_id_floor();
   if (!enabled()) return binding;
-  absl::StatusOr<proto::BackupDirIdentity> identity = ReadIdentity(backup_dir_);
+  absl::StatusOr<proto::BackupDirIdentity> identity = ReadIdentity();
   if (!identity.ok() && !absl::IsNotFound(identity.status()) &&
       !absl::IsDataLoss(identity.status())) {
     return identity.status();
@@ -89,17 +138,39 @@ absl::StatusOr<BackupManager::Binding> BackupManager::BindLocked(
   if (!meta.backup_dir_id().empty()) {
     if (!identity.ok() || identity->dir_id() != meta.backup_dir_id()) {
       binding.refusal = CheckDirFor(meta);
+    } else if (identity->format_version() == kLegacyIdentityFormatVersion) {
+      // The store's own directory, named before identities were sealed and
+      // named their owner: sealed now.
+      proto::BackupDirIdentity sealed = *identity;
+      sealed.set_format_version(kIdentityFormatVersion);
+      sealed.set_owner_id(Owner(meta));
+      LEYSER_RETURN_IF_ERROR(WriteSealedIdentity(sealed, /*exclusive=*/false));
     }
     return binding;
   }
   // The store has no backup directory yet.
+  if (identity.ok() &&
+      identity->format_version() == kLegacyIdentityFormatVersion) {
+    // Unsealed: anyone could have written it. Only a store already bound to
+    // the directory trusts one (and seals it).
+    binding.refusal = absl::FailedPreconditionError(absl::StrCat(
+        "Options::backup_dir ", backup_dir_,
+        " has an identity from an older leyser that names no owner; this "
+        "store has no backups there and does not take it: give it a "
+        "directory of its own"));
+    return binding;
+  }
   if (identity.ok()) {
-    if (identity->installation_id() != meta.installation_id()) {
+    if (Owner(*identity) != Owner(meta)) {
       binding.refusal = absl::FailedPreconditionError(absl::StrCat(
           "Options::backup_dir ", backup_dir_,
-          " is the backup directory of another store (installation ",
-          Hex(identity->installation_id()),
-          "); give this store a directory of its own"));
+          " is the backup directory of another store (owner ",
+          Hex(Owner(*identity)), "; this store is ", Hex(Owner(meta)),
+          identity->installation_id() == meta.installation_id()
+              ? ", restored from a backup of it"
+              : "",
+          "): give this store a directory of its own (restoring from it "
+          "stays possible)"));
       return binding;
     }
     // This installation wrote it (a crash came before the meta): record it
@@ -181,15 +252,14 @@ absl::StatusOr<std::string> BackupManager::WriteIdentity(
   RandomBytes(id.data(), id.size());
   fresh.set_dir_id(id);
   fresh.set_installation_id(meta.installation_id());
+  fresh.set_owner_id(Owner(meta));
   ToProtoTime(now, fresh.mutable_created());
   LEYSER_RETURN_IF_ERROR(EnsureDir(backup_dir_));
-  absl::Status created = CreateFileExclusively(
-      BackupIdentityFileName(backup_dir_), fresh.SerializeAsString());
+  absl::Status created = WriteSealedIdentity(fresh, /*exclusive=*/true);
   if (absl::IsAlreadyExists(created)) {
     // Another process took the directory first.
-    LEYSER_ASSIGN_OR_RETURN(proto::BackupDirIdentity other,
-                            ReadIdentity(backup_dir_));
-    if (other.installation_id() != meta.installation_id()) {
+    LEYSER_ASSIGN_OR_RETURN(proto::BackupDirIdentity other, ReadIdentity());
+    if (Owner(other) != Owner(meta)) {
       return absl::FailedPreconditionError(
           absl::StrCat("another store took ", backup_dir_,
                        " as its backup directory at the same moment"));
@@ -205,7 +275,7 @@ absl::Status BackupManager::CheckBound() const {
   // Not bound: the store binds (Bind with `take`) before it writes; callers
   // without a binding (this module's tests) write freely.
   if (bound_id_.empty()) return absl::OkStatus();
-  absl::StatusOr<proto::BackupDirIdentity> identity = ReadIdentity(backup_dir_);
+  absl::StatusOr<proto::BackupDirIdentity> identity = ReadIdentity();
   if (!identity.ok() || identity->dir_id() != bound_id_) {
     return absl::FailedPreconditionError(absl::StrCat(
         "Options::backup_dir ", backup_dir_,
@@ -239,7 +309,7 @@ absl::Status BackupManager::CheckDirFor(const proto::RegistryMeta& meta) const {
   }
   // Any failure to read the identity (unreadable, damaged, missing) is a
   // reason to wait, reported like the others.
-  absl::StatusOr<proto::BackupDirIdentity> identity = ReadIdentity(backup_dir_);
+  absl::StatusOr<proto::BackupDirIdentity> identity = ReadIdentity();
   if (!identity.ok() || identity->dir_id() != meta.backup_dir_id()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "Options::backup_dir ", backup_dir_,

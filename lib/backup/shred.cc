@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "lib/backup/backup_manager.h"
+#include "lib/backup/engine_session.h"
 #include "lib/backup/generation_files.h"
 #include "lib/db/filename.h"
 #include "lib/rocks/status.h"
@@ -101,8 +102,10 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
                                    ", which another generation names too")));
     }
   }
-  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::BackupEngine> engine,
-                          OpenEngine(engine_dir_, DataEnv(*db_)));
+  LEYSER_ASSIGN_OR_RETURN(
+      std::unique_ptr<EngineSession> session,
+      EngineSession::Open(engine_dir_, DataEnv(*db_), generations_dir_));
+  rocksdb::BackupEngine* const engine = &session->engine();
   // 2. Deleted, or the tenant's key removed from the copy.
   absl::flat_hash_set<rocksdb::BackupID> kept_engine_ids;
   for (Planned& p : plan) {
@@ -114,6 +117,7 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
           SyncParentDir(GenerationFileName(generations_dir_, p.id)));
       latest_created_.reset();
       CrashPoint("shred.after_unlist");
+      session->Release(EngineId(p.file));  // Damaged or not, it goes.
       LEYSER_RETURN_IF_ERROR(FromRocks(engine->DeleteBackup(EngineId(p.file)),
                                        "deleting a backup generation"));
       result.deleted.push_back(p.id);
@@ -156,6 +160,7 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
   for (const rocksdb::BackupInfo& info : infos) unlisted.insert(info.backup_id);
   for (rocksdb::BackupID id : unlisted) {
     if (kept_engine_ids.contains(id)) continue;
+    session->Release(id);
     LEYSER_RETURN_IF_ERROR(FromRocks(engine->DeleteBackup(id),
                                      "deleting an unlisted engine backup"));
   }

@@ -10,7 +10,10 @@
 //   data_dir/tmp/              scratch: tenant restores' SST files
 //   data_dir/audit-pending     wrong-master-key attempts awaiting the next open
 //   backup_dir/engine/         RocksDB BackupEngine (file-encrypted)
-//   backup_dir/identity        BackupDirIdentity: the directory's id
+//   backup_dir/identity        BackupDirIdentity: the directory's id and
+//                              owner, sealed
+//   backup_dir/damaged/        damaged engine files set aside while a backup
+//                              copies them again
 //   backup_dir/generations/    <id>.gen generation files, `counter`, and
 //                              <id>.gen.next twins during a master-key rotation
 //
@@ -62,6 +65,11 @@ inline std::string BackupEngineDir(const std::string& backup_dir) {
 }
 inline std::string BackupIdentityFileName(const std::string& backup_dir) {
   return backup_dir + "/identity";
+}
+// Damaged backup files set aside while they are copied again (removed once
+// the new generation verifies, or by the next repair).
+inline std::string DamagedFilesDir(const std::string& backup_dir) {
+  return backup_dir + "/damaged";
 }
 inline std::string GenerationsDir(const std::string& backup_dir) {
   return backup_dir + "/generations";

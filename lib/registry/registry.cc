@@ -316,8 +316,11 @@ absl::Status Registry::CheckMetaSuccessor(
       meta.checkpoint_keys_size() < meta_.checkpoint_keys_size() ||
       meta.earlier_anchor_series_size() < meta_.earlier_anchor_series_size() ||
       meta.accepted_damaged_logs_size() < meta_.accepted_damaged_logs_size() ||
+      // The backup directory changes only with the owner (a restored store
+      // gets an owner of its own, and later its own directory).
       (!meta_.backup_dir_id().empty() &&
-       meta.backup_dir_id() != meta_.backup_dir_id()) ||
+       meta.backup_dir_id() != meta_.backup_dir_id() &&
+       meta.backup_owner_id() == meta_.backup_owner_id()) ||
       (meta_.backups_tracked() && !meta.backups_tracked())) {
     return absl::InternalError(
         "refusing to write stale tenant registry metadata (a tenant number, "

@@ -6,6 +6,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "rocksdb/write_batch.h"
 
 #include "lib/rocks/options.h"
@@ -13,6 +14,21 @@
 #include "lib/util/status_macros.h"
 
 namespace leyser::internal {
+namespace {
+
+absl::Status Prefixed(const char* step, const absl::Status& s) {
+  return absl::Status(s.code(), absl::StrCat(step, ": ", s.message()));
+}
+
+// The first failure's code, every failure's message.
+absl::Status Combined(const std::vector<absl::Status>& failures) {
+  if (failures.empty()) return absl::OkStatus();
+  std::vector<absl::string_view> messages;
+  for (const absl::Status& s : failures) messages.push_back(s.message());
+  return absl::Status(failures.front().code(), absl::StrJoin(messages, "; "));
+}
+
+}  // namespace
 
 absl::StatusOr<MaintenanceReport> StoreImpl::RunMaintenance() {
   LEYSER_RETURN_IF_ERROR(CheckOpen());
@@ -110,6 +126,7 @@ absl::Status StoreImpl::RunMaintenanceSteps(absl::Time now,
   report->pruned = backup_report.pruned;
   report->repaired = backup_report.repaired;
   report->backup_refused = backup_report.backup_refused;
+  report->backup_damage = backup_report.backup_damage;
   // A refusal is recorded when its reason changes, and once a day while it
   // lasts.
   if (!backup_report.backup_refused.empty() &&
@@ -122,16 +139,24 @@ absl::Status StoreImpl::RunMaintenanceSteps(absl::Time now,
         backup_report, "maintenance"));
   }
   if (!backed_up.ok() || backup_report.backup.has_value() ||
-      !backup_report.pruned.empty()) {
+      !backup_report.pruned.empty() || !backup_report.backup_damage.empty()) {
     LEYSER_RETURN_IF_ERROR(RecordBackup(
         backed_up,
         backup_report.backup.has_value() ? &*backup_report.backup : nullptr,
         backup_report, "maintenance"));
   }
-  LEYSER_RETURN_IF_ERROR(backed_up);
+  // A failed backup stops none of the steps after it: the audit checkpoints
+  // and retention run, and every failure is returned.
+  std::vector<absl::Status> failures;
+  if (!backed_up.ok()) failures.push_back(Prefixed("backup", backed_up));
   // Audit: checkpoints of logs quiet for the interval, retention once a day.
-  LEYSER_RETURN_IF_ERROR(audit_->CheckpointLogs(/*all=*/false));
-  return PruneAuditLogs(now, report);
+  if (absl::Status s = audit_->CheckpointLogs(/*all=*/false); !s.ok()) {
+    failures.push_back(Prefixed("audit checkpoints", s));
+  }
+  if (absl::Status s = PruneAuditLogs(now, report); !s.ok()) {
+    failures.push_back(Prefixed("audit retention", s));
+  }
+  return Combined(failures);
 }
 
 // Audit retention, once a day: entries older than Options::audit_retention
@@ -178,6 +203,16 @@ absl::Status StoreImpl::RecordBackup(const absl::Status& status,
     details["tenants"] = absl::StrCat(info->tenants.size());
     details["keys"] = absl::StrCat(info->keys);
     details["bytes"] = absl::StrCat(info->data_bytes);
+  }
+  for (const BackupDamage& damage : report.backup_damage) {
+    entries.push_back(NewAuditEntry(kSystemLogNumber,
+                                    damage.repaired
+                                        ? proto::AUDIT_EVENT_BACKUP_REPAIRED
+                                        : proto::AUDIT_EVENT_BACKUP_DAMAGED,
+                                    actor, "backup directory"));
+    auto& details = *entries.back().mutable_details();
+    details["generations"] = absl::StrJoin(damage.generations, ",");
+    details["problem"] = damage.problem;
   }
   for (BackupId id : report.pruned) {
     entries.push_back(NewAuditEntry(kSystemLogNumber,

@@ -24,6 +24,7 @@ namespace {
 
 // Random bytes naming an anchor series (RegistryMeta::anchor_series).
 constexpr std::size_t kAnchorSeriesBytes = 8;
+constexpr std::size_t kBackupOwnerBytes = 16;
 
 }  // namespace
 
@@ -222,6 +223,18 @@ absl::Status StoreImpl::StartNewSeries(const RollbackFindings& found,
   if (restored.has_value()) {
     details["generation"] = absl::StrCat(*restored);
     details["backup_dir"] = options_.backup_dir;
+    details["backup_dir_id"] = absl::BytesToHexString(meta.backup_dir_id());
+    // A store of its own: it shares the original's installation, keys and
+    // logs, never its backup directory (both would write, prune and shred
+    // the same generations). Its first backup binds a directory of its own,
+    // with generation ids above those its records name.
+    std::string owner(kBackupOwnerBytes, '\0');
+    RandomBytes(owner.data(), owner.size());
+    meta.set_backup_owner_id(owner);
+    meta.clear_backup_dir_id();
+    meta.set_backups_tracked(true);
+    meta.set_generation_id_floor(*restored + 1);
+    details["backup_owner_id"] = absl::BytesToHexString(owner);
   }
   if (!found.empty()) details["rolled_back"] = DescribeRollback(found, false);
   details["anchor_series"] = absl::BytesToHexString(series);

@@ -207,6 +207,24 @@ absl::Status StoreImpl::VerifyBackup(BackupId id) {
   return verified;
 }
 
+absl::Status StoreImpl::RemoveDamagedBackup(BackupId id) {
+  LEYSER_RETURN_IF_ERROR(CheckOpen());
+  // Never during a backup, a purge, a shred or a rotation.
+  absl::MutexLock maintenance(&maintenance_mu_);
+  absl::StatusOr<std::string> problem = backups_.RemoveDamaged(id);
+  if (absl::IsNotFound(problem.status())) return problem.status();
+  proto::AuditEntry entry =
+      NewAuditEntry(kSystemLogNumber,
+                    problem.ok() ? proto::AUDIT_EVENT_BACKUP_REMOVED
+                                 : proto::AUDIT_EVENT_BACKUP_FAILED,
+                    options_.audit_actor, absl::StrCat("generation ", id));
+  SetAuditOutcome(problem.status(), &entry);
+  (*entry.mutable_details())["operation"] = "remove";
+  if (problem.ok()) (*entry.mutable_details())["damage"] = *problem;
+  LEYSER_RETURN_IF_ERROR(audit_->Record(std::move(entry)));
+  return problem.status();
+}
+
 absl::Status StoreImpl::RestoreTenant(std::string_view tenant_id, BackupId id) {
   LEYSER_RETURN_IF_ERROR(CheckOpen());
   absl::MutexLock maintenance(&maintenance_mu_);

@@ -115,6 +115,7 @@ class StoreImpl final : public Store {
   absl::StatusOr<BackupInfo> CreateBackup() override;
   absl::StatusOr<std::vector<BackupInfo>> ListBackups() const override;
   absl::Status VerifyBackup(BackupId id) override;
+  absl::Status RemoveDamagedBackup(BackupId id) override;
   absl::Status RestoreTenant(std::string_view tenant_id, BackupId id) override;
   absl::Status EndContract(std::string_view tenant_id,
                            absl::Time contract_end) override;

@@ -30,6 +30,7 @@
 #include "lib/proto/backup.pb.h"
 #include "lib/proto/registry.pb.h"
 #include "lib/util/files.h"
+#include "tests/test/backup_files.h"
 #include "tests/test/parts.h"
 #include "tests/test/spawn.h"
 #include "tests/test/test_util.h"
@@ -41,65 +42,11 @@ using test::IsOk;
 using test::IsOkAndHolds;
 using test::StatusIs;
 
-using TenantData = std::map<std::string, std::string>;
-using StoreData = std::map<std::string, TenantData>;
-
-// Everything readable through the API, per tenant.
-StoreData ReadAll(Store& store) {
-  StoreData out;
-  auto list = store.ListTenants();
-  EXPECT_THAT(list, IsOk());
-  for (const TenantInfo& info : *list) {
-    if (info.state != TenantState::kActive) continue;
-    auto t = store.OpenTenant(info.id);
-    EXPECT_THAT(t, IsOk());
-    auto it = (*t)->NewIterator();
-    TenantData& data = out[info.id];
-    for (it->SeekToFirst(); it->Valid(); it->Next())
-      data[std::string(it->key())] = it->value();
-    EXPECT_THAT(it->status(), IsOk());
-  }
-  return out;
-}
-
 bool DirIsEmptyOrAbsent(const std::string& dir) {
   return !std::filesystem::exists(dir) || std::filesystem::is_empty(dir);
 }
 
-class BackupTest : public testing::Test {
- protected:
-  BackupTest()
-      : clock_(std::make_shared<ManualClock>(test::SomeInstant() +
-                                             absl::Hours(3))),
-        provider_(test::NewTestKeyProvider(tmp_)),
-        options_(test::TestOptions(tmp_, provider_, clock_)) {
-    options_.backup_dir = tmp_.Sub("backups");
-    options_.backup_time_of_day = absl::Hours(2);
-  }
-
-  std::unique_ptr<Store> OpenStore() {
-    auto store = Store::Open(options_);
-    EXPECT_THAT(store, IsOk());
-    return store.ok() ? std::move(store).value() : nullptr;
-  }
-
-  // Restores generation `id` into a fresh directory and returns its data.
-  StoreData Restored(BackupId id) {
-    Options target = options_;
-    target.data_dir = tmp_.Sub(absl::StrCat("restore-", id, "-", restores_++));
-    EXPECT_THAT(Store::RestoreStore(target, id), IsOk());
-    target.create_if_missing = false;
-    auto store = Store::Open(target);
-    EXPECT_THAT(store, IsOk());
-    return store.ok() ? ReadAll(**store) : StoreData();
-  }
-
-  test::TempDir tmp_;
-  std::shared_ptr<ManualClock> clock_;
-  std::shared_ptr<KeyProvider> provider_;
-  Options options_;
-  int restores_ = 0;
-};
+using BackupTest = test::BackupFixture;
 
 // Issue 4, test 1: ten simulated days, seven generations, each restoring
 // exactly its day.
@@ -217,37 +164,6 @@ TEST_F(BackupTest, LatestDueInstantIsTheLastScheduledTimeAtOrBeforeNow) {
             midnight);
 }
 
-// The shared files each engine backup uses, read through the store's file layer
-// (the store must be closed: the key store is opened to unwrap the file key).
-std::map<BackupId, std::set<std::string>> SharedFiles(const Options& o) {
-  std::map<BackupId, std::set<std::string>> out;
-  auto keys = internal::KeyStore::Open(o.data_dir + "/keys",
-                                       o.key_provider->GetMasterKey().value(),
-                                       false, absl::UnixEpoch());
-  EXPECT_THAT(keys, IsOk());
-  auto file_keys = (*keys)->GetFileKeys();
-  EXPECT_THAT(file_keys, IsOk());
-  auto env = internal::NewEncryptedEnv(
-      internal::ToFileKey(std::move(file_keys->current)),
-      internal::ToFileKeys(std::move(file_keys->retired)));
-  EXPECT_THAT(env, IsOk());
-  rocksdb::BackupEngineReadOnly* engine = nullptr;
-  rocksdb::BackupEngineOptions beo(o.backup_dir + "/engine", env->env.get());
-  EXPECT_TRUE(
-      rocksdb::BackupEngineReadOnly::Open(beo, env->env.get(), &engine).ok());
-  std::unique_ptr<rocksdb::BackupEngineReadOnly> owner(engine);
-  std::vector<rocksdb::BackupInfo> infos;
-  engine->GetBackupInfo(&infos, /*include_file_details=*/true);
-  for (const rocksdb::BackupInfo& info : infos) {
-    std::set<std::string>& files = out[info.backup_id];
-    for (const rocksdb::BackupFileInfo& f : info.file_details) {
-      if (absl::StartsWith(f.relative_filename, "shared_checksum/"))
-        files.insert(f.relative_filename);
-    }
-  }
-  return out;
-}
-
 // Issue 4, test 2: a flipped byte is found in every generation that uses the
 // file.
 TEST_F(BackupTest, FlippedByteIsReportedAndRestoreLeavesTheTargetEmpty) {
@@ -275,20 +191,7 @@ TEST_F(BackupTest, FlippedByteIsReportedAndRestoreLeavesTheTargetEmpty) {
   for (const std::string& f : shared.at(oldest)) candidates.erase(f);
   ASSERT_FALSE(candidates.empty());
   const std::string victim = *candidates.begin();
-  {
-    const std::string path = options_.backup_dir + "/engine/" + victim;
-    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-    ASSERT_TRUE(f.good()) << path;
-    f.seekg(0, std::ios::end);
-    const std::streamoff size = f.tellg();
-    ASSERT_GT(size, 4096 + 100);
-    f.seekg(4096 + (size - 4096) / 2);
-    char c;
-    f.read(&c, 1);
-    c = static_cast<char>(c ^ 0x10);
-    f.seekp(4096 + (size - 4096) / 2);
-    f.write(&c, 1);
-  }
+  FlipAByte(options_.backup_dir + "/engine/" + victim);
   int affected = 0;
   for (const auto& [id, expected] : data) {
     SCOPED_TRACE(absl::StrCat("generation ", id));

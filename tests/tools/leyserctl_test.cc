@@ -94,6 +94,11 @@ TEST(LeyserctlTest, ManagesTenantsAndRotatesTheMasterKey) {
   EXPECT_EQ(Ctl({store, "--key_file=" + key2, backups, "verify-backup", "999"})
                 .exit_code,
             1);
+  // Only a damaged generation is removed by hand; a whole one is refused.
+  CtlResult whole = Ctl({store, "--key_file=" + key2, backups,
+                         "remove-damaged-backup", first_id});
+  EXPECT_EQ(whole.exit_code, 1);
+  EXPECT_NE(whole.out.find("verifies"), std::string::npos) << whole.out;
   EXPECT_EQ(Ctl({store, "--key_file=" + key2, backups, "restore-tenant", "acme",
                  first_id})
                 .exit_code,
@@ -110,6 +115,17 @@ TEST(LeyserctlTest, ManagesTenantsAndRotatesTheMasterKey) {
   CtlResult restored_list = Ctl({restored, "--key_file=" + key2, "tenants"});
   EXPECT_EQ(restored_list.exit_code, 0);
   EXPECT_NE(restored_list.out.find("beta"), std::string::npos);
+  // The restored store is a store of its own: not in the original's
+  // directory.
+  CtlResult shared_dir =
+      Ctl({restored, "--key_file=" + key2, backups, "backup"});
+  EXPECT_EQ(shared_dir.exit_code, 1);
+  EXPECT_NE(shared_dir.out.find("another store"), std::string::npos)
+      << shared_dir.out;
+  EXPECT_EQ(Ctl({restored, "--key_file=" + key2,
+                 "--backup_dir=" + tmp.Sub("restored-backups"), "backup"})
+                .exit_code,
+            0);
   EXPECT_EQ(
       Ctl({restored, "--key_file=" + key2, backups, "restore-store", first_id})
           .exit_code,

@@ -49,6 +49,12 @@ void PrintBackup(const leyser::BackupInfo& b) {
     absl::PrintF("%6d  %s  (sealed under master key generation %d)\n", b.id,
                  UtcTime(b.created), b.master_key_generation);
   }
+  if (!b.damage.empty()) {
+    absl::PrintF(
+        "        DAMAGED: %s\n        (put the file back, or remove it: "
+        "remove-damaged-backup %d)\n",
+        b.damage, b.id);
+  }
 }
 
 bool ParseId(const char* text, leyser::BackupId* id) {
@@ -263,6 +269,17 @@ int RunStoreCommand(leyser::Store& store, const std::vector<char*>& args,
                  id);
     return 0;
   }
+  if (command == "remove-damaged-backup") {
+    leyser::BackupId id = 0;
+    if (args.size() != 3 || !ParseId(args[2], &id)) {
+      return Usage("remove-damaged-backup takes one generation ID");
+    }
+    if (absl::Status s = store.RemoveDamagedBackup(id); !s.ok()) {
+      return Fail(s);
+    }
+    absl::PrintF("damaged generation %d removed\n", id);
+    return 0;
+  }
   if (command == "restore-tenant") {
     leyser::BackupId id = 0;
     if (args.size() != 4 || !ParseId(args[3], &id)) {
@@ -294,6 +311,15 @@ int RunStoreCommand(leyser::Store& store, const std::vector<char*>& args,
       absl::PrintF("  pruned generation %d\n", id);
     for (const std::string& r : report->repaired)
       absl::PrintF("  repaired: %s\n", r);
+    for (const leyser::BackupDamage& d : report->backup_damage) {
+      const std::string ids = absl::StrJoin(d.generations, ", ");
+      if (d.repaired) {
+        absl::PrintF("  backup file copied again, generations %s whole: %s\n",
+                     ids, d.problem);
+      } else {
+        absl::PrintF("  DAMAGED generations %s (kept): %s\n", ids, d.problem);
+      }
+    }
     if (report->clock_behind)
       absl::PrintF("  the clock stepped back: lifecycle steps wait\n");
     for (const std::string& t : report->ended)

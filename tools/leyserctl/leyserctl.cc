@@ -109,12 +109,16 @@ constexpr char kUsage[] =
     "    backups                  list the generations\n"
     "    verify-backup ID         re-read every file of a generation against "
     "its checksums\n"
+    "    remove-damaged-backup ID remove a generation that fails verification "
+    "(audited)\n"
     "    restore-tenant TENANT ID replace one tenant's data with its data in "
     "generation ID\n"
     "    maintenance              run what is due now (the daily backup, "
     "clean-up)\n"
     "    restore-store ID         restore generation ID as a new store in "
     "--data_dir\n"
+    "                             (it needs a --backup_dir of its own "
+    "afterwards)\n"
     "  lifecycle:\n"
     "    end-contract TENANT [TIME]  end the contract now or at TIME (RFC "
     "3339, UTC)\n"
@@ -420,6 +424,7 @@ int main(int argc, char** argv) {
                                                "backup",
                                                "backups",
                                                "verify-backup",
+                                               "remove-damaged-backup",
                                                "restore-tenant",
                                                "maintenance",
                                                "end-contract",
