@@ -59,6 +59,11 @@ struct DeletionCertificate {
   // tenant's wrapped key when the shred ran: removed, the generation sealed
   // again.
   std::vector<BackupId> generations_key_removed;
+  // The backup directories (ids) of the stores this store was restored from
+  // (Store::RestoreStore), oldest first. Their generations from before the
+  // restore may hold the tenant's data and are not covered: they belong to
+  // those stores, whose own lifecycle removes the tenant from them.
+  std::vector<std::string> restored_from_backup_dir_ids;
   // The signed checkpoint note of the tenant's audit log just before the
   // certificate was issued (its PURGED entry and everything before it).
   std::string audit_chain_head;

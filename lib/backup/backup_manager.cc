@@ -142,6 +142,8 @@ absl::StatusOr<rocksdb::BackupID> BackupManager::TakeVerifiedBackup(
   // The database, flushed first so no tenant data sits only in a copied WAL.
   rocksdb::CreateBackupOptions create;
   create.flush_before_backup = true;
+  // Files copied again, reported once the backup verifies.
+  std::vector<BackupDamage> recopied;
   for (int round = 0;; ++round) {
     rocksdb::BackupID engine_id = 0;
     rocksdb::IOStatus s =
@@ -153,7 +155,14 @@ absl::StatusOr<rocksdb::BackupID> BackupManager::TakeVerifiedBackup(
       // file it reuses from earlier backups too.
       s = session->engine().VerifyBackup(engine_id,
                                          /*verify_with_checksum=*/true);
-      if (s.ok()) return engine_id;
+      if (s.ok()) {
+        if (report != nullptr) {
+          for (BackupDamage& d : recopied) {
+            report->backup_damage.push_back(std::move(d));
+          }
+        }
+        return engine_id;
+      }
       // Unlisted: the next repair removes it if this fails.
       session->engine().DeleteBackup(engine_id).PermitUncheckedError();
     }
@@ -182,13 +191,11 @@ absl::StatusOr<rocksdb::BackupID> BackupManager::TakeVerifiedBackup(
         GenerationsUsing(*file, engine_dir_, generations_dir_, DataEnv(*db_));
     session.reset();
     LEYSER_RETURN_IF_ERROR(SetAside(*file));
-    if (report != nullptr) {
-      BackupDamage damage;
-      damage.generations = users;
-      damage.problem = s.ToString();
-      damage.repaired = true;
-      report->backup_damage.push_back(std::move(damage));
-    }
+    BackupDamage damage;
+    damage.generations = users;
+    damage.problem = s.ToString();
+    damage.repaired = true;
+    recopied.push_back(std::move(damage));
     LEYSER_ASSIGN_OR_RETURN(session, OpenSession());
   }
 }

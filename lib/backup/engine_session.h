@@ -46,7 +46,9 @@ class EngineSession {
  public:
   // Opens the engine in `engine_dir` over `env` (the data env: the file layer)
   // and finds the listed generations (the .gen files of `generations_dir`)
-  // whose engine backup is corrupt. Deletions are refused until that is known.
+  // whose engine backup is corrupt; if there are any, opens it again over the
+  // file system that keeps their files (with none, the engine's garbage
+  // collection cannot reach a listed generation's files).
   static absl::StatusOr<std::unique_ptr<EngineSession>> Open(
       const std::string& engine_dir, rocksdb::Env* env,
       const std::string& generations_dir);

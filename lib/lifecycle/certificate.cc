@@ -42,6 +42,8 @@ proto::DeletionCertificateBody ToBody(const DeletionCertificate& c) {
   body.set_backup_dir_id(c.backup_dir_id);
   for (std::uint32_t id : c.generations_key_removed)
     body.add_generations_key_removed(id);
+  for (const std::string& id : c.restored_from_backup_dir_ids)
+    body.add_restored_from_backup_dir_ids(id);
   body.set_audit_chain_head(c.audit_chain_head);
   body.set_signer_public_key(c.signer_public_key);
   return body;
@@ -66,6 +68,9 @@ DeletionCertificate FromBody(const proto::DeletionCertificateBody& body) {
   c.backup_dir_id = body.backup_dir_id();
   c.generations_key_removed.assign(body.generations_key_removed().begin(),
                                    body.generations_key_removed().end());
+  c.restored_from_backup_dir_ids.assign(
+      body.restored_from_backup_dir_ids().begin(),
+      body.restored_from_backup_dir_ids().end());
   c.audit_chain_head = body.audit_chain_head();
   c.signer_public_key = body.signer_public_key();
   return c;
@@ -85,7 +90,7 @@ std::string SignedMessage(const std::string& canonical_body,
 
 }  // namespace
 
-std::string DeletionMethod(bool had_backups) {
+std::string DeletionMethod(bool had_backups, bool restored) {
   std::string method =
       "purge: the tenant's records deleted with a range deletion and "
       "compacted out of every live SST file of the database, the WAL flushed "
@@ -105,7 +110,10 @@ std::string DeletionMethod(bool had_backups) {
         "tenant's wrapped key removed from its key-store copy "
         "(generations_checked). ");
   } else {
-    absl::StrAppend(&method, "shred: the store never took a backup. ");
+    absl::StrAppend(&method, restored
+                                 ? "shred: the store never took a backup of "
+                                   "its own. "
+                                 : "shred: the store never took a backup. ");
   }
   absl::StrAppend(
       &method,
@@ -113,6 +121,16 @@ std::string DeletionMethod(bool had_backups) {
       "overwritten (they are encrypted with the store's file key, which is "
       "not destroyed), nor copies made outside leyser (filesystem snapshots, "
       "copies of the data or backup directory).");
+  if (restored) {
+    absl::StrAppend(
+        &method,
+        " Not covered either: the backup directories of the stores this one "
+        "was restored from (restored_from_backup_dir_ids), whose generations "
+        "from before the restore may hold the tenant's data; they belong to "
+        "those stores, whose own lifecycle removes the tenant from them (a "
+        "directory whose store no longer runs keeps them until it is "
+        "deleted).");
+  }
   return method;
 }
 

@@ -14,8 +14,9 @@ namespace leyser::internal {
 
 // The method statement a certificate carries: what the purge and the shred
 // did, exactly, and what they do not cover. `had_backups`: the store has a
-// backup directory.
-std::string DeletionMethod(bool had_backups);
+// backup directory; `restored`: it was restored from another store's backups
+// (RegistryMeta::restored_from_backup_dir_ids), which it does not cover.
+std::string DeletionMethod(bool had_backups, bool restored);
 
 // Signs `certificate` as format 2 (its format_version, signer_public_key and
 // signature are filled in) with the Ed25519 key of `seed`, and returns the

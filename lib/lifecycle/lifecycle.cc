@@ -384,8 +384,13 @@ absl::Status Lifecycle::Shred(proto::TenantRecord& record, absl::Time now) {
                                          result.checked.end());
   certificate.generations_key_removed.assign(result.key_removed.begin(),
                                              result.key_removed.end());
-  certificate.backup_dir_id = registry_->Meta().backup_dir_id();
-  certificate.method = DeletionMethod(had_backups);
+  const proto::RegistryMeta meta = registry_->Meta();  // A copy.
+  certificate.backup_dir_id = meta.backup_dir_id();
+  certificate.restored_from_backup_dir_ids.assign(
+      meta.restored_from_backup_dir_ids().begin(),
+      meta.restored_from_backup_dir_ids().end());
+  certificate.method = DeletionMethod(
+      had_backups, !certificate.restored_from_backup_dir_ids.empty());
   // The tenant's audit log up to here (its PURGED entry included), signed.
   LEYSER_ASSIGN_OR_RETURN(certificate.audit_chain_head,
                           audit_->LatestCheckpoint(record.number()));

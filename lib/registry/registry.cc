@@ -316,6 +316,8 @@ absl::Status Registry::CheckMetaSuccessor(
       meta.checkpoint_keys_size() < meta_.checkpoint_keys_size() ||
       meta.earlier_anchor_series_size() < meta_.earlier_anchor_series_size() ||
       meta.accepted_damaged_logs_size() < meta_.accepted_damaged_logs_size() ||
+      meta.restored_from_backup_dir_ids_size() <
+          meta_.restored_from_backup_dir_ids_size() ||
       // The backup directory changes only with the owner (a restored store
       // gets an owner of its own, and later its own directory).
       (!meta_.backup_dir_id().empty() &&

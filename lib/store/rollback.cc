@@ -224,6 +224,11 @@ absl::Status StoreImpl::StartNewSeries(const RollbackFindings& found,
     details["generation"] = absl::StrCat(*restored);
     details["backup_dir"] = options_.backup_dir;
     details["backup_dir_id"] = absl::BytesToHexString(meta.backup_dir_id());
+    // Its tenants' data from before the restore may stay in the original's
+    // generations: its certificates say so.
+    if (!meta.backup_dir_id().empty()) {
+      meta.add_restored_from_backup_dir_ids(meta.backup_dir_id());
+    }
     // A store of its own: it shares the original's installation, keys and
     // logs, never its backup directory (both would write, prune and shred
     // the same generations). Its first backup binds a directory of its own,

@@ -150,6 +150,15 @@ TEST_P(DamagedFileTest, TheNextBackupsSucceedAndEveryGenerationRestores) {
   }
 
   store = OpenStore();
+  // VerifyBackup names the file and every generation using it.
+  const absl::Status verified = store->VerifyBackup(oldest);
+  EXPECT_THAT(verified, StatusIs(absl::StatusCode::kDataLoss));
+  if (GetParam() != Damage::kMissing) {
+    EXPECT_TRUE(absl::StrContains(
+        verified.message(),
+        absl::StrCat("generations ", oldest, " use ", victim)))
+        << verified;
+  }
   for (int day = 1; day <= 3; ++day) {
     SCOPED_TRACE(absl::StrCat("day ", day));
     Write(*store, absl::StrCat("day", day), 10);
@@ -380,6 +389,31 @@ TEST_F(DamageTest, TwoStoresNeverShareABackupDirectory) {
   listed = a->ListBackups();
   ASSERT_THAT(listed, IsOk());
   EXPECT_EQ(listed->size(), 2u);
+
+  // The restored store's certificates cover its own backups, and say that
+  // the original's directory (which may hold the tenant from before the
+  // restore) is not covered.
+  auto restored_entries = Events(*b, AuditEvent::kStoreRestored);
+  ASSERT_EQ(restored_entries.size(), 1u);
+  const std::string original_dir =
+      restored_entries[0].details.at("backup_dir_id");
+  ASSERT_FALSE(original_dir.empty());
+  ASSERT_THAT(b->EndContract("t", clock_->Now()), IsOk());
+  for (int day = 0; day < 40; ++day) {
+    clock_->Advance(absl::Hours(24));
+    ASSERT_THAT(b->RunMaintenance(), IsOk());
+  }
+  auto certificate = b->GetDeletionCertificate("t");
+  ASSERT_THAT(certificate, IsOk());
+  ASSERT_EQ(certificate->restored_from_backup_dir_ids.size(), 1u);
+  EXPECT_EQ(
+      absl::BytesToHexString(certificate->restored_from_backup_dir_ids[0]),
+      original_dir);
+  EXPECT_FALSE(certificate->backup_dir_id.empty());
+  EXPECT_TRUE(absl::StrContains(certificate->method, "Not covered either"))
+      << certificate->method;
+  EXPECT_THAT(VerifyDeletionCertificate(*certificate, *b->ListSigningKeys()),
+              IsOk());
 }
 
 // The identity naming a backup directory's owner is sealed with the owner's
