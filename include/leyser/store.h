@@ -176,13 +176,19 @@ class Store {
   // Backups (require Options::backup_dir; otherwise FailedPrecondition).
 
   // Takes a backup generation now, verifies it with checksums, then removes the
-  // oldest generations beyond Options::backup_generations. Readers and writers
-  // continue meanwhile. Errors: FailedPrecondition (no backup_dir); DataLoss
-  // (the new generation failed verification; it was removed); ResourceExhausted
-  // (disk full); Unavailable (I/O).
+  // oldest generations beyond Options::backup_generations (whole ones; damaged
+  // ones are kept besides them, BackupInfo::damage). A file of earlier backups
+  // that the new one would reuse but is damaged or missing in the backup
+  // directory is copied again from the live database, which makes the
+  // generations using it whole again (BACKUP_REPAIRED). Readers and writers
+  // continue meanwhile. Errors: FailedPrecondition (no backup_dir, or it is
+  // not this store's); DataLoss (the new generation failed verification even
+  // so; it was removed); ResourceExhausted (disk full); Unavailable (I/O).
   virtual absl::StatusOr<BackupInfo> CreateBackup() = 0;
 
-  // Returns every complete generation, oldest first.
+  // Returns every complete generation, oldest first, with what is known to
+  // be wrong with damaged ones (BackupInfo::damage) without reading their
+  // data.
   virtual absl::StatusOr<std::vector<BackupInfo>> ListBackups() const = 0;
 
   // Re-reads every file of generation `id` and checks it against its recorded
@@ -319,10 +325,13 @@ class Store {
   // earlier than the latest time a previous run acted on (it stepped back),
   // lifecycle steps wait until it catches up. Call it periodically (for example
   // every few minutes) from a background thread of the host. Errors: those of
-  // CreateBackup; Unavailable when the audit sink refused the checkpoint of a
-  // purge or shred (it is done; the rest of the run, later steps and the
-  // backup, is left for the next run).
-  // Work done before an error is kept.
+  // CreateBackup (the audit checkpoints and retention after it still run; the
+  // error has the first failure's code and every failure's message, each
+  // prefixed by its step: "backup: ...; audit checkpoints: ..."); Unavailable
+  // when the audit sink refused the checkpoint of a purge or shred (it is done;
+  // the rest of the run, later steps and the backup, is left for the next
+  // run). Damaged backup generations are no error: they are kept and reported
+  // (MaintenanceReport::backup_damage). Work done before an error is kept.
   virtual absl::StatusOr<MaintenanceReport> RunMaintenance() = 0;
 
   // Audit log (leyser/audit.h). `log` is kSystemAuditLog or a tenant id (also

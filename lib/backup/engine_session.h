@@ -8,12 +8,14 @@
 // failed CreateNewBackup) deletes the private directory (CURRENT, MANIFEST,
 // OPTIONS) of every corrupt backup and every shared file no live backup
 // references. A shared file moved away for one run would so cost every
-// generation using it its other files, for good. A session therefore runs the
-// engine over a file system that refuses to delete any file of a corrupt
-// backup a listed generation holds (its meta file, private directory and the
-// shared files its meta file names), and reports those generations as
-// damaged. A generation deleted on purpose (pruning, a shred, an operator's
-// RemoveDamagedBackup) is released first.
+// generation using it its other files, for good. When the engine finds a
+// corrupt backup that a listed generation holds, a session therefore runs it
+// over a file system that refuses to delete any file of such a backup (its
+// meta file, private directory and the shared files its meta file names), and
+// reports those generations as damaged. (With every backup loaded, the garbage
+// collection cannot reach a listed generation's files: the engine runs over
+// the plain data env.) A generation deleted on purpose (pruning, a shred, an
+// operator's RemoveDamagedBackup) is released first.
 //
 // Also here: the files an engine backup uses, read from its meta file, so
 // that a damaged file names the generations that depend on it.
