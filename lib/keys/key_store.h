@@ -18,6 +18,7 @@
 #ifndef LEYSER_LIB_KEYS_KEY_STORE_H_
 #define LEYSER_LIB_KEYS_KEY_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -347,6 +348,11 @@ class KeyStore {
   mutable absl::Mutex mu_;
   SecretBytes master_key_ ABSL_GUARDED_BY(mu_);
   std::uint32_t master_generation_ ABSL_GUARDED_BY(mu_);
+  // TenantsWithRetiredKeys without a scan while none can exist: bumped after
+  // every RotateTenantKeys write; a scan that found none records the count it
+  // read before it began, and stays the answer while the count is unchanged.
+  std::atomic<std::uint64_t> retired_added_{0};
+  mutable std::atomic<std::uint64_t> none_retired_at_{UINT64_MAX};
 };
 
 }  // namespace leyser::internal

@@ -208,13 +208,20 @@ absl::Status KeyStore::RotateTenantKeys(
                   "rotating tenant keys"));
   }
   CrashPoint("datakeys.before_commit");
-  return FromRocks(db_->Write(SyncWrite(), &batch), "rotating tenant keys");
+  const absl::Status written =
+      FromRocks(db_->Write(SyncWrite(), &batch), "rotating tenant keys");
+  retired_added_.fetch_add(1);  // After the write: see TenantsWithRetiredKeys.
+  return written;
 }
 
 absl::StatusOr<std::vector<std::uint64_t>> KeyStore::TenantsWithRetiredKeys()
     const {
   absl::ReaderMutexLock lock(&mu_);
   std::vector<std::uint64_t> out;
+  // Read before the scan's snapshot: a rotation committed after the snapshot
+  // has bumped it by the time the answer is recorded.
+  const std::uint64_t added = retired_added_.load();
+  if (none_retired_at_.load() == added) return out;
   const std::size_t current_size = TenantKeyEntry(0).size();
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions()));
@@ -226,6 +233,7 @@ absl::StatusOr<std::vector<std::uint64_t>> KeyStore::TenantsWithRetiredKeys()
     if (out.empty() || out.back() != number) out.push_back(number);
   }
   LEYSER_RETURN_IF_ERROR(FromRocks(it->status(), "scanning the key store"));
+  if (out.empty()) none_retired_at_.store(added);
   return out;
 }
 

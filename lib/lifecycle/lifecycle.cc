@@ -217,9 +217,12 @@ absl::Status Lifecycle::Wait(const proto::TenantRecord& record,
 }
 
 absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
-  std::vector<proto::TenantRecord> records = registry_->Records();
   // Left by a run that crashed before its scrub.
   bool scrub = registry_->Meta().scrub_pending();
+  // No step due for any record: nothing to copy or walk (a held or waiting
+  // step stays due, so such runs walk as before).
+  if (!scrub && registry_->EarliestDue() > now) return absl::OkStatus();
+  std::vector<proto::TenantRecord> records = registry_->Records();
   // Purges note the newest generation and shreds go through the backups:
   // both wait unless the store's backups (if any) are where it looks.
   const absl::Status backups = backups_->CheckDirFor(registry_->Meta());

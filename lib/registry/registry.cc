@@ -137,6 +137,7 @@ absl::Status Registry::Load(bool created, absl::Time now) {
   absl::MutexLock lock(&mu_);
   meta_ = std::move(meta);
   tenants_ = std::move(tenants);
+  earliest_due_.reset();
   return absl::OkStatus();
 }
 
@@ -154,6 +155,34 @@ absl::StatusOr<proto::TenantRecord> Registry::Record(
     return absl::NotFoundError(absl::StrCat("no tenant ", ToAbsl(id)));
   }
   return it->second;
+}
+
+std::optional<absl::Time> NextDue(const proto::TenantRecord& record) {
+  switch (record.state()) {
+    case proto::TENANT_STATE_ACTIVE:
+      if (!record.has_contract_end()) return std::nullopt;
+      return FromProtoTime(record.contract_end());
+    case proto::TENANT_STATE_ENDED:
+      return FromProtoTime(record.purge_due());
+    case proto::TENANT_STATE_PURGED:
+      return FromProtoTime(record.shred_due());
+    default:
+      return std::nullopt;
+  }
+}
+
+absl::Time Registry::EarliestDue() const {
+  absl::MutexLock lock(&mu_);
+  if (!earliest_due_.has_value()) {
+    absl::Time earliest = absl::InfiniteFuture();
+    for (const auto& [id, record] : tenants_) {
+      if (std::optional<absl::Time> due = NextDue(record); due.has_value()) {
+        earliest = std::min(earliest, *due);
+      }
+    }
+    earliest_due_ = earliest;
+  }
+  return *earliest_due_;
 }
 
 std::vector<proto::TenantRecord> Registry::Records() const {
@@ -228,6 +257,7 @@ absl::StatusOr<std::vector<proto::TenantRecord>> Registry::AddTenants(
   for (const proto::TenantRecord& record : records) {
     tenants_.emplace(record.id(), record);
   }
+  earliest_due_.reset();
   return records;
 }
 
@@ -263,6 +293,7 @@ absl::Status Registry::WriteRecord(const proto::TenantRecord& given,
       audit_->Commit(&batch, std::move(entries), SyncWrite()));
   absl::MutexLock lock(&mu_);
   tenants_[record.id()] = record;
+  earliest_due_.reset();
   if (meta.has_value()) meta_ = *std::move(meta);
   return absl::OkStatus();
 }

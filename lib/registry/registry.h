@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,11 @@ absl::StatusOr<TenantInfo> InfoFromRecord(const proto::TenantRecord& record);
 // end (if any) not reached.
 bool Served(const proto::TenantRecord& record, absl::Time now);
 
+// When the lifecycle next has a step for `record` (Lifecycle::RunSteps): an
+// ACTIVE tenant with a contract end, at that end; an ENDED one at its
+// purge_due; a PURGED one at its shred_due. Nothing for the others.
+std::optional<absl::Time> NextDue(const proto::TenantRecord& record);
+
 class Registry {
  public:
   explicit Registry(std::shared_ptr<DbCore> db);
@@ -66,6 +72,11 @@ class Registry {
   proto::RegistryMeta Meta() const;
   absl::StatusOr<proto::TenantRecord> Record(std::string_view id) const;
   std::vector<proto::TenantRecord> Records() const;
+
+  // The earliest instant at which a lifecycle step falls due for some record
+  // (NextDue), InfiniteFuture if none: a maintenance run before it has no
+  // record to look at. Kept from one call to the next until a record changes.
+  absl::Time EarliestDue() const;
 
   // Registers tenants `ids`, checked with NextNumbers under the same hold of
   // the write lock that returned `first`, as numbers `first`..`first + n - 1`,
@@ -117,6 +128,8 @@ class Registry {
   proto::RegistryMeta meta_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, proto::TenantRecord> tenants_
       ABSL_GUARDED_BY(mu_);
+  // EarliestDue() of tenants_, until they change (reset with them).
+  mutable std::optional<absl::Time> earliest_due_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace leyser::internal
