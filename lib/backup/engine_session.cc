@@ -20,35 +20,32 @@ namespace leyser::internal {
 // meta file could not be read, every shared file.
 class KeepingFileSystem : public rocksdb::FileSystemWrapper {
  public:
-  explicit KeepingFileSystem(std::shared_ptr<rocksdb::FileSystem> base)
-      : FileSystemWrapper(std::move(base)) {}
+  KeepingFileSystem(std::shared_ptr<rocksdb::FileSystem> base,
+                    const std::string& engine_dir)
+      : FileSystemWrapper(std::move(base)),
+        engine_dir_(Normal(engine_dir)),
+        shared_dirs_{engine_dir_ + "/shared",
+                     engine_dir_ + "/shared_checksum"} {}
   const char* Name() const override { return "LeyserKeepingFileSystem"; }
 
-  // What engine backup `id` (under `engine_dir`) keeps; empty `files` with
-  // `all_shared` when its meta file could not be read.
-  void Keep(rocksdb::BackupID id, const std::string& engine_dir,
-            const std::vector<std::string>& files, bool all_shared) {
+  // What engine backup `id` keeps: `files` (relative to the engine
+  // directory), or every shared file (`all_shared`) when its meta file could
+  // not be read. Called before the engine is opened over this file system.
+  void Keep(rocksdb::BackupID id, const std::vector<std::string>& files,
+            bool all_shared) {
     absl::MutexLock lock(&mu_);
     Kept& kept = kept_[id];
     kept.all_shared = all_shared;
-    kept.paths.insert(Normal(absl::StrCat(engine_dir, "/meta/", id)));
-    kept.dirs.insert(Normal(absl::StrCat(engine_dir, "/private/", id)));
+    kept.paths.insert(absl::StrCat(engine_dir_, "/meta/", id));
+    kept.dirs.insert(absl::StrCat(engine_dir_, "/private/", id));
     for (const std::string& file : files) {
-      kept.paths.insert(Normal(absl::StrCat(engine_dir, "/", file)));
+      kept.paths.insert(Normal(absl::StrCat(engine_dir_, "/", file)));
     }
-    shared_dirs_ = {Normal(engine_dir + "/shared"),
-                    Normal(engine_dir + "/shared_checksum")};
   }
   void Release(rocksdb::BackupID id) {
     absl::MutexLock lock(&mu_);
     kept_.erase(id);
   }
-  // Until the kept backups are known, nothing is deleted.
-  void SetReady() {
-    absl::MutexLock lock(&mu_);
-    ready_ = true;
-  }
-
   rocksdb::IOStatus DeleteFile(const std::string& fname,
                                const rocksdb::IOOptions& options,
                                rocksdb::IODebugContext* dbg) override {
@@ -88,7 +85,6 @@ class KeepingFileSystem : public rocksdb::FileSystemWrapper {
     const std::string path = Normal(raw);
     const std::string parent = Parent(path);
     absl::MutexLock lock(&mu_);
-    if (!ready_) return true;
     for (const auto& [id, kept] : kept_) {
       if (kept.paths.contains(path) || kept.dirs.contains(path) ||
           kept.dirs.contains(parent)) {
@@ -107,10 +103,10 @@ class KeepingFileSystem : public rocksdb::FileSystemWrapper {
         "leyser keeps this file for a listed backup generation", path);
   }
 
+  const std::string engine_dir_;
+  const std::vector<std::string> shared_dirs_;
   mutable absl::Mutex mu_;
-  bool ready_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<rocksdb::BackupID, Kept> kept_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> shared_dirs_ ABSL_GUARDED_BY(mu_);
 };
 
 absl::StatusOr<std::unique_ptr<EngineSession>> EngineSession::Open(
@@ -140,15 +136,15 @@ absl::StatusOr<std::unique_ptr<EngineSession>> EngineSession::Open(
       unknown = true;
     }
   }
-  auto fs = std::make_shared<KeepingFileSystem>(env->GetFileSystem());
+  auto fs =
+      std::make_shared<KeepingFileSystem>(env->GetFileSystem(), engine_dir);
   bool keeps = false;
   for (rocksdb::BackupID id : corrupt) {
     const auto found = holder.find(id);
     if (found == holder.end() && !unknown) continue;
     absl::StatusOr<std::vector<std::string>> files =
         EngineBackupFiles(engine_dir, env, id);
-    fs->Keep(id, engine_dir, files.ok() ? *files : std::vector<std::string>(),
-             !files.ok());
+    fs->Keep(id, files.ok() ? *files : std::vector<std::string>(), !files.ok());
     keeps = true;
     if (found != holder.end()) {
       // VerifyBackup of a corrupt backup answers its load error, no I/O.
@@ -159,7 +155,6 @@ absl::StatusOr<std::unique_ptr<EngineSession>> EngineSession::Open(
   if (!keeps) return session;  // Only unlisted backups are corrupt.
   // Opened again over the keeping file system.
   session->engine_.reset();
-  fs->SetReady();
   session->fs_ = std::move(fs);
   session->env_ = rocksdb::NewCompositeEnv(session->fs_);
   LEYSER_ASSIGN_OR_RETURN(session->engine_,
@@ -167,7 +162,7 @@ absl::StatusOr<std::unique_ptr<EngineSession>> EngineSession::Open(
   return session;
 }
 
-EngineSession::~EngineSession() { engine_.reset(); }
+EngineSession::~EngineSession() = default;  // engine_ goes first.
 
 void EngineSession::Release(rocksdb::BackupID id) {
   if (fs_ != nullptr) fs_->Release(id);

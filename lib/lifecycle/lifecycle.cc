@@ -1,6 +1,7 @@
 #include "lib/lifecycle/lifecycle.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -216,6 +217,17 @@ absl::Status Lifecycle::Wait(const proto::TenantRecord& record,
   return audit_->Record(std::move(entry));
 }
 
+namespace {
+
+// The record's step in its state (NextDue, the registry's one definition of
+// it) is due at `now`.
+bool Due(const proto::TenantRecord& record, absl::Time now) {
+  const std::optional<absl::Time> due = NextDue(record);
+  return due.has_value() && *due <= now;
+}
+
+}  // namespace
+
 absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
   // Left by a run that crashed before its scrub.
   bool scrub = registry_->Meta().scrub_pending();
@@ -227,9 +239,7 @@ absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
   // both wait unless the store's backups (if any) are where it looks.
   const absl::Status backups = backups_->CheckDirFor(registry_->Meta());
   for (proto::TenantRecord& record : records) {
-    if (record.state() == proto::TENANT_STATE_ACTIVE &&
-        record.has_contract_end() &&
-        FromProtoTime(record.contract_end()) <= now) {
+    if (record.state() == proto::TENANT_STATE_ACTIVE && Due(record, now)) {
       record.set_state(proto::TENANT_STATE_ENDED);
       proto::AuditEntry entry =
           NewAuditEntry(record.number(), proto::AUDIT_EVENT_CONTRACT_ENDED,
@@ -241,8 +251,7 @@ absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
       serving_->Apply(record);
       report->ended.push_back(record.id());
     }
-    if (record.state() == proto::TENANT_STATE_ENDED &&
-        FromProtoTime(record.purge_due()) <= now) {
+    if (record.state() == proto::TENANT_STATE_ENDED && Due(record, now)) {
       if (record.legal_hold()) {
         report->held.push_back(record.id());
         continue;
@@ -269,8 +278,7 @@ absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
     LEYSER_RETURN_IF_ERROR(registry_->WriteMeta(meta));
   }
   for (proto::TenantRecord& record : records) {
-    if (record.state() == proto::TENANT_STATE_PURGED &&
-        FromProtoTime(record.shred_due()) <= now) {
+    if (record.state() == proto::TENANT_STATE_PURGED && Due(record, now)) {
       if (record.legal_hold()) {
         report->held.push_back(record.id());
         continue;
