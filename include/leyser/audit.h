@@ -194,6 +194,15 @@ class AuditSink {
   virtual ~AuditSink() = default;
   virtual absl::Status Publish(const AuditCheckpoint& checkpoint) = 0;
 
+  // Takes `checkpoints` (several logs', each log's in order) in one call: OK
+  // only once the sink holds every one; after an error it may hold some (they
+  // are all offered again). leyser calls it when it anchors many logs at once
+  // (a batch of purges or shreds). The default calls Publish for each and
+  // stops at the first error; a sink that can make several durable together
+  // (the file sink: one append, one fsync) overrides it.
+  virtual absl::Status PublishAll(
+      const std::vector<AuditCheckpoint>& checkpoints);
+
   // The newest checkpoint (largest size) this sink holds of each log, one per
   // origin, in any order. Store::Open compares the store's logs with them: a
   // log shorter than its anchored checkpoint, or not extending it, means the

@@ -584,22 +584,9 @@ absl::StatusOr<AuditLogInfo> AuditLogs::Info(std::uint64_t log) {
 }
 
 absl::StatusOr<std::string> AuditLogs::LatestCheckpoint(std::uint64_t log) {
-  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
-  std::uint64_t size = 0;
-  {
-    std::lock_guard<std::mutex> lock(state->mu);
-    if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
-    if (state->size > state->meta.checkpoint_size() || state->size == 0) {
-      LEYSER_RETURN_IF_ERROR(CheckpointNow(log, *state));
-    }
-    size = state->meta.checkpoint_size();
-  }
-  PublishPending(log).IgnoreError();
-  std::string note;
-  LEYSER_RETURN_IF_ERROR(FromRocks(
-      db_->Get(rocksdb::ReadOptions(), cf_, CheckpointKey(log, size), &note),
-      "reading a checkpoint"));
-  return note;
+  LEYSER_ASSIGN_OR_RETURN(std::vector<std::string> notes,
+                          LatestCheckpoints({log}));
+  return std::move(notes.front());
 }
 
 }  // namespace leyser::internal

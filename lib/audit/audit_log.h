@@ -184,6 +184,19 @@ class AuditLogs {
   // Unavailable (with the sink's error) if it was not; the checkpoints stay
   // pending. OK at once without a sink.
   absl::Status Anchor(std::uint64_t log);
+  // Anchor for every log of `logs` at once: their checkpoints signed in one
+  // synced write per 1,024 logs, everything they have pending handed to the
+  // sink in one AuditSink::PublishAll. Unavailable (naming how many logs stay
+  // short) unless the sink accepted a checkpoint covering every entry of each
+  // committed before the call.
+  absl::Status AnchorLogs(const std::vector<std::uint64_t>& logs);
+  // Whether the sink takes checkpoints now, for a caller about to destroy
+  // or sign something when AnchorLogs had nothing to offer: offers the newest
+  // anchored checkpoint of the first of `logs` (then of the system log) that
+  // has one again (sinks take a checkpoint more than once). Unavailable with
+  // the sink's error (recorded as for any refusal); OK without a sink or if
+  // none of them was ever anchored.
+  absl::Status ProbeSink(const std::vector<std::uint64_t>& logs);
 
   // Prunes entries of log `log` older than the retention period at `now`,
   // behind an anchored checkpoint and a RETENTION entry. Sets *pruned to the
@@ -231,6 +244,10 @@ class AuditLogs {
   // The signed note of the newest checkpoint of `log` (signing one first if
   // entries are uncovered).
   absl::StatusOr<std::string> LatestCheckpoint(std::uint64_t log);
+  // LatestCheckpoint of each of `logs` (in their order), signed together as
+  // AnchorLogs does; handing them to the sink is attempted, not awaited.
+  absl::StatusOr<std::vector<std::string>> LatestCheckpoints(
+      const std::vector<std::uint64_t>& logs);
 
  private:
   struct LogState;
@@ -263,9 +280,20 @@ class AuditLogs {
                                Staged& staged,
                                rocksdb::WriteBatch* batch) const;
   absl::Status PublishPending(std::uint64_t log);
-  // Signs a checkpoint of loaded log `log` at its current size and writes it
-  // (synced). The caller holds the log's lock.
-  absl::Status CheckpointNow(std::uint64_t log, LogState& state);
+  // Offers the sink every checkpoint of `logs` not yet anchored, in one
+  // AuditSink::PublishAll (per log in order), and records the outcome (Settle).
+  // The first log's failure, if any.
+  absl::Status PublishPendingOf(const std::vector<std::uint64_t>& logs);
+  // Records that log `log` is anchored up to `anchored` (its state record,
+  // unsynced, and the store's first-anchor mark, synced), and the sink's
+  // outcome `failure` for it (one ANCHOR_FAILURE per failing streak).
+  absl::Status Settle(std::uint64_t log, LogState& state,
+                      std::uint64_t anchored, const absl::Status& failure);
+  // Signs and writes a checkpoint of each of `logs` (sorted, unique) with
+  // entries not covered yet (with `empty_too`, of an empty log too), one
+  // synced write per chunk; returns each log's size.
+  absl::StatusOr<std::vector<std::uint64_t>> CheckpointEach(
+      const std::vector<std::uint64_t>& logs, bool empty_too);
   // Tree nodes, read at `snapshot` if given (a reader that mixes a snapshot
   // with live reads sees a prune half done).
   absl::StatusOr<merkle::Hash> ReadNode(

@@ -55,156 +55,10 @@ void AuditLogs::PublisherLoop() {
 }
 
 absl::Status AuditLogs::PublishPending(std::uint64_t log) {
-  if (config_.sink == nullptr) return absl::OkStatus();
-  std::lock_guard<std::mutex> publishing(publish_mu_);
-  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
-  std::uint64_t anchored = 0;
-  std::uint64_t newest = 0;
-  {
-    std::lock_guard<std::mutex> lock(state->mu);
-    if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
-    anchored = state->meta.anchored_size();
-    newest = state->meta.checkpoint_size();
-  }
-  if (anchored >= newest) return absl::OkStatus();
-  // A checkpoint leaves the store only once it is durable here: with unsynced
-  // writes it may still be in an unsynced WAL, and a power loss would then
-  // leave the sink holding a tree this store no longer has.
-  LEYSER_RETURN_IF_ERROR(
-      FromRocks(db_->FlushWAL(/*sync=*/true), "syncing checkpoints"));
-  absl::Status failure;
-  {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), cf_));
-    const std::string prefix = AuditLogKey(log, 'c');
-    for (it->Seek(CheckpointKey(log, anchored + 1));
-         it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      absl::StatusOr<AuditCheckpoint> cp =
-          ParseAuditCheckpoint(it->value().ToString());
-      if (!cp.ok()) {
-        failure = Damaged(log, "a stored checkpoint does not parse");
-        break;
-      }
-      if (cp->size > newest) break;
-      if (cp->origin != Origin(log)) {
-        // Of a series that ended (a restore or an accepted rollback): never
-        // handed over since, as the sink may hold another history for it.
-        anchored = cp->size;
-        continue;
-      }
-      failure = config_.sink->Publish(*cp);
-      if (!failure.ok()) break;
-      anchored = cp->size;
-    }
-    if (failure.ok()) failure = FromRocks(it->status(), "reading checkpoints");
-  }
-  bool report_failure = false;
-  {
-    std::lock_guard<std::mutex> lock(state->mu);
-    if (anchored > state->meta.anchored_size()) {
-      proto::AuditLogMeta meta = state->meta;
-      meta.set_anchored_size(anchored);
-      // Not synced: if it is lost, the checkpoints are offered again (sinks
-      // take a checkpoint more than once).
-      rocksdb::WriteBatch batch;
-      LEYSER_RETURN_IF_ERROR(
-          FromRocks(batch.Put(cf_, MetaKey(log), SealMeta(log, meta)),
-                    "recording an anchored checkpoint"));
-      if (state->size == anchored) {
-        LEYSER_RETURN_IF_ERROR(FromRocks(batch.Delete(cf_, DirtyKey(log)),
-                                         "recording an anchored checkpoint"));
-      }
-      const bool first_anchor = !anchored_mark_stored_.load();
-      if (first_anchor) {
-        LEYSER_RETURN_IF_ERROR(FromRocks(
-            batch.Put(
-                cf_, std::string(kAnchoredBeforeKey),
-                config_.record_mac->Seal(kAuditTable, kAnchoredBeforeKey, "")),
-            "recording an anchored checkpoint"));
-      }
-      // The mark is written once, synced: losing it would let a run
-      // without a sink drop pending checkpoints.
-      LEYSER_RETURN_IF_ERROR(FromRocks(
-          db_->Write(first_anchor ? SyncWrite() : rocksdb::WriteOptions(),
-                     &batch),
-          "recording an anchored checkpoint"));
-      state->meta = std::move(meta);
-      if (first_anchor) {
-        anchored_mark_stored_.store(true);
-        anchored_before_.store(true);
-      }
-    }
-  }
-  {
-    // The sink fails while any log's checkpoints were refused at their
-    // latest attempt; one ANCHOR_FAILURE entry per failing streak.
-    absl::MutexLock lock(&anchor_mu_);
-    const bool was_failing = !failing_logs_.empty();
-    if (failure.ok()) {
-      failing_logs_.erase(log);
-    } else {
-      failing_logs_.insert(log);
-      anchor_error_ = failure;
-    }
-    report_failure = !was_failing && !failure.ok();
-    if (failing_logs_.empty()) {
-      anchor_error_ = absl::OkStatus();
-      failing_since_.reset();
-    } else if (!was_failing) {
-      failing_since_ = config_.clock->Now();
-    }
-  }
-  if (report_failure) {
-    proto::AuditEntry entry = NewAuditEntry(
-        kSystemLogNumber, proto::AUDIT_EVENT_ANCHOR_FAILURE, "store",
-        log == kSystemLogNumber ? std::string(kSystemAuditLog)
-                                : absl::StrCat("tenant/", log));
-    SetAuditOutcome(failure, &entry);
-    in_publish = true;
-    absl::Status recorded = Record(std::move(entry));
-    in_publish = false;
-    recorded.IgnoreError();
-  }
-  return failure;
+  return PublishPendingOf({log});
 }
 
-absl::Status AuditLogs::CheckpointNow(std::uint64_t log, LogState& state)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  Staged st{state.size, state.frontier, state.meta,
-            state.first_uncovered_micros, false};
-  rocksdb::WriteBatch batch;
-  LEYSER_RETURN_IF_ERROR(
-      StageCheckpoint(log, config_.clock->Now(), st, &batch));
-  LEYSER_RETURN_IF_ERROR(
-      FromRocks(db_->Write(SyncWrite(), &batch), "checkpointing"));
-  state.meta = std::move(st.meta);
-  state.first_uncovered_micros = INT64_MAX;
-  return absl::OkStatus();
-}
-
-absl::Status AuditLogs::Anchor(std::uint64_t log) {
-  if (config_.sink == nullptr) return absl::OkStatus();
-  LEYSER_ASSIGN_OR_RETURN(std::shared_ptr<LogState> state, State(log));
-  std::uint64_t target = 0;
-  {
-    std::lock_guard<std::mutex> lock(state->mu);
-    if (!state->loaded) LEYSER_RETURN_IF_ERROR(Load(log, *state));
-    target = state->size;
-    if (state->size > state->meta.checkpoint_size()) {
-      LEYSER_RETURN_IF_ERROR(CheckpointNow(log, *state));
-    }
-  }
-  const absl::Status published = PublishPending(log);
-  {
-    std::lock_guard<std::mutex> lock(state->mu);
-    if (state->meta.anchored_size() >= target) return absl::OkStatus();
-  }
-  return absl::UnavailableError(absl::StrCat(
-      "the audit sink did not accept the checkpoint covering it (",
-      published.ok() ? "a later attempt is under way"
-                     : std::string(published.message()),
-      "); it stays pending and is offered again at the next checkpoint"));
-}
+absl::Status AuditLogs::Anchor(std::uint64_t log) { return AnchorLogs({log}); }
 
 absl::Status AuditLogs::CheckpointLogs(bool all, absl::Status* not_anchored) {
   std::vector<std::pair<std::uint64_t, std::shared_ptr<LogState>>> states;
@@ -261,13 +115,17 @@ absl::Status AuditLogs::CheckpointLogs(bool all, absl::Status* not_anchored) {
     }
   }
   // A failure is recorded as ANCHOR_FAILURE, and reported to the caller.
-  absl::Status refused;
+  // Everything pending handed over in one AuditSink::PublishAll.
+  const absl::Status refused = PublishPendingOf(to_publish);
   std::size_t refused_logs = 0;
-  for (std::uint64_t log : to_publish) {
-    absl::Status published = PublishPending(log);
-    if (!published.ok()) {
-      if (refused.ok()) refused = published;
-      ++refused_logs;
+  if (!refused.ok()) {
+    for (std::uint64_t log : to_publish) {
+      absl::StatusOr<std::shared_ptr<LogState>> state = State(log);
+      if (!state.ok()) continue;
+      std::lock_guard<std::mutex> lock((*state)->mu);
+      if ((*state)->meta.anchored_size() < (*state)->meta.checkpoint_size()) {
+        ++refused_logs;
+      }
     }
   }
   if (not_anchored != nullptr) {

@@ -127,16 +127,26 @@ class FileAuditSink final : public AuditSink {
   explicit FileAuditSink(std::string path) : path_(std::move(path)) {}
 
   absl::Status Publish(const AuditCheckpoint& checkpoint) override {
-    proto::AnchoredCheckpoint line;
-    line.set_origin(checkpoint.origin);
-    line.set_size(checkpoint.size);
-    line.set_note(checkpoint.note);
-    std::string json;
-    if (!google::protobuf::util::MessageToJsonString(line, &json).ok()) {
-      return absl::InternalError("could not encode a checkpoint");
+    return PublishAll({checkpoint});
+  }
+
+  // Every checkpoint one line, appended together with one fsync.
+  absl::Status PublishAll(
+      const std::vector<AuditCheckpoint>& checkpoints) override {
+    if (checkpoints.empty()) return absl::OkStatus();
+    std::string lines;
+    for (const AuditCheckpoint& checkpoint : checkpoints) {
+      proto::AnchoredCheckpoint line;
+      line.set_origin(checkpoint.origin);
+      line.set_size(checkpoint.size);
+      line.set_note(checkpoint.note);
+      std::string json;
+      if (!google::protobuf::util::MessageToJsonString(line, &json).ok()) {
+        return absl::InternalError("could not encode a checkpoint");
+      }
+      absl::StrAppend(&lines, json, "\n");
     }
-    json += "\n";
-    absl::Status appended = AppendLineDurably(path_, json);
+    absl::Status appended = AppendLinesDurably(path_, lines);
     if (!appended.ok()) return InFile(path_, appended);
     return absl::OkStatus();
   }
@@ -239,6 +249,14 @@ absl::Status ReplaceLike(const std::string& path, const std::string& content,
 
 }  // namespace
 }  // namespace internal
+
+absl::Status AuditSink::PublishAll(
+    const std::vector<AuditCheckpoint>& checkpoints) {
+  for (const AuditCheckpoint& checkpoint : checkpoints) {
+    LEYSER_RETURN_IF_ERROR(Publish(checkpoint));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::vector<AuditCheckpoint>> AuditSink::NewestCheckpoints() {
   return absl::UnimplementedError(

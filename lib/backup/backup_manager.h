@@ -198,6 +198,21 @@ class BackupManager {
       std::uint64_t number, BackupId last_before_purge,
       const std::function<absl::Status(BackupId)>& before_delete);
 
+  // A tenant to shred and the newest generation taken before its purge.
+  struct ShredTarget {
+    std::uint64_t number = 0;
+    BackupId last_before_purge = 0;
+  };
+  // ShredTenant for several tenants at once (a mass purge's shred): every
+  // generation is read and opened once; it is deleted if it can hold any of
+  // the tenants' data (the answer lists it as deleted for each of them), and
+  // otherwise sealed again once without all of their keys. One result per
+  // target, in their order. A generation that cannot be checked makes all of
+  // them wait (it would make each wait alone too).
+  absl::StatusOr<std::vector<ShredResult>> ShredTenants(
+      const std::vector<ShredTarget>& targets,
+      const std::function<absl::Status(BackupId)>& before_delete);
+
   // Restores generation `id` of `options.backup_dir` into `options.data_dir`.
   static absl::Status RestoreStore(const Options& options, BackupId id);
 

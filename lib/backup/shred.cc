@@ -2,6 +2,7 @@
 // Every generation is either deleted or opened and checked; one that can be
 // neither makes the shred wait, before anything changes.
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 
@@ -29,12 +30,13 @@ struct Planned {
   bool opened = false;  // Authenticated with the current master key.
 };
 
-// True if `generation` (authenticated) can hold tenant `number`'s data: its
-// registry lists the tenant unpurged, or its data holds records of it.
+// True if `generation` (authenticated) can hold the data of one of tenants
+// `numbers`: its registry lists one unpurged, or its data holds records of
+// one.
 bool CanHoldTenant(const proto::BackupGeneration& generation,
-                   std::uint64_t number) {
+                   const absl::flat_hash_set<std::uint64_t>& numbers) {
   for (const proto::ManifestTenant& t : generation.tenants()) {
-    if (t.number() != number) continue;
+    if (!numbers.contains(t.number())) continue;
     if (t.keys() != 0 || (t.state() != proto::TENANT_STATE_PURGED &&
                           t.state() != proto::TENANT_STATE_SHREDDED)) {
       return true;
@@ -43,9 +45,14 @@ bool CanHoldTenant(const proto::BackupGeneration& generation,
   return false;
 }
 
-absl::Status Wait(BackupId id, std::uint64_t number, const absl::Status& why) {
+absl::Status Wait(BackupId id,
+                  const std::vector<BackupManager::ShredTarget>& targets,
+                  const absl::Status& why) {
   return absl::FailedPreconditionError(absl::StrCat(
-      "backup generation ", id, " cannot be checked for tenant ", number,
+      "backup generation ", id, " cannot be checked for tenant",
+      targets.size() == 1 ? " " : "s ",
+      targets.size() == 1 ? absl::StrCat(targets[0].number)
+                          : absl::StrCat(targets.size(), " (a batch)"),
       ", so the shred waits (nothing was changed): ", why.message()));
 }
 
@@ -54,8 +61,25 @@ absl::Status Wait(BackupId id, std::uint64_t number, const absl::Status& why) {
 absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
     std::uint64_t number, BackupId last_before_purge,
     const std::function<absl::Status(BackupId)>& before_delete) {
-  ShredResult result;
-  if (!enabled()) return result;  // No backups were ever taken (CheckDirFor).
+  LEYSER_ASSIGN_OR_RETURN(
+      std::vector<ShredResult> results,
+      ShredTenants({ShredTarget{number, last_before_purge}}, before_delete));
+  return std::move(results.front());
+}
+
+absl::StatusOr<std::vector<BackupManager::ShredResult>>
+BackupManager::ShredTenants(
+    const std::vector<ShredTarget>& targets,
+    const std::function<absl::Status(BackupId)>& before_delete) {
+  std::vector<ShredResult> results(targets.size());
+  if (!enabled() || targets.empty())
+    return results;  // No backups (CheckDirFor).
+  absl::flat_hash_set<std::uint64_t> numbers;
+  BackupId last_before_purge = 0;  // The newest any target's purge noted.
+  for (const ShredTarget& t : targets) {
+    numbers.insert(t.number);
+    last_before_purge = std::max(last_before_purge, t.last_before_purge);
+  }
   absl::MutexLock lock(&mu_);
   LEYSER_RETURN_IF_ERROR(CheckBound());
   // 0. A generation file an interrupted backup left unfinished holds a
@@ -72,20 +96,21 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
     absl::StatusOr<proto::GenerationFile> file =
         ReadGeneration(generations_dir_, id);
     if (absl::IsNotFound(file.status())) continue;
-    if (absl::IsDataLoss(file.status())) return Wait(id, number, file.status());
+    if (absl::IsDataLoss(file.status()))
+      return Wait(id, targets, file.status());
     LEYSER_RETURN_IF_ERROR(file.status());
     p.file = *std::move(file);
     absl::StatusOr<proto::BackupGeneration> opened =
         OpenGeneration(p.file, *keys_);
     p.opened = opened.ok();
     if (p.opened) {
-      p.remove = id <= last_before_purge || CanHoldTenant(*opened, number);
+      p.remove = id <= last_before_purge || CanHoldTenant(*opened, numbers);
     } else if (id <= last_before_purge) {
-      // Taken before the purge: deleted whatever it holds.
+      // Taken before a purge: deleted whatever it holds.
       p.remove = true;
     } else if (absl::IsFailedPrecondition(opened.status()) ||
                absl::IsDataLoss(opened.status())) {
-      return Wait(id, number, opened.status());
+      return Wait(id, targets, opened.status());
     } else {
       return opened.status();
     }
@@ -96,7 +121,7 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
     // A deletion trusts the engine backup id of a generation it could not
     // open only if no other generation names the same backup.
     if (p.remove && !p.opened && engine_users[EngineId(p.file)] > 1) {
-      return Wait(p.id, number,
+      return Wait(p.id, targets,
                   absl::DataLossError(
                       absl::StrCat("it names engine backup ", EngineId(p.file),
                                    ", which another generation names too")));
@@ -120,10 +145,11 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
       session->Release(EngineId(p.file));  // Damaged or not, it goes.
       LEYSER_RETURN_IF_ERROR(FromRocks(engine->DeleteBackup(EngineId(p.file)),
                                        "deleting a backup generation"));
-      result.deleted.push_back(p.id);
+      for (ShredResult& result : results) result.deleted.push_back(p.id);
       continue;
     }
     kept_engine_ids.insert(EngineId(p.file));
+    absl::flat_hash_set<std::uint64_t> removed;
     LEYSER_ASSIGN_OR_RETURN(
         bool changed,
         keys_->Reseal(&p.file, GenerationContext(p.file),
@@ -134,10 +160,13 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
                               absl::StrCat("backup generation ", p.id,
                                            " has a damaged manifest"));
                         }
-                        if (!KeyStore::RemoveTenantKeyFromCopy(
-                                generation.mutable_key_store(), number)) {
-                          return false;
+                        for (std::uint64_t number : numbers) {
+                          if (KeyStore::RemoveTenantKeyFromCopy(
+                                  generation.mutable_key_store(), number)) {
+                            removed.insert(number);
+                          }
                         }
+                        if (removed.empty()) return false;
                         *payload = generation.SerializeAsString();
                         return true;
                       }));
@@ -145,9 +174,13 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
       LEYSER_RETURN_IF_ERROR(
           WriteFileAtomically(GenerationFileName(generations_dir_, p.id),
                               p.file.SerializeAsString()));
-      result.key_removed.push_back(p.id);
     }
-    result.checked.push_back(p.id);
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      if (changed && removed.contains(targets[i].number)) {
+        results[i].key_removed.push_back(p.id);
+      }
+      results[i].checked.push_back(p.id);
+    }
   }
   // 3. No engine backup outlives its generation (one left by an interrupted
   // run or an earlier interrupted shred could hold the tenant).
@@ -166,7 +199,7 @@ absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
   }
   LEYSER_RETURN_IF_ERROR(FromRocks(engine->GarbageCollect(),
                                    "removing files no generation holds"));
-  return result;
+  return results;
 }
 
 }  // namespace leyser::internal

@@ -514,11 +514,21 @@ absl::Status KeyStore::Scrub() {
 }
 
 absl::Status KeyStore::DestroyTenantKey(std::uint64_t number) {
+  return DestroyTenantKeys({number});
+}
+
+absl::Status KeyStore::DestroyTenantKeys(
+    const std::vector<std::uint64_t>& numbers) {
   absl::WriterMutexLock lock(&mu_);
-  LEYSER_RETURN_IF_ERROR(FromRocks(
-      db_->DeleteRange(SyncWrite(), db_->DefaultColumnFamily(),
-                       TenantKeyEntry(number), TenantKeyEntry(number + 1)),
-      "destroying a tenant key"));
+  rocksdb::WriteBatch batch;
+  for (std::uint64_t number : numbers) {
+    LEYSER_RETURN_IF_ERROR(FromRocks(
+        batch.DeleteRange(db_->DefaultColumnFamily(), TenantKeyEntry(number),
+                          TenantKeyEntry(number + 1)),
+        "destroying a tenant key"));
+  }
+  LEYSER_RETURN_IF_ERROR(
+      FromRocks(db_->Write(SyncWrite(), &batch), "destroying tenant keys"));
   CrashPoint("purge.after_key_delete");
   return absl::OkStatus();
 }

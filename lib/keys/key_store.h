@@ -198,6 +198,9 @@ class KeyStore {
   // (synced). Their wrapped forms leave the key store's files at the next
   // Scrub. OK if they were already gone.
   [[nodiscard]] absl::Status DestroyTenantKey(std::uint64_t number);
+  // The same for every tenant of `numbers`, in one synced write.
+  [[nodiscard]] absl::Status DestroyTenantKeys(
+      const std::vector<std::uint64_t>& numbers);
 
   // Flushes and compacts the whole key store, so deleted or replaced entries
   // leave every file.

@@ -226,6 +226,16 @@ bool Due(const proto::TenantRecord& record, absl::Time now) {
   return due.has_value() && *due <= now;
 }
 
+std::vector<std::uint64_t> Numbers(
+    const std::vector<proto::TenantRecord*>& batch) {
+  std::vector<std::uint64_t> numbers;
+  numbers.reserve(batch.size());
+  for (const proto::TenantRecord* record : batch) {
+    numbers.push_back(record->number());
+  }
+  return numbers;
+}
+
 }  // namespace
 
 absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
@@ -238,6 +248,7 @@ absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
   // Purges note the newest generation and shreds go through the backups:
   // both wait unless the store's backups (if any) are where it looks.
   const absl::Status backups = backups_->CheckDirFor(registry_->Meta());
+  std::vector<proto::TenantRecord*> to_purge;
   for (proto::TenantRecord& record : records) {
     if (record.state() == proto::TENANT_STATE_ACTIVE && Due(record, now)) {
       record.set_state(proto::TENANT_STATE_ENDED);
@@ -260,12 +271,17 @@ absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
         LEYSER_RETURN_IF_ERROR(Wait(record, "purge", backups, report));
         continue;
       }
-      LEYSER_RETURN_IF_ERROR(Purge(record, now));
-      report->purged.push_back(record.id());
-      // Nothing more is destroyed while changes cannot be anchored.
-      LEYSER_RETURN_IF_ERROR(Anchored(record, "the purge"));
-      scrub = true;
+      to_purge.push_back(&record);
     }
+  }
+  // Tenants whose contracts ended together are purged together, in batches
+  // (one compaction per span of files, a few synced writes per batch).
+  for (std::size_t begin = 0; begin < to_purge.size(); begin += kBatch) {
+    const std::vector<proto::TenantRecord*> batch(
+        to_purge.begin() + begin,
+        to_purge.begin() + std::min(to_purge.size(), begin + kBatch));
+    LEYSER_ASSIGN_OR_RETURN(bool purged, PurgeAll(batch, now, report));
+    scrub = scrub || purged;  // Else waiting for the audit sink.
   }
   if (scrub) {
     // Obsolete WALs go, the MANIFEST rolls to a snapshot without the purged
@@ -277,161 +293,263 @@ absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
     meta.set_scrub_pending(false);
     LEYSER_RETURN_IF_ERROR(registry_->WriteMeta(meta));
   }
+  std::vector<proto::TenantRecord*> to_shred;
   for (proto::TenantRecord& record : records) {
     if (record.state() == proto::TENANT_STATE_PURGED && Due(record, now)) {
       if (record.legal_hold()) {
         report->held.push_back(record.id());
         continue;
       }
-      absl::Status shred = backups;
-      if (shred.ok()) shred = Shred(record, now);
-      if (absl::IsFailedPrecondition(shred)) {
-        LEYSER_RETURN_IF_ERROR(Wait(record, "shred", shred, report));
+      if (!backups.ok()) {
+        LEYSER_RETURN_IF_ERROR(Wait(record, "shred", backups, report));
         continue;
       }
-      LEYSER_RETURN_IF_ERROR(shred);
-      report->shredded.push_back(record.id());
-      LEYSER_RETURN_IF_ERROR(Anchored(record, "the shred"));
+      to_shred.push_back(&record);
     }
+  }
+  for (std::size_t begin = 0; begin < to_shred.size(); begin += kBatch) {
+    const std::vector<proto::TenantRecord*> batch(
+        to_shred.begin() + begin,
+        to_shred.begin() + std::min(to_shred.size(), begin + kBatch));
+    // False: waiting (for the audit sink, a generation), reported.
+    LEYSER_RETURN_IF_ERROR(ShredAll(batch, now, report).status());
   }
   return absl::OkStatus();
 }
 
-// ENDED -> PURGED. Resumable: each step can run again after a crash.
-absl::Status Lifecycle::Purge(proto::TenantRecord& record, absl::Time now) {
-  const std::uint64_t number = record.number();
-  if (!record.has_purge()) {
+absl::StatusOr<bool> Lifecycle::AnchoredBefore(
+    const std::vector<proto::TenantRecord*>& batch, std::string_view step,
+    MaintenanceReport* report) {
+  // Nothing is destroyed or signed while changes cannot be anchored: the
+  // batch's logs (their contract ends, their purges) are anchored first, so
+  // a failing sink is found before the batch, not after it.
+  // If they had nothing to anchor, the sink is asked all the same.
+  const std::vector<std::uint64_t> logs = Numbers(batch);
+  absl::Status anchored = audit_->AnchorLogs(logs);
+  if (anchored.ok()) anchored = audit_->ProbeSink(logs);
+  if (anchored.ok()) return true;
+  if (!absl::IsUnavailable(anchored)) return anchored;
+  const absl::Status why = absl::UnavailableError(
+      absl::StrCat("changes cannot be anchored: ", anchored.message()));
+  LEYSER_RETURN_IF_ERROR(WaitAll(batch, step, why, report));
+  return false;
+}
+
+absl::Status Lifecycle::WaitAll(const std::vector<proto::TenantRecord*>& batch,
+                                std::string_view step, const absl::Status& why,
+                                MaintenanceReport* report) {
+  for (const proto::TenantRecord* record : batch) {
+    LEYSER_RETURN_IF_ERROR(Wait(*record, step, why, report));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Lifecycle::AnchoredAll(
+    const std::vector<proto::TenantRecord*>& batch, std::string_view change) {
+  const absl::Status anchored = audit_->AnchorLogs(Numbers(batch));
+  if (anchored.ok()) return anchored;
+  return absl::Status(
+      anchored.code(),
+      absl::StrCat(
+          ToAbsl(change), " of ",
+          batch.size() == 1 ? absl::StrCat("tenant ", batch.front()->id())
+                            : absl::StrCat(batch.size(), " tenants"),
+          " is done and recorded in the audit logs, but ", anchored.message()));
+}
+
+// ENDED -> PURGED for every tenant of `batch` together. Each tenant's steps
+// run in the order of a purge on its own (marked, not served, deleted and
+// compacted, key destroyed, recorded), each step for the whole batch at once,
+// so every step can run again after a crash.
+absl::StatusOr<bool> Lifecycle::PurgeAll(
+    const std::vector<proto::TenantRecord*>& batch, absl::Time now,
+    MaintenanceReport* report) {
+  LEYSER_ASSIGN_OR_RETURN(bool may, AnchoredBefore(batch, "purge", report));
+  if (!may) return false;
+  // A store that never took a backup has none to note (its configured
+  // directory, if it refused it, holds another store's generations).
+  std::optional<BackupId> newest;
+  std::vector<proto::TenantRecord> marked;
+  for (proto::TenantRecord* record : batch) {
+    if (record->has_purge()) continue;
     // Counted, and the newest backup noted, before anything is destroyed.
-    LEYSER_ASSIGN_OR_RETURN(TenantCounts counts, CountTenant(*db_, number));
-    // A store that never took a backup has none to note (its configured
-    // directory, if it refused it, holds another store's generations).
-    BackupId newest = 0;
-    if (!registry_->Meta().backup_dir_id().empty()) {
-      LEYSER_ASSIGN_OR_RETURN(newest, backups_->NewestId());
+    LEYSER_ASSIGN_OR_RETURN(TenantCounts counts,
+                            CountTenant(*db_, record->number()));
+    if (!newest.has_value()) {
+      newest = 0;
+      if (!registry_->Meta().backup_dir_id().empty()) {
+        LEYSER_ASSIGN_OR_RETURN(newest, backups_->NewestId());
+      }
     }
-    record.mutable_purge()->set_keys(counts.keys);
-    record.mutable_purge()->set_bytes(counts.bytes);
-    record.mutable_purge()->set_last_generation_before(newest);
-    LEYSER_RETURN_IF_ERROR(registry_->WriteRecord(record, nullptr));
+    record->mutable_purge()->set_keys(counts.keys);
+    record->mutable_purge()->set_bytes(counts.bytes);
+    record->mutable_purge()->set_last_generation_before(*newest);
+    marked.push_back(*record);
+  }
+  if (!marked.empty()) {
+    LEYSER_RETURN_IF_ERROR(registry_->WriteRecords(marked, nullptr));
   }
   CrashPoint("purge.after_mark");
-  // Not served (ENDED): calls in flight finish, the tenant's iterators stop.
-  serving_->Apply(record);
-  // Open iterators of any tenant pin files that may hold this tenant's
+  // Not served (ENDED): calls in flight finish, the tenants' iterators stop.
+  for (proto::TenantRecord* record : batch) serving_->Apply(*record);
+  // Open iterators of any tenant pin files that may hold these tenants'
   // records: stop them, before the compaction and again after it (for any
   // created meanwhile).
   const absl::Status stopped = absl::AbortedError(
       "this iterator was stopped because a tenant was purged; create a new "
       "one");
+  const std::vector<std::uint64_t> numbers = Numbers(batch);
   db_->KillIterators(stopped);
-  LEYSER_RETURN_IF_ERROR(DeleteAndCompactTenant(*db_, number));
+  LEYSER_RETURN_IF_ERROR(DeleteAndCompactTenants(*db_, numbers));
   db_->KillIterators(stopped);
-  // What an interrupted restore of the tenant left in the scratch directory
+  // What an interrupted restore of a tenant left in the scratch directory
   // (restores and purges both run under the store's maintenance lock).
-  LEYSER_RETURN_IF_ERROR(
-      RemoveAll(RestoreSstFileName(config_.data_dir, number)));
+  for (std::uint64_t number : numbers) {
+    LEYSER_RETURN_IF_ERROR(
+        RemoveAll(RestoreSstFileName(config_.data_dir, number)));
+  }
   CrashPoint("purge.after_compact");
-  LEYSER_RETURN_IF_ERROR(keys_->DestroyTenantKey(number));
-  record.set_state(proto::TENANT_STATE_PURGED);
-  ToProtoTime(now, record.mutable_purged());
-  ToProtoTime(now + config_.backup_purge_after, record.mutable_shred_due());
+  LEYSER_RETURN_IF_ERROR(keys_->DestroyTenantKeys(numbers));
+  std::vector<proto::TenantRecord> purged;
+  std::vector<proto::AuditEntry> entries;
+  for (proto::TenantRecord* record : batch) {
+    record->set_state(proto::TENANT_STATE_PURGED);
+    ToProtoTime(now, record->mutable_purged());
+    ToProtoTime(now + config_.backup_purge_after, record->mutable_shred_due());
+    entries.push_back(NewAuditEntry(record->number(), proto::AUDIT_EVENT_PURGED,
+                                    "maintenance", record->id()));
+    (*entries.back().mutable_details())["keys_removed"] =
+        absl::StrCat(record->purge().keys());
+    (*entries.back().mutable_details())["bytes_removed"] =
+        absl::StrCat(record->purge().bytes());
+    purged.push_back(*record);
+  }
   proto::RegistryMeta meta = registry_->Meta();
   meta.set_scrub_pending(true);
-  proto::AuditEntry entry = NewAuditEntry(number, proto::AUDIT_EVENT_PURGED,
-                                          "maintenance", record.id());
-  (*entry.mutable_details())["keys_removed"] =
-      absl::StrCat(record.purge().keys());
-  (*entry.mutable_details())["bytes_removed"] =
-      absl::StrCat(record.purge().bytes());
   LEYSER_RETURN_IF_ERROR(
-      registry_->WriteRecord(record, &meta, {std::move(entry)}));
+      registry_->WriteRecords(purged, &meta, std::move(entries)));
   CrashPoint("purge.after_record");
-  serving_->Forget(number);
-  return absl::OkStatus();
+  for (proto::TenantRecord* record : batch) {
+    serving_->Forget(record->number());
+    report->purged.push_back(record->id());
+  }
+  // Nothing more is destroyed while the purges cannot be anchored.
+  LEYSER_RETURN_IF_ERROR(AnchoredAll(batch, "the purge"));
+  return true;
 }
 
-// PURGED -> SHREDDED, issuing the certificate exactly once (with the state
-// change).
-absl::Status Lifecycle::Shred(proto::TenantRecord& record, absl::Time now) {
+// PURGED -> SHREDDED for every tenant of `batch`, issuing each certificate
+// exactly once (with the state change).
+absl::StatusOr<bool> Lifecycle::ShredAll(
+    const std::vector<proto::TenantRecord*>& batch, absl::Time now,
+    MaintenanceReport* report) {
+  LEYSER_ASSIGN_OR_RETURN(bool may, AnchoredBefore(batch, "shred", report));
+  if (!may) return false;
   // Backups exist exactly when the store has bound a directory (RunSteps
   // checked it is the configured one); without, there is nothing to shred.
   const bool had_backups = !registry_->Meta().backup_dir_id().empty();
-  absl::StatusOr<BackupManager::ShredResult> shredded =
-      BackupManager::ShredResult();
+  std::vector<BackupManager::ShredResult> results(batch.size());
   if (had_backups) {
-    shredded = backups_->ShredTenant(
-        record.number(), record.purge().last_generation_before(),
-        [&](BackupId id) -> absl::Status {
+    std::vector<BackupManager::ShredTarget> targets;
+    std::vector<std::string> ids;
+    for (const proto::TenantRecord* record : batch) {
+      targets.push_back(BackupManager::ShredTarget{
+          record->number(), record->purge().last_generation_before()});
+      ids.push_back(record->id());
+    }
+    absl::StatusOr<std::vector<BackupManager::ShredResult>> shredded =
+        backups_->ShredTenants(targets, [&](BackupId id) -> absl::Status {
           // Recorded before the generation is deleted, so a resumed shred
           // still names it.
-          record.add_generations_deleted(id);
+          std::vector<proto::TenantRecord> changed;
+          for (proto::TenantRecord* record : batch) {
+            record->add_generations_deleted(id);
+            changed.push_back(*record);
+          }
           proto::AuditEntry entry =
               NewAuditEntry(kSystemLogNumber, proto::AUDIT_EVENT_BACKUP_PRUNED,
                             "maintenance", absl::StrCat("generation ", id));
-          (*entry.mutable_details())["reason"] =
-              absl::StrCat("shred of tenant ", record.id());
-          return registry_->WriteRecord(record, nullptr, {std::move(entry)});
+          (*entry.mutable_details())["reason"] = absl::StrCat(
+              ids.size() == 1 ? "shred of tenant " : "shred of tenants ",
+              absl::StrJoin(ids, ", "));
+          return registry_->WriteRecords(changed, nullptr, {std::move(entry)});
         });
+    if (absl::IsFailedPrecondition(shredded.status())) {
+      LEYSER_RETURN_IF_ERROR(
+          WaitAll(batch, "shred", shredded.status(), report));
+      return false;
+    }
+    LEYSER_RETURN_IF_ERROR(shredded.status());
+    results = *std::move(shredded);
   }
-  LEYSER_RETURN_IF_ERROR(shredded.status());
-  const BackupManager::ShredResult& result = *shredded;
   CrashPoint("shred.after_backups");
-  DeletionCertificate certificate;
-  certificate.tenant_id = record.id();
-  certificate.tenant_number = record.number();
-  certificate.contract_end = FromProtoTime(record.contract_end());
-  certificate.purged = FromProtoTime(record.purged());
-  certificate.shredded = now;
-  certificate.issued = now;
-  certificate.keys_removed = record.purge().keys();
-  certificate.bytes_removed = record.purge().bytes();
-  absl::flat_hash_set<std::uint32_t> seen;
-  for (std::uint32_t id : record.generations_deleted()) {
-    if (seen.insert(id).second) certificate.generations_deleted.push_back(id);
-  }
-  std::sort(certificate.generations_deleted.begin(),
-            certificate.generations_deleted.end());
-  certificate.generations_checked.assign(result.checked.begin(),
-                                         result.checked.end());
-  certificate.generations_key_removed.assign(result.key_removed.begin(),
-                                             result.key_removed.end());
-  const proto::RegistryMeta meta = registry_->Meta();  // A copy.
-  certificate.backup_dir_id = meta.backup_dir_id();
-  certificate.restored_from_backup_dir_ids.assign(
-      meta.restored_from_backup_dir_ids().begin(),
-      meta.restored_from_backup_dir_ids().end());
-  certificate.method = DeletionMethod(
-      had_backups, !certificate.restored_from_backup_dir_ids.empty());
-  // The tenant's audit log up to here (its PURGED entry included), signed.
-  LEYSER_ASSIGN_OR_RETURN(certificate.audit_chain_head,
-                          audit_->LatestCheckpoint(record.number()));
-  // Issued no earlier than the checkpoint it embeds (the clock may have moved
-  // on while the checkpoint was signed).
-  LEYSER_ASSIGN_OR_RETURN(AuditCheckpoint head,
-                          ParseAuditCheckpoint(certificate.audit_chain_head));
-  certificate.issued = std::max(certificate.issued, head.time);
+  // Each tenant's audit log up to here (its PURGED entry included), signed.
+  LEYSER_ASSIGN_OR_RETURN(std::vector<std::string> heads,
+                          audit_->LatestCheckpoints(Numbers(batch)));
   LEYSER_ASSIGN_OR_RETURN(SecretBytes seed, config_.signing_key());
-  LEYSER_ASSIGN_OR_RETURN(std::string stored,
-                          SignCertificate(&certificate, seed));
-  record.set_state(proto::TENANT_STATE_SHREDDED);
-  ToProtoTime(now, record.mutable_shredded());
-  record.set_certificate(std::move(stored));
+  const proto::RegistryMeta meta = registry_->Meta();  // A copy.
+  std::vector<proto::TenantRecord> shredded;
   std::vector<proto::AuditEntry> entries;
-  entries.push_back(NewAuditEntry(record.number(), proto::AUDIT_EVENT_SHREDDED,
-                                  "maintenance", record.id()));
-  (*entries.back().mutable_details())["generations_deleted"] =
-      absl::StrJoin(certificate.generations_deleted, ",");
-  (*entries.back().mutable_details())["generations_checked"] =
-      absl::StrJoin(certificate.generations_checked, ",");
-  entries.push_back(NewAuditEntry(record.number(),
-                                  proto::AUDIT_EVENT_CERTIFICATE_ISSUED,
-                                  "maintenance", record.id()));
-  (*entries.back().mutable_details())["certificate_sha256"] =
-      Sha256Hex({record.certificate()});
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    proto::TenantRecord& record = *batch[i];
+    DeletionCertificate certificate;
+    certificate.tenant_id = record.id();
+    certificate.tenant_number = record.number();
+    certificate.contract_end = FromProtoTime(record.contract_end());
+    certificate.purged = FromProtoTime(record.purged());
+    certificate.shredded = now;
+    certificate.issued = now;
+    certificate.keys_removed = record.purge().keys();
+    certificate.bytes_removed = record.purge().bytes();
+    absl::flat_hash_set<std::uint32_t> seen;
+    for (std::uint32_t id : record.generations_deleted()) {
+      if (seen.insert(id).second) certificate.generations_deleted.push_back(id);
+    }
+    std::sort(certificate.generations_deleted.begin(),
+              certificate.generations_deleted.end());
+    certificate.generations_checked.assign(results[i].checked.begin(),
+                                           results[i].checked.end());
+    certificate.generations_key_removed.assign(results[i].key_removed.begin(),
+                                               results[i].key_removed.end());
+    certificate.backup_dir_id = meta.backup_dir_id();
+    certificate.restored_from_backup_dir_ids.assign(
+        meta.restored_from_backup_dir_ids().begin(),
+        meta.restored_from_backup_dir_ids().end());
+    certificate.method = DeletionMethod(
+        had_backups, !certificate.restored_from_backup_dir_ids.empty());
+    certificate.audit_chain_head = std::move(heads[i]);
+    // Issued no earlier than the checkpoint it embeds (the clock may have
+    // moved on while the checkpoint was signed).
+    LEYSER_ASSIGN_OR_RETURN(AuditCheckpoint head,
+                            ParseAuditCheckpoint(certificate.audit_chain_head));
+    certificate.issued = std::max(certificate.issued, head.time);
+    LEYSER_ASSIGN_OR_RETURN(std::string stored,
+                            SignCertificate(&certificate, seed));
+    record.set_state(proto::TENANT_STATE_SHREDDED);
+    ToProtoTime(now, record.mutable_shredded());
+    record.set_certificate(std::move(stored));
+    entries.push_back(NewAuditEntry(record.number(),
+                                    proto::AUDIT_EVENT_SHREDDED, "maintenance",
+                                    record.id()));
+    (*entries.back().mutable_details())["generations_deleted"] =
+        absl::StrJoin(certificate.generations_deleted, ",");
+    (*entries.back().mutable_details())["generations_checked"] =
+        absl::StrJoin(certificate.generations_checked, ",");
+    entries.push_back(NewAuditEntry(record.number(),
+                                    proto::AUDIT_EVENT_CERTIFICATE_ISSUED,
+                                    "maintenance", record.id()));
+    (*entries.back().mutable_details())["certificate_sha256"] =
+        Sha256Hex({record.certificate()});
+    shredded.push_back(record);
+  }
   LEYSER_RETURN_IF_ERROR(
-      registry_->WriteRecord(record, nullptr, std::move(entries)));
+      registry_->WriteRecords(shredded, nullptr, std::move(entries)));
   CrashPoint("shred.after_record");
-  return absl::OkStatus();
+  for (const proto::TenantRecord* record : batch) {
+    report->shredded.push_back(record->id());
+  }
+  LEYSER_RETURN_IF_ERROR(AnchoredAll(batch, "the shred"));
+  return true;
 }
 
 }  // namespace leyser::internal

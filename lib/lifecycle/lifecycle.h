@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -97,11 +98,32 @@ class Lifecycle {
                         std::string_view change);
   absl::Status RunSteps(absl::Time now, MaintenanceReport* report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_->lifecycle_mu());
-  absl::Status Purge(proto::TenantRecord& record, absl::Time now)
+  // Tenants due for the same step are taken in batches of this many.
+  static constexpr std::size_t kBatch = 1024;
+  // Purges (ENDED -> PURGED) or shreds (PURGED -> SHREDDED, the certificate)
+  // every tenant of `batch` together. True when done; false when the step
+  // waits (reported and recorded per tenant; nothing changed): the audit
+  // sink refuses checkpoints (AnchoredBefore) or, for a shred, a generation
+  // cannot be checked. Each returns once the changes are anchored, or the
+  // anchoring error saying they are done.
+  absl::StatusOr<bool> PurgeAll(const std::vector<proto::TenantRecord*>& batch,
+                                absl::Time now, MaintenanceReport* report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_->lifecycle_mu());
-  // OK with the tenant SHREDDED, or FailedPrecondition: a generation cannot
-  // be checked, the shred waits (nothing changed).
-  absl::Status Shred(proto::TenantRecord& record, absl::Time now)
+  absl::StatusOr<bool> ShredAll(const std::vector<proto::TenantRecord*>& batch,
+                                absl::Time now, MaintenanceReport* report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_->lifecycle_mu());
+  // Before a batch destroys or signs anything: anchors the batch's logs.
+  // False (each tenant's `step` waiting, Wait) if the sink refused.
+  absl::StatusOr<bool> AnchoredBefore(
+      const std::vector<proto::TenantRecord*>& batch, std::string_view step,
+      MaintenanceReport* report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_->lifecycle_mu());
+  // Anchored for every tenant of `batch` at once.
+  absl::Status AnchoredAll(const std::vector<proto::TenantRecord*>& batch,
+                           std::string_view change);
+  absl::Status WaitAll(const std::vector<proto::TenantRecord*>& batch,
+                       std::string_view step, const absl::Status& why,
+                       MaintenanceReport* report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_->lifecycle_mu());
   // A due `step` ("purge" or "shred") of `record` waits for `why`: reported
   // and recorded in the tenant's audit log.

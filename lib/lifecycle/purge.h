@@ -4,6 +4,9 @@
 #define LEYSER_LIB_LIFECYCLE_PURGE_H_
 
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -28,6 +31,21 @@ absl::StatusOr<TenantCounts> CountTenant(DbCore& db, std::uint64_t number);
 // iterator of the store is open (see DbCore::KillIterators).
 absl::Status DeleteAndCompactTenant(DbCore& db, std::uint64_t number);
 
+// The same for every tenant of `numbers` at once (a mass purge): one synced
+// batch of range deletions, one flush, and per round one compaction of each
+// span of files that holds purged ranges (SpansToCompact), so a file shared by
+// many purged tenants is rewritten once, not once per tenant. Unavailable
+// naming how many tenants still have records after several rounds.
+absl::Status DeleteAndCompactTenants(DbCore& db,
+                                     const std::vector<std::uint64_t>& numbers);
+
+// The key spans to compact so no live file of the data column family holds a
+// record of tenants `numbers`: each live file overlapping one of their ranges
+// contributes its key range clipped to the first and last such range it
+// overlaps; overlapping spans are merged. Empty if no file holds any.
+std::vector<std::pair<std::string, std::string>> SpansToCompact(
+    DbCore& db, const std::vector<std::uint64_t>& numbers);
+
 // Syncs the WAL and flushes every column family, so every WAL written before
 // becomes obsolete and is deleted, and the MANIFEST rolls
 // (Options::max_manifest_file_size is tiny) to a snapshot without the purged
@@ -40,6 +58,10 @@ absl::Status FlushEverything(DbCore& db);
 // a purge.
 absl::StatusOr<std::uint64_t> CountTenantInLiveFiles(DbCore& db,
                                                      std::uint64_t number);
+// The same for each of `numbers` (counts in their order), each live file
+// opened once.
+absl::StatusOr<std::vector<std::uint64_t>> CountTenantsInLiveFiles(
+    DbCore& db, const std::vector<std::uint64_t>& numbers);
 
 }  // namespace leyser::internal
 

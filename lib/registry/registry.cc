@@ -264,24 +264,41 @@ absl::StatusOr<std::vector<proto::TenantRecord>> Registry::AddTenants(
 absl::Status Registry::WriteRecord(const proto::TenantRecord& given,
                                    const proto::RegistryMeta* given_meta,
                                    std::vector<proto::AuditEntry> entries) {
-  proto::TenantRecord record = given;
-  record.set_revision(NextRevision(record));
+  return WriteRecords({given}, given_meta, std::move(entries));
+}
+
+absl::Status Registry::WriteRecords(
+    const std::vector<proto::TenantRecord>& given,
+    const proto::RegistryMeta* given_meta,
+    std::vector<proto::AuditEntry> entries) {
+  std::vector<proto::TenantRecord> records = given;
+  absl::flat_hash_map<std::uint64_t, std::uint64_t> revisions;
+  for (proto::TenantRecord& record : records) {
+    record.set_revision(NextRevision(record));
+    if (!revisions.emplace(record.number(), record.revision()).second) {
+      return absl::InternalError(absl::StrCat("a registry write names tenant ",
+                                              record.id(), " twice"));
+    }
+  }
   std::optional<proto::RegistryMeta> meta;
   if (given_meta != nullptr) {
     meta = *given_meta;
     meta->set_revision(Meta().revision() + 1);
   }
   for (proto::AuditEntry& e : entries) {
-    if (e.log() == record.number()) e.set_record_revision(record.revision());
+    auto it = revisions.find(e.log());
+    if (it != revisions.end()) e.set_record_revision(it->second);
     if (e.log() == kSystemLogNumber && meta.has_value()) {
       e.set_record_revision(meta->revision());
     }
   }
   rocksdb::WriteBatch batch;
-  LEYSER_RETURN_IF_ERROR(
-      FromRocks(batch.Put(db_->registry_cf, RegistryTenantKey(record.id()),
-                          Sealed(RegistryTenantKey(record.id()), record)),
-                "updating the tenant registry"));
+  for (const proto::TenantRecord& record : records) {
+    LEYSER_RETURN_IF_ERROR(
+        FromRocks(batch.Put(db_->registry_cf, RegistryTenantKey(record.id()),
+                            Sealed(RegistryTenantKey(record.id()), record)),
+                  "updating the tenant registry"));
+  }
   if (meta.has_value()) {
     LEYSER_RETURN_IF_ERROR(CheckMetaSuccessor(*meta));
     LEYSER_RETURN_IF_ERROR(
@@ -292,7 +309,10 @@ absl::Status Registry::WriteRecord(const proto::TenantRecord& given,
   LEYSER_RETURN_IF_ERROR(
       audit_->Commit(&batch, std::move(entries), SyncWrite()));
   absl::MutexLock lock(&mu_);
-  tenants_[record.id()] = record;
+  for (proto::TenantRecord& record : records) {
+    std::string id = record.id();
+    tenants_[std::move(id)] = std::move(record);
+  }
   earliest_due_.reset();
   if (meta.has_value()) meta_ = *std::move(meta);
   return absl::OkStatus();

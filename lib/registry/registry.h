@@ -101,6 +101,13 @@ class Registry {
                            std::vector<proto::AuditEntry> entries = {})
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_mu_);
 
+  // WriteRecord for several records (each tenant once) in one synced batch;
+  // each tenant's entries carry its record's new revision.
+  absl::Status WriteRecords(const std::vector<proto::TenantRecord>& records,
+                            const proto::RegistryMeta* meta,
+                            std::vector<proto::AuditEntry> entries = {})
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_mu_);
+
   // Writes `meta`, a copy of Meta() read under the same hold of the write lock
   // and then changed, with the audit `entries` in one synced batch.
   absl::Status WriteMeta(const proto::RegistryMeta& meta,

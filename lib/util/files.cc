@@ -336,10 +336,18 @@ LockedFile::~LockedFile() {
 }
 
 absl::Status AppendLineDurably(const std::string& path, std::string_view line) {
-  if (line.empty() || line.back() != '\n' ||
-      line.find('\n') != line.size() - 1) {
+  if (line.find('\n') != line.size() - 1) {
     return absl::InvalidArgumentError(
         "AppendLineDurably: not one line ending in a newline");
+  }
+  return AppendLinesDurably(path, line);
+}
+
+absl::Status AppendLinesDurably(const std::string& path,
+                                std::string_view line) {
+  if (line.empty() || line.back() != '\n') {
+    return absl::InvalidArgumentError(
+        "AppendLinesDurably: not whole lines ending in a newline");
   }
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<LockedFile> file,
                           LockedFile::Open(path, /*create=*/true));

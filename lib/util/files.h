@@ -135,6 +135,13 @@ class LockedFile {
 // part-way is cut off again. InvalidArgument if `line` is not one line.
 absl::Status AppendLineDurably(const std::string& path, std::string_view line);
 
+// The same for `lines`, one or more lines each ending in '\n', appended
+// together with one fsync (all or none of them, unless a crash tears the
+// append: then whole lines up to a torn one). InvalidArgument if `lines` does
+// not end in '\n'.
+absl::Status AppendLinesDurably(const std::string& path,
+                                std::string_view lines);
+
 // Removes the group and other permission bits (and set-id and sticky bits)
 // from `root` and from every directory and regular file under it, so what an
 // older leyser or RocksDB left 0755/0644 becomes 0700/0600. Never adds a bit,

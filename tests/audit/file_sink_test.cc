@@ -139,6 +139,53 @@ TEST_F(FileSinkTest, ATornLineCostsOnlyItself) {
   }
 }
 
+// PublishAll: many logs' checkpoints appended as whole lines with one call
+// (a batch of purges anchors its tenants' logs so), each read back; a batch
+// cut off by the file-size limit leaves none of its lines behind.
+TEST_F(FileSinkTest, ABatchOfCheckpointsIsAppendedWholeOrNotAtAll) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    ids.push_back(absl::StrCat("t", i));
+    ASSERT_THAT(store->CreateTenant(ids.back()), IsOk());
+  }
+  const std::size_t before = Lines(anchors()).size();
+  // Twenty new logs anchored at once: their checkpoints go to the sink in
+  // one PublishAll.
+  ASSERT_THAT(store->AnchorAuditLogs(), IsOk());
+  const std::size_t after = Lines(anchors()).size();
+  EXPECT_GE(after, before + 20);
+  auto read = ReadAuditCheckpointFiles({anchors()});
+  ASSERT_THAT(read, IsOk());
+  EXPECT_TRUE(read->damaged_lines.empty());
+  EXPECT_EQ(read->notes.size(), after);
+
+  // The same batch again, cut off by the file-size limit part-way.
+  std::vector<AuditCheckpoint> batch;
+  for (const std::string& note : read->notes) {
+    batch.push_back(ParseAuditCheckpoint(note).value());
+  }
+  auto sink = NewFileAuditSink(anchors()).value();
+  struct rlimit old;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  void (*old_handler)(int) = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = old;
+  small.rlim_cur = Content(anchors()).size() + 600;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  const absl::Status published = sink->PublishAll(batch);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_THAT(published, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(Lines(anchors()).size(), after);
+  // And whole.
+  ASSERT_THAT(sink->PublishAll(batch), IsOk());
+  read = ReadAuditCheckpointFiles({anchors()});
+  ASSERT_THAT(read, IsOk());
+  EXPECT_EQ(read->notes.size(), after + batch.size());
+  EXPECT_TRUE(read->damaged_lines.empty());
+}
+
 // A garbage line in the middle is reported by line and skipped; the
 // checkpoints around it still count (for verification and the open check).
 TEST_F(FileSinkTest, AGarbageLineInTheMiddleIsReportedAndSkipped) {

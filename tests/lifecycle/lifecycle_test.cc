@@ -614,6 +614,123 @@ TEST_F(LifecycleTest, PurgeLeavesNoRecordInAnyLiveFile) {
               StatusIs(absl::StatusCode::kNotFound));
 }
 
+// Issue 15: contracts that end together are purged and shredded as a batch
+// (one compaction per span of files, one pass over the generations), with
+// every guarantee of a purge on its own: each purged tenant leaves every live
+// file, its neighbours (interleaved with it in the same files) keep their
+// data, each gets its own certificate listing the pre-purge backup.
+TEST_F(LifecycleTest, TenantsEndingTogetherArePurgedAndShreddedAsABatch) {
+  constexpr int kTenants = 60;
+  std::vector<std::uint64_t> gone;
+  std::vector<std::string> gone_ids;
+  {
+    auto store = OpenStore();
+    for (int i = 0; i < kTenants; ++i) {
+      const std::string id = absl::StrCat("t", i);
+      ASSERT_THAT(store->CreateTenant(id), IsOk());
+      Fill(*store, id, 50);
+      if (i % 3 == 1) {
+        gone.push_back(store->GetTenantInfo(id)->number);
+        gone_ids.push_back(id);
+      }
+    }
+  }  // Reopening flushes the WAL into shared SST files.
+  const internal::EncryptedEnv env = FileLayer(options_, *provider_);
+  auto store = OpenStore();
+  ASSERT_THAT(store->RunMaintenance(), IsOk());  // A backup holding them all.
+  for (const std::string& id : gone_ids) {
+    ASSERT_THAT(store->EndContract(id, clock_->Now()), IsOk());
+  }
+  // Test the test: the files hold the tenants before the purge.
+  EXPECT_GT(DecodedScan(options_, env, internal::TenantPrefix(gone[0]), {})
+                .sst_records,
+            0);
+  clock_->Advance(30 * kDay);
+  auto report = store->RunMaintenance();
+  ASSERT_THAT(report, IsOk());
+  EXPECT_EQ(std::set<std::string>(report->purged.begin(), report->purged.end()),
+            std::set<std::string>(gone_ids.begin(), gone_ids.end()));
+  for (std::uint64_t number : gone) {
+    EXPECT_EQ(DecodedScan(options_, env, internal::TenantPrefix(number), {})
+                  .sst_records,
+              0)
+        << "tenant number " << number;
+  }
+  for (int i = 0; i < kTenants; ++i) {
+    if (i % 3 == 1) continue;
+    const std::string id = absl::StrCat("t", i);
+    auto t = store->OpenTenant(id).value();
+    EXPECT_THAT(t->Get("key-49"), IsOkAndHolds(absl::StrCat(id, "-value-49")));
+  }
+  clock_->Advance(7 * kDay);
+  report = store->RunMaintenance();
+  ASSERT_THAT(report, IsOk());
+  EXPECT_EQ(report->shredded.size(), gone_ids.size());
+  const std::string key = store->GetSigningPublicKey().value();
+  std::set<std::string> heads;
+  for (const std::string& id : gone_ids) {
+    auto certificate = store->GetDeletionCertificate(id);
+    ASSERT_THAT(certificate, IsOk());
+    EXPECT_THAT(VerifyDeletionCertificate(*certificate, key), IsOk());
+    EXPECT_EQ(certificate->tenant_id, id);
+    EXPECT_EQ(certificate->keys_removed, 50u);
+    EXPECT_FALSE(certificate->generations_deleted.empty()) << id;
+    // Generations taken after the purge were checked, each tenant's key gone.
+    EXPECT_FALSE(certificate->generations_checked.empty()) << id;
+    heads.insert(certificate->audit_chain_head);
+  }
+  // Each certificate embeds its own tenant's log.
+  EXPECT_EQ(heads.size(), gone_ids.size());
+}
+
+// A batch of purges waits, destroying nothing, while the audit sink refuses
+// checkpoints: a rollback of the disk could otherwise undo the purges unseen.
+// Once the sink takes checkpoints again, the next run purges them all.
+TEST_F(LifecycleTest, PurgesWaitWhileTheAuditSinkRefuses) {
+  class Sink final : public AuditSink {
+   public:
+    absl::Status Publish(const AuditCheckpoint&) override {
+      return failing ? absl::UnavailableError("sink down") : absl::OkStatus();
+    }
+    std::atomic<bool> failing{false};
+  };
+  auto sink = std::make_shared<Sink>();
+  options_.audit_sink = sink;
+  options_.backup_dir = "";
+  auto store = OpenStore();
+  for (const char* id : {"a", "b", "stay"}) {
+    ASSERT_THAT(store->CreateTenant(id), IsOk());
+    Fill(*store, id, 20);
+  }
+  ASSERT_THAT(store->EndContract("a", clock_->Now()), IsOk());
+  ASSERT_THAT(store->EndContract("b", clock_->Now()), IsOk());
+  clock_->Advance(30 * kDay);
+  sink->failing = true;
+  auto report = store->RunMaintenance();
+  EXPECT_TRUE(report.ok() || absl::IsUnavailable(report.status()))
+      << report.status();
+  if (report.ok()) {
+    EXPECT_TRUE(report->purged.empty());
+    EXPECT_EQ(report->waiting.size(), 2u);
+  }
+  EXPECT_EQ(State(*store, "a"), TenantState::kEnded);
+  EXPECT_EQ(State(*store, "b"), TenantState::kEnded);
+  const std::uint64_t a = store->GetTenantInfo("a")->number;
+  store.reset();
+  const Found kept =
+      DecodedScan(options_, FileLayer(options_, *provider_),
+                  internal::TenantPrefix(a), {internal::DataKey(a, "key-0")});
+  EXPECT_GT(kept.sst_records + kept.wal_hits, 0) << "nothing destroyed";
+  sink->failing = false;
+  store = OpenStore();
+  report = store->RunMaintenance();
+  ASSERT_THAT(report, IsOk());
+  EXPECT_EQ(report->purged.size(), 2u);
+  EXPECT_EQ(State(*store, "a"), TenantState::kPurged);
+  EXPECT_THAT(store->OpenTenant("stay").value()->Get("key-19"),
+              IsOkAndHolds(std::string("stay-value-19")));
+}
+
 // Issue 5, test 3: 1,000 tenants with staggered contract ends over 60 simulated
 // days.
 TEST_F(LifecycleTest,
@@ -699,24 +816,28 @@ TEST_F(LifecycleTest, CrashAtEachStepOfPurgeAndShredResumes) {
           std::make_shared<ManualClock>(absl::FromUnixSeconds(1'800'000'000));
       o.clock = clock;
       std::uint64_t number = 0;
+      std::uint64_t also_number = 0;
       {
         auto store = Store::Open(o);
         ASSERT_THAT(store, IsOk());
-        for (const char* id : {"gone", "stay"}) {
+        for (const char* id : {"gone", "also-gone", "stay"}) {
           ASSERT_THAT((*store)->CreateTenant(id), IsOk());
           auto t = (*store)->OpenTenant(id).value();
           for (int i = 0; i < 200; ++i)
             ASSERT_THAT(t->Put(absl::StrCat("k", i), id), IsOk());
         }
         number = (*store)->GetTenantInfo("gone")->number;
+        also_number = (*store)->GetTenantInfo("also-gone")->number;
         ASSERT_THAT((*store)->RunMaintenance(),
                     IsOk());  // A backup with the tenant.
+        // Two contracts end together: purged and shredded as one batch.
         ASSERT_THAT((*store)->EndContract("gone", clock->Now()), IsOk());
+        ASSERT_THAT((*store)->EndContract("also-gone", clock->Now()), IsOk());
         clock->Advance(30 * kDay);
         if (shred) {
           auto report = (*store)->RunMaintenance();  // Purges (and backs up).
           ASSERT_THAT(report, IsOk());
-          ASSERT_EQ(report->purged.size(), 1u);
+          ASSERT_EQ(report->purged.size(), 2u);
           clock->Advance(7 * kDay);
         }
       }
@@ -731,8 +852,11 @@ TEST_F(LifecycleTest, CrashAtEachStepOfPurgeAndShredResumes) {
       ASSERT_THAT(store, IsOk());
       ASSERT_THAT((*store)->RunMaintenance(), IsOk());
       ASSERT_THAT((*store)->RunMaintenance(), IsOk());  // Idempotent.
-      EXPECT_EQ((*store)->GetTenantInfo("gone")->state,
-                shred ? TenantState::kShredded : TenantState::kPurged);
+      for (const char* id : {"gone", "also-gone"}) {
+        EXPECT_EQ((*store)->GetTenantInfo(id)->state,
+                  shred ? TenantState::kShredded : TenantState::kPurged)
+            << id;
+      }
       EXPECT_THAT((*store)->OpenTenant("stay").value()->Get("k199"),
                   IsOkAndHolds(std::string("stay")));
       if (shred) {
@@ -746,9 +870,11 @@ TEST_F(LifecycleTest, CrashAtEachStepOfPurgeAndShredResumes) {
             << "the pre-purge backup";
       }
       store->reset();
-      Found found = DecodedScan(o, FileLayer(o, *o.key_provider),
-                                internal::TenantPrefix(number), {});
-      EXPECT_EQ(found.sst_records, 0);
+      for (std::uint64_t n : {number, also_number}) {
+        Found found = DecodedScan(o, FileLayer(o, *o.key_provider),
+                                  internal::TenantPrefix(n), {});
+        EXPECT_EQ(found.sst_records, 0) << "tenant number " << n;
+      }
     }
   }
 }
