@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "lib/crypto/sodium.h"
+#include "lib/crypto/xchacha.h"
 #include "lib/rocks/owner_only_fs.h"
 #include "lib/rocks/status.h"
 #include "lib/util/status_macros.h"
@@ -89,8 +90,7 @@ class XChaChaStream final : public rocksdb::BlockAccessCipherStream {
       unsigned char buffer[kBlockBytes] = {0};
       const size_t take = std::min(size, kBlockBytes - skip);
       std::memcpy(buffer + skip, data, take);
-      crypto_stream_xchacha20_xor_ic(buffer, buffer, kBlockBytes, nonce_, block,
-                                     key_->data());
+      XChaChaXor(key_->data(), nonce_, block, buffer, kBlockBytes);
       std::memcpy(data, buffer + skip, take);
       sodium_memzero(buffer, sizeof(buffer));
       data += take;
@@ -98,8 +98,7 @@ class XChaChaStream final : public rocksdb::BlockAccessCipherStream {
       ++block;
     }
     if (size > 0) {
-      crypto_stream_xchacha20_xor_ic(data, data, size, nonce_, block,
-                                     key_->data());
+      XChaChaXor(key_->data(), nonce_, block, data, size);
     }
   }
 

@@ -10,6 +10,8 @@
 #include <sodium.h>
 #include <sys/random.h>
 
+#include "lib/crypto/xchacha.h"
+
 namespace leyser::internal {
 namespace {
 
@@ -104,10 +106,8 @@ void SealAppend(const SecretBytes& key, std::string_view plaintext,
   out->resize(start + kAeadNonceBytes + plaintext.size() + kAeadTagBytes);
   auto* nonce = reinterpret_cast<unsigned char*>(out->data() + start);
   NextNonce(nonce);
-  unsigned long long written = 0;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(
-      nonce + kAeadNonceBytes, &written, Bytes(plaintext), plaintext.size(),
-      Bytes(ad), ad.size(), nullptr, nonce, key.data());
+  XChaChaPolySeal(key.data(), nonce, Bytes(plaintext), plaintext.size(),
+                  Bytes(ad), ad.size(), nonce + kAeadNonceBytes);
 }
 
 bool Open(const SecretBytes& key, std::string_view sealed, std::string_view ad,
@@ -120,11 +120,9 @@ bool Open(const SecretBytes& key, std::string_view sealed, std::string_view ad,
   const auto* nonce = Bytes(sealed);
   const std::size_t cipher_len = sealed.size() - kAeadNonceBytes;
   plaintext->resize(cipher_len - kAeadTagBytes);
-  unsigned long long written = 0;
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-          reinterpret_cast<unsigned char*>(plaintext->data()), &written,
-          nullptr, nonce + kAeadNonceBytes, cipher_len, Bytes(ad), ad.size(),
-          nonce, key.data()) != 0) {
+  if (!XChaChaPolyOpen(key.data(), nonce, nonce + kAeadNonceBytes, cipher_len,
+                       Bytes(ad), ad.size(),
+                       reinterpret_cast<unsigned char*>(plaintext->data()))) {
     plaintext->clear();
     return false;
   }
@@ -145,10 +143,8 @@ absl::StatusOr<SecretBytes> OpenSecret(const SecretBytes& key,
     return out.status();
   }
   const auto* nonce = Bytes(sealed);
-  unsigned long long written = 0;
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-          out->data(), &written, nullptr, nonce + kAeadNonceBytes, cipher_len,
-          Bytes(ad), ad.size(), nonce, key.data()) != 0) {
+  if (!XChaChaPolyOpen(key.data(), nonce, nonce + kAeadNonceBytes, cipher_len,
+                       Bytes(ad), ad.size(), out->data())) {
     return absl::DataLossError("sealed key failed authentication");
   }
   return out;
