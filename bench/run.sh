@@ -18,7 +18,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DLEYSER_BUILD_TESTS=OFF >/dev/null
 fi
 cmake --build "$build" -j2 --target kv_benchmark tenants_benchmark audit_benchmark rotation_benchmark \
-  maintenance_benchmark
+  maintenance_benchmark crypto_benchmark
 mkdir -p "$out"
 export LEYSER_BENCH_QUICK=$quick
 if [ "$quick" = 1 ]; then
@@ -38,8 +38,10 @@ fi
   --benchmark_out="$out/audit_benchmark.json" --benchmark_out_format=json
 "$build/bench/maintenance_benchmark" \
   --benchmark_out="$out/maintenance_benchmark.json" --benchmark_out_format=json
+"$build/bench/crypto_benchmark" "${audit_flags[@]}" \
+  --benchmark_out="$out/crypto_benchmark.json" --benchmark_out_format=json
 if [ "$quick" = 0 ]; then
   "$build/bench/rotation_benchmark" \
     --benchmark_out="$out/rotation_benchmark.json" --benchmark_out_format=json
 fi
-echo "JSON: $out/kv_benchmark.json $out/tenants_benchmark.json $out/audit_benchmark.json $out/maintenance_benchmark.json"
+echo "JSON: $out/kv_benchmark.json $out/tenants_benchmark.json $out/audit_benchmark.json $out/maintenance_benchmark.json $out/crypto_benchmark.json"

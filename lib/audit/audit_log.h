@@ -292,6 +292,9 @@ class AuditLogs {
   // Signs and writes a checkpoint of each of `logs` (sorted, unique) with
   // entries not covered yet (with `empty_too`, of an empty log too), one
   // synced write per chunk; returns each log's size.
+  // Compacts the dirty-key range once many of its keys were deleted since the
+  // last time (dirty_keys_cleared_).
+  void CompactClearedDirtyKeys();
   absl::StatusOr<std::vector<std::uint64_t>> CheckpointEach(
       const std::vector<std::uint64_t>& logs, bool empty_too);
   // Tree nodes, read at `snapshot` if given (a reader that mixes a snapshot
@@ -336,6 +339,8 @@ class AuditLogs {
   std::atomic<bool> anchored_before_{false};
   std::atomic<bool> anchored_mark_stored_{false};
   std::atomic<bool> sink_held_none_{false};  // At open (SinkHoldsNone).
+  // Dirty keys deleted since their range was last compacted.
+  std::atomic<std::uint64_t> dirty_keys_cleared_{0};
   // The sink's outcome: the logs whose latest attempt it refused, its latest
   // error while there are any, since when.
   mutable absl::Mutex anchor_mu_;
