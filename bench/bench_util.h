@@ -70,11 +70,13 @@ class SqlCipherTenant {
     Prepare("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", &put_);
     Prepare("SELECT v FROM kv WHERE k = ?", &get_);
     Prepare("SELECT k, v FROM kv ORDER BY k LIMIT ?", &scan_);
+    Prepare("SELECT k, v FROM kv WHERE k >= ? ORDER BY k LIMIT ?", &scan_from_);
   }
   ~SqlCipherTenant() {
     sqlite3_finalize(put_);
     sqlite3_finalize(get_);
     sqlite3_finalize(scan_);
+    sqlite3_finalize(scan_from_);
     sqlite3_close(db_);
   }
   SqlCipherTenant(const SqlCipherTenant&) = delete;
@@ -106,6 +108,19 @@ class SqlCipherTenant {
     sqlite3_reset(get_);
     return ok;
   }
+  // Up to `n` records from `start` on (keys and values read).
+  std::size_t ScanFrom(const std::string& start, int n) {
+    sqlite3_bind_blob(scan_from_, 1, start.data(),
+                      static_cast<int>(start.size()), SQLITE_STATIC);
+    sqlite3_bind_int(scan_from_, 2, n);
+    std::size_t bytes = 0;
+    while (sqlite3_step(scan_from_) == SQLITE_ROW) {
+      bytes += static_cast<std::size_t>(sqlite3_column_bytes(scan_from_, 0)) +
+               static_cast<std::size_t>(sqlite3_column_bytes(scan_from_, 1));
+    }
+    sqlite3_reset(scan_from_);
+    return bytes;
+  }
   std::size_t Scan(int n) {
     sqlite3_bind_int(scan_, 1, n);
     std::size_t bytes = 0;
@@ -124,6 +139,7 @@ class SqlCipherTenant {
   sqlite3_stmt* put_ = nullptr;
   sqlite3_stmt* get_ = nullptr;
   sqlite3_stmt* scan_ = nullptr;
+  sqlite3_stmt* scan_from_ = nullptr;
 };
 
 // Prints the usual console output, then a Markdown table: one row per workload

@@ -26,14 +26,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/bench_util.h"
-#include "rocksdb/db.h"
-
-#include "leyser/leyser.h"
-
-#include "lib/db/column_families.h"
-#include "lib/db/key_layout.h"
-#include "lib/rocks/options.h"
-#include "lib/store/store_impl.h"
+#include "bench/kv_stores.h"
 
 namespace leyser::bench {
 namespace {
@@ -63,158 +56,6 @@ std::string Value(std::size_t size, std::mt19937_64& rng) {
   return v;
 }
 
-// Raw RocksDB with leyser's options and layout, values stored as given.
-class RawStore {
- public:
-  RawStore(const std::string& dir, bool synced) {
-    rocksdb::DBOptions db_options = internal::DataDbOptions();
-    db_options.create_if_missing = true;
-    db_options.create_missing_column_families = true;
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-        {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
-        {"tenant_data", internal::TenantDataCfOptions(64 << 20)}};
-    if (!rocksdb::DB::Open(db_options, dir, cfs, &handles_, &db_).ok())
-      std::abort();
-    write_.sync = synced;
-  }
-  ~RawStore() {
-    for (auto* h : handles_)
-      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-    delete db_;
-  }
-  bool Put(int tenant, const std::string& key, const std::string& value) {
-    return db_->Put(write_, handles_[1], internal::DataKey(tenant, key), value)
-        .ok();
-  }
-  bool PutBatch(int tenant,
-                const std::vector<std::pair<std::string, std::string>>& kvs) {
-    rocksdb::WriteBatch batch;
-    for (const auto& [k, v] : kvs) {
-      if (!batch.Put(handles_[1], internal::DataKey(tenant, k), v).ok())
-        return false;
-    }
-    return db_->Write(write_, &batch).ok();
-  }
-  bool Get(int tenant, const std::string& key, std::string* value) {
-    return db_
-        ->Get(rocksdb::ReadOptions(), handles_[1],
-              internal::DataKey(tenant, key), value)
-        .ok();
-  }
-  std::size_t Scan(int tenant, int n) {
-    const std::string lo = internal::TenantPrefix(tenant);
-    const std::string hi = internal::TenantPrefix(tenant + 1);
-    rocksdb::Slice upper(hi);
-    rocksdb::ReadOptions ro;
-    ro.iterate_upper_bound = &upper;
-    ro.prefix_same_as_start = true;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[1]));
-    std::size_t bytes = 0;
-    int i = 0;
-    for (it->Seek(lo); it->Valid() && i < n; it->Next(), ++i)
-      bytes += it->key().size() + it->value().size();
-    return bytes;
-  }
-
- private:
-  rocksdb::DB* db_ = nullptr;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  rocksdb::WriteOptions write_;
-};
-
-// leyser with every layer (values sealed per tenant, every file encrypted), or
-// with the file layer off.
-class LeyserStore {
- public:
-  LeyserStore(const std::string& dir, bool synced, bool file_layer = true) {
-    const std::string key = dir + "/master.key";
-    if (!CreateKeyFile(key).ok()) std::abort();
-    Options options;
-    options.data_dir = dir + "/store";
-    options.key_provider = NewFileKeyProvider(key).value();
-    options.create_if_missing = true;
-    options.sync_writes = synced;
-    store_ =
-        (file_layer ? Store::Open(options)
-                    : internal::OpenWithoutFileEncryptionForTesting(options))
-            .value();
-    std::vector<std::string> ids;
-    for (int t = 0; t < kTenants; ++t)
-      ids.push_back(absl::StrCat("tenant-", t));
-    if (!store_
-             ->CreateTenants(
-                 std::vector<std::string_view>(ids.begin(), ids.end()))
-             .ok())
-      std::abort();
-    for (const std::string& id : ids)
-      tenants_.push_back(store_->OpenTenant(id).value());
-  }
-  bool Put(int tenant, const std::string& key, const std::string& value) {
-    return tenants_[tenant - 1]->Put(key, value).ok();
-  }
-  bool PutBatch(int tenant,
-                const std::vector<std::pair<std::string, std::string>>& kvs) {
-    WriteBatch batch;
-    for (const auto& [k, v] : kvs) batch.Put(k, v);
-    return tenants_[tenant - 1]->Write(batch).ok();
-  }
-  bool Get(int tenant, const std::string& key, std::string* value) {
-    auto v = tenants_[tenant - 1]->Get(key);
-    if (!v.ok()) return false;
-    *value = std::move(v).value();
-    return true;
-  }
-  std::size_t Scan(int tenant, int n) {
-    auto it = tenants_[tenant - 1]->NewIterator();
-    std::size_t bytes = 0;
-    int i = 0;
-    for (it->SeekToFirst(); it->Valid() && i < n; it->Next(), ++i)
-      bytes += it->key().size() + it->value().size();
-    return bytes;
-  }
-
- private:
-  std::unique_ptr<Store> store_;
-  std::vector<std::unique_ptr<Tenant>> tenants_;
-};
-
-class NoFileLayerStore : public LeyserStore {
- public:
-  NoFileLayerStore(const std::string& dir, bool synced)
-      : LeyserStore(dir, synced, false) {}
-};
-
-// SQLCipher, one database per tenant.
-class SqlCipherStore {
- public:
-  SqlCipherStore(const std::string& dir, bool synced) {
-    for (int t = 0; t < kTenants; ++t) {
-      tenants_.push_back(std::make_unique<SqlCipherTenant>(
-          absl::StrCat(dir, "/tenant-", t, ".db"), synced));
-    }
-  }
-  bool Put(int tenant, const std::string& key, const std::string& value) {
-    return tenants_[tenant - 1]->Put(key, value);
-  }
-  bool PutBatch(int tenant,
-                const std::vector<std::pair<std::string, std::string>>& kvs) {
-    SqlCipherTenant& t = *tenants_[tenant - 1];
-    t.Exec("BEGIN");
-    for (const auto& [k, v] : kvs) {
-      if (!t.Put(k, v)) return false;
-    }
-    t.Exec("COMMIT");
-    return true;
-  }
-  bool Get(int tenant, const std::string& key, std::string* value) {
-    return tenants_[tenant - 1]->Get(key, value);
-  }
-  std::size_t Scan(int tenant, int n) { return tenants_[tenant - 1]->Scan(n); }
-
- private:
-  std::vector<std::unique_ptr<SqlCipherTenant>> tenants_;
-};
-
 // One preloaded store of each kind per value size, built on first use.
 template <typename S>
 S& Preloaded(std::size_t value_size) {
@@ -222,7 +63,8 @@ S& Preloaded(std::size_t value_size) {
   auto& slot = (*stores)[value_size];
   if (slot == nullptr) {
     slot = std::make_unique<S>(
-        BenchDir(absl::StrCat(typeid(S).name(), "-", value_size)), false);
+        BenchDir(absl::StrCat(typeid(S).name(), "-", value_size)), false,
+        kTenants);
     std::mt19937_64 rng(1);
     std::vector<std::pair<std::string, std::string>> batch;
     for (int t = 1; t <= kTenants; ++t) {
@@ -244,7 +86,8 @@ S& Preloaded(std::size_t value_size) {
 template <typename S>
 void BM_RandomPut(benchmark::State& state) {
   const std::size_t size = static_cast<std::size_t>(state.range(0));
-  S store(BenchDir(absl::StrCat("put-", typeid(S).name(), "-", size)), false);
+  S store(BenchDir(absl::StrCat("put-", typeid(S).name(), "-", size)), false,
+          kTenants);
   std::mt19937_64 rng(42);
   const std::string value = Value(size, rng);
   for (auto _ : state) {
@@ -258,7 +101,7 @@ void BM_RandomPut(benchmark::State& state) {
 
 template <typename S>
 void BM_SyncedPut(benchmark::State& state) {
-  S store(BenchDir(absl::StrCat("sync-", typeid(S).name())), true);
+  S store(BenchDir(absl::StrCat("sync-", typeid(S).name())), true, kTenants);
   std::mt19937_64 rng(43);
   const std::string value = Value(1024, rng);
   for (auto _ : state) {
@@ -272,7 +115,7 @@ void BM_SyncedPut(benchmark::State& state) {
 
 template <typename S>
 void BM_BatchPut16(benchmark::State& state) {
-  S store(BenchDir(absl::StrCat("batch-", typeid(S).name())), false);
+  S store(BenchDir(absl::StrCat("batch-", typeid(S).name())), false, kTenants);
   std::mt19937_64 rng(44);
   const std::string value = Value(1024, rng);
   std::vector<std::pair<std::string, std::string>> batch(16);

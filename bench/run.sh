@@ -18,7 +18,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DLEYSER_BUILD_TESTS=OFF >/dev/null
 fi
 cmake --build "$build" -j2 --target kv_benchmark tenants_benchmark audit_benchmark rotation_benchmark \
-  maintenance_benchmark crypto_benchmark
+  maintenance_benchmark crypto_benchmark ycsb_benchmark
 mkdir -p "$out"
 export LEYSER_BENCH_QUICK=$quick
 if [ "$quick" = 1 ]; then
@@ -32,6 +32,8 @@ else
 fi
 "$build/bench/kv_benchmark" "${kv_flags[@]}" \
   --benchmark_out="$out/kv_benchmark.json" --benchmark_out_format=json
+"$build/bench/ycsb_benchmark" "${kv_flags[@]}" \
+  --benchmark_out="$out/ycsb_benchmark.json" --benchmark_out_format=json
 "$build/bench/tenants_benchmark" \
   --benchmark_out="$out/tenants_benchmark.json" --benchmark_out_format=json
 "$build/bench/audit_benchmark" "${audit_flags[@]}" \
@@ -44,4 +46,4 @@ if [ "$quick" = 0 ]; then
   "$build/bench/rotation_benchmark" \
     --benchmark_out="$out/rotation_benchmark.json" --benchmark_out_format=json
 fi
-echo "JSON: $out/kv_benchmark.json $out/tenants_benchmark.json $out/audit_benchmark.json $out/maintenance_benchmark.json $out/crypto_benchmark.json"
+echo "JSON: $out/kv_benchmark.json $out/tenants_benchmark.json $out/audit_benchmark.json $out/maintenance_benchmark.json $out/crypto_benchmark.json $out/ycsb_benchmark.json"

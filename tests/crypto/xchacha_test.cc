@@ -100,6 +100,7 @@ TEST(XChaChaTest, OpenSslAndLibsodiumAgreeAtEverySize) {
                                 in_place.data(), XChaChaEngine::kOpenSsl));
     EXPECT_EQ(Bytes(in_place.begin(), in_place.begin() + n), plain);
     // The stream, from blocks around the 32-bit counter's end.
+    if (n == 0) continue;  // (libsodium takes no null buffer.)
     for (std::uint64_t block :
          {std::uint64_t{0}, std::uint64_t{3}, std::uint64_t{0xFFFFFFFE},
           std::uint64_t{0x1FFFFFFFF}}) {
