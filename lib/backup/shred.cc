@@ -160,12 +160,8 @@ BackupManager::ShredTenants(
                               absl::StrCat("backup generation ", p.id,
                                            " has a damaged manifest"));
                         }
-                        for (std::uint64_t number : numbers) {
-                          if (KeyStore::RemoveTenantKeyFromCopy(
-                                  generation.mutable_key_store(), number)) {
-                            removed.insert(number);
-                          }
-                        }
+                        removed = KeyStore::RemoveTenantKeysFromCopy(
+                            generation.mutable_key_store(), numbers);
                         if (removed.empty()) return false;
                         *payload = generation.SerializeAsString();
                         return true;

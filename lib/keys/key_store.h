@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -264,6 +265,11 @@ class KeyStore {
   // store.)
   static bool RemoveTenantKeyFromCopy(proto::KeyStoreCopy* copy,
                                       std::uint64_t number);
+  // The same for every tenant of `numbers`, in one pass over the copy;
+  // returns the numbers whose keys were there.
+  static absl::flat_hash_set<std::uint64_t> RemoveTenantKeysFromCopy(
+      proto::KeyStoreCopy* copy,
+      const absl::flat_hash_set<std::uint64_t>& numbers);
 
   // Opens what SealWithCopy sealed into `file`, with `master_key`.
   // Errors: PermissionDenied (`master_key` is not the key that sealed it; the

@@ -18,6 +18,7 @@
 #include "lib/proto/keystore.pb.h"
 #include "lib/rocks/options.h"
 #include "lib/rocks/status.h"
+#include "lib/util/coding.h"
 #include "lib/util/status_macros.h"
 #include "lib/util/strings.h"
 
@@ -122,16 +123,33 @@ absl::Status KeyStore::CheckCopy(const proto::KeyStoreCopy& copy,
 
 bool KeyStore::RemoveTenantKeyFromCopy(proto::KeyStoreCopy* copy,
                                        std::uint64_t number) {
-  const std::string prefix = TenantKeyEntry(number);
-  bool removed = false;
-  for (int i = 0; i < copy->entries_size();) {
-    if (copy->entries(i).key().compare(0, prefix.size(), prefix) == 0) {
-      copy->mutable_entries()->DeleteSubrange(i, 1);
-      removed = true;
-    } else {
-      ++i;
+  return !RemoveTenantKeysFromCopy(copy, {number}).empty();
+}
+
+absl::flat_hash_set<std::uint64_t> KeyStore::RemoveTenantKeysFromCopy(
+    proto::KeyStoreCopy* copy,
+    const absl::flat_hash_set<std::uint64_t>& numbers) {
+  absl::flat_hash_set<std::uint64_t> removed;
+  auto* entries = copy->mutable_entries();
+  // One pass: each entry's tenant number (TenantKeyEntry: the prefix, then 8
+  // bytes big-endian) looked up; kept entries move forward in order.
+  int kept = 0;
+  for (int i = 0; i < entries->size(); ++i) {
+    const std::string& key = entries->Get(i).key();
+    if (key.size() >= kTenantKeyPrefix.size() + 8 &&
+        std::string_view(key).substr(0, kTenantKeyPrefix.size()) ==
+            kTenantKeyPrefix) {
+      const std::uint64_t number = DecodeBigEndian64(
+          std::string_view(key).substr(kTenantKeyPrefix.size(), 8));
+      if (numbers.contains(number)) {
+        removed.insert(number);
+        continue;
+      }
     }
+    if (kept != i) entries->SwapElements(kept, i);
+    ++kept;
   }
+  entries->DeleteSubrange(kept, entries->size() - kept);
   return removed;
 }
 

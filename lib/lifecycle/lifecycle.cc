@@ -300,10 +300,11 @@ absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
         report->held.push_back(record.id());
         continue;
       }
-      if (!backups.ok()) {
+      if (absl::IsFailedPrecondition(backups)) {
         LEYSER_RETURN_IF_ERROR(Wait(record, "shred", backups, report));
         continue;
       }
+      LEYSER_RETURN_IF_ERROR(backups);
       to_shred.push_back(&record);
     }
   }

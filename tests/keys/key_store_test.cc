@@ -3,12 +3,14 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
 
 #include "lib/crypto/sodium.h"
 #include "lib/db/key_layout.h"
+#include "lib/keys/key_records.h"
 #include "lib/proto/backup.pb.h"
 #include "lib/proto/keystore.pb.h"
 #include "tests/test/test_util.h"
@@ -236,6 +238,35 @@ TEST_F(KeyStoreTest, SealedCopiesOpenWithTheKeyThatSealedThem) {
   }
   EXPECT_THAT((*store)->CheckCopy(resealed, 1),
               StatusIs(absl::StatusCode::kDataLoss));
+}
+
+// A batch shred removes many tenants' keys from a copy in one pass: exactly
+// theirs (every version), the rest kept in order.
+TEST(KeyStoreCopyTest, RemovingSeveralTenantsKeysKeepsEveryOtherEntryInOrder) {
+  proto::KeyStoreCopy copy;
+  auto add = [&](const std::string& key) {
+    auto* entry = copy.add_entries();
+    entry->set_key(key);
+    entry->set_value("v:" + key);
+  };
+  add("f/file-key");
+  for (std::uint64_t n = 1; n <= 6; ++n) {
+    add(TenantKeyEntry(n));
+    if (n % 2 == 0) add(RetiredTenantKeyEntry(n, 1));
+  }
+  add("z/other");
+  const auto removed = KeyStore::RemoveTenantKeysFromCopy(&copy, {2, 3, 6, 99});
+  EXPECT_EQ(removed, (absl::flat_hash_set<std::uint64_t>{2, 3, 6}));
+  std::vector<std::string> left;
+  for (const auto& entry : copy.entries()) {
+    EXPECT_EQ(entry.value(), "v:" + entry.key());
+    left.push_back(entry.key());
+  }
+  EXPECT_EQ(left,
+            (std::vector<std::string>{
+                "f/file-key", TenantKeyEntry(1), TenantKeyEntry(4),
+                RetiredTenantKeyEntry(4, 1), TenantKeyEntry(5), "z/other"}));
+  EXPECT_TRUE(KeyStore::RemoveTenantKeysFromCopy(&copy, {2, 3}).empty());
 }
 
 }  // namespace
