@@ -5,6 +5,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,22 @@ class FileSinkTest : public test::StoreFixture {
     return v.ok() ? *v : AuditVerification{};
   }
 
+  // Runs `f` with this process's file-size limit at `limit` bytes (SIGXFSZ
+  // ignored, so an over-long write fails with EFBIG), then restores both.
+  absl::Status UnderFileSizeLimit(std::size_t limit,
+                                  const std::function<absl::Status()>& f) {
+    struct rlimit old;
+    if (getrlimit(RLIMIT_FSIZE, &old) != 0) std::abort();
+    void (*old_handler)(int) = std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit small = old;
+    small.rlim_cur = limit;
+    if (setrlimit(RLIMIT_FSIZE, &small) != 0) std::abort();
+    const absl::Status result = f();
+    if (setrlimit(RLIMIT_FSIZE, &old) != 0) std::abort();
+    std::signal(SIGXFSZ, old_handler);
+    return result;
+  }
+
   void Append(const std::string& path, const std::string& bytes) {
     std::ofstream out(path, std::ios::app | std::ios::binary);
     out << bytes;
@@ -100,15 +117,8 @@ TEST_F(FileSinkTest, ATornLineCostsOnlyItself) {
         ParseAuditCheckpoint(
             ReadAuditCheckpointFiles({anchors()}).value().notes.back())
             .value();
-    struct rlimit old;
-    ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
-    void (*old_handler)(int) = std::signal(SIGXFSZ, SIG_IGN);
-    struct rlimit small = old;
-    small.rlim_cur = Content(anchors()).size() + 40;
-    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
-    const absl::Status published = sink->Publish(cp);
-    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
-    std::signal(SIGXFSZ, old_handler);
+    const absl::Status published = UnderFileSizeLimit(
+        Content(anchors()).size() + 40, [&] { return sink->Publish(cp); });
     EXPECT_THAT(published, StatusIs(absl::StatusCode::kUnavailable));
     EXPECT_TRUE(absl::StrContains(published.message(), anchors())) << published;
     EXPECT_EQ(Lines(anchors()), before);
@@ -167,15 +177,8 @@ TEST_F(FileSinkTest, ABatchOfCheckpointsIsAppendedWholeOrNotAtAll) {
     batch.push_back(ParseAuditCheckpoint(note).value());
   }
   auto sink = NewFileAuditSink(anchors()).value();
-  struct rlimit old;
-  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
-  void (*old_handler)(int) = std::signal(SIGXFSZ, SIG_IGN);
-  struct rlimit small = old;
-  small.rlim_cur = Content(anchors()).size() + 600;
-  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
-  const absl::Status published = sink->PublishAll(batch);
-  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
-  std::signal(SIGXFSZ, old_handler);
+  const absl::Status published = UnderFileSizeLimit(
+      Content(anchors()).size() + 600, [&] { return sink->PublishAll(batch); });
   EXPECT_THAT(published, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_EQ(Lines(anchors()).size(), after);
   // And whole.
