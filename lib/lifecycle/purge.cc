@@ -48,10 +48,6 @@ absl::StatusOr<TenantCounts> CountTenant(DbCore& db, std::uint64_t number) {
   return counts;
 }
 
-absl::Status DeleteAndCompactTenant(DbCore& db, std::uint64_t number) {
-  return DeleteAndCompactTenants(db, {number});
-}
-
 absl::Status DeleteAndCompactTenants(DbCore& db,
                                      const std::vector<std::uint64_t>& given) {
   std::vector<std::uint64_t> numbers = given;
@@ -158,13 +154,6 @@ absl::Status FlushEverything(DbCore& db) {
   flush.wait = true;
   flush.allow_write_stall = true;
   return FromRocks(db.db->Flush(flush, db.handles), "flushing after a purge");
-}
-
-absl::StatusOr<std::uint64_t> CountTenantInLiveFiles(DbCore& db,
-                                                     std::uint64_t number) {
-  LEYSER_ASSIGN_OR_RETURN(std::vector<std::uint64_t> counts,
-                          CountTenantsInLiveFiles(db, {number}));
-  return counts.front();
 }
 
 absl::StatusOr<std::vector<std::uint64_t>> CountTenantsInLiveFiles(

@@ -23,19 +23,15 @@ struct TenantCounts {
 // Counts tenant `number`'s records now.
 absl::StatusOr<TenantCounts> CountTenant(DbCore& db, std::uint64_t number);
 
-// Deletes tenant `number`'s whole keyspace (one synced range deletion) and
-// compacts exactly that range down through the bottommost level, repeating
-// until CountTenantInLiveFiles finds nothing, so no live SST holds its records.
-// Other tenants' ranges are not compacted (files at the range's edges may be
-// rewritten). Unavailable if records remain after several rounds. REQUIRES: no
-// iterator of the store is open (see DbCore::KillIterators).
-absl::Status DeleteAndCompactTenant(DbCore& db, std::uint64_t number);
-
-// The same for every tenant of `numbers` at once (a mass purge): one synced
-// batch of range deletions, one flush, and per round one compaction of each
-// span of files that holds purged ranges (SpansToCompact), so a file shared by
-// many purged tenants is rewritten once, not once per tenant. Unavailable
-// naming how many tenants still have records after several rounds.
+// Deletes the whole keyspace of every tenant of `numbers` (a mass purge: one
+// synced batch of range deletions), flushes once, and compacts down through
+// the bottommost level, per round one compaction of each span of files that
+// holds purged ranges (SpansToCompact: a file shared by many purged tenants is
+// rewritten once, not once per tenant; other tenants' ranges are compacted
+// only where they share those files), repeating until CountTenantsInLiveFiles
+// finds nothing, so no live SST holds their records. Unavailable naming how
+// many tenants still have records after several rounds. REQUIRES: no iterator
+// of the store is open (see DbCore::KillIterators).
 absl::Status DeleteAndCompactTenants(DbCore& db,
                                      const std::vector<std::uint64_t>& numbers);
 
@@ -52,14 +48,10 @@ std::vector<std::pair<std::string, std::string>> SpansToCompact(
 // keys.
 absl::Status FlushEverything(DbCore& db);
 
-// Decoded scan: counts tenant `number`'s records in every live SST file of the
-// data column family that overlaps its range (read through the file layer with
-// SstFileReader) and through the current version (memtables included). 0 after
-// a purge.
-absl::StatusOr<std::uint64_t> CountTenantInLiveFiles(DbCore& db,
-                                                     std::uint64_t number);
-// The same for each of `numbers` (counts in their order), each live file
-// opened once.
+// Decoded scan: counts each tenant of `numbers`' records (in their order) in
+// every live SST file of the data column family that overlaps its range (read
+// through the file layer with SstFileReader, each file opened once) and
+// through the current version (memtables included). 0 after a purge.
 absl::StatusOr<std::vector<std::uint64_t>> CountTenantsInLiveFiles(
     DbCore& db, const std::vector<std::uint64_t>& numbers);
 
