@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "bench/bench_util.h"
 #include <benchmark/benchmark.h>
 
 #include "leyser/leyser.h"
@@ -29,26 +30,14 @@ std::uint64_t DirBytes(const std::string& dir) {
 }
 
 void BM_IncrementalBackupAfterOnePercentChange(benchmark::State& state) {
-  const char* base_env = std::getenv("LEYSER_BENCH_DIR");
-  const std::string base =
-      std::string(base_env != nullptr ? base_env : "/tmp") +
-      "/leyser-bench-backup";
-  const char* mb_env = std::getenv("LEYSER_BENCH_BACKUP_MB");
   const std::uint64_t megabytes =
-      mb_env != nullptr ? std::strtoull(mb_env, nullptr, 10) : 1100;
+      leyser::bench::EnvOr("LEYSER_BENCH_BACKUP_MB", 1100);
   const std::uint64_t keys = megabytes * 1024;  // 1 KiB values.
   for (auto _ : state) {
     state.PauseTiming();
-    std::filesystem::remove_all(base);
-    std::filesystem::create_directories(base);
-    if (!leyser::CreateKeyFile(base + "/master.key").ok()) std::abort();
-    leyser::Options options;
-    options.data_dir = base + "/store";
-    options.backup_dir = base + "/backups";
-    options.key_provider =
-        leyser::NewFileKeyProvider(base + "/master.key").value();
-    options.create_if_missing = true;
-    options.sync_writes = false;
+    const std::string base = leyser::bench::BenchDir("backup");
+    const leyser::Options options =
+        leyser::bench::FreshStoreOptions(base, /*backups=*/true);
     auto store = leyser::Store::Open(options).value();
     constexpr int kTenants = 10;
     std::vector<std::unique_ptr<leyser::Tenant>> tenants;

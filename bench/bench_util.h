@@ -1,6 +1,7 @@
 // Shared pieces of leyser's benchmarks: scratch directories, quick mode,
-// resident memory, a SQLCipher database-per-tenant store, and a reporter that
-// ends every run with a Markdown table of ratios between the compared systems.
+// numbers from the environment, a fresh store's options, resident memory, and
+// a reporter that ends every run with a Markdown table of ratios between the
+// compared systems (RunWithRatios). SQLCipher is in bench/sqlcipher_tenant.h.
 
 #ifndef LEYSER_BENCH_BENCH_UTIL_H_
 #define LEYSER_BENCH_BENCH_UTIL_H_
@@ -16,8 +17,9 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
-#include <sqlite3.h>
 #include <unistd.h>
+
+#include "leyser/leyser.h"
 
 namespace leyser::bench {
 
@@ -45,102 +47,25 @@ inline std::uint64_t ResidentBytes() {
   return resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
-// One SQLCipher database per tenant: table kv(k BLOB PRIMARY KEY, v BLOB)
-// WITHOUT ROWID, a raw 256-bit key (no passphrase derivation), WAL journal.
-// Durability: synchronous=NORMAL (a commit survives a process crash, not always
-// a power loss: like RocksDB with sync=false), FULL for synced writes (like
-// RocksDB with sync=true).
-class SqlCipherTenant {
- public:
-  SqlCipherTenant(const std::string& path, bool synced) {
-    if (sqlite3_open_v2(path.c_str(), &db_,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                        nullptr) != SQLITE_OK) {
-      std::abort();
-    }
-    Exec(
-        "PRAGMA key = "
-        "\"x'2DD29CA851E7B56E4697B0E1F08507293D761A05CE4D1B628663F411A8086D99'"
-        "\"");
-    Exec("PRAGMA journal_mode = WAL");
-    Exec(synced ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-    Exec(
-        "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB) WITHOUT "
-        "ROWID");
-    Prepare("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", &put_);
-    Prepare("SELECT v FROM kv WHERE k = ?", &get_);
-    Prepare("SELECT k, v FROM kv ORDER BY k LIMIT ?", &scan_);
-    Prepare("SELECT k, v FROM kv WHERE k >= ? ORDER BY k LIMIT ?", &scan_from_);
-  }
-  ~SqlCipherTenant() {
-    sqlite3_finalize(put_);
-    sqlite3_finalize(get_);
-    sqlite3_finalize(scan_);
-    sqlite3_finalize(scan_from_);
-    sqlite3_close(db_);
-  }
-  SqlCipherTenant(const SqlCipherTenant&) = delete;
-  SqlCipherTenant& operator=(const SqlCipherTenant&) = delete;
+// The number in environment variable `name`, or `fallback` if it is unset.
+inline std::uint64_t EnvOr(const char* name, std::uint64_t fallback) {
+  const char* env = std::getenv(name);
+  return env != nullptr ? std::strtoull(env, nullptr, 10) : fallback;
+}
 
-  void Exec(const char* sql) {
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
-      std::fprintf(stderr, "sqlcipher: %s: %s\n", sql, sqlite3_errmsg(db_));
-      std::abort();
-    }
-  }
-  bool Put(const std::string& key, const std::string& value) {
-    sqlite3_bind_blob(put_, 1, key.data(), static_cast<int>(key.size()),
-                      SQLITE_STATIC);
-    sqlite3_bind_blob(put_, 2, value.data(), static_cast<int>(value.size()),
-                      SQLITE_STATIC);
-    const bool ok = sqlite3_step(put_) == SQLITE_DONE;
-    sqlite3_reset(put_);
-    return ok;
-  }
-  bool Get(const std::string& key, std::string* value) {
-    sqlite3_bind_blob(get_, 1, key.data(), static_cast<int>(key.size()),
-                      SQLITE_STATIC);
-    const bool ok = sqlite3_step(get_) == SQLITE_ROW;
-    if (ok) {
-      value->assign(static_cast<const char*>(sqlite3_column_blob(get_, 0)),
-                    static_cast<std::size_t>(sqlite3_column_bytes(get_, 0)));
-    }
-    sqlite3_reset(get_);
-    return ok;
-  }
-  // Up to `n` records from `start` on (keys and values read).
-  std::size_t ScanFrom(const std::string& start, int n) {
-    sqlite3_bind_blob(scan_from_, 1, start.data(),
-                      static_cast<int>(start.size()), SQLITE_STATIC);
-    sqlite3_bind_int(scan_from_, 2, n);
-    std::size_t bytes = 0;
-    while (sqlite3_step(scan_from_) == SQLITE_ROW) {
-      bytes += static_cast<std::size_t>(sqlite3_column_bytes(scan_from_, 0)) +
-               static_cast<std::size_t>(sqlite3_column_bytes(scan_from_, 1));
-    }
-    sqlite3_reset(scan_from_);
-    return bytes;
-  }
-  std::size_t Scan(int n) {
-    sqlite3_bind_int(scan_, 1, n);
-    std::size_t bytes = 0;
-    while (sqlite3_step(scan_) == SQLITE_ROW)
-      bytes += static_cast<std::size_t>(sqlite3_column_bytes(scan_, 1));
-    sqlite3_reset(scan_);
-    return bytes;
-  }
-
- private:
-  void Prepare(const char* sql, sqlite3_stmt** stmt) {
-    if (sqlite3_prepare_v2(db_, sql, -1, stmt, nullptr) != SQLITE_OK)
-      std::abort();
-  }
-  sqlite3* db_ = nullptr;
-  sqlite3_stmt* put_ = nullptr;
-  sqlite3_stmt* get_ = nullptr;
-  sqlite3_stmt* scan_ = nullptr;
-  sqlite3_stmt* scan_from_ = nullptr;
-};
+// Options for a new store in `dir` (which BenchDir made fresh): a new master
+// key file in it, data in dir/store, backups (if `backups`) in dir/backups,
+// unsynced writes.
+inline Options FreshStoreOptions(const std::string& dir, bool backups) {
+  if (!CreateKeyFile(dir + "/master.key").ok()) std::abort();
+  Options options;
+  options.data_dir = dir + "/store";
+  if (backups) options.backup_dir = dir + "/backups";
+  options.key_provider = NewFileKeyProvider(dir + "/master.key").value();
+  options.create_if_missing = true;
+  options.sync_writes = false;
+  return options;
+}
 
 // Prints the usual console output, then a Markdown table: one row per workload
 // (the benchmark name without its system part), one column per system (rates,
@@ -220,6 +145,14 @@ class RatioReporter : public benchmark::ConsoleReporter {
   std::vector<std::string> order_;
   std::map<std::string, std::map<std::string, double>> values_;
 };
+
+// main() of a benchmark that ends with RatioReporter's table.
+inline int RunWithRatios(int argc, char** argv, RatioReporter reporter) {
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}
 
 }  // namespace leyser::bench
 

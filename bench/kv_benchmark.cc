@@ -175,9 +175,6 @@ LEYSER_SYSTEMS(BM_Scan1000, "Scan1000", ->Arg(1024));
 }  // namespace leyser::bench
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  leyser::bench::RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  return 0;
+  return leyser::bench::RunWithRatios(argc, argv,
+                                      leyser::bench::RatioReporter());
 }

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/bench_util.h"
+#include "bench/sqlcipher_tenant.h"
 #include "rocksdb/db.h"
 
 #include "leyser/leyser.h"

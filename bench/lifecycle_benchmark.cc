@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "bench/bench_util.h"
 #include <benchmark/benchmark.h>
 
 #include "leyser/leyser.h"
@@ -27,8 +28,7 @@
 namespace {
 
 std::uint64_t PurgeKeys() {
-  const char* env = std::getenv("LEYSER_BENCH_PURGE_KEYS");
-  return env != nullptr ? std::strtoull(env, nullptr, 10) : 1000000;
+  return leyser::bench::EnvOr("LEYSER_BENCH_PURGE_KEYS", 1000000);
 }
 
 void Load(leyser::Tenant& tenant, std::uint64_t keys, std::mt19937_64& rng) {
@@ -53,22 +53,12 @@ void BM_PurgeWhileOthersWrite(benchmark::State& state) {
   const std::uint64_t other_keys =
       PurgeKeys() * static_cast<std::uint64_t>(state.range(1));
   const bool writers = state.range(2) != 0;
-  const char* base_env = std::getenv("LEYSER_BENCH_DIR");
-  const std::string base =
-      std::string(base_env != nullptr ? base_env : "/tmp") +
-      "/leyser-bench-purge";
   for (auto _ : state) {
     state.PauseTiming();
-    std::filesystem::remove_all(base);
-    std::filesystem::create_directories(base);
-    if (!leyser::CreateKeyFile(base + "/master.key").ok()) std::abort();
+    const std::string base = leyser::bench::BenchDir("purge");
     auto clock = std::make_shared<leyser::ManualClock>(absl::Now());
-    leyser::Options options;
-    options.data_dir = base + "/store";
-    options.key_provider =
-        leyser::NewFileKeyProvider(base + "/master.key").value();
-    options.create_if_missing = true;
-    options.sync_writes = false;
+    leyser::Options options =
+        leyser::bench::FreshStoreOptions(base, /*backups=*/false);
     options.clock = clock;
     options.purge_after = absl::ZeroDuration();
     auto store = leyser::Store::Open(options).value();

@@ -26,21 +26,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "bench/bench_util.h"
 #include <benchmark/benchmark.h>
 
 #include "leyser/leyser.h"
 
 namespace {
 
-std::uint64_t EnvOr(const char* name, std::uint64_t fallback) {
-  const char* env = std::getenv(name);
-  return env != nullptr ? std::strtoull(env, nullptr, 10) : fallback;
-}
-
-bool Quick() {
-  const char* env = std::getenv("LEYSER_BENCH_QUICK");
-  return env != nullptr && std::string(env) == "1";
-}
+using leyser::bench::EnvOr;
+using leyser::bench::Quick;
 
 // One RunMaintenance, timed; aborts on error.
 double TimedRun(leyser::Store& store, leyser::MaintenanceReport* report) {
@@ -60,25 +54,14 @@ void BM_MaintenanceAtScale(benchmark::State& state) {
       EnvOr("LEYSER_BENCH_TENANTS", Quick() ? 2000 : 100000);
   const std::uint64_t ended =
       std::min(tenants, EnvOr("LEYSER_BENCH_ENDED", Quick() ? 100 : 1000));
-  const char* base_env = std::getenv("LEYSER_BENCH_DIR");
-  const std::string base =
-      std::string(base_env != nullptr ? base_env : "/tmp") +
-      "/leyser-bench-maintenance";
   for (auto _ : state) {
     state.PauseTiming();
-    std::filesystem::remove_all(base);
-    std::filesystem::create_directories(base);
-    if (!leyser::CreateKeyFile(base + "/master.key").ok()) std::abort();
+    const std::string base = leyser::bench::BenchDir("maintenance");
     // 2027-01-04 12:00 UTC; the daily backup at 02:00.
     auto clock = std::make_shared<leyser::ManualClock>(
         absl::FromUnixSeconds(1798977600));
-    leyser::Options options;
-    options.data_dir = base + "/store";
-    options.backup_dir = base + "/backups";
-    options.key_provider =
-        leyser::NewFileKeyProvider(base + "/master.key").value();
-    options.create_if_missing = true;
-    options.sync_writes = false;
+    leyser::Options options =
+        leyser::bench::FreshStoreOptions(base, /*backups=*/true);
     options.clock = clock;
     options.backup_time_of_day = absl::Hours(2);
     options.audit_sink =

@@ -26,6 +26,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "bench/bench_util.h"
+#include "bench/sqlcipher_tenant.h"
 #include "rocksdb/db.h"
 
 #include "leyser/leyser.h"
@@ -299,9 +300,7 @@ BENCHMARK(BM_TenantBytes_Sql)
 }  // namespace leyser::bench
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  leyser::bench::RatioReporter reporter("value", /*lower_is_better=*/true);
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  return 0;
+  return leyser::bench::RunWithRatios(
+      argc, argv,
+      leyser::bench::RatioReporter("value", /*lower_is_better=*/true));
 }

@@ -176,9 +176,6 @@ LEYSER_YCSB("YcsbF", kF);
 }  // namespace leyser::bench
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  leyser::bench::RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  return 0;
+  return leyser::bench::RunWithRatios(argc, argv,
+                                      leyser::bench::RatioReporter());
 }
