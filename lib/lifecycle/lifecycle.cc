@@ -142,13 +142,17 @@ absl::Status Lifecycle::SetLegalHold(std::string_view tenant_id, bool hold) {
 
 absl::Status Lifecycle::Anchored(const proto::TenantRecord& record,
                                  std::string_view change) {
-  absl::Status anchored = audit_->Anchor(record.number());
+  return AnchoredLogs({record.number()},
+                      absl::StrCat(ToAbsl(change), " of tenant ", record.id(),
+                                   " is done and recorded in its audit log"));
+}
+
+absl::Status Lifecycle::AnchoredLogs(const std::vector<std::uint64_t>& logs,
+                                     std::string_view done) {
+  const absl::Status anchored = audit_->AnchorLogs(logs);
   if (anchored.ok()) return anchored;
-  return absl::Status(
-      anchored.code(),
-      absl::StrCat(ToAbsl(change), " of tenant ", record.id(),
-                   " is done and recorded in its audit log, but ",
-                   anchored.message()));
+  return absl::Status(anchored.code(),
+                      absl::StrCat(ToAbsl(done), ", but ", anchored.message()));
 }
 
 absl::Status Lifecycle::SetAccessAudit(std::string_view tenant_id, int mode) {
@@ -347,15 +351,11 @@ absl::Status Lifecycle::WaitAll(const std::vector<proto::TenantRecord*>& batch,
 
 absl::Status Lifecycle::AnchoredAll(
     const std::vector<proto::TenantRecord*>& batch, std::string_view change) {
-  const absl::Status anchored = audit_->AnchorLogs(Numbers(batch));
-  if (anchored.ok()) return anchored;
-  return absl::Status(
-      anchored.code(),
-      absl::StrCat(
-          ToAbsl(change), " of ",
-          batch.size() == 1 ? absl::StrCat("tenant ", batch.front()->id())
-                            : absl::StrCat(batch.size(), " tenants"),
-          " is done and recorded in the audit logs, but ", anchored.message()));
+  if (batch.size() == 1) return Anchored(*batch.front(), change);
+  return AnchoredLogs(
+      Numbers(batch),
+      absl::StrCat(ToAbsl(change), " of ", batch.size(),
+                   " tenants is done and recorded in their audit logs"));
 }
 
 // ENDED -> PURGED for every tenant of `batch` together. Each tenant's steps

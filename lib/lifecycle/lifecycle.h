@@ -118,6 +118,10 @@ class Lifecycle {
       const std::vector<proto::TenantRecord*>& batch, std::string_view step,
       MaintenanceReport* report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_->lifecycle_mu());
+  // Anchors `logs` (AuditLogs::AnchorLogs): OK, or its error after `done`
+  // (what is done and recorded).
+  absl::Status AnchoredLogs(const std::vector<std::uint64_t>& logs,
+                            std::string_view done);
   // Anchored for every tenant of `batch` at once.
   absl::Status AnchoredAll(const std::vector<proto::TenantRecord*>& batch,
                            std::string_view change);
