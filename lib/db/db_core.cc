@@ -50,7 +50,8 @@ DbCore::~DbCore() {
 absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(
     const std::string& dir, const DataDbSettings& settings,
     std::unique_ptr<FileLock> lock, FileKey file_key,
-    std::vector<FileKey> retired_file_keys) {
+    std::vector<FileKey> retired_file_keys,
+    const std::function<void()>& checked) {
   auto core = std::make_shared<DbCore>();
   core->lock = std::move(lock);
   rocksdb::DBOptions db_options = DataDbOptions();
@@ -67,6 +68,7 @@ absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(
     db_options.create_if_missing = true;
     db_options.error_if_exists = true;
   }
+  db_options.max_file_opening_threads = TableOpeningThreads(dir);
   // Stores from before the audit log get its column family on their next open.
   db_options.create_missing_column_families = true;
   if (file_key.key.size() > 0) {
@@ -84,10 +86,17 @@ absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(
         core->env.env ? core->env.env.get() : rocksdb::Env::Default(), dir,
         "the data database"));
   }
+  if (checked) checked();
+  if (!settings.create) {
+    LEYSER_RETURN_IF_ERROR(
+        RemoveEmptyWals(dir, core->env.env ? kFilePrefixBytes : 0).status());
+  }
   if (core->env.env) {
     LEYSER_RETURN_IF_ERROR(EnsureDir(dir));
     LEYSER_ASSIGN_OR_RETURN(core->info_log,
                             NewEncryptedInfoLog(core->env.env.get(), dir));
+    // RocksDB applies info_log_level only to a logger it makes itself.
+    core->info_log->SetInfoLogLevel(db_options.info_log_level);
     db_options.env = core->env.env.get();
     db_options.info_log = core->info_log;
   }

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -93,12 +94,15 @@ struct DataDbSettings {
 // `retired_file_keys` open; an empty `file_key.key` keeps the files plain
 // (test stores only). An existing database is checked
 // first (CheckDbFiles, lib/db/db_files.h): DataLoss naming a missing CURRENT
-// or MANIFEST, before any file is written. Creating: FailedPrecondition if
-// `dir` is not empty.
+// or MANIFEST, before any file is written; then `checked` runs (if set; the
+// store starts opening its key store beside it), then the empty WALs an older
+// open left are removed (RemoveEmptyWals) and RocksDB opens it. Creating:
+// FailedPrecondition if `dir` is not empty.
 absl::StatusOr<std::shared_ptr<DbCore>> OpenDataDb(
     const std::string& dir, const DataDbSettings& settings,
     std::unique_ptr<FileLock> lock, FileKey file_key,
-    std::vector<FileKey> retired_file_keys = {});
+    std::vector<FileKey> retired_file_keys = {},
+    const std::function<void()>& checked = nullptr);
 
 }  // namespace leyser::internal
 

@@ -30,6 +30,27 @@ inline constexpr char kPutBackOrRestore[] =
 // leyser creates a database in.
 absl::StatusOr<bool> IsAbsentOrEmptyDir(const std::string& dir);
 
+// How many threads RocksDB should open the table files of the database in
+// `dir` with (DBOptions::max_file_opening_threads): one per 8 table files,
+// 1..16. RocksDB starts that many threads at every open however few files
+// there are, and on a small machine starting 15 threads cost more than the
+// rest of a small store's open.
+int TableOpeningThreads(const std::string& dir);
+
+// Removes the write-ahead logs (*.log) in the closed database in `dir` that
+// hold no record: those exactly `empty_bytes` long (0 for plain files, the
+// file layer's prefix for encrypted ones). RocksDB 7.8.3 keeps the empty WAL
+// every open leaves until a flush advances the oldest WAL it keeps, so a store
+// opened often without being written (a CLI, a restarting service) gathered
+// one per open, each read at every later open (RocksDB 8.3 removes them
+// itself: facebook/rocksdb#11409). A WAL with no record is one recovery would
+// skip, and RocksDB tracks in its MANIFEST only WALs synced with data, so
+// removing one changes nothing it would recover. REQUIRES: the store's lock is
+// held and the database is not open. Returns how many were removed;
+// Unavailable if the directory cannot be listed or a file removed.
+absl::StatusOr<int> RemoveEmptyWals(const std::string& dir,
+                                    std::uint64_t empty_bytes);
+
 // Checks, writing nothing, that `dir` holds a whole RocksDB database: `dir`
 // is a directory, its CURRENT file exists and reads (through `env`, which
 // decrypts it for the data database) as the name of a MANIFEST, and that

@@ -9,6 +9,7 @@
 
 #include "lib/crypto/sodium.h"
 #include "lib/db/db_files.h"
+#include "lib/db/filename.h"
 #include "lib/db/key_layout.h"
 #include "lib/keys/key_records.h"
 #include "lib/proto/backup.pb.h"
@@ -176,6 +177,9 @@ absl::StatusOr<proto::KeyStoreMeta> ReadMeta(rocksdb::DB* db,
 
 absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenKeyStoreDb(
     const std::string& dir, bool create, bool must_be_new) {
+  if (!must_be_new && PathExists(CurrentFileName(dir))) {
+    LEYSER_RETURN_IF_ERROR(RemoveEmptyWals(dir, 0).status());
+  }
   rocksdb::Options options = KeyStoreRocksOptions();
   options.create_if_missing = create;
   options.error_if_exists = must_be_new;
@@ -215,6 +219,9 @@ absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenReadOnly(
       CheckDbFiles(rocksdb::Env::Default(), dir, "the key store"));
   rocksdb::Options options = KeyStoreRocksOptions();
   options.info_log = NullRocksLogger();
+  // Not -1: OpenForReadOnly then first tries to open the key store as a
+  // fully compacted database and, when it is not, opens it a second time.
+  options.max_open_files = 256;
   rocksdb::DB* db = nullptr;
   LEYSER_RETURN_IF_ERROR(
       FromRocks(rocksdb::DB::OpenForReadOnly(options, dir, &db),
@@ -366,6 +373,11 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& dir,
   }
   // Check the master key and the key store without modifying anything.
   LEYSER_RETURN_IF_ERROR(Inspect(dir, master_key).status());
+  return OpenInspected(dir, std::move(master_key));
+}
+
+absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::OpenInspected(
+    const std::string& dir, SecretBytes master_key) {
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> owner,
                           OpenKeyStoreDb(dir, false, /*must_be_new=*/false));
   LEYSER_ASSIGN_OR_RETURN(proto::KeyStoreMeta meta,

@@ -46,6 +46,9 @@ rocksdb::Options KeyStoreRocksOptions() {
   // Wrapped keys are random bytes: compression gains nothing, and without it a
   // scan of the files for a retired wrapped key is exact.
   o.compression = rocksdb::kNoCompression;
+  // A handful of small files: opening their tables needs no helper threads
+  // (the default, 16, starts and joins 15 threads at every open).
+  o.max_file_opening_threads = 1;
   return o;
 }
 
