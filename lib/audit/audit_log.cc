@@ -286,8 +286,11 @@ std::vector<absl::StatusOr<std::uint64_t>> AuditLogs::LastRecordRevisions(
   std::vector<absl::StatusOr<std::uint64_t>> out;
   out.reserve(logs.size());
   // One iterator for all (creating one per log costs more than its seek).
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), cf_));
+  // The logs come in ascending order, so the seeks walk the column family
+  // forward: reading ahead turns a read per block into one per megabyte.
+  rocksdb::ReadOptions ro;
+  ro.readahead_size = 1 << 20;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_));
   for (std::uint64_t log : logs) {
     std::shared_ptr<LogState> state;
     {

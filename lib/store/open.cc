@@ -3,7 +3,10 @@
 // Store::Open and Store::RestoreStore (the rollback check is in rollback.cc).
 
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -357,16 +360,36 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(
                                  "opened without file encryption");
   }
   const DataDbSettings settings = DataDbSettingsFor(options);
-  LEYSER_ASSIGN_OR_RETURN(
-      std::shared_ptr<DbCore> db,
-      OpenDataDb(db_dir, settings, std::move(lock),
-                 file_encryption ? ToFileKey(std::move(inspected->file_key))
-                                 : FileKey{},
-                 ToFileKeys(std::move(inspected->retired_file_keys))));
-  LEYSER_ASSIGN_OR_RETURN(
-      std::unique_ptr<KeyStore> keys,
-      KeyStore::Open(keys_dir, std::move(master_key), /*create=*/false,
-                     options.clock->Now()));
+  // Once the data database's files passed their checks too, the key store
+  // opens for writing beside it (each open mostly waits for its own fsyncs);
+  // both are waited for, whatever either returns.
+  std::optional<absl::StatusOr<std::unique_ptr<KeyStore>>> opened_keys;
+  auto open_keys = [&] {
+    opened_keys.emplace(
+        KeyStore::OpenInspected(keys_dir, std::move(master_key)));
+  };
+  std::thread keys_opener;
+  auto start_keys = [&] {
+    try {
+      keys_opener = std::thread(open_keys);
+    } catch (const std::system_error&) {
+      open_keys();  // No thread to be had: one after the other.
+    }
+  };
+  absl::StatusOr<std::shared_ptr<DbCore>> opened_db = OpenDataDb(
+      db_dir, settings, std::move(lock),
+      file_encryption ? ToFileKey(std::move(inspected->file_key)) : FileKey{},
+      ToFileKeys(std::move(inspected->retired_file_keys)), start_keys);
+  if (keys_opener.joinable()) keys_opener.join();
+  if (!opened_keys.has_value()) {
+    // The data database was refused before its checks passed.
+    LEYSER_RETURN_IF_ERROR(opened_db.status());
+    open_keys();
+  }
+  LEYSER_RETURN_IF_ERROR(opened_db.status());
+  std::shared_ptr<DbCore> db = *std::move(opened_db);
+  LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<KeyStore> keys,
+                          *std::move(opened_keys));
   StoreImpl::StartKind kind;
   kind.restored = restored;
   if (inspected->records_authenticated && !inspected->records_pending) {
