@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "leyser/leyser.h"
@@ -46,6 +47,39 @@ inline std::uint64_t ResidentBytes() {
   statm >> pages >> resident;
   return resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
 }
+
+// Evicts the files under a directory from the operating system's page cache
+// (posix_fadvise DONTNEED: clean pages only, and the data files are clean
+// once written; no fdatasync, whose cache flushes would slow the reads being
+// timed), so the next reads of them go to the disk: the cold-read case. The
+// file list is refreshed every 64 calls (compactions replace files); a file
+// that went away is skipped.
+class PageCacheDropper {
+ public:
+  explicit PageCacheDropper(std::string dir) : dir_(std::move(dir)) {}
+  void Drop() {
+    if (calls_++ % 64 == 0) {
+      files_.clear();
+      std::error_code ec;
+      for (auto it = std::filesystem::recursive_directory_iterator(dir_, ec);
+           !ec && it != std::filesystem::recursive_directory_iterator();
+           it.increment(ec)) {
+        if (it->is_regular_file(ec)) files_.push_back(it->path().string());
+      }
+    }
+    for (const std::string& file : files_) {
+      const int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+      close(fd);
+    }
+  }
+
+ private:
+  const std::string dir_;
+  std::vector<std::string> files_;
+  std::uint64_t calls_ = 0;
+};
 
 // The number in environment variable `name`, or `fallback` if it is unset.
 inline std::uint64_t EnvOr(const char* name, std::uint64_t fallback) {

@@ -65,7 +65,9 @@ class RawStore {
               internal::DataKey(tenant, key), value)
         .ok();
   }
-  std::size_t Scan(int tenant, int n) {
+  // The first `n` keys of `tenant`, with their values unless `values` is
+  // false (ScanKeys).
+  std::size_t Scan(int tenant, int n, bool values = true) {
     const std::string lo = internal::TenantPrefix(tenant);
     const std::string hi = internal::TenantPrefix(tenant + 1);
     rocksdb::Slice upper(hi);
@@ -76,9 +78,10 @@ class RawStore {
     std::size_t bytes = 0;
     int i = 0;
     for (it->Seek(lo); it->Valid() && i < n; it->Next(), ++i)
-      bytes += it->key().size() + it->value().size();
+      bytes += it->key().size() + (values ? it->value().size() : 0);
     return bytes;
   }
+  std::size_t ScanKeys(int tenant, int n) { return Scan(tenant, n, false); }
   std::size_t ScanFrom(int tenant, const std::string& start, int n) {
     const std::string hi = internal::TenantPrefix(tenant + 1);
     rocksdb::Slice upper(hi);
@@ -141,14 +144,16 @@ class LeyserStore {
     *value = std::move(v).value();
     return true;
   }
-  std::size_t Scan(int tenant, int n) {
+  // As RawStore::Scan (values open only when read).
+  std::size_t Scan(int tenant, int n, bool values = true) {
     auto it = tenants_[tenant - 1]->NewIterator();
     std::size_t bytes = 0;
     int i = 0;
     for (it->SeekToFirst(); it->Valid() && i < n; it->Next(), ++i)
-      bytes += it->key().size() + it->value().size();
+      bytes += it->key().size() + (values ? it->value().size() : 0);
     return bytes;
   }
+  std::size_t ScanKeys(int tenant, int n) { return Scan(tenant, n, false); }
   std::size_t ScanFrom(int tenant, const std::string& start, int n) {
     auto it = tenants_[tenant - 1]->NewIterator();
     std::size_t bytes = 0;
@@ -195,6 +200,9 @@ class SqlCipherStore {
     return tenants_[tenant - 1]->Get(key, value);
   }
   std::size_t Scan(int tenant, int n) { return tenants_[tenant - 1]->Scan(n); }
+  std::size_t ScanKeys(int tenant, int n) {
+    return tenants_[tenant - 1]->ScanKeys(n);
+  }
   std::size_t ScanFrom(int tenant, const std::string& start, int n) {
     return tenants_[tenant - 1]->ScanFrom(start, n);
   }

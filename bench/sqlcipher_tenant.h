@@ -38,12 +38,14 @@ class SqlCipherTenant {
     Prepare("SELECT v FROM kv WHERE k = ?", &get_);
     Prepare("SELECT k, v FROM kv ORDER BY k LIMIT ?", &scan_);
     Prepare("SELECT k, v FROM kv WHERE k >= ? ORDER BY k LIMIT ?", &scan_from_);
+    Prepare("SELECT k FROM kv ORDER BY k LIMIT ?", &scan_keys_);
   }
   ~SqlCipherTenant() {
     sqlite3_finalize(put_);
     sqlite3_finalize(get_);
     sqlite3_finalize(scan_);
     sqlite3_finalize(scan_from_);
+    sqlite3_finalize(scan_keys_);
     sqlite3_close(db_);
   }
   SqlCipherTenant(const SqlCipherTenant&) = delete;
@@ -88,6 +90,15 @@ class SqlCipherTenant {
     sqlite3_reset(scan_from_);
     return bytes;
   }
+  // The first `n` keys (values not read).
+  std::size_t ScanKeys(int n) {
+    sqlite3_bind_int(scan_keys_, 1, n);
+    std::size_t bytes = 0;
+    while (sqlite3_step(scan_keys_) == SQLITE_ROW)
+      bytes += static_cast<std::size_t>(sqlite3_column_bytes(scan_keys_, 0));
+    sqlite3_reset(scan_keys_);
+    return bytes;
+  }
   std::size_t Scan(int n) {
     sqlite3_bind_int(scan_, 1, n);
     std::size_t bytes = 0;
@@ -107,6 +118,7 @@ class SqlCipherTenant {
   sqlite3_stmt* get_ = nullptr;
   sqlite3_stmt* scan_ = nullptr;
   sqlite3_stmt* scan_from_ = nullptr;
+  sqlite3_stmt* scan_keys_ = nullptr;
 };
 
 }  // namespace leyser::bench

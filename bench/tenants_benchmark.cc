@@ -32,6 +32,7 @@
 #include "leyser/leyser.h"
 
 #include "lib/db/column_families.h"
+#include "lib/db/db_files.h"
 #include "lib/db/key_layout.h"
 #include "lib/rocks/options.h"
 #include "lib/util/coding.h"
@@ -168,6 +169,8 @@ RawFigures MeasureRaw(std::int64_t n) {
   RawFigures f;
   const double before = static_cast<double>(ResidentBytes());
   const auto start = std::chrono::steady_clock::now();
+  // As leyser opens its data database.
+  db_options.max_file_opening_threads = internal::TableOpeningThreads(dir);
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   if (!rocksdb::DB::Open(db_options, dir, cfs, &handles, &db).ok())
