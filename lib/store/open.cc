@@ -376,8 +376,10 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(
       open_keys();  // No thread to be had: one after the other.
     }
   };
+  // The lock stays here until both opens ended (a refused data database
+  // must not let it go while the key store is still being opened).
   absl::StatusOr<std::shared_ptr<DbCore>> opened_db = OpenDataDb(
-      db_dir, settings, std::move(lock),
+      db_dir, settings, /*lock=*/nullptr,
       file_encryption ? ToFileKey(std::move(inspected->file_key)) : FileKey{},
       ToFileKeys(std::move(inspected->retired_file_keys)), start_keys);
   if (keys_opener.joinable()) keys_opener.join();
@@ -388,6 +390,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(
   }
   LEYSER_RETURN_IF_ERROR(opened_db.status());
   std::shared_ptr<DbCore> db = *std::move(opened_db);
+  db->lock = std::move(lock);
   LEYSER_ASSIGN_OR_RETURN(std::unique_ptr<KeyStore> keys,
                           *std::move(opened_keys));
   StoreImpl::StartKind kind;
