@@ -289,12 +289,12 @@ class AuditLogs {
   // outcome `failure` for it (one ANCHOR_FAILURE per failing streak).
   absl::Status Settle(std::uint64_t log, LogState& state,
                       std::uint64_t anchored, const absl::Status& failure);
-  // Signs and writes a checkpoint of each of `logs` (sorted, unique) with
-  // entries not covered yet (with `empty_too`, of an empty log too), one
-  // synced write per chunk; returns each log's size.
   // Compacts the dirty-key range once many of its keys were deleted since the
   // last time (dirty_keys_cleared_).
   void CompactClearedDirtyKeys();
+  // Signs and writes a checkpoint of each of `logs` (sorted, unique) with
+  // entries not covered yet (with `empty_too`, of an empty log too), one
+  // synced write per chunk; returns each log's size.
   absl::StatusOr<std::vector<std::uint64_t>> CheckpointEach(
       const std::vector<std::uint64_t>& logs, bool empty_too);
   // Tree nodes, read at `snapshot` if given (a reader that mixes a snapshot

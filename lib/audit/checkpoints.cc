@@ -61,6 +61,7 @@ absl::Status AuditLogs::PublishPending(std::uint64_t log) {
 absl::Status AuditLogs::Anchor(std::uint64_t log) { return AnchorLogs({log}); }
 
 absl::Status AuditLogs::CheckpointLogs(bool all, absl::Status* not_anchored) {
+  // Held until the end: no state is evicted and made again meanwhile.
   std::vector<std::pair<std::uint64_t, std::shared_ptr<LogState>>> states;
   {
     std::lock_guard<std::mutex> lock(states_mu_);
@@ -68,58 +69,32 @@ absl::Status AuditLogs::CheckpointLogs(bool all, absl::Status* not_anchored) {
   }
   std::sort(states.begin(), states.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
-  const absl::Time now = config_.clock->Now();
-  const std::int64_t now_micros = absl::ToUnixMicros(now);
-  absl::Status first_error;
-  std::vector<std::uint64_t> to_publish;
-  // In chunks: one synced write per chunk of logs (each locked, in ascending
-  // order, until its checkpoint is written).
-  constexpr std::size_t kChunk = 1024;
-  for (std::size_t begin = 0; begin < states.size(); begin += kChunk) {
-    const std::size_t end = std::min(states.size(), begin + kChunk);
-    std::vector<std::unique_lock<std::mutex>> locks;
-    std::vector<std::pair<std::size_t, Staged>> staged;
-    rocksdb::WriteBatch batch;
-    absl::Status s;
-    for (std::size_t i = begin; i < end && s.ok(); ++i) {
-      auto& [log, state] = states[i];
-      locks.emplace_back(state->mu);
-      if (!state->loaded || state->size <= state->meta.checkpoint_size() ||
-          (!all &&
-           now_micros - state->first_uncovered_micros <
-               absl::ToInt64Microseconds(config_.checkpoint_interval))) {
-        continue;
-      }
-      Staged st{state->size, state->frontier, state->meta,
-                state->first_uncovered_micros, false};
-      s = StageCheckpoint(log, now, st, &batch);
-      staged.emplace_back(i, std::move(st));
-    }
-    if (s.ok() && !staged.empty()) {
-      s = FromRocks(db_->Write(SyncWrite(), &batch), "checkpointing");
-    }
-    if (!s.ok()) {
-      if (first_error.ok()) first_error = s;
-      continue;
-    }
-    for (auto& [i, st] : staged) {
-      states[i].second->meta = std::move(st.meta);
-      states[i].second->first_uncovered_micros = INT64_MAX;
-    }
-    for (std::size_t i = begin; i < end; ++i) {
-      const LogState& state = *states[i].second;
-      if (config_.sink != nullptr && state.loaded &&
-          state.meta.anchored_size() < state.meta.checkpoint_size()) {
-        to_publish.push_back(states[i].first);
-      }
+  const std::int64_t now_micros = absl::ToUnixMicros(config_.clock->Now());
+  const std::int64_t interval =
+      absl::ToInt64Microseconds(config_.checkpoint_interval);
+  // A log not loaded has nothing uncovered in memory and nothing signed here
+  // that it has not offered; a loaded one is due once its oldest uncovered
+  // entry is `interval` old (or at once with `all`).
+  std::vector<std::uint64_t> loaded;
+  std::vector<std::uint64_t> due;
+  for (const auto& [log, state] : states) {
+    std::lock_guard<std::mutex> lock(state->mu);
+    if (!state->loaded) continue;
+    loaded.push_back(log);
+    if (state->size > state->meta.checkpoint_size() &&
+        (all || now_micros - state->first_uncovered_micros >= interval)) {
+      due.push_back(log);
     }
   }
-  // A failure is recorded as ANCHOR_FAILURE, and reported to the caller.
-  // Everything pending handed over in one AuditSink::PublishAll.
-  const absl::Status refused = PublishPendingOf(to_publish);
+  const absl::Status first_error =
+      CheckpointEach(due, /*empty_too=*/false).status();
+  // Everything the loaded logs have pending handed over in one
+  // AuditSink::PublishAll; a failure is recorded as ANCHOR_FAILURE, and
+  // reported to the caller.
+  const absl::Status refused = PublishPendingOf(loaded);
   std::size_t refused_logs = 0;
   if (!refused.ok()) {
-    for (std::uint64_t log : to_publish) {
+    for (std::uint64_t log : loaded) {
       absl::StatusOr<std::shared_ptr<LogState>> state = State(log);
       if (!state.ok()) continue;
       std::lock_guard<std::mutex> lock((*state)->mu);
