@@ -83,10 +83,19 @@ bool Update(EVP_CIPHER_CTX* ctx, const unsigned char* in, std::size_t len,
   return true;
 }
 
-// The RFC 8439 nonce under the subkey: 4 zero bytes, then nonce[16..24).
-void IetfNonce(const unsigned char* nonce, unsigned char* iv) {
-  std::memset(iv, 0, 4);
+// Keys `ctx` for ChaCha20-Poly1305 under the HChaCha20 subkey of (key,
+// nonce[0..16)) with the RFC 8439 nonce 4 zero bytes || nonce[16..24), to
+// seal (`encrypt`) or open, and feeds it the associated data. The subkey is
+// wiped when this returns; the context keeps its own copy.
+bool StartAead(EVP_CIPHER_CTX* ctx, const unsigned char* key,
+               const unsigned char* nonce, const unsigned char* ad,
+               std::size_t ad_len, bool encrypt) {
+  const Subkey subkey(key, nonce);
+  unsigned char iv[12] = {0};
   std::memcpy(iv + 4, nonce + 16, 8);
+  return EVP_CipherInit_ex2(ctx, Cipher(true), subkey.data(), iv,
+                            encrypt ? 1 : 0, nullptr) == 1 &&
+         (ad_len == 0 || Update(ctx, ad, ad_len, nullptr));
 }
 
 }  // namespace
@@ -101,14 +110,9 @@ void XChaChaPolySeal(const unsigned char* key, const unsigned char* nonce,
         out, out + len, &written, in, len, ad, ad_len, nullptr, nonce, key);
     return;
   }
-  const Subkey subkey(key, nonce);
-  unsigned char iv[12];
-  IetfNonce(nonce, iv);
   Context ctx;
   int written = 0;
-  if (EVP_EncryptInit_ex2(ctx.get(), Cipher(true), subkey.data(), iv,
-                          nullptr) != 1 ||
-      (ad_len > 0 && !Update(ctx.get(), ad, ad_len, nullptr)) ||
+  if (!StartAead(ctx.get(), key, nonce, ad, ad_len, /*encrypt=*/true) ||
       !Update(ctx.get(), in, len, out) ||
       EVP_EncryptFinal_ex(ctx.get(), out + len, &written) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_GET_TAG,
@@ -132,14 +136,9 @@ bool XChaChaPolyOpen(const unsigned char* key, const unsigned char* nonce,
   // the ciphertext before the tag is checked.
   unsigned char tag[kTagBytes];
   std::memcpy(tag, in + plain_len, kTagBytes);
-  const Subkey subkey(key, nonce);
-  unsigned char iv[12];
-  IetfNonce(nonce, iv);
   Context ctx;
   int written = 0;
-  if (EVP_DecryptInit_ex2(ctx.get(), Cipher(true), subkey.data(), iv,
-                          nullptr) != 1 ||
-      (ad_len > 0 && !Update(ctx.get(), ad, ad_len, nullptr)) ||
+  if (!StartAead(ctx.get(), key, nonce, ad, ad_len, /*encrypt=*/false) ||
       !Update(ctx.get(), in, plain_len, out) ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_SET_TAG,
                           static_cast<int>(kTagBytes), tag) != 1) {
