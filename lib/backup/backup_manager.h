@@ -171,7 +171,7 @@ class BackupManager {
   // Newest listed generation id, 0 if none (or backups off).
   absl::StatusOr<BackupId> NewestId() const;
 
-  // What ShredTenant did to the generations.
+  // What ShredTenants did to the generations, for one tenant.
   struct ShredResult {
     // Could hold the tenant's data: deleted whole.
     std::vector<BackupId> deleted;
@@ -183,32 +183,23 @@ class BackupManager {
     std::vector<BackupId> key_removed;
   };
 
-  // Removes tenant `number` from every generation of the directory bound in
-  // `meta` (CheckDirFor must pass). First every listed generation is read
-  // and, unless it is to be deleted anyway, opened: if one cannot be checked
-  // (sealed under a retired master key, damaged) nothing changes and the
-  // answer is FailedPrecondition naming it. Then deletes each generation that
-  // can hold the tenant's data (every one up to `last_before_purge`, and any
-  // whose manifest lists the tenant unpurged or with records), removes its
-  // data key from the key-store copy of every other, and deletes engine
-  // backups no listed generation holds. Idempotent. `before_delete(id)` runs
-  // before generation `id` is deleted (to record it durably); an error stops
-  // the shred.
-  absl::StatusOr<ShredResult> ShredTenant(
-      std::uint64_t number, BackupId last_before_purge,
-      const std::function<absl::Status(BackupId)>& before_delete);
-
   // A tenant to shred and the newest generation taken before its purge.
   struct ShredTarget {
     std::uint64_t number = 0;
     BackupId last_before_purge = 0;
   };
-  // ShredTenant for several tenants at once (a mass purge's shred): every
-  // generation is read and opened once; it is deleted if it can hold any of
-  // the tenants' data (the answer lists it as deleted for each of them), and
-  // otherwise sealed again once without all of their keys. One result per
-  // target, in their order. A generation that cannot be checked makes all of
-  // them wait (it would make each wait alone too).
+  // Removes the tenants of `targets` from every generation of the directory
+  // bound in `meta` (CheckDirFor must pass). First every listed generation is
+  // read (once) and, unless it is to be deleted anyway, opened: if one cannot
+  // be checked (sealed under a retired master key, damaged) nothing changes
+  // and the answer is FailedPrecondition naming it. Then deletes each
+  // generation that can hold one of the tenants' data (every one up to the
+  // newest `last_before_purge`, and any whose manifest lists one of them
+  // unpurged or with records; each result lists it as deleted), seals every
+  // other once again without all of their data keys in its key-store copy,
+  // and deletes engine backups no listed generation holds. Idempotent.
+  // `before_delete(id)` runs before generation `id` is deleted (to record it
+  // durably); an error stops the shred. One result per target, in order.
   absl::StatusOr<std::vector<ShredResult>> ShredTenants(
       const std::vector<ShredTarget>& targets,
       const std::function<absl::Status(BackupId)>& before_delete);

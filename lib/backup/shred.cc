@@ -1,4 +1,4 @@
-// BackupManager::ShredTenant: a purged tenant leaves every backup generation.
+// BackupManager::ShredTenants: purged tenants leave every backup generation.
 // Every generation is either deleted or opened and checked; one that can be
 // neither makes the shred wait, before anything changes.
 
@@ -57,15 +57,6 @@ absl::Status Wait(BackupId id,
 }
 
 }  // namespace
-
-absl::StatusOr<BackupManager::ShredResult> BackupManager::ShredTenant(
-    std::uint64_t number, BackupId last_before_purge,
-    const std::function<absl::Status(BackupId)>& before_delete) {
-  LEYSER_ASSIGN_OR_RETURN(
-      std::vector<ShredResult> results,
-      ShredTenants({ShredTarget{number, last_before_purge}}, before_delete));
-  return std::move(results.front());
-}
 
 absl::StatusOr<std::vector<BackupManager::ShredResult>>
 BackupManager::ShredTenants(

@@ -268,13 +268,9 @@ class KeyStore {
   [[nodiscard]] absl::Status CheckCopy(const proto::KeyStoreCopy& copy,
                                        std::uint32_t sealed_generation) const;
 
-  // Removes tenant `number`'s wrapped data keys (every version) from `copy`;
-  // false if there were none. (The record layout stays inside the key
-  // store.)
-  static bool RemoveTenantKeyFromCopy(proto::KeyStoreCopy* copy,
-                                      std::uint64_t number);
-  // The same for every tenant of `numbers`, in one pass over the copy;
-  // returns the numbers whose keys were there.
+  // Removes the wrapped data keys (every version) of every tenant of
+  // `numbers` from `copy`, in one pass over it; returns the numbers whose keys
+  // were there. (The record layout stays inside the key store.)
   static absl::flat_hash_set<std::uint64_t> RemoveTenantKeysFromCopy(
       proto::KeyStoreCopy* copy,
       const absl::flat_hash_set<std::uint64_t>& numbers);

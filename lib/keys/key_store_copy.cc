@@ -121,11 +121,6 @@ absl::Status KeyStore::CheckCopy(const proto::KeyStoreCopy& copy,
   return absl::OkStatus();
 }
 
-bool KeyStore::RemoveTenantKeyFromCopy(proto::KeyStoreCopy* copy,
-                                       std::uint64_t number) {
-  return !RemoveTenantKeysFromCopy(copy, {number}).empty();
-}
-
 absl::flat_hash_set<std::uint64_t> KeyStore::RemoveTenantKeysFromCopy(
     proto::KeyStoreCopy* copy,
     const absl::flat_hash_set<std::uint64_t>& numbers) {

@@ -745,11 +745,13 @@ TEST(ShredDecisionTest, DeletesWhatCanHoldTheTenantAndScrubsTheRest) {
   ASSERT_THAT(parts.keys->DestroyTenantKey(gone), IsOk());
   const BackupId g4 = backup();  // PURGED, no key.
   std::vector<BackupId> announced;
-  auto shred = backups.ShredTenant(gone, g1, [&](BackupId id) {
+  auto shreds = backups.ShredTenants({{gone, g1}}, [&](BackupId id) {
     announced.push_back(id);
     return absl::OkStatus();
   });
-  ASSERT_THAT(shred, IsOk());
+  ASSERT_THAT(shreds, IsOk());
+  ASSERT_EQ(shreds->size(), 1u);
+  const internal::BackupManager::ShredResult* shred = &shreds->front();
   EXPECT_EQ(shred->deleted, (std::vector<BackupId>{g1, g2}));
   EXPECT_EQ(shred->checked, (std::vector<BackupId>{g3, g4}));
   EXPECT_EQ(shred->key_removed, (std::vector<BackupId>{g3}));
@@ -770,11 +772,13 @@ TEST(ShredDecisionTest, DeletesWhatCanHoldTheTenantAndScrubsTheRest) {
             return std::string(sealed);
           }),
       IsOk());
-  auto again = backups.ShredTenant(gone, g1, [&](BackupId) {
+  auto agains = backups.ShredTenants({{gone, g1}}, [&](BackupId) {
     ADD_FAILURE() << "nothing left to delete";
     return absl::OkStatus();
   });
-  ASSERT_THAT(again, IsOk());
+  ASSERT_THAT(agains, IsOk());
+  ASSERT_EQ(agains->size(), 1u);
+  const internal::BackupManager::ShredResult* again = &agains->front();
   EXPECT_TRUE(again->deleted.empty());
   EXPECT_EQ(again->checked, (std::vector<BackupId>{g3, g4}));
   EXPECT_TRUE(again->key_removed.empty());

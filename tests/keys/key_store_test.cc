@@ -218,7 +218,9 @@ TEST_F(KeyStoreTest, SealedCopiesOpenWithTheKeyThatSealedThem) {
       &first, context, [](std::string* payload) -> absl::StatusOr<bool> {
         proto::KeyStoreCopy copy;
         if (!copy.ParseFromString(*payload)) return absl::DataLossError("x");
-        if (!KeyStore::RemoveTenantKeyFromCopy(&copy, 2)) return false;
+        if (KeyStore::RemoveTenantKeysFromCopy(&copy, {2}).empty()) {
+          return false;
+        }
         *payload = copy.SerializeAsString();
         return true;
       });
@@ -228,7 +230,7 @@ TEST_F(KeyStoreTest, SealedCopiesOpenWithTheKeyThatSealedThem) {
   proto::KeyStoreCopy resealed = copy_of(first);
   EXPECT_THAT((*store)->CheckCopy(resealed, 1), IsOk());
   EXPECT_EQ(resealed.entries_size(), old_copy.entries_size() - 1);
-  EXPECT_FALSE(KeyStore::RemoveTenantKeyFromCopy(&resealed, 2));
+  EXPECT_TRUE(KeyStore::RemoveTenantKeysFromCopy(&resealed, {2}).empty());
   // A wrapped key damaged in the copy is caught.
   for (auto& entry : *resealed.mutable_entries()) {
     if (entry.key().rfind("d/", 0) == 0) {

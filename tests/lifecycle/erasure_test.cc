@@ -497,7 +497,8 @@ std::string WrappedKey(const Options& options, std::uint64_t number) {
                   "test", &unused),
               IsOk());
   proto::KeyStoreCopy without = copy;
-  EXPECT_TRUE(internal::KeyStore::RemoveTenantKeyFromCopy(&without, number));
+  EXPECT_FALSE(
+      internal::KeyStore::RemoveTenantKeysFromCopy(&without, {number}).empty());
   for (const auto& entry : copy.entries()) {
     bool kept = false;
     for (const auto& other : without.entries()) {
