@@ -230,6 +230,17 @@ bool Due(const proto::TenantRecord& record, absl::Time now) {
   return due.has_value() && *due <= now;
 }
 
+// `all` in consecutive batches of at most `size`.
+std::vector<std::vector<proto::TenantRecord*>> Batches(
+    const std::vector<proto::TenantRecord*>& all, std::size_t size) {
+  std::vector<std::vector<proto::TenantRecord*>> batches;
+  for (std::size_t begin = 0; begin < all.size(); begin += size) {
+    batches.emplace_back(all.begin() + begin,
+                         all.begin() + std::min(all.size(), begin + size));
+  }
+  return batches;
+}
+
 std::vector<std::uint64_t> Numbers(
     const std::vector<proto::TenantRecord*>& batch) {
   std::vector<std::uint64_t> numbers;
@@ -280,10 +291,7 @@ absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
   }
   // Tenants whose contracts ended together are purged together, in batches
   // (one compaction per span of files, a few synced writes per batch).
-  for (std::size_t begin = 0; begin < to_purge.size(); begin += kBatch) {
-    const std::vector<proto::TenantRecord*> batch(
-        to_purge.begin() + begin,
-        to_purge.begin() + std::min(to_purge.size(), begin + kBatch));
+  for (const auto& batch : Batches(to_purge, kBatch)) {
     LEYSER_ASSIGN_OR_RETURN(bool purged, PurgeAll(batch, now, report));
     scrub = scrub || purged;  // Else waiting for the audit sink.
   }
@@ -312,10 +320,7 @@ absl::Status Lifecycle::RunSteps(absl::Time now, MaintenanceReport* report) {
       to_shred.push_back(&record);
     }
   }
-  for (std::size_t begin = 0; begin < to_shred.size(); begin += kBatch) {
-    const std::vector<proto::TenantRecord*> batch(
-        to_shred.begin() + begin,
-        to_shred.begin() + std::min(to_shred.size(), begin + kBatch));
+  for (const auto& batch : Batches(to_shred, kBatch)) {
     // False: waiting (for the audit sink, a generation), reported.
     LEYSER_RETURN_IF_ERROR(ShredAll(batch, now, report).status());
   }

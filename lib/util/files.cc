@@ -344,8 +344,8 @@ absl::Status AppendLineDurably(const std::string& path, std::string_view line) {
 }
 
 absl::Status AppendLinesDurably(const std::string& path,
-                                std::string_view line) {
-  if (line.empty() || line.back() != '\n') {
+                                std::string_view lines) {
+  if (lines.empty() || lines.back() != '\n') {
     return absl::InvalidArgumentError(
         "AppendLinesDurably: not whole lines ending in a newline");
   }
@@ -370,7 +370,7 @@ absl::Status AppendLinesDurably(const std::string& path,
     }
     if (last != '\n') bytes.push_back('\n');
   }
-  bytes.append(line.data(), line.size());
+  bytes.append(lines.data(), lines.size());
   absl::Status written =
       WriteAll(fd, reinterpret_cast<const unsigned char*>(bytes.data()),
                bytes.size(), path);
@@ -379,7 +379,7 @@ absl::Status AppendLinesDurably(const std::string& path,
         absl::StrCat("cannot sync ", path, ": ", std::strerror(errno)));
   }
   if (!written.ok()) {
-    // Nothing or all: cut off what part of the line got in (best effort; if
+    // Nothing or all: cut off what part of the lines got in (best effort; if
     // that fails too, the next append ends the torn piece).
     if (::ftruncate(fd, start) == 0) ::fsync(fd);
     return written;
