@@ -82,33 +82,30 @@ class SqlCipherTenant {
     sqlite3_bind_blob(scan_from_, 1, start.data(),
                       static_cast<int>(start.size()), SQLITE_STATIC);
     sqlite3_bind_int(scan_from_, 2, n);
-    std::size_t bytes = 0;
-    while (sqlite3_step(scan_from_) == SQLITE_ROW) {
-      bytes += static_cast<std::size_t>(sqlite3_column_bytes(scan_from_, 0)) +
-               static_cast<std::size_t>(sqlite3_column_bytes(scan_from_, 1));
-    }
-    sqlite3_reset(scan_from_);
-    return bytes;
+    return StepAll(scan_from_);
+  }
+  // The first `n` records (keys and values read).
+  std::size_t Scan(int n) {
+    sqlite3_bind_int(scan_, 1, n);
+    return StepAll(scan_);
   }
   // The first `n` keys (values not read).
   std::size_t ScanKeys(int n) {
     sqlite3_bind_int(scan_keys_, 1, n);
-    std::size_t bytes = 0;
-    while (sqlite3_step(scan_keys_) == SQLITE_ROW)
-      bytes += static_cast<std::size_t>(sqlite3_column_bytes(scan_keys_, 0));
-    sqlite3_reset(scan_keys_);
-    return bytes;
-  }
-  std::size_t Scan(int n) {
-    sqlite3_bind_int(scan_, 1, n);
-    std::size_t bytes = 0;
-    while (sqlite3_step(scan_) == SQLITE_ROW)
-      bytes += static_cast<std::size_t>(sqlite3_column_bytes(scan_, 1));
-    sqlite3_reset(scan_);
-    return bytes;
+    return StepAll(scan_keys_);
   }
 
  private:
+  // Runs the bound `stmt` to its end: the bytes of every column of every row.
+  static std::size_t StepAll(sqlite3_stmt* stmt) {
+    std::size_t bytes = 0;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      for (int c = 0; c < sqlite3_column_count(stmt); ++c)
+        bytes += static_cast<std::size_t>(sqlite3_column_bytes(stmt, c));
+    }
+    sqlite3_reset(stmt);
+    return bytes;
+  }
   void Prepare(const char* sql, sqlite3_stmt** stmt) {
     if (sqlite3_prepare_v2(db_, sql, -1, stmt, nullptr) != SQLITE_OK)
       std::abort();
